@@ -1,0 +1,10 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+mod store;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::{BoxError, StoreError, StoreResult};
+pub use store::{AuditLog, Installations, Maintenance, Store, TenantSettings, Tenants};

@@ -1,0 +1,108 @@
+//! The store contract, split by area so each backend can keep one small file per area.
+
+use async_trait::async_trait;
+use dealbridge_core::audit::{AuditEntry, NewAuditEntry};
+use dealbridge_core::installation::{Installation, InstallationStatus, NewInstallation};
+use dealbridge_core::settings::VersionedSettings;
+use dealbridge_core::tenant::{NewTenant, Tenant, TenantStatus};
+use dealbridge_core::{CompanyId, TenantId, UserId};
+
+use crate::StoreResult;
+
+/// Everything Dealbridge keeps, behind one object-safe trait so the backend is chosen at run time.
+pub trait Store: Tenants + Installations + TenantSettings + AuditLog + Maintenance {}
+
+impl<T> Store for T where T: Tenants + Installations + TenantSettings + AuditLog + Maintenance {}
+
+#[async_trait]
+pub trait Maintenance: Send + Sync + 'static {
+    /// `"postgres"` or `"sqlite"`, for logs and the readiness report.
+    fn backend_name(&self) -> &'static str;
+
+    /// Applies every pending migration; running it again is a no-op.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// A round trip to the database.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Versions of migrations this binary knows but the database has not applied.
+    async fn pending_migrations(&self) -> StoreResult<Vec<i64>>;
+}
+
+#[async_trait]
+pub trait Tenants: Send + Sync + 'static {
+    /// Creates the tenant for a company, or refreshes its name and domain if it exists. A tenant that
+    /// had uninstalled becomes active again (a reinstall keeps its id and settings).
+    async fn upsert_tenant(&self, new: &NewTenant) -> StoreResult<Tenant>;
+
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>>;
+
+    async fn tenant_by_company(&self, company_id: CompanyId) -> StoreResult<Option<Tenant>>;
+
+    async fn set_tenant_status(&self, id: TenantId, status: TenantStatus) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait Installations: Send + Sync + 'static {
+    /// Creates or replaces the installation of `new.user_id` in the tenant, tokens included, and marks
+    /// it active.
+    async fn upsert_installation(
+        &self,
+        tenant_id: TenantId,
+        new: &NewInstallation,
+    ) -> StoreResult<Installation>;
+
+    async fn installation(
+        &self,
+        tenant_id: TenantId,
+        user_id: UserId,
+    ) -> StoreResult<Option<Installation>>;
+
+    async fn installations(&self, tenant_id: TenantId) -> StoreResult<Vec<Installation>>;
+
+    async fn set_installation_status(
+        &self,
+        tenant_id: TenantId,
+        user_id: UserId,
+        status: InstallationStatus,
+    ) -> StoreResult<()>;
+
+    /// Deletes the token ciphertexts of every installation of the tenant (uninstall). Returns how many
+    /// installations held tokens.
+    async fn destroy_tokens(&self, tenant_id: TenantId) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait TenantSettings: Send + Sync + 'static {
+    /// The newest version, if the tenant ever saved settings.
+    async fn settings(&self, tenant_id: TenantId) -> StoreResult<Option<VersionedSettings>>;
+
+    /// Saves a new version. `based_on` is the version the editor started from (`None` for the first
+    /// save); if another save happened since, this returns `StoreError::Conflict` and writes nothing.
+    async fn save_settings(
+        &self,
+        tenant_id: TenantId,
+        based_on: Option<i64>,
+        body: &serde_json::Value,
+        saved_by: Option<&str>,
+    ) -> StoreResult<VersionedSettings>;
+
+    /// Past versions, newest first.
+    async fn settings_history(
+        &self,
+        tenant_id: TenantId,
+        limit: u32,
+    ) -> StoreResult<Vec<VersionedSettings>>;
+}
+
+#[async_trait]
+pub trait AuditLog: Send + Sync + 'static {
+    async fn append_audit(&self, entry: &NewAuditEntry) -> StoreResult<AuditEntry>;
+
+    /// Entries of one tenant (or, with `None`, those that belong to no tenant), newest first.
+    async fn audit_log(
+        &self,
+        tenant_id: Option<TenantId>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>>;
+}

@@ -1,0 +1,58 @@
+-- Tenants, installations, versioned tenant settings and the audit log.
+
+create table tenants (
+    id              uuid        not null,
+    company_id      bigint      not null,
+    company_name    text        not null,
+    company_domain  text        not null,
+    status          text        not null,
+    created_at      timestamptz not null,
+    updated_at      timestamptz not null,
+    constraint tenants_pkey primary key (id),
+    constraint tenants_company_id_key unique (company_id),
+    constraint tenants_status_check check (status in ('active', 'paused', 'uninstalled'))
+);
+
+create table installations (
+    tenant_id                uuid        not null,
+    user_id                  bigint      not null,
+    api_domain               text        not null,
+    scopes                   text[]      not null,
+    status                   text        not null,
+    -- Token columns hold ciphertext only (see the crypto crate); the key id lets a rotation find
+    -- rows still sealed under an old key without decrypting anything.
+    access_token_ciphertext  bytea,
+    refresh_token_ciphertext bytea,
+    token_key_id             text,
+    access_expires_at        timestamptz,
+    created_at               timestamptz not null,
+    updated_at               timestamptz not null,
+    constraint installations_pkey primary key (tenant_id, user_id),
+    constraint installations_tenant_fkey foreign key (tenant_id) references tenants (id) on delete cascade,
+    constraint installations_status_check check (status in ('active', 'needs_reauth', 'uninstalled'))
+);
+
+create index installations_token_key_id_idx on installations (token_key_id);
+
+create table tenant_settings (
+    tenant_id  uuid        not null,
+    version    bigint      not null,
+    body       jsonb       not null,
+    saved_by   text,
+    saved_at   timestamptz not null,
+    constraint tenant_settings_pkey primary key (tenant_id, version),
+    constraint tenant_settings_tenant_fkey foreign key (tenant_id) references tenants (id) on delete cascade
+);
+
+create table audit_log (
+    id          bigint      generated always as identity,
+    tenant_id   uuid,
+    actor       text        not null,
+    action      text        not null,
+    detail      jsonb       not null,
+    created_at  timestamptz not null,
+    constraint audit_log_pkey primary key (id),
+    constraint audit_log_tenant_fkey foreign key (tenant_id) references tenants (id) on delete cascade
+);
+
+create index audit_log_tenant_idx on audit_log (tenant_id, id);
