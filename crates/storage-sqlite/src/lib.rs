@@ -10,6 +10,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use dealbridge_storage::{StoreError, StoreResult};
+
+use dealbridge_storage::sqlx_error as db_error;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
@@ -50,19 +52,6 @@ impl SqliteStore {
     }
 }
 
-/// Turns a driver error into the store's error, naming the constraint cases callers act on.
-fn db_error(err: sqlx::Error, on_foreign_key: &'static str) -> StoreError {
-    if let Some(db) = err.as_database_error() {
-        match db.kind() {
-            sqlx::error::ErrorKind::ForeignKeyViolation => return StoreError::NotFound(on_foreign_key),
-            sqlx::error::ErrorKind::UniqueViolation => {
-                return StoreError::Conflict("a concurrent write won")
-            }
-            _ => {}
-        }
-    }
-    StoreError::backend(err)
-}
 
 fn parse_uuid(text: &str) -> StoreResult<uuid::Uuid> {
     uuid::Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("uuid column: {e}")))

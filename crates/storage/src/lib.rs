@@ -3,6 +3,11 @@
 mod error;
 mod store;
 
+#[cfg(feature = "sqlx")]
+mod sqlx_support;
+#[cfg(feature = "sqlx")]
+pub use sqlx_support::sqlx_error;
+
 #[cfg(feature = "conformance")]
 pub mod conformance;
 

@@ -1,0 +1,144 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dealbridge_core::installation::{
+    Installation, InstallationStatus, NewInstallation, SealedTokens,
+};
+use dealbridge_core::{TenantId, UserId};
+use dealbridge_storage::{Installations, StoreError, StoreResult};
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+use crate::{db_error, PgStore};
+
+const COLUMNS: &str = "tenant_id, user_id, api_domain, scopes, status, access_token_ciphertext,
+    refresh_token_ciphertext, token_key_id, access_expires_at, created_at, updated_at";
+
+fn installation_from_row(row: &PgRow) -> StoreResult<Installation> {
+    let get_err = StoreError::backend;
+    let status: String = row.try_get("status").map_err(get_err)?;
+    let access: Option<Vec<u8>> = row.try_get("access_token_ciphertext").map_err(get_err)?;
+    let refresh: Option<Vec<u8>> = row.try_get("refresh_token_ciphertext").map_err(get_err)?;
+    let key_id: Option<String> = row.try_get("token_key_id").map_err(get_err)?;
+    let expires: Option<DateTime<Utc>> = row.try_get("access_expires_at").map_err(get_err)?;
+    let tokens = match (access, refresh, key_id, expires) {
+        (Some(access_token), Some(refresh_token), Some(key_id), Some(access_expires_at)) => {
+            Some(SealedTokens { access_token, refresh_token, key_id, access_expires_at })
+        }
+        (None, None, None, None) => None,
+        _ => return Err(StoreError::Corrupt("token columns partly empty".into())),
+    };
+    Ok(Installation {
+        tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(get_err)?),
+        user_id: UserId::new(row.try_get("user_id").map_err(get_err)?),
+        api_domain: row.try_get("api_domain").map_err(get_err)?,
+        scopes: row.try_get("scopes").map_err(get_err)?,
+        status: InstallationStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("installation status {status:?}")))?,
+        tokens,
+        created_at: row.try_get("created_at").map_err(get_err)?,
+        updated_at: row.try_get("updated_at").map_err(get_err)?,
+    })
+}
+
+#[async_trait]
+impl Installations for PgStore {
+    async fn upsert_installation(
+        &self,
+        tenant_id: TenantId,
+        new: &NewInstallation,
+    ) -> StoreResult<Installation> {
+        let sql = format!(
+            "insert into installations ({COLUMNS})
+             values ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, $9)
+             on conflict (tenant_id, user_id) do update set
+                 api_domain = excluded.api_domain,
+                 scopes = excluded.scopes,
+                 status = 'active',
+                 access_token_ciphertext = excluded.access_token_ciphertext,
+                 refresh_token_ciphertext = excluded.refresh_token_ciphertext,
+                 token_key_id = excluded.token_key_id,
+                 access_expires_at = excluded.access_expires_at,
+                 updated_at = excluded.updated_at
+             returning {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(tenant_id.as_uuid())
+            .bind(new.user_id.get())
+            .bind(&new.api_domain)
+            .bind(&new.scopes)
+            .bind(&new.tokens.access_token)
+            .bind(&new.tokens.refresh_token)
+            .bind(&new.tokens.key_id)
+            .bind(new.tokens.access_expires_at)
+            .bind(Utc::now())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| db_error(e, "tenant"))?;
+        installation_from_row(&row)
+    }
+
+    async fn installation(
+        &self,
+        tenant_id: TenantId,
+        user_id: UserId,
+    ) -> StoreResult<Option<Installation>> {
+        let sql =
+            format!("select {COLUMNS} from installations where tenant_id = $1 and user_id = $2");
+        let row = sqlx::query(&sql)
+            .bind(tenant_id.as_uuid())
+            .bind(user_id.get())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        row.as_ref().map(installation_from_row).transpose()
+    }
+
+    async fn installations(&self, tenant_id: TenantId) -> StoreResult<Vec<Installation>> {
+        let sql =
+            format!("select {COLUMNS} from installations where tenant_id = $1 order by user_id");
+        let rows = sqlx::query(&sql)
+            .bind(tenant_id.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        rows.iter().map(installation_from_row).collect()
+    }
+
+    async fn set_installation_status(
+        &self,
+        tenant_id: TenantId,
+        user_id: UserId,
+        status: InstallationStatus,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "update installations set status = $1, updated_at = $2
+             where tenant_id = $3 and user_id = $4",
+        )
+        .bind(status.as_str())
+        .bind(Utc::now())
+        .bind(tenant_id.as_uuid())
+        .bind(user_id.get())
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("installation"));
+        }
+        Ok(())
+    }
+
+    async fn destroy_tokens(&self, tenant_id: TenantId) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "update installations set access_token_ciphertext = null,
+                 refresh_token_ciphertext = null, token_key_id = null,
+                 access_expires_at = null, updated_at = $1
+             where tenant_id = $2 and refresh_token_ciphertext is not null",
+        )
+        .bind(Utc::now())
+        .bind(tenant_id.as_uuid())
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::backend)?;
+        Ok(done.rows_affected())
+    }
+}

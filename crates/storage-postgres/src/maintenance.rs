@@ -1,0 +1,44 @@
+use async_trait::async_trait;
+use dealbridge_storage::{Maintenance, StoreError, StoreResult};
+
+use crate::{PgStore, MIGRATOR};
+
+#[async_trait]
+impl Maintenance for PgStore {
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        // sqlx takes an advisory lock, so instances starting together migrate one at a time.
+        MIGRATOR.run(&self.pool).await.map_err(StoreError::backend)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("select 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::backend)
+    }
+
+    async fn pending_migrations(&self) -> StoreResult<Vec<i64>> {
+        let table: Option<String> =
+            sqlx::query_scalar("select to_regclass('_sqlx_migrations')::text")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(StoreError::backend)?;
+        let applied: Vec<i64> = match table {
+            Some(_) => sqlx::query_scalar("select version from _sqlx_migrations where success")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::backend)?,
+            None => Vec::new(),
+        };
+        Ok(MIGRATOR
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
+    }
+}
