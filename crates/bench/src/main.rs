@@ -1,0 +1,42 @@
+//! `dealbridge-bench SCENARIO`: see the crate README.
+
+mod loadgen;
+mod report;
+mod scenarios;
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(name = "dealbridge-bench", about = "Benchmark scenarios for Dealbridge")]
+struct Cli {
+    /// Scenario to run (`list` shows them all).
+    scenario: String,
+    /// Seconds each measured phase runs.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Concurrent connections for HTTP scenarios.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let options = scenarios::Options {
+        duration: std::time::Duration::from_secs(cli.seconds.max(1)),
+        connections: cli.connections.max(1),
+    };
+    if cli.scenario == "list" {
+        for (name, about, _) in scenarios::ALL {
+            println!("{name:<12} {about}");
+        }
+        return Ok(());
+    }
+    let Some((_, _, run)) = scenarios::ALL.iter().find(|(name, _, _)| *name == cli.scenario) else {
+        let names: Vec<&str> = scenarios::ALL.iter().map(|(name, _, _)| *name).collect();
+        anyhow::bail!("unknown scenario {:?}; known: {}", cli.scenario, names.join(", "));
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = runtime.block_on(run(options))?;
+    report.print();
+    Ok(())
+}

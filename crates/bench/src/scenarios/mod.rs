@@ -1,0 +1,18 @@
+//! The registry of scenarios. Add one by writing a module with
+//! `pub async fn run(options: Options) -> anyhow::Result<Report>` and listing it in `ALL`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::report::Report;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub duration: Duration,
+    pub connections: usize,
+}
+
+type Run = fn(Options) -> Pin<Box<dyn Future<Output = anyhow::Result<Report>>>>;
+
+pub const ALL: &[(&str, &str, Run)] = &[];
