@@ -52,7 +52,6 @@ impl SqliteStore {
     }
 }
 
-
 fn parse_uuid(text: &str) -> StoreResult<uuid::Uuid> {
     uuid::Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("uuid column: {e}")))
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use crate::report::Report;
 
+mod http;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub duration: Duration,
@@ -15,4 +17,8 @@ pub struct Options {
 
 type Run = fn(Options) -> Pin<Box<dyn Future<Output = anyhow::Result<Report>>>>;
 
-pub const ALL: &[(&str, &str, Run)] = &[];
+pub const ALL: &[(&str, &str, Run)] = &[(
+    "http",
+    "/healthz requests/s of the app next to a bare actix-web handler",
+    |options| Box::pin(http::run(options)),
+)];

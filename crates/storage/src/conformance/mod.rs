@@ -52,8 +52,10 @@ where
         .into_iter()
         .map(|(name, check)| {
             let factory = factory.clone();
-            Trial::test(format!("{backend}::{name}"), move || run_check(factory, check))
-                .with_ignored_flag(unavailable.is_some())
+            Trial::test(format!("{backend}::{name}"), move || {
+                run_check(factory, check)
+            })
+            .with_ignored_flag(unavailable.is_some())
         })
         .collect()
 }
