@@ -296,7 +296,7 @@ impl CompanyClient {
                 .await?;
         }
         let hint = server_hint(&headers, inner.clock.now());
-        let daily = status == 429 && http::is_daily_limit(&headers, &body, hint);
+        let daily = status == 429 && http::is_daily_limit(&headers, &body);
         let outcome = if status == 429 {
             Outcome::RateLimited {
                 daily,

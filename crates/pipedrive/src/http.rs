@@ -69,9 +69,9 @@ pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<Envelope<T>, Er
 }
 
 /// A 429 caused by the spent daily budget rather than the burst window. Pipedrive documents no
-/// header for the daily budget, so this is inferred: the burst window still had room, the message
-/// speaks of the daily budget, or the server asks for a wait far longer than a window.
-pub(crate) fn is_daily_limit(headers: &HeaderMap, body: &[u8], hint: Option<Duration>) -> bool {
+/// header for the daily budget, so this is inferred: the burst window still had room, or the
+/// message speaks of the daily budget. A long `Retry-After` alone is not taken as daily.
+pub(crate) fn is_daily_limit(headers: &HeaderMap, body: &[u8]) -> bool {
     let remaining = headers
         .get("x-ratelimit-remaining")
         .and_then(|v| v.to_str().ok())
@@ -80,7 +80,7 @@ pub(crate) fn is_daily_limit(headers: &HeaderMap, body: &[u8], hint: Option<Dura
         return true;
     }
     let text = String::from_utf8_lossy(body).to_lowercase();
-    text.contains("daily") || hint.is_some_and(|h| h > Duration::from_secs(60))
+    text.contains("daily")
 }
 
 /// Classify a non-success status.
