@@ -57,15 +57,25 @@ pub(crate) fn transport_error(e: reqwest::Error) -> Error {
     } else {
         TransientKind::Network
     };
-    // reqwest's Display includes the URL, which holds no secrets (tokens travel in headers).
+    // Without the URL: its query may hold a search term such as an email address.
     Error::Transient {
         kind,
-        message: e.to_string(),
+        message: e.without_url().to_string(),
     }
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<Envelope<T>, Error> {
-    serde_json::from_slice(body).map_err(|e| Error::Decode(e.to_string()))
+    serde_json::from_slice(body).map_err(|e| Error::Decode(decode_message(&e)))
+}
+
+/// Where decoding failed, without serde's quote of the offending value (it may be personal data).
+pub(crate) fn decode_message(e: &serde_json::Error) -> String {
+    format!(
+        "{:?} error at line {} column {}",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
 }
 
 /// A 429 caused by the spent daily budget rather than the burst window. Pipedrive documents no
