@@ -118,8 +118,19 @@ pub struct CompanyCtx {
     pub lane: Lane,
 }
 
+impl std::fmt::Debug for CompanyCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompanyCtx")
+            .field("company_id", &self.company_id)
+            .field("user_id", &self.user_id)
+            .field("api_domain", &self.api_domain.as_str())
+            .field("lane", &self.lane)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One company's typed calls. Cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct CompanyClient {
     pd: Pipedrive,
     ctx: Arc<CompanyCtx>,

@@ -39,6 +39,8 @@ pub enum TransientKind {
     Network,
     /// The budget ledger could not be reached.
     Ledger,
+    /// The token source (the caller's vault) could not hand out a token now.
+    TokenSource,
 }
 
 /// Coarse class, for metrics and for the job queue's retry decision.
@@ -162,8 +164,8 @@ impl From<TokenError> for Error {
         match e {
             TokenError::NeedsReauth(reason) => Error::NeedsReauth { reason },
             TokenError::Unavailable(message) => Error::Transient {
-                kind: TransientKind::Ledger,
-                message: format!("token source: {message}"),
+                kind: TransientKind::TokenSource,
+                message,
             },
         }
     }

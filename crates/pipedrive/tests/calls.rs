@@ -300,7 +300,7 @@ async fn webhooks_are_created_with_version_2() {
         name: "Dealbridge deals".into(),
         user_id: None,
         http_auth_user: Some("hook".into()),
-        http_auth_password: Some("pw".into()),
+        http_auth_password: Some(secrecy::SecretString::from("pw")),
         version: "2.0".into(),
     };
     assert!(
@@ -402,4 +402,28 @@ async fn creating_activity_fields_is_refused_before_any_request() {
         "{err:?}"
     );
     assert!(h.server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn raw_calls_are_priced_from_the_table() {
+    let h = Harness::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/leads/abc-1"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(ok(json!({"id": "abc-1", "title": "Lead"}))),
+        )
+        .expect(1)
+        .mount(&h.server)
+        .await;
+    let op = dealbridge_pipedrive::costs::Operation::new("GET", "/api/v1/leads/{id}");
+    let lead = h
+        .company(Lane::Interactive)
+        .raw(op, Some("abc-1"), Vec::new(), None)
+        .await
+        .unwrap();
+    assert_eq!(lead["title"], "Lead");
+    assert_eq!(
+        h.pd.figures().snapshot(COMPANY).tokens_spent,
+        u64::from(op.cost().unwrap())
+    );
 }

@@ -318,3 +318,22 @@ fn plan_budgets_follow_the_published_formula() {
     assert_eq!(daily_budget_for_plan(Plan::Lite, 1, 10_000), 40_000);
     assert_eq!(daily_budget_for_plan(Plan::Professional, 2, 0), 180_000);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_default_clock_follows_a_paused_tokio_clock() {
+    let ledger = InMemoryLedger::new(LedgerConfig::default());
+    let search = CallRequest {
+        search: true,
+        ..call(A, Lane::Interactive, 20)
+    };
+    for _ in 0..10 {
+        granted(&ledger, search).await;
+    }
+    let (until, reason) = waits(&ledger, search).await;
+    assert_eq!(reason, WaitReason::SearchWindow);
+    tokio::time::advance(Duration::from_millis(1_999)).await;
+    waits(&ledger, search).await;
+    tokio::time::advance(Duration::from_millis(1)).await;
+    let r = granted(&ledger, search).await;
+    assert_eq!(r.granted_at, until);
+}

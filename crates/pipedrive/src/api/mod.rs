@@ -44,6 +44,26 @@ impl CompanyClient {
     pub fn webhooks(&self) -> Webhooks {
         Webhooks(self.clone())
     }
+
+    /// Any operation of the cost table, for endpoints without a typed call yet: `param` fills
+    /// the path's one `{…}` placeholder, and the envelope's `data` comes back as JSON. Budget,
+    /// retries and classification are the same as for typed calls.
+    pub async fn raw(
+        &self,
+        op: Operation,
+        param: Option<&str>,
+        query: Vec<(&'static str, String)>,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        let mut req = request(op, param);
+        req.query = query;
+        req.body = body;
+        Ok(self
+            .call::<Option<serde_json::Value>>(req)
+            .await?
+            .data
+            .unwrap_or_default())
+    }
 }
 
 /// Every operation the typed calls use; a test checks each has a cost in the table.

@@ -1,6 +1,7 @@
 //! Users, notes and webhooks (still v1 only) and fields, pipelines and stages (v2).
 
-use serde::{Deserialize, Serialize};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 /// `GET /v1/users/me`: who installed, and which company. Identify a tenant by
@@ -86,8 +87,8 @@ pub struct Webhook {
 }
 
 /// Body of `POST /v1/webhooks`. The Basic credentials Pipedrive will send with each delivery
-/// are skipped in `Debug`.
-#[derive(Clone, PartialEq, Serialize)]
+/// are kept out of `Debug`.
+#[derive(Debug, Clone, Serialize)]
 pub struct NewWebhook {
     pub subscription_url: String,
     /// `create`, `change`, `delete` or `*`.
@@ -99,21 +100,20 @@ pub struct NewWebhook {
     pub user_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_auth_user: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub http_auth_password: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "expose_optional"
+    )]
+    pub http_auth_password: Option<SecretString>,
     /// `"2.0"` unless there is a reason for v1 payloads.
     pub version: String,
 }
 
-impl std::fmt::Debug for NewWebhook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewWebhook")
-            .field("subscription_url", &self.subscription_url)
-            .field("event_action", &self.event_action)
-            .field("event_object", &self.event_object)
-            .field("name", &self.name)
-            .field("version", &self.version)
-            .finish_non_exhaustive()
+/// The password has to reach Pipedrive in the request body; this is the one place it is exposed.
+fn expose_optional<S: Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => s.serialize_some(secret.expose_secret()),
+        None => s.serialize_none(),
     }
 }
 
