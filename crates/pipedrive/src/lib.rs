@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod api;
+mod call;
 mod client;
 mod config;
 mod cost_table;

@@ -6,11 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{error_body, ok, Harness, COMPANY, USER};
+use common::{error_body, ok, Harness, COMPANY};
 use dealbridge_pipedrive::models::{DealPatch, NewDeal};
-use dealbridge_pipedrive::{
-    BudgetLedger, CallRequest, Error, Grant, Lane, TransientKind, WaitReason,
-};
+use dealbridge_pipedrive::{BudgetLedger, Error, Lane, TransientKind, WaitReason};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
@@ -263,108 +261,5 @@ async fn connection_errors_are_transient_retried_and_refunded() {
         h.ledger.status(COMPANY).await.unwrap().spent,
         0,
         "unsent calls are refunded"
-    );
-}
-
-#[tokio::test]
-async fn a_daily_limit_defers_the_company_until_the_reset() {
-    let h = Harness::start().await;
-    let limited = ResponseTemplate::new(429)
-        .insert_header("x-ratelimit-limit", "80")
-        .insert_header("x-ratelimit-remaining", "79")
-        .set_body_json(error_body("Daily token budget exceeded"));
-    mount_once(&h, "GET", "/api/v2/deals/1", limited).await;
-    let company = h.company(Lane::Interactive);
-    let resets_at = h.ledger.status(COMPANY).await.unwrap().resets_at;
-    for _ in 0..2 {
-        match company.deals().get(1).await.unwrap_err() {
-            Error::Deferred { until, reason } => {
-                assert_eq!(reason, WaitReason::DailyBudget);
-                assert_eq!(until, resets_at);
-            }
-            other => panic!("expected Deferred, got {other:?}"),
-        }
-    }
-    let status = h.ledger.status(COMPANY).await.unwrap();
-    assert_eq!(status.exhausted_until, Some(resets_at));
-    assert_eq!(h.pd.figures().snapshot(COMPANY).deferred, 2);
-}
-
-#[tokio::test]
-async fn bulk_work_cannot_spend_the_priority_reserve() {
-    let h = Harness::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/deals"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(deal_json(1)))
-        .expect(20)
-        .mount(&h.server)
-        .await;
-    // 100 tokens a day, 20 % kept for interactive and webhook work; a create costs 5.
-    h.ledger.set_daily_limit(COMPANY, Some(100)).await.unwrap();
-    let bulk = h.company(Lane::Bulk);
-    for _ in 0..16 {
-        bulk.deals().create(&new_deal()).await.unwrap();
-    }
-    let err = bulk.deals().create(&new_deal()).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Deferred {
-                reason: WaitReason::LaneReserve,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-
-    let webhook = bulk.with_lane(Lane::Webhook);
-    for _ in 0..4 {
-        webhook.deals().create(&new_deal()).await.unwrap();
-    }
-    let err = webhook.deals().create(&new_deal()).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Deferred {
-                reason: WaitReason::DailyBudget,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert_eq!(h.pd.figures().snapshot(COMPANY).tokens_spent, 100);
-}
-
-#[tokio::test]
-async fn burst_headers_from_a_response_close_the_window() {
-    let h = Harness::start().await;
-    let response = ResponseTemplate::new(200)
-        .insert_header("x-ratelimit-limit", "40")
-        .insert_header("x-ratelimit-remaining", "0")
-        .insert_header("x-ratelimit-reset", "2")
-        .set_body_json(deal_json(1));
-    Mock::given(method("GET"))
-        .and(path("/api/v2/deals/1"))
-        .respond_with(response)
-        .mount(&h.server)
-        .await;
-    h.company(Lane::Interactive).deals().get(1).await.unwrap();
-    let next = CallRequest {
-        company: COMPANY,
-        user: USER,
-        lane: Lane::Interactive,
-        cost: 1,
-        search: false,
-    };
-    let grant = h.ledger.reserve(&next).await.unwrap();
-    assert!(
-        matches!(
-            grant,
-            Grant::WaitUntil {
-                reason: WaitReason::BurstWindow,
-                ..
-            }
-        ),
-        "{grant:?}"
     );
 }
