@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, FixedOffset, NaiveTime, Utc};
+use chrono::{DateTime, FixedOffset, NaiveTime, Offset as _, TimeZone as _, Utc};
 
 use super::clock::{Clock, TokioClock};
 use super::types::*;
@@ -33,7 +33,7 @@ pub struct LedgerConfig {
 impl Default for LedgerConfig {
     fn default() -> Self {
         Self {
-            reset_offset: FixedOffset::east_opt(0).unwrap_or_else(|| Utc.fix()),
+            reset_offset: Utc.fix(),
             priority_reserve: 0.2,
             bulk_window_share: 0.75,
             default_burst_limit: 80,
@@ -42,9 +42,6 @@ impl Default for LedgerConfig {
         }
     }
 }
-
-use chrono::Offset as _;
-use chrono::TimeZone as _;
 
 /// The first midnight (in `offset`) strictly after `now`.
 pub fn next_reset(now: DateTime<Utc>, offset: FixedOffset) -> DateTime<Utc> {
