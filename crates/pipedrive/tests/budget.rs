@@ -195,3 +195,54 @@ async fn a_ledger_failure_after_the_call_does_not_fail_the_call() {
     // The unsettled reservation stays charged, as the ledger contract says.
     assert_eq!(ledger.status(COMPANY).await.unwrap().spent, 5);
 }
+
+#[tokio::test]
+async fn short_budget_waits_are_slept_through_and_counted() {
+    let h = Harness::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/deals/1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(deal_json(1)))
+        .expect(3)
+        .mount(&h.server)
+        .await;
+    // This token may send 2 requests per 2-second window.
+    let two = RateHeaders {
+        limit: Some(2),
+        ..RateHeaders::default()
+    };
+    h.ledger.observe_headers(COMPANY, USER, &two).await.unwrap();
+    let company = h.company(Lane::Interactive);
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        company.deals().get(1).await.unwrap();
+    }
+    let waited = h.pd.figures().snapshot(COMPANY).waited;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1_900));
+    assert!(
+        waited >= std::time::Duration::from_millis(1_900),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn figures_are_kept_per_company() {
+    let h = Harness::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/deals/1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(deal_json(1)))
+        .mount(&h.server)
+        .await;
+    h.company(Lane::Interactive).deals().get(1).await.unwrap();
+    let other = h.pd.company(CompanyCtx {
+        company_id: CompanyId(9),
+        ..h.company(Lane::Bulk).ctx().clone()
+    });
+    other.deals().get(1).await.unwrap();
+    other.deals().get(1).await.unwrap();
+    let all = h.pd.figures().snapshot_all();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[&COMPANY].calls, 1);
+    assert_eq!(all[&CompanyId(9)].calls, 2);
+    assert_eq!(all[&CompanyId(9)].tokens_spent, 2);
+    assert_eq!(h.pd.figures().snapshot(CompanyId(404)), Default::default());
+}

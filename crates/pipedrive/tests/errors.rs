@@ -190,3 +190,46 @@ async fn a_success_body_that_does_not_match_the_model_is_a_decode_error() {
         "values stay out of errors: {err}"
     );
 }
+
+/// A vault that cannot answer right now.
+struct VaultDown;
+
+#[async_trait::async_trait]
+impl dealbridge_pipedrive::TokenSource for VaultDown {
+    async fn access_token(
+        &self,
+    ) -> Result<secrecy::SecretString, dealbridge_pipedrive::TokenError> {
+        Err(dealbridge_pipedrive::TokenError::Unavailable(
+            "vault timeout".into(),
+        ))
+    }
+    async fn refresh(
+        &self,
+        _: &secrecy::SecretString,
+    ) -> Result<secrecy::SecretString, dealbridge_pipedrive::TokenError> {
+        Err(dealbridge_pipedrive::TokenError::Unavailable(
+            "vault timeout".into(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn an_unavailable_token_source_is_transient_and_sends_nothing() {
+    let h = Harness::start().await;
+    let company = h.pd.company(dealbridge_pipedrive::CompanyCtx {
+        token_source: std::sync::Arc::new(VaultDown),
+        ..h.company(Lane::Interactive).ctx().clone()
+    });
+    let err = company.users().me().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Transient {
+                kind: TransientKind::TokenSource,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(h.server.received_requests().await.unwrap().is_empty());
+}

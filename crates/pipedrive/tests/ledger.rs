@@ -106,6 +106,20 @@ async fn searches_have_their_own_smaller_window() {
     granted(&ledger, call(A, Lane::Interactive, 1)).await;
     clock.advance(Duration::from_secs(2));
     granted(&ledger, search).await;
+
+    // Bulk searches may fill 7 of the 10 slots of a fresh window.
+    let bulk_search = CallRequest {
+        user: UserId(12),
+        lane: Lane::Bulk,
+        ..search
+    };
+    for _ in 0..7 {
+        granted(&ledger, bulk_search).await;
+    }
+    assert_eq!(
+        waits(&ledger, bulk_search).await.1,
+        WaitReason::SearchWindow
+    );
 }
 
 #[tokio::test]
