@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 
 /// 2026-01-05T09:00:00Z: a fixed start so ids and timestamps do not depend on the wall clock.
 const EPOCH_MS: i64 = 1_767_603_600_000;
@@ -29,16 +29,6 @@ impl Clock {
     pub fn now_ms(&self) -> i64 {
         let real = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
         EPOCH_MS + real + self.offset_ms.load(Ordering::Relaxed)
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        Utc.timestamp_millis_opt(self.now_ms())
-            .single()
-            .unwrap_or_default()
-    }
-
-    pub fn now_secs(&self) -> i64 {
-        self.now_ms().div_euclid(1000)
     }
 
     /// Moves the clock forward; expiries, windows and daily resets follow.

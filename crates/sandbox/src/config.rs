@@ -84,6 +84,7 @@ fn one() -> u64 {
 
 /// How a sandbox behaves. `Default` gives Pipedrive's real numbers with seed 1.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SandboxConfig {
     /// Seeds every id, token and code, so two runs with the same calls give the same values.
     pub seed: u64,
@@ -100,6 +101,8 @@ pub struct SandboxConfig {
     pub daily_reset_at_secs: u64,
     /// How many calls the call log keeps (oldest dropped first).
     pub call_log_capacity: usize,
+    /// HTTP worker threads; one per core is plenty.
+    pub workers: usize,
     pub apps: Vec<AppSpec>,
     pub companies: Vec<CompanySpec>,
 }
@@ -114,6 +117,7 @@ impl Default for SandboxConfig {
             public_base_url: None,
             daily_reset_at_secs: 0,
             call_log_capacity: 100_000,
+            workers: 2,
             apps: Vec::new(),
             companies: Vec::new(),
         }
