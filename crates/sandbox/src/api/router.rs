@@ -117,6 +117,11 @@ impl Router {
         Self { routes }
     }
 
+    /// Every implemented operation as (file, method, path template).
+    pub fn operations(&self) -> Vec<(Api, &'static str, &'static str)> {
+        self.routes.iter().map(|r| (r.api, r.spec.method, r.spec.path)).collect()
+    }
+
     /// Finds the route and the values of its `{…}` segments. Literal segments win over
     /// parameters, so `/deals/search` is not read as `/deals/{id}`.
     pub fn find<'p>(&self, api: Api, method: &Method, path: &'p str) -> Option<(&Route, Vec<&'p str>)> {
