@@ -184,8 +184,15 @@ impl Control {
     }
 
     /// Moves the daily reset to `secs` after UTC midnight (sandbox time).
+    /// Today's usage carries over until the new reset time comes round.
     pub fn set_daily_reset(&self, secs: u64) {
-        self.shared.world().daily_reset_at_secs = secs % 86_400;
+        let now = self.now();
+        let mut world = self.shared.world();
+        world.daily_reset_at_secs = secs % 86_400;
+        let day = crate::limits::budget_day(now, world.daily_reset_at_secs);
+        for c in world.companies.values_mut() {
+            c.budget_day = day;
+        }
     }
 
     /// A company's records of one kind, as the API renders them.
