@@ -39,7 +39,12 @@ async fn deliver(shared: Arc<Shared>, mut d: Delivery) {
         if status.is_some_and(|s| (200..300).contains(&s)) {
             return;
         }
-        tracing::debug!(webhook.id = d.webhook_id, attempt, ?status, "webhook attempt failed");
+        tracing::debug!(
+            webhook.id = d.webhook_id,
+            attempt,
+            ?status,
+            "webhook attempt failed"
+        );
         // A banned webhook gets no more retries for this event (FACTS §4.2: events are lost).
         let banned = shared
             .world()

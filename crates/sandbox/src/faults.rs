@@ -83,7 +83,9 @@ impl FaultSpec {
             };
             let i = ((draw() * statuses.len() as f64) as usize).min(statuses.len() - 1);
             Outcome::Status(statuses[i])
-        } else if is_write && self.drop_after_write_rate > 0.0 && draw() < self.drop_after_write_rate
+        } else if is_write
+            && self.drop_after_write_rate > 0.0
+            && draw() < self.drop_after_write_rate
         {
             Outcome::DropAfterWrite
         } else {

@@ -51,7 +51,9 @@ pub fn build(config: SandboxConfig, listener: TcpListener) -> Result<Sandbox> {
     let mut world = world::World::new(&config);
     world.base_url = base_url.clone();
     let shared = Arc::new(server::Shared::new(world, config.time_scale));
-    let control = Control { shared: shared.clone() };
+    let control = Control {
+        shared: shared.clone(),
+    };
     for app in config.apps.iter().cloned() {
         control.create_app(app)?;
     }
@@ -70,7 +72,11 @@ pub fn build(config: SandboxConfig, listener: TcpListener) -> Result<Sandbox> {
     .listen(listener)
     .map_err(Error::Bind)?
     .run();
-    Ok(Sandbox { base_url, control, server })
+    Ok(Sandbox {
+        base_url,
+        control,
+        server,
+    })
 }
 
 /// Serves until the process is asked to stop (Ctrl-C), for `dealbridge sandbox --listen ADDR`.
@@ -117,5 +123,10 @@ pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle> {
     let sandbox = build(config, listener)?;
     let server = sandbox.server.handle();
     let task = tokio::spawn(sandbox.server);
-    Ok(SandboxHandle { base_url: sandbox.base_url, control: sandbox.control, server, task })
+    Ok(SandboxHandle {
+        base_url: sandbox.base_url,
+        control: sandbox.control,
+        server,
+        task,
+    })
 }

@@ -34,7 +34,10 @@ impl Burst {
             self.hits.push_back(now_ms);
         }
         let used = u32::try_from(self.hits.len()).unwrap_or(u32::MAX);
-        let reset_ms = self.hits.front().map_or(WINDOW_MS, |t| WINDOW_MS - (now_ms - t));
+        let reset_ms = self
+            .hits
+            .front()
+            .map_or(WINDOW_MS, |t| WINDOW_MS - (now_ms - t));
         let window = Window {
             limit,
             remaining: limit.saturating_sub(used),

@@ -1,6 +1,10 @@
 //! REST behaviour beyond the schemas: routing by company domain and token, Pipedrive's 404 and
 //! 400s, cursor and offset pagination, filters, search options, and determinism from the seed.
 
+// Test helpers outside #[test] functions unwrap too; clippy's test allowance misses them
+// (rust-clippy#13981).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use dealbridge_sandbox::{EntityKind, SandboxConfig};
@@ -25,25 +29,58 @@ async fn generic_paths_take_the_company_from_the_token() {
     let env = common::env().await;
     let base = env.sandbox.base_url();
     for path in ["/api/v1/users/me", "/v1/users/me", "/api/v2/deals"] {
-        let resp = env.http.get(format!("{base}{path}")).bearer_auth(&env.token.access_token).send().await.unwrap();
+        let resp = env
+            .http
+            .get(format!("{base}{path}"))
+            .bearer_auth(&env.token.access_token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200, "{path}");
     }
     let (_, me, _) = env.call("GET", "/api/v1/users/me", None).await;
     assert_eq!(me["data"]["company_id"], env.company_id);
     assert_eq!(me["data"]["company_domain"], "acme");
-    let other = env.sandbox.control().create_company(common::company("globex", dealbridge_sandbox::Plan::Premium)).unwrap();
-    let resp = env.http.get(format!("{}/api/v2/deals", other.api_domain)).bearer_auth(&env.token.access_token).send().await.unwrap();
-    assert_eq!(resp.status(), 401, "a token does not open another company's domain");
+    let other = env
+        .sandbox
+        .control()
+        .create_company(common::company("globex", dealbridge_sandbox::Plan::Premium))
+        .unwrap();
+    let resp = env
+        .http
+        .get(format!("{}/api/v2/deals", other.api_domain))
+        .bearer_auth(&env.token.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        401,
+        "a token does not open another company's domain"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_bodies_get_400s() {
     let env = common::env().await;
-    let resp = env.http.post(env.url("/api/v2/deals")).bearer_auth(&env.token.access_token)
-        .header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let resp = env
+        .http
+        .post(env.url("/api/v2/deals"))
+        .bearer_auth(&env.token.access_token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
-    for body in [json!({}), json!({ "title": 5 }), json!({ "title": "t", "is_archived": 1 }), json!({ "title": "t", "value": "12" }),
-                 json!({ "title": "t", "custom_fields": { "0000000000000000000000000000000000000000": "x" } }), json!([1])] {
+    for body in [
+        json!({}),
+        json!({ "title": 5 }),
+        json!({ "title": "t", "is_archived": 1 }),
+        json!({ "title": "t", "value": "12" }),
+        json!({ "title": "t", "custom_fields": { "0000000000000000000000000000000000000000": "x" } }),
+        json!([1]),
+    ] {
         let (status, resp, _) = env.call("POST", "/api/v2/deals", Some(body.clone())).await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(resp["success"], false);
@@ -51,12 +88,19 @@ async fn invalid_bodies_get_400s() {
     }
     assert_eq!(env.call("GET", "/api/v2/deals/abc", None).await.0, 400);
     assert_eq!(env.call("GET", "/api/v2/deals/999", None).await.0, 404);
-    assert_eq!(env.call("GET", "/api/v2/deals?limit=501", None).await.0, 400);
-    assert_eq!(env.call("GET", "/api/v2/deals?sort_by=title", None).await.0, 400);
+    assert_eq!(
+        env.call("GET", "/api/v2/deals?limit=501", None).await.0,
+        400
+    );
+    assert_eq!(
+        env.call("GET", "/api/v2/deals?sort_by=title", None).await.0,
+        400
+    );
 }
 
 async fn person(env: &common::Env, name: &str, email: &str) -> u64 {
-    let body = json!({ "name": name, "emails": [{ "value": email, "primary": true, "label": "work" }] });
+    let body =
+        json!({ "name": name, "emails": [{ "value": email, "primary": true, "label": "work" }] });
     let (status, resp, _) = env.call("POST", "/api/v2/persons", Some(body)).await;
     assert_eq!(status, 200, "{resp}");
     resp["data"]["id"].as_u64().unwrap()
@@ -76,24 +120,64 @@ async fn cursor_pagination_ids_and_updated_since() {
             None => "/api/v2/persons?limit=2".to_owned(),
         };
         let (_, page, _) = env.call("GET", &path, None).await;
-        seen.extend(page["data"].as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()));
+        seen.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["id"].as_u64().unwrap()),
+        );
         match page["additional_data"]["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
         }
     }
     assert_eq!(seen, [1, 2, 3, 4, 5]);
-    let (_, picked, _) = env.call("GET", "/api/v2/persons?ids=2,4&sort_direction=desc", None).await;
-    let ids: Vec<_> = picked["data"].as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect();
+    let (_, picked, _) = env
+        .call("GET", "/api/v2/persons?ids=2,4&sort_direction=desc", None)
+        .await;
+    let ids: Vec<_> = picked["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_u64().unwrap())
+        .collect();
     assert_eq!(ids, [4, 2]);
 
-    env.sandbox.control().advance(std::time::Duration::from_secs(10));
-    let token = env.sandbox.control().mint_token(env.company_id, None, vec![]).unwrap();
+    env.sandbox
+        .control()
+        .advance(std::time::Duration::from_secs(10));
+    let token = env
+        .sandbox
+        .control()
+        .mint_token(env.company_id, None, vec![])
+        .unwrap();
     let since = env.sandbox.control().now_ms();
-    let since = chrono::DateTime::from_timestamp_millis(since).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    env.call_as(&token.access_token, "PATCH", "/api/v2/persons/3", Some(json!({ "name": "P3 renamed" }))).await;
-    let (_, changed, _) = env.call_as(&token.access_token, "GET", &format!("/api/v2/persons?updated_since={since}"), None).await;
-    let ids: Vec<_> = changed["data"].as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect();
+    let since = chrono::DateTime::from_timestamp_millis(since)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    env.call_as(
+        &token.access_token,
+        "PATCH",
+        "/api/v2/persons/3",
+        Some(json!({ "name": "P3 renamed" })),
+    )
+    .await;
+    let (_, changed, _) = env
+        .call_as(
+            &token.access_token,
+            "GET",
+            &format!("/api/v2/persons?updated_since={since}"),
+            None,
+        )
+        .await;
+    let ids: Vec<_> = changed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_u64().unwrap())
+        .collect();
     assert_eq!(ids, [3]);
 }
 
@@ -103,32 +187,78 @@ async fn search_term_fields_and_exact_match() {
     person(&env, "Jane Roe", "jane@roe.test").await;
     person(&env, "Janet Doe", "janet@doe.test").await;
     let count = |v: &Value| v["data"]["items"].as_array().unwrap().len();
-    let (_, r, _) = env.call("GET", "/api/v2/persons/search?term=jane", None).await;
+    let (_, r, _) = env
+        .call("GET", "/api/v2/persons/search?term=jane", None)
+        .await;
     assert_eq!(count(&r), 2);
-    let (_, r, _) = env.call("GET", "/api/v2/persons/search?term=jane%40roe.test&fields=email&exact_match=true", None).await;
+    let (_, r, _) = env
+        .call(
+            "GET",
+            "/api/v2/persons/search?term=jane%40roe.test&fields=email&exact_match=true",
+            None,
+        )
+        .await;
     assert_eq!(count(&r), 1);
     assert_eq!(r["data"]["items"][0]["item"]["emails"][0], "jane@roe.test");
-    let (_, r, _) = env.call("GET", "/api/v2/persons/search?term=jane&fields=email&exact_match=true", None).await;
+    let (_, r, _) = env
+        .call(
+            "GET",
+            "/api/v2/persons/search?term=jane&fields=email&exact_match=true",
+            None,
+        )
+        .await;
     assert_eq!(count(&r), 0);
-    assert_eq!(env.call("GET", "/api/v2/persons/search?term=j", None).await.0, 400);
-    assert_eq!(env.call("GET", "/api/v2/persons/search?term=jane&fields=title", None).await.0, 400);
+    assert_eq!(
+        env.call("GET", "/api/v2/persons/search?term=j", None)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        env.call("GET", "/api/v2/persons/search?term=jane&fields=title", None)
+            .await
+            .0,
+        400
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notes_use_offset_pagination_and_accept_forms() {
     let env = common::env().await;
     for i in 0..3 {
-        env.call("POST", "/api/v1/notes", Some(json!({ "content": format!("n{i}"), "pinned_to_deal_flag": 1 }))).await;
+        env.call(
+            "POST",
+            "/api/v1/notes",
+            Some(json!({ "content": format!("n{i}"), "pinned_to_deal_flag": 1 })),
+        )
+        .await;
     }
     let (_, page, _) = env.call("GET", "/api/v1/notes?start=0&limit=2", None).await;
     let p = &page["additional_data"]["pagination"];
-    assert_eq!((p["more_items_in_collection"].as_bool(), p["next_start"].as_u64()), (Some(true), Some(2)));
+    assert_eq!(
+        (
+            p["more_items_in_collection"].as_bool(),
+            p["next_start"].as_u64()
+        ),
+        (Some(true), Some(2))
+    );
     assert_eq!(page["data"][0]["pinned_to_deal_flag"], true);
     let (_, last, _) = env.call("GET", "/api/v1/notes?start=2&limit=2", None).await;
-    assert_eq!(last["additional_data"]["pagination"]["more_items_in_collection"], false);
-    assert!(last["additional_data"]["pagination"].get("next_start").is_none());
-    let resp = env.http.post(env.url("/v1/notes")).bearer_auth(&env.token.access_token)
-        .form(&[("content", "from a form"), ("deal_id", "7")]).send().await.unwrap();
+    assert_eq!(
+        last["additional_data"]["pagination"]["more_items_in_collection"],
+        false
+    );
+    assert!(last["additional_data"]["pagination"]
+        .get("next_start")
+        .is_none());
+    let resp = env
+        .http
+        .post(env.url("/v1/notes"))
+        .bearer_auth(&env.token.access_token)
+        .form(&[("content", "from a form"), ("deal_id", "7")])
+        .send()
+        .await
+        .unwrap();
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["data"]["deal_id"], 7);
 }
@@ -140,13 +270,23 @@ async fn duplicates_and_call_log_through_control() {
     person(&env, "B", "SAME@x.test").await;
     person(&env, "C", "other@x.test").await;
     let ctl = env.sandbox.control();
-    let d = ctl.duplicates(env.company_id, EntityKind::Person, "email").unwrap();
+    let d = ctl
+        .duplicates(env.company_id, EntityKind::Person, "email")
+        .unwrap();
     assert_eq!((d.duplicate_values, d.extra_records), (1, 1));
-    assert_eq!(ctl.duplicates(env.company_id, EntityKind::Person, "name").unwrap().duplicate_values, 0);
+    assert_eq!(
+        ctl.duplicates(env.company_id, EntityKind::Person, "name")
+            .unwrap()
+            .duplicate_values,
+        0
+    );
     let calls = ctl.calls(Some(env.company_id));
     assert_eq!(calls.len(), 3);
     let c = &calls[0];
-    assert_eq!((c.method.as_str(), c.path.as_str(), c.cost, c.status), ("POST", "/c/acme/api/v2/persons", 5, 200));
+    assert_eq!(
+        (c.method.as_str(), c.path.as_str(), c.cost, c.status),
+        ("POST", "/c/acme/api/v2/persons", 5, 200)
+    );
     assert!(c.token_id.is_some());
 }
 
@@ -154,11 +294,21 @@ async fn duplicates_and_call_log_through_control() {
 async fn ids_and_tokens_are_deterministic_from_the_seed() {
     let mut grants = Vec::new();
     for seed in [11, 11, 12] {
-        let cfg = SandboxConfig { seed, workers: 1, companies: vec![common::company("acme", dealbridge_sandbox::Plan::Lite)], ..SandboxConfig::default() };
+        let cfg = SandboxConfig {
+            seed,
+            workers: 1,
+            companies: vec![common::company("acme", dealbridge_sandbox::Plan::Lite)],
+            ..SandboxConfig::default()
+        };
         let sb = dealbridge_sandbox::spawn(cfg).await.unwrap();
         let company = sb.control().companies()[0].clone();
         let grant = sb.control().mint_token(company.id, None, vec![]).unwrap();
-        grants.push((company.id, company.user_ids.clone(), grant.access_token, grant.refresh_token));
+        grants.push((
+            company.id,
+            company.user_ids.clone(),
+            grant.access_token,
+            grant.refresh_token,
+        ));
         sb.stop().await;
     }
     assert_eq!(grants[0], grants[1]);
@@ -167,30 +317,92 @@ async fn ids_and_tokens_are_deterministic_from_the_seed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_control_api_and_demo_page() {
-    let sb = dealbridge_sandbox::spawn(SandboxConfig { workers: 1, ..SandboxConfig::default() }).await.unwrap();
+    let sb = dealbridge_sandbox::spawn(SandboxConfig {
+        workers: 1,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
     let http = reqwest::Client::new();
     let base = sb.base_url();
     let company: Value = http.post(format!("{base}/_sandbox/companies"))
         .json(&json!({ "name": "Demo Co", "domain": "demo", "plan": "growth", "seats": 3, "users": [{ "name": "Dee", "email": "dee@demo.test" }] }))
         .send().await.unwrap().json().await.unwrap();
     assert_eq!(company["api_domain"], format!("{base}/c/demo"));
-    let grant: Value = http.post(format!("{base}/_sandbox/tokens")).json(&json!({ "company_id": company["id"] }))
-        .send().await.unwrap().json().await.unwrap();
+    let grant: Value = http
+        .post(format!("{base}/_sandbox/tokens"))
+        .json(&json!({ "company_id": company["id"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let token = grant["access_token"].as_str().unwrap();
-    let created = http.post(format!("{base}/c/demo/api/v2/organizations")).bearer_auth(token)
-        .json(&json!({ "name": "Visible <Org>" })).send().await.unwrap();
+    let created = http
+        .post(format!("{base}/c/demo/api/v2/organizations"))
+        .bearer_auth(token)
+        .json(&json!({ "name": "Visible <Org>" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(created.status(), 200);
-    let page = http.get(format!("{base}/_sandbox/")).send().await.unwrap().text().await.unwrap();
+    let page = http
+        .get(format!("{base}/_sandbox/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Demo Co") && page.contains("Visible &lt;Org&gt;"));
-    let budget: Value = http.get(format!("{base}/_sandbox/companies/{}/budget", company["id"])).send().await.unwrap().json().await.unwrap();
-    assert_eq!((budget["daily_budget"].as_u64(), budget["used"].as_u64()), (Some(180_000), Some(5)));
-    let calls: Value = http.get(format!("{base}/_sandbox/calls")).send().await.unwrap().json().await.unwrap();
+    let budget: Value = http
+        .get(format!(
+            "{base}/_sandbox/companies/{}/budget",
+            company["id"]
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (budget["daily_budget"].as_u64(), budget["used"].as_u64()),
+        (Some(180_000), Some(5))
+    );
+    let calls: Value = http
+        .get(format!("{base}/_sandbox/calls"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(calls.as_array().unwrap().len(), 1);
-    let faults = http.put(format!("{base}/_sandbox/faults")).json(&json!({ "company_id": company["id"], "account_closed": true })).send().await.unwrap();
+    let faults = http
+        .put(format!("{base}/_sandbox/faults"))
+        .json(&json!({ "company_id": company["id"], "account_closed": true }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(faults.status(), 204);
-    let closed = http.get(format!("{base}/c/demo/api/v2/deals")).bearer_auth(token).send().await.unwrap();
+    let closed = http
+        .get(format!("{base}/c/demo/api/v2/deals"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(closed.status(), 402);
-    let clock: Value = http.post(format!("{base}/_sandbox/clock/advance")).json(&json!({ "seconds": 3600 })).send().await.unwrap().json().await.unwrap();
+    let clock: Value = http
+        .post(format!("{base}/_sandbox/clock/advance"))
+        .json(&json!({ "seconds": 3600 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(clock["now"].as_str().unwrap().starts_with("2026-01-05T10:"));
     sb.stop().await;
 }

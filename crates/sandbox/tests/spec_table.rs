@@ -16,7 +16,9 @@ fn ops_of(api: &str, file: &str) -> Vec<String> {
         let path = path.as_str().expect("path key");
         for method in METHODS {
             let Some(op) = item.get(method) else { continue };
-            let cost = op["x-token-cost"].as_u64().expect("every operation has x-token-cost");
+            let cost = op["x-token-cost"]
+                .as_u64()
+                .expect("every operation has x-token-cost");
             let mut scopes: Vec<String> = Vec::new();
             if let Some(security) = op.get("security").and_then(Value::as_sequence) {
                 for req in security {

@@ -53,7 +53,11 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
 }
 
 /// The single entry point of `/api/v1`, `/v1`, `/api/v2` and their `/c/{domain}` forms.
-pub async fn dispatch(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+pub async fn dispatch(
+    req: HttpRequest,
+    body: web::Bytes,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
     let path = req.path().to_owned();
     let Some((domain, api, rest)) = split_rest(&path) else {
         return respond::error(&ApiError::unknown_route(), None);
@@ -61,7 +65,13 @@ pub async fn dispatch(req: HttpRequest, body: web::Bytes, shared: web::Data<Shar
     let now_ms = shared.clock.now_ms();
     let (result, window, outcome, delay, deliveries) = {
         let mut world = shared.world();
-        let mut gate = Gate { world: &mut world, shared: &shared, now_ms, window: None, cost: 0 };
+        let mut gate = Gate {
+            world: &mut world,
+            shared: &shared,
+            now_ms,
+            window: None,
+            cost: 0,
+        };
         let out = gate.run(&req, domain, api, rest, &body);
         let window = gate.window;
         let cost = gate.cost;
@@ -114,15 +124,36 @@ struct Gate<'w, 's> {
     cost: u32,
 }
 
-type GateOut = (Reply, Option<u64>, Option<u64>, Outcome, std::time::Duration);
+type GateOut = (
+    Reply,
+    Option<u64>,
+    Option<u64>,
+    Outcome,
+    std::time::Duration,
+);
 
 impl Gate<'_, '_> {
-    fn run(&mut self, req: &HttpRequest, domain: Option<&str>, api: Api, rest: &str, body: &[u8]) -> GateOut {
+    fn run(
+        &mut self,
+        req: &HttpRequest,
+        domain: Option<&str>,
+        api: Api,
+        rest: &str,
+        body: &[u8],
+    ) -> GateOut {
         let none = std::time::Duration::ZERO;
         let token = match bearer(req).map(|t| self.world.authenticate(t, self.now_ms)) {
             Some(Ok(t)) => t.clone(),
             Some(Err(e)) => return (Err(e), None, None, Outcome::Normal, none),
-            None => return (Err(ApiError::unauthorized()), None, None, Outcome::Normal, none),
+            None => {
+                return (
+                    Err(ApiError::unauthorized()),
+                    None,
+                    None,
+                    Outcome::Normal,
+                    none,
+                )
+            }
         };
         let ids = (Some(token.token_id), Some(token.company_id));
         let fail = |e: ApiError| (Err(e), ids.0, ids.1, Outcome::Normal, none);
@@ -153,10 +184,22 @@ impl Gate<'_, '_> {
         }
         if let Outcome::Status(s) = outcome {
             let status = StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return (Err(ApiError::server(status)), ids.0, ids.1, Outcome::Normal, delay);
+            return (
+                Err(ApiError::server(status)),
+                ids.0,
+                ids.1,
+                Outcome::Normal,
+                delay,
+            );
         }
         if outcome == Outcome::Reset {
-            return (Err(ApiError::server(StatusCode::BAD_GATEWAY)), ids.0, ids.1, outcome, delay);
+            return (
+                Err(ApiError::server(StatusCode::BAD_GATEWAY)),
+                ids.0,
+                ids.1,
+                outcome,
+                delay,
+            );
         }
         let call = match parse_call(req, api, params, body, &token, self.now_ms) {
             Ok(c) => c,
@@ -166,16 +209,31 @@ impl Gate<'_, '_> {
         if let Some(c) = self.world.companies.get_mut(&token.company_id) {
             c.charge(route.spec.cost);
         }
-        (execute(self.world, route.op, &call), ids.0, ids.1, outcome, delay)
+        (
+            execute(self.world, route.op, &call),
+            ids.0,
+            ids.1,
+            outcome,
+            delay,
+        )
     }
 
     /// Burst window first (it is what a well-behaved client hits), then the daily budget.
-    fn limits(&mut self, token: &crate::world::AccessToken, route: &Route, outcome: Outcome) -> Result<(), ApiError> {
+    fn limits(
+        &mut self,
+        token: &crate::world::AccessToken,
+        route: &Route,
+        outcome: Outcome,
+    ) -> Result<(), ApiError> {
         let company = self.world.companies.get(&token.company_id);
         let plan_limit = company.map_or(80, |c| c.plan.oauth_burst());
         let search = route.is_search();
         let limit = if search { SEARCH_BURST } else { plan_limit };
-        let burst = self.world.bursts.entry((token.token_id, search)).or_default();
+        let burst = self
+            .world
+            .bursts
+            .entry((token.token_id, search))
+            .or_default();
         let (allowed, window) = burst.hit(limit, self.now_ms);
         self.window = Some(window);
         if outcome == Outcome::Status(429) {
@@ -199,7 +257,10 @@ impl Gate<'_, '_> {
 
 fn scope_ok(route: &Route, granted: &[String], denied: &[String]) -> bool {
     let mut accepted: Vec<&str> = route.spec.scopes.to_vec();
-    if matches!(route.op, Op::WebhooksList | Op::WebhooksCreate | Op::WebhooksDelete) {
+    if matches!(
+        route.op,
+        Op::WebhooksList | Op::WebhooksCreate | Op::WebhooksDelete
+    ) {
         // FACTS §1.10: webhooks:read/full also open the webhook endpoints since 2024-01-26.
         accepted.push("webhooks:full");
         if route.op == Op::WebhooksList {

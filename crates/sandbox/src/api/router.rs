@@ -68,7 +68,14 @@ fn fields_item_path(kind: EntityKind) -> &'static str {
 fn table() -> Vec<(Api, Method, String, Op)> {
     use EntityKind as E;
     let mut t = Vec::new();
-    for kind in [E::Deal, E::Person, E::Organization, E::Activity, E::Pipeline, E::Stage] {
+    for kind in [
+        E::Deal,
+        E::Person,
+        E::Organization,
+        E::Activity,
+        E::Pipeline,
+        E::Stage,
+    ] {
         let base = format!("/{}", kind.plural());
         let item = format!("{base}/{{id}}");
         t.push((Api::V2, Method::GET, base.clone(), Op::List(kind)));
@@ -77,7 +84,12 @@ fn table() -> Vec<(Api, Method, String, Op)> {
         t.push((Api::V2, Method::PATCH, item.clone(), Op::Update(kind)));
         t.push((Api::V2, Method::DELETE, item, Op::Delete(kind)));
         if kind.has_custom_fields() {
-            t.push((Api::V2, Method::GET, format!("{base}/search"), Op::Search(kind)));
+            t.push((
+                Api::V2,
+                Method::GET,
+                format!("{base}/search"),
+                Op::Search(kind),
+            ));
             let fields = fields_path(kind).to_owned();
             let field = fields_item_path(kind).to_owned();
             t.push((Api::V2, Method::GET, fields.clone(), Op::FieldsList(kind)));
@@ -93,8 +105,18 @@ fn table() -> Vec<(Api, Method, String, Op)> {
     t.push((Api::V1, Method::DELETE, "/notes/{id}".into(), Op::Delete(n)));
     t.push((Api::V1, Method::GET, "/users/me".into(), Op::UsersMe));
     t.push((Api::V1, Method::GET, "/webhooks".into(), Op::WebhooksList));
-    t.push((Api::V1, Method::POST, "/webhooks".into(), Op::WebhooksCreate));
-    t.push((Api::V1, Method::DELETE, "/webhooks/{id}".into(), Op::WebhooksDelete));
+    t.push((
+        Api::V1,
+        Method::POST,
+        "/webhooks".into(),
+        Op::WebhooksCreate,
+    ));
+    t.push((
+        Api::V1,
+        Method::DELETE,
+        "/webhooks/{id}".into(),
+        Op::WebhooksDelete,
+    ));
     t
 }
 
@@ -111,7 +133,13 @@ impl Router {
                 }
                 let path: &'static str = spec?.path;
                 let segments = path.split('/').filter(|s| !s.is_empty()).collect();
-                Some(Route { api, method, segments, op, spec: spec? })
+                Some(Route {
+                    api,
+                    method,
+                    segments,
+                    op,
+                    spec: spec?,
+                })
             })
             .collect();
         Self { routes }
@@ -119,15 +147,27 @@ impl Router {
 
     /// Every implemented operation as (file, method, path template).
     pub fn operations(&self) -> Vec<(Api, &'static str, &'static str)> {
-        self.routes.iter().map(|r| (r.api, r.spec.method, r.spec.path)).collect()
+        self.routes
+            .iter()
+            .map(|r| (r.api, r.spec.method, r.spec.path))
+            .collect()
     }
 
     /// Finds the route and the values of its `{…}` segments. Literal segments win over
     /// parameters, so `/deals/search` is not read as `/deals/{id}`.
-    pub fn find<'p>(&self, api: Api, method: &Method, path: &'p str) -> Option<(&Route, Vec<&'p str>)> {
+    pub fn find<'p>(
+        &self,
+        api: Api,
+        method: &Method,
+        path: &'p str,
+    ) -> Option<(&Route, Vec<&'p str>)> {
         let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let mut best: Option<(&Route, Vec<&str>, usize)> = None;
-        for route in self.routes.iter().filter(|r| r.api == api && r.method == method) {
+        for route in self
+            .routes
+            .iter()
+            .filter(|r| r.api == api && r.method == method)
+        {
             if route.segments.len() != parts.len() {
                 continue;
             }

@@ -25,8 +25,14 @@ pub fn form_to_json(body: &[u8]) -> Value {
 }
 
 pub fn users_me(world: &mut World, call: &Call<'_>) -> Reply {
-    let user = world.users.get(&call.user_id).ok_or_else(ApiError::unauthorized)?;
-    let company = world.companies.get(&call.company_id).ok_or_else(ApiError::unauthorized)?;
+    let user = world
+        .users
+        .get(&call.user_id)
+        .ok_or_else(ApiError::unauthorized)?;
+    let company = world
+        .companies
+        .get(&call.company_id)
+        .ok_or_else(ApiError::unauthorized)?;
     let created = v1_time(call.now_ms);
     let data = json!({
         "id": user.id, "name": user.name, "default_currency": "USD", "locale": "en_US",
@@ -49,7 +55,10 @@ pub fn list_notes(world: &mut World, call: &Call<'_>) -> Reply {
     let num = |name: &str| -> Result<Option<u64>, ApiError> {
         call.query
             .get(name)
-            .map(|v| v.parse().map_err(|_| ApiError::bad_request(format!("Invalid {name}"))))
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| ApiError::bad_request(format!("Invalid {name}")))
+            })
             .transpose()
     };
     let start = num("start")?.unwrap_or(0) as usize;
@@ -60,11 +69,18 @@ pub fn list_notes(world: &mut World, call: &Call<'_>) -> Reply {
             filters.push((f, v));
         }
     }
-    let company = world.companies.get(&call.company_id).ok_or_else(ApiError::unauthorized)?;
+    let company = world
+        .companies
+        .get(&call.company_id)
+        .ok_or_else(ApiError::unauthorized)?;
     let rows: Vec<_> = company
         .store
         .rows(EntityKind::Note)
-        .filter(|r| filters.iter().all(|(f, v)| r.get(*f).and_then(Value::as_u64) == Some(*v)))
+        .filter(|r| {
+            filters
+                .iter()
+                .all(|(f, v)| r.get(*f).and_then(Value::as_u64) == Some(*v))
+        })
         .collect();
     let more = rows.len() > start + limit;
     let page: Vec<Value> = rows
@@ -73,35 +89,55 @@ pub fn list_notes(world: &mut World, call: &Call<'_>) -> Reply {
         .take(limit)
         .map(|r| render(world, call.company_id, EntityKind::Note, r))
         .collect();
-    let mut pagination = json!({ "start": start, "limit": limit, "more_items_in_collection": more });
+    let mut pagination =
+        json!({ "start": start, "limit": limit, "more_items_in_collection": more });
     if more {
         pagination["next_start"] = json!(start + limit);
     }
-    let body = json!({ "success": true, "data": page, "additional_data": { "pagination": pagination } });
+    let body =
+        json!({ "success": true, "data": page, "additional_data": { "pagination": pagination } });
     Ok((StatusCode::OK, body))
 }
 
 /// Only the calling app's own webhooks are visible to it (FACTS §4.1).
 pub fn webhooks_list(world: &mut World, call: &Call<'_>) -> Reply {
-    let company = world.companies.get(&call.company_id).ok_or_else(ApiError::unauthorized)?;
+    let company = world
+        .companies
+        .get(&call.company_id)
+        .ok_or_else(ApiError::unauthorized)?;
     let data: Vec<Value> = company
         .webhooks
         .values()
         .filter(|w| w.client_id == call.client_id)
         .map(|w| w.to_json(call.company_id))
         .collect();
-    Ok((StatusCode::OK, json!({ "success": true, "status": "ok", "data": data })))
+    Ok((
+        StatusCode::OK,
+        json!({ "success": true, "status": "ok", "data": data }),
+    ))
 }
 
 pub fn webhooks_create(world: &mut World, call: &Call<'_>) -> Reply {
     let body = call.body.clone().unwrap_or(Value::Null);
-    let data = world.create_webhook(call.company_id, &call.client_id, call.user_id, &body, call.now_ms)?;
-    Ok((StatusCode::CREATED, json!({ "success": true, "status": "ok", "data": data })))
+    let data = world.create_webhook(
+        call.company_id,
+        &call.client_id,
+        call.user_id,
+        &body,
+        call.now_ms,
+    )?;
+    Ok((
+        StatusCode::CREATED,
+        json!({ "success": true, "status": "ok", "data": data }),
+    ))
 }
 
 pub fn webhooks_delete(world: &mut World, call: &Call<'_>) -> Reply {
     let id = id_param(call)?;
-    let company = world.companies.get_mut(&call.company_id).ok_or_else(ApiError::unauthorized)?;
+    let company = world
+        .companies
+        .get_mut(&call.company_id)
+        .ok_or_else(ApiError::unauthorized)?;
     match company.webhooks.get(&id) {
         Some(w) if w.client_id == call.client_id => {
             company.webhooks.remove(&id);

@@ -69,7 +69,10 @@ pub fn render(world: &World, company_id: u64, kind: EntityKind, row: &Map<String
             .and_then(|c| c.store.custom_fields.get(&kind));
         for def in defs.into_iter().flatten() {
             let code = def["field_code"].as_str().unwrap_or_default();
-            let v = given.and_then(|g| g.get(code)).cloned().unwrap_or(Value::Null);
+            let v = given
+                .and_then(|g| g.get(code))
+                .cloned()
+                .unwrap_or(Value::Null);
             custom.insert(code.to_owned(), v);
         }
         out.insert("custom_fields".into(), Value::Object(custom));
@@ -77,7 +80,10 @@ pub fn render(world: &World, company_id: u64, kind: EntityKind, row: &Map<String
     Value::Object(out)
 }
 
-fn store<'w>(world: &'w mut World, call: &Call<'_>) -> Result<&'w mut crate::world::Store, ApiError> {
+fn store<'w>(
+    world: &'w mut World,
+    call: &Call<'_>,
+) -> Result<&'w mut crate::world::Store, ApiError> {
     world
         .companies
         .get_mut(&call.company_id)
@@ -87,16 +93,28 @@ fn store<'w>(world: &'w mut World, call: &Call<'_>) -> Result<&'w mut crate::wor
 
 fn list_query(kind: EntityKind, call: &Call<'_>) -> Result<ListQuery, ApiError> {
     let q = &call.query;
-    let mut lq = ListQuery { sort_by: "id".into(), ..ListQuery::default() };
+    let mut lq = ListQuery {
+        sort_by: "id".into(),
+        ..ListQuery::default()
+    };
     if let Some(ids) = q.get("ids") {
         let parsed: Option<Vec<u64>> = ids.split(',').map(|s| s.trim().parse().ok()).collect();
         let parsed = parsed.filter(|v| v.len() <= 100);
         lq.ids = Some(parsed.ok_or_else(|| ApiError::bad_request("Validation failed: ids"))?);
     }
-    for name in ["owner_id", "person_id", "org_id", "pipeline_id", "stage_id", "deal_id"] {
+    for name in [
+        "owner_id",
+        "person_id",
+        "org_id",
+        "pipeline_id",
+        "stage_id",
+        "deal_id",
+    ] {
         if let Some(v) = q.get(name) {
             if kind.fields().iter().any(|f| f.name == name) {
-                let n = v.parse().map_err(|_| ApiError::bad_request(format!("Validation failed: {name}")))?;
+                let n = v
+                    .parse()
+                    .map_err(|_| ApiError::bad_request(format!("Validation failed: {name}")))?;
                 lq.equals.push((name, n));
             }
         }
@@ -122,7 +140,10 @@ pub fn list(world: &mut World, kind: EntityKind, call: &Call<'_>) -> Reply {
     let lq = list_query(kind, call)?;
     let limit = limit(call)?;
     let offset = decode_cursor(call.query.get("cursor"))?;
-    let company = world.companies.get(&call.company_id).ok_or_else(ApiError::unauthorized)?;
+    let company = world
+        .companies
+        .get(&call.company_id)
+        .ok_or_else(ApiError::unauthorized)?;
     let rows = company.store.list(kind, &lq);
     let more = rows.len() > offset + limit;
     let page: Vec<Value> = rows
@@ -158,7 +179,15 @@ pub fn update(world: &mut World, kind: EntityKind, call: &Call<'_>) -> Reply {
     let (row, previous) = store(world, call)?.update(kind, id, &body, call.now_ms)?;
     let data = render(world, call.company_id, kind, &row);
     if !previous.is_empty() {
-        emit(world, call, kind, "change", id, Some(data.clone()), Some(Value::Object(previous)));
+        emit(
+            world,
+            call,
+            kind,
+            "change",
+            id,
+            Some(data.clone()),
+            Some(Value::Object(previous)),
+        );
     }
     Ok((StatusCode::OK, json!({ "success": true, "data": data })))
 }
@@ -168,7 +197,11 @@ pub fn delete(world: &mut World, kind: EntityKind, call: &Call<'_>) -> Reply {
     let old = store(world, call)?.delete(kind, id)?;
     let previous = render(world, call.company_id, kind, &old);
     emit(world, call, kind, "delete", id, None, Some(previous));
-    let data = if kind.is_v1() { json!(true) } else { json!({ "id": id }) };
+    let data = if kind.is_v1() {
+        json!(true)
+    } else {
+        json!({ "id": id })
+    };
     Ok((StatusCode::OK, json!({ "success": true, "data": data })))
 }
 

@@ -11,8 +11,22 @@ use crate::world::World;
 
 /// `field_type` values a create accepts (request schema of `POST /dealFields`).
 const FIELD_TYPES: [&str; 16] = [
-    "varchar", "text", "double", "phone", "date", "daterange", "time", "timerange", "set", "enum",
-    "varchar_auto", "address", "monetary", "org", "people", "user",
+    "varchar",
+    "text",
+    "double",
+    "phone",
+    "date",
+    "daterange",
+    "time",
+    "timerange",
+    "set",
+    "enum",
+    "varchar_auto",
+    "address",
+    "monetary",
+    "org",
+    "people",
+    "user",
 ];
 
 fn text_of(v: &Value, out: &mut Vec<String>) {
@@ -55,22 +69,38 @@ fn score(texts: &[String], term: &str, exact: bool) -> Option<f64> {
             None
         }
     });
-    best.fold(None, |acc: Option<f64>, s| Some(acc.map_or(s, |a| a.max(s))))
+    best.fold(None, |acc: Option<f64>, s| {
+        Some(acc.map_or(s, |a| a.max(s)))
+    })
 }
 
 fn search_item(world: &World, company_id: u64, kind: EntityKind, r: &Map<String, Value>) -> Value {
     let owner = json!({ "id": r.get("owner_id") });
     let names = |k: &str, id: Option<&Value>| -> Value {
         let id = id.and_then(Value::as_u64);
-        let rec = id.and_then(|id| world.companies.get(&company_id)?.store.get(match k {
-            "person" => EntityKind::Person,
-            _ => EntityKind::Organization,
-        }, id).ok());
+        let rec = id.and_then(|id| {
+            world
+                .companies
+                .get(&company_id)?
+                .store
+                .get(
+                    match k {
+                        "person" => EntityKind::Person,
+                        _ => EntityKind::Organization,
+                    },
+                    id,
+                )
+                .ok()
+        });
         rec.map_or(Value::Null, |p| json!({ "id": p["id"], "name": p["name"] }))
     };
     let texts = |key: &str| -> Vec<Value> {
-        r.get(key).and_then(Value::as_array).into_iter().flatten()
-            .filter_map(|e| e.get("value").cloned()).collect()
+        r.get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.get("value").cloned())
+            .collect()
     };
     match kind {
         EntityKind::Deal => json!({
@@ -95,7 +125,11 @@ fn search_item(world: &World, company_id: u64, kind: EntityKind, r: &Map<String,
 
 pub fn search(world: &mut World, kind: EntityKind, call: &Call<'_>) -> Reply {
     let exact = call.query.get("exact_match").is_some_and(|v| v == "true");
-    let term = call.query.get("term").map(|t| t.trim().to_lowercase()).unwrap_or_default();
+    let term = call
+        .query
+        .get("term")
+        .map(|t| t.trim().to_lowercase())
+        .unwrap_or_default();
     if term.chars().count() < if exact { 1 } else { 2 } {
         return Err(ApiError::bad_request(
             "Validation failed: term: must be at least 2 characters (1 with exact_match)",
@@ -107,19 +141,30 @@ pub fn search(world: &mut World, kind: EntityKind, call: &Call<'_>) -> Reply {
         None => allowed.to_vec(),
     };
     if let Some(bad) = fields.iter().find(|f| !allowed.contains(f)) {
-        return Err(ApiError::bad_request(format!("Validation failed: fields: unknown field {bad}")));
+        return Err(ApiError::bad_request(format!(
+            "Validation failed: fields: unknown field {bad}"
+        )));
     }
-    let org_filter = call.query.get("organization_id").and_then(|v| v.parse::<u64>().ok());
+    let org_filter = call
+        .query
+        .get("organization_id")
+        .and_then(|v| v.parse::<u64>().ok());
     let limit = limit(call)?;
     let offset = decode_cursor(call.query.get("cursor"))?;
-    let company = world.companies.get(&call.company_id).ok_or_else(ApiError::unauthorized)?;
+    let company = world
+        .companies
+        .get(&call.company_id)
+        .ok_or_else(ApiError::unauthorized)?;
     let mut hits: Vec<(f64, &Map<String, Value>)> = company
         .store
         .rows(kind)
         .filter(|r| org_filter.is_none_or(|o| r.get("org_id").and_then(Value::as_u64) == Some(o)))
         .filter_map(|r| score(&haystack(r, &fields), &term, exact).map(|s| (s, r)))
         .collect();
-    hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1["id"].as_u64().cmp(&b.1["id"].as_u64())));
+    hits.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(a.1["id"].as_u64().cmp(&b.1["id"].as_u64()))
+    });
     let more = hits.len() > offset + limit;
     let items: Vec<Value> = hits
         .iter()
@@ -147,9 +192,23 @@ fn system_field(kind: Kind, name: &str) -> Value {
 }
 
 pub fn list(world: &mut World, kind: EntityKind, call: &Call<'_>) -> Reply {
-    let company = world.companies.get(&call.company_id).ok_or_else(ApiError::unauthorized)?;
-    let mut all: Vec<Value> = kind.fields().iter().map(|f| system_field(f.kind, f.name)).collect();
-    all.extend(company.store.custom_fields.get(&kind).cloned().unwrap_or_default());
+    let company = world
+        .companies
+        .get(&call.company_id)
+        .ok_or_else(ApiError::unauthorized)?;
+    let mut all: Vec<Value> = kind
+        .fields()
+        .iter()
+        .map(|f| system_field(f.kind, f.name))
+        .collect();
+    all.extend(
+        company
+            .store
+            .custom_fields
+            .get(&kind)
+            .cloned()
+            .unwrap_or_default(),
+    );
     let limit = limit(call)?;
     let offset = decode_cursor(call.query.get("cursor"))?;
     let more = all.len() > offset + limit;
@@ -161,27 +220,55 @@ pub fn list(world: &mut World, kind: EntityKind, call: &Call<'_>) -> Reply {
 
 pub fn get(world: &mut World, kind: EntityKind, call: &Call<'_>) -> Reply {
     let code = call.params.first().copied().unwrap_or_default();
-    let company = world.companies.get(&call.company_id).ok_or_else(ApiError::unauthorized)?;
-    let custom = company.store.custom_fields.get(&kind).into_iter().flatten();
-    let found = custom.cloned().find(|f| f["field_code"] == code).or_else(|| {
-        kind.fields().iter().find(|f| f.name == code).map(|f| system_field(f.kind, f.name))
-    });
+    let company = world
+        .companies
+        .get(&call.company_id)
+        .ok_or_else(ApiError::unauthorized)?;
+    let mut custom = company.store.custom_fields.get(&kind).into_iter().flatten();
+    let found = custom
+        .find(|f| f["field_code"] == code)
+        .cloned()
+        .or_else(|| {
+            kind.fields()
+                .iter()
+                .find(|f| f.name == code)
+                .map(|f| system_field(f.kind, f.name))
+        });
     let data = found.ok_or_else(|| ApiError::not_found("Field not found"))?;
     Ok((StatusCode::OK, json!({ "success": true, "data": data })))
 }
 
 pub fn create(world: &mut World, kind: EntityKind, call: &Call<'_>) -> Reply {
-    let body = call.body.as_ref().and_then(Value::as_object).ok_or_else(|| ApiError::bad_request("Request body must be a JSON object"))?;
-    let name = body.get("field_name").and_then(Value::as_str).filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_request("Validation failed: field_name: Parameter 'field_name' is required"))?;
-    let field_type = body.get("field_type").and_then(Value::as_str).filter(|t| FIELD_TYPES.contains(t))
-        .ok_or_else(|| ApiError::bad_request("Validation failed: field_type: must be one of the allowed types"))?;
+    let body = call
+        .body
+        .as_ref()
+        .and_then(Value::as_object)
+        .ok_or_else(|| ApiError::bad_request("Request body must be a JSON object"))?;
+    let name = body
+        .get("field_name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "Validation failed: field_name: Parameter 'field_name' is required",
+            )
+        })?;
+    let field_type = body
+        .get("field_type")
+        .and_then(Value::as_str)
+        .filter(|t| FIELD_TYPES.contains(t))
+        .ok_or_else(|| {
+            ApiError::bad_request("Validation failed: field_type: must be one of the allowed types")
+        })?;
     let mut options = Vec::new();
     if let Some(list) = body.get("options") {
-        let list = list.as_array().ok_or_else(|| ApiError::bad_request("Validation failed: options"))?;
+        let list = list
+            .as_array()
+            .ok_or_else(|| ApiError::bad_request("Validation failed: options"))?;
         for (i, o) in list.iter().enumerate() {
-            let label = o.get("label").and_then(Value::as_str)
-                .ok_or_else(|| ApiError::bad_request("Validation failed: options: label is required"))?;
+            let label = o.get("label").and_then(Value::as_str).ok_or_else(|| {
+                ApiError::bad_request("Validation failed: options: label is required")
+            })?;
             options.push(json!({ "id": i + 1, "label": label, "color": null, "add_time": null, "update_time": null }));
         }
     }
@@ -196,17 +283,31 @@ pub fn create(world: &mut World, kind: EntityKind, call: &Call<'_>) -> Reply {
         "important_fields": { "enabled": false, "stage_ids": [] },
         "required_fields": { "enabled": false, "stage_ids": [] },
     });
-    let company = world.companies.get_mut(&call.company_id).ok_or_else(ApiError::unauthorized)?;
-    company.store.custom_fields.entry(kind).or_default().push(field.clone());
+    let company = world
+        .companies
+        .get_mut(&call.company_id)
+        .ok_or_else(ApiError::unauthorized)?;
+    company
+        .store
+        .custom_fields
+        .entry(kind)
+        .or_default()
+        .push(field.clone());
     Ok((StatusCode::OK, json!({ "success": true, "data": field })))
 }
 
 /// Custom field values in webhook v2 form: `{type, value}` (FACTS §4.3).
 pub fn webhook_form(world: &World, company_id: u64, kind: EntityKind, mut data: Value) -> Value {
-    let defs = world.companies.get(&company_id).and_then(|c| c.store.custom_fields.get(&kind));
+    let defs = world
+        .companies
+        .get(&company_id)
+        .and_then(|c| c.store.custom_fields.get(&kind));
     if let (Some(Value::Object(custom)), Some(defs)) = (data.get_mut("custom_fields"), defs) {
         for (code, value) in custom.iter_mut() {
-            let t = defs.iter().find(|d| d["field_code"] == code.as_str()).map(|d| d["field_type"].clone());
+            let t = defs
+                .iter()
+                .find(|d| d["field_code"] == code.as_str())
+                .map(|d| d["field_type"].clone());
             if !value.is_null() {
                 *value = json!({ "type": t, "value": value.clone() });
             }

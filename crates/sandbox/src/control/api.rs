@@ -81,7 +81,10 @@ impl Control {
 
     pub fn company(&self, id: u64) -> Result<CompanyInfo> {
         let world = self.shared.world();
-        let c = world.companies.get(&id).ok_or_else(|| Error::NotFound(format!("company {id}")))?;
+        let c = world
+            .companies
+            .get(&id)
+            .ok_or_else(|| Error::NotFound(format!("company {id}")))?;
         Ok(CompanyInfo {
             id: c.id,
             name: c.name.clone(),
@@ -96,14 +99,25 @@ impl Control {
 
     pub fn companies(&self) -> Vec<CompanyInfo> {
         let ids: Vec<u64> = self.shared.world().companies.keys().copied().collect();
-        ids.into_iter().filter_map(|id| self.company(id).ok()).collect()
+        ids.into_iter()
+            .filter_map(|id| self.company(id).ok())
+            .collect()
     }
 
     /// Approves an install as if the user pressed Allow; returns the callback URL with `code`
     /// and `state` that the browser would have been redirected to.
-    pub fn approve_install(&self, client_id: &str, company_id: u64, user_id: u64, state: Option<&str>) -> Result<String> {
+    pub fn approve_install(
+        &self,
+        client_id: &str,
+        company_id: u64,
+        user_id: u64,
+        state: Option<&str>,
+    ) -> Result<String> {
         let now = self.now();
-        let (code, callback) = self.shared.world().approve(client_id, company_id, user_id, now)?;
+        let (code, callback) = self
+            .shared
+            .world()
+            .approve(client_id, company_id, user_id, now)?;
         Ok(crate::oauth::callback_with_code(&callback, &code, state))
     }
 
@@ -111,7 +125,10 @@ impl Control {
     /// returns.
     pub async fn uninstall(&self, client_id: &str, company_id: u64, user_id: u64) -> Result<()> {
         let now = self.now();
-        let notice = self.shared.world().uninstall(client_id, company_id, user_id, now);
+        let notice = self
+            .shared
+            .world()
+            .uninstall(client_id, company_id, user_id, now);
         let notice = notice.ok_or_else(|| Error::NotFound("no such install".into()))?;
         crate::delivery::send_uninstall(self.shared.clone(), notice).await;
         Ok(())
@@ -119,14 +136,25 @@ impl Control {
 
     /// Mints an access token for a company without the OAuth dance (tests, benchmarks). `user_id`
     /// defaults to the company's first user; empty `scopes` grants every scope.
-    pub fn mint_token(&self, company_id: u64, user_id: Option<u64>, scopes: Vec<String>) -> Result<TokenGrant> {
-        let scopes = if scopes.is_empty() { all_scopes() } else { scopes };
+    pub fn mint_token(
+        &self,
+        company_id: u64,
+        user_id: Option<u64>,
+        scopes: Vec<String>,
+    ) -> Result<TokenGrant> {
+        let scopes = if scopes.is_empty() {
+            all_scopes()
+        } else {
+            scopes
+        };
         let now = self.now();
         self.shared.world().mint(company_id, user_id, scopes, now)
     }
 
     pub fn advance(&self, by: Duration) {
-        self.shared.clock.advance_ms(i64::try_from(by.as_millis()).unwrap_or(i64::MAX));
+        self.shared
+            .clock
+            .advance_ms(i64::try_from(by.as_millis()).unwrap_or(i64::MAX));
     }
 
     /// Sandbox time in ms since the Unix epoch.
@@ -151,7 +179,10 @@ impl Control {
 
     pub fn set_closed(&self, company_id: u64, closed: bool) -> Result<()> {
         let mut world = self.shared.world();
-        let c = world.companies.get_mut(&company_id).ok_or_else(|| Error::NotFound(format!("company {company_id}")))?;
+        let c = world
+            .companies
+            .get_mut(&company_id)
+            .ok_or_else(|| Error::NotFound(format!("company {company_id}")))?;
         c.closed = closed;
         Ok(())
     }
@@ -159,7 +190,12 @@ impl Control {
     /// The call log, oldest first, optionally for one company.
     pub fn calls(&self, company_id: Option<u64>) -> Vec<CallRecord> {
         let world = self.shared.world();
-        world.calls.iter().filter(|c| company_id.is_none_or(|id| c.company_id == Some(id))).cloned().collect()
+        world
+            .calls
+            .iter()
+            .filter(|c| company_id.is_none_or(|id| c.company_id == Some(id)))
+            .cloned()
+            .collect()
     }
 
     pub fn clear_calls(&self) {
@@ -170,10 +206,17 @@ impl Control {
         let now = self.now();
         let mut world = self.shared.world();
         let day = crate::limits::budget_day(now, world.daily_reset_at_secs);
-        let c = world.companies.get_mut(&company_id).ok_or_else(|| Error::NotFound(format!("company {company_id}")))?;
+        let c = world
+            .companies
+            .get_mut(&company_id)
+            .ok_or_else(|| Error::NotFound(format!("company {company_id}")))?;
         c.budget_allows(0, day);
         let daily = c.daily_budget();
-        Ok(Budget { daily_budget: daily, used: c.budget_used, remaining: daily.saturating_sub(c.budget_used) })
+        Ok(Budget {
+            daily_budget: daily,
+            used: c.budget_used,
+            remaining: daily.saturating_sub(c.budget_used),
+        })
     }
 
     /// Resets every company's daily budget now, as the daily reset would.
@@ -198,13 +241,24 @@ impl Control {
     /// A company's records of one kind, as the API renders them.
     pub fn records(&self, company_id: u64, kind: EntityKind) -> Result<Vec<Value>> {
         let world = self.shared.world();
-        let c = world.companies.get(&company_id).ok_or_else(|| Error::NotFound(format!("company {company_id}")))?;
-        Ok(c.store.rows(kind).map(|r| crate::api::render_record(&world, company_id, kind, r)).collect())
+        let c = world
+            .companies
+            .get(&company_id)
+            .ok_or_else(|| Error::NotFound(format!("company {company_id}")))?;
+        Ok(c.store
+            .rows(kind)
+            .map(|r| crate::api::render_record(&world, company_id, kind, r))
+            .collect())
     }
 
     /// Counts records sharing a value of `field`: a top-level field, `email`/`phone` (any entry of
     /// `emails`/`phones`), or `custom_fields.<code>`. This is how tests catch double syncs.
-    pub fn duplicates(&self, company_id: u64, kind: EntityKind, field: &str) -> Result<DuplicateReport> {
+    pub fn duplicates(
+        &self,
+        company_id: u64,
+        kind: EntityKind,
+        field: &str,
+    ) -> Result<DuplicateReport> {
         let records = self.records(company_id, kind)?;
         let mut counts: HashMap<String, usize> = HashMap::new();
         for r in &records {
@@ -222,7 +276,10 @@ impl Control {
 
     pub fn webhooks(&self, company_id: u64) -> Result<(u64, Vec<WebhookStats>)> {
         let world = self.shared.world();
-        let c = world.companies.get(&company_id).ok_or_else(|| Error::NotFound(format!("company {company_id}")))?;
+        let c = world
+            .companies
+            .get(&company_id)
+            .ok_or_else(|| Error::NotFound(format!("company {company_id}")))?;
         let stats = c.webhooks.values().map(|w| WebhookStats {
             id: w.id,
             subscription_url: w.subscription_url.clone(),
@@ -259,8 +316,16 @@ fn values_of(record: &Value, field: &str) -> Vec<String> {
 /// Every scope of FACTS §1.10, for minted tokens that should be able to do anything.
 pub fn all_scopes() -> Vec<String> {
     [
-        "base", "deals:full", "activities:full", "contacts:full", "search:read", "admin",
-        "deal-fields:full", "contact-fields:full", "webhooks:full", "users:read",
+        "base",
+        "deals:full",
+        "activities:full",
+        "contacts:full",
+        "search:read",
+        "admin",
+        "deal-fields:full",
+        "contact-fields:full",
+        "webhooks:full",
+        "users:read",
     ]
     .iter()
     .map(|s| (*s).to_owned())

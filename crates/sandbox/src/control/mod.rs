@@ -18,7 +18,9 @@ use crate::server::Shared;
 use crate::world::entities::EntityKind;
 
 fn control(shared: &web::Data<Shared>) -> Control {
-    Control { shared: shared.clone().into_inner() }
+    Control {
+        shared: shared.clone().into_inner(),
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -33,7 +35,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/companies/{id}/closed", web::put().to(set_closed))
             .route("/companies/{id}/budget", web::get().to(budget))
             .route("/companies/{id}/records/{kind}", web::get().to(records))
-            .route("/companies/{id}/duplicates/{kind}", web::get().to(duplicates))
+            .route(
+                "/companies/{id}/duplicates/{kind}",
+                web::get().to(duplicates),
+            )
             .route("/companies/{id}/webhooks", web::get().to(webhooks))
             .route("/installs", web::post().to(approve))
             .route("/uninstall", web::post().to(uninstall))
@@ -58,11 +63,18 @@ async fn companies(s: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(control(&s).companies())
 }
 
-async fn create_company(s: web::Data<Shared>, body: web::Json<CompanySpec>) -> Result<HttpResponse> {
+async fn create_company(
+    s: web::Data<Shared>,
+    body: web::Json<CompanySpec>,
+) -> Result<HttpResponse> {
     Ok(HttpResponse::Created().json(control(&s).create_company(body.into_inner())?))
 }
 
-async fn add_user(s: web::Data<Shared>, id: web::Path<u64>, body: web::Json<UserSpec>) -> Result<HttpResponse> {
+async fn add_user(
+    s: web::Data<Shared>,
+    id: web::Path<u64>,
+    body: web::Json<UserSpec>,
+) -> Result<HttpResponse> {
     Ok(HttpResponse::Created().json(control(&s).add_user(*id, body.into_inner())?))
 }
 
@@ -71,7 +83,11 @@ struct Closed {
     closed: bool,
 }
 
-async fn set_closed(s: web::Data<Shared>, id: web::Path<u64>, body: web::Json<Closed>) -> Result<HttpResponse> {
+async fn set_closed(
+    s: web::Data<Shared>,
+    id: web::Path<u64>,
+    body: web::Json<Closed>,
+) -> Result<HttpResponse> {
     control(&s).set_closed(*id, body.closed)?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -81,7 +97,8 @@ async fn budget(s: web::Data<Shared>, id: web::Path<u64>) -> Result<HttpResponse
 }
 
 fn kind(name: &str) -> Result<EntityKind> {
-    EntityKind::from_plural(name).ok_or_else(|| Error::Invalid(format!("unknown record kind {name}")))
+    EntityKind::from_plural(name)
+        .ok_or_else(|| Error::Invalid(format!("unknown record kind {name}")))
 }
 
 async fn records(s: web::Data<Shared>, path: web::Path<(u64, String)>) -> Result<HttpResponse> {
@@ -94,7 +111,11 @@ struct FieldQuery {
     field: String,
 }
 
-async fn duplicates(s: web::Data<Shared>, path: web::Path<(u64, String)>, q: web::Query<FieldQuery>) -> Result<HttpResponse> {
+async fn duplicates(
+    s: web::Data<Shared>,
+    path: web::Path<(u64, String)>,
+    q: web::Query<FieldQuery>,
+) -> Result<HttpResponse> {
     let (id, k) = path.into_inner();
     Ok(HttpResponse::Ok().json(control(&s).duplicates(id, kind(&k)?, &q.field)?))
 }
@@ -113,12 +134,19 @@ struct InstallBody {
 }
 
 async fn approve(s: web::Data<Shared>, body: web::Json<InstallBody>) -> Result<HttpResponse> {
-    let url = control(&s).approve_install(&body.client_id, body.company_id, body.user_id, body.state.as_deref())?;
+    let url = control(&s).approve_install(
+        &body.client_id,
+        body.company_id,
+        body.user_id,
+        body.state.as_deref(),
+    )?;
     Ok(HttpResponse::Ok().json(json!({ "redirect_url": url })))
 }
 
 async fn uninstall(s: web::Data<Shared>, body: web::Json<InstallBody>) -> Result<HttpResponse> {
-    control(&s).uninstall(&body.client_id, body.company_id, body.user_id).await?;
+    control(&s)
+        .uninstall(&body.client_id, body.company_id, body.user_id)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -147,7 +175,9 @@ struct Advance {
 
 async fn advance(s: web::Data<Shared>, body: web::Json<Advance>) -> Result<HttpResponse> {
     if !(body.seconds.is_finite() && body.seconds >= 0.0) {
-        return Err(Error::Invalid("seconds must be a non-negative number".into()));
+        return Err(Error::Invalid(
+            "seconds must be a non-negative number".into(),
+        ));
     }
     control(&s).advance(Duration::from_secs_f64(body.seconds));
     Ok(clock(s).await)

@@ -46,7 +46,11 @@ pub async fn index(shared: web::Data<Shared>) -> HttpResponse {
             if rows.is_empty() {
                 continue;
             }
-            html.push_str(&format!("<h3>{} ({})</h3><table><tr><th>id</th><th>name</th><th>updated</th></tr>", kind.plural(), rows.len()));
+            html.push_str(&format!(
+                "<h3>{} ({})</h3><table><tr><th>id</th><th>name</th><th>updated</th></tr>",
+                kind.plural(),
+                rows.len()
+            ));
             for r in rows.iter().rev().take(50) {
                 html.push_str(&format!(
                     "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -59,8 +63,12 @@ pub async fn index(shared: web::Data<Shared>) -> HttpResponse {
         }
     }
     if world.companies.is_empty() {
-        html.push_str("<p>No companies yet. Create one with <code>POST /_sandbox/companies</code>.</p>");
+        html.push_str(
+            "<p>No companies yet. Create one with <code>POST /_sandbox/companies</code>.</p>",
+        );
     }
     html.push_str("</body></html>");
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html)
 }

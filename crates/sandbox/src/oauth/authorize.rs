@@ -18,7 +18,10 @@ pub struct AuthorizeQuery {
 fn bad(message: &str) -> HttpResponse {
     HttpResponse::BadRequest()
         .content_type("text/html; charset=utf-8")
-        .body(format!("<!doctype html><title>Error</title><p>{}</p>", escape(message)))
+        .body(format!(
+            "<!doctype html><title>Error</title><p>{}</p>",
+            escape(message)
+        ))
 }
 
 pub async fn page(q: web::Query<AuthorizeQuery>, shared: web::Data<Shared>) -> HttpResponse {
@@ -27,7 +30,10 @@ pub async fn page(q: web::Query<AuthorizeQuery>, shared: web::Data<Shared>) -> H
         return bad("Invalid client: client is invalid");
     };
     // The code or error goes to the registered callback only; anything else is refused here.
-    if q.redirect_uri.as_ref().is_some_and(|r| *r != app.callback_url) {
+    if q.redirect_uri
+        .as_ref()
+        .is_some_and(|r| *r != app.callback_url)
+    {
         return bad("Invalid request: redirect_uri does not match the app's callback URL");
     }
     let mut options = String::new();
@@ -89,7 +95,11 @@ fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
 pub async fn decide(form: web::Form<Decision>, shared: web::Data<Shared>) -> HttpResponse {
     let now = shared.clock.now_ms();
     let mut world = shared.world();
-    let Some(callback) = world.apps.get(&form.client_id).map(|a| a.callback_url.clone()) else {
+    let Some(callback) = world
+        .apps
+        .get(&form.client_id)
+        .map(|a| a.callback_url.clone())
+    else {
         return bad("Invalid client: client is invalid");
     };
     let location = if form.decision == "allow" {
@@ -105,7 +115,10 @@ pub async fn decide(form: web::Form<Decision>, shared: web::Data<Shared>) -> Htt
             Err(e) => return bad(&e.to_string()),
         }
     } else {
-        with_query(&callback, &[("error", "user_denied"), ("state", &form.state)])
+        with_query(
+            &callback,
+            &[("error", "user_denied"), ("state", &form.state)],
+        )
     };
     HttpResponse::Found()
         .insert_header((header::LOCATION, location))

@@ -21,7 +21,10 @@ pub struct TokenForm {
 }
 
 /// Client credentials from `Authorization: Basic`, or (discouraged but accepted) the body.
-fn client_credentials(req: &HttpRequest, body: (Option<&str>, Option<&str>)) -> Option<(String, String)> {
+fn client_credentials(
+    req: &HttpRequest,
+    body: (Option<&str>, Option<&str>),
+) -> Option<(String, String)> {
     let basic = req
         .headers()
         .get("authorization")
@@ -41,13 +44,26 @@ fn reply<T: serde::Serialize>(result: Result<T, ApiError>) -> HttpResponse {
 }
 
 fn oauth_error(status: StatusCode, message: &str) -> ApiError {
-    ApiError { status, body: json!({ "success": false, "error": message }) }
+    ApiError {
+        status,
+        body: json!({ "success": false, "error": message }),
+    }
 }
 
-pub async fn token(req: HttpRequest, form: web::Form<TokenForm>, shared: web::Data<Shared>) -> HttpResponse {
-    let creds = client_credentials(&req, (form.client_id.as_deref(), form.client_secret.as_deref()));
+pub async fn token(
+    req: HttpRequest,
+    form: web::Form<TokenForm>,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let creds = client_credentials(
+        &req,
+        (form.client_id.as_deref(), form.client_secret.as_deref()),
+    );
     let Some((client_id, secret)) = creds else {
-        let e = oauth_error(StatusCode::UNAUTHORIZED, "Invalid client: cannot retrieve client credentials");
+        let e = oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "Invalid client: cannot retrieve client credentials",
+        );
         return reply::<()>(Err(e));
     };
     let now = shared.clock.now_ms();
@@ -56,16 +72,28 @@ pub async fn token(req: HttpRequest, form: web::Form<TokenForm>, shared: web::Da
         return reply::<()>(Err(e));
     }
     let result = match form.grant_type.as_deref() {
-        None => Err(oauth_error(StatusCode::BAD_REQUEST, "Missing parameter: grant_type")),
+        None => Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "Missing parameter: grant_type",
+        )),
         Some("authorization_code") => match form.code.as_deref() {
             Some(code) => world.exchange_code(&client_id, code, form.redirect_uri.as_deref(), now),
-            None => Err(oauth_error(StatusCode::BAD_REQUEST, "Missing parameter: code")),
+            None => Err(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "Missing parameter: code",
+            )),
         },
         Some("refresh_token") => match form.refresh_token.as_deref() {
             Some(rt) => world.refresh_grant(&client_id, rt, now),
-            None => Err(oauth_error(StatusCode::BAD_REQUEST, "Missing parameter: refresh_token")),
+            None => Err(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "Missing parameter: refresh_token",
+            )),
         },
-        Some(_) => Err(oauth_error(StatusCode::BAD_REQUEST, "Unsupported grant type")),
+        Some(_) => Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "Unsupported grant type",
+        )),
     };
     reply(result)
 }
@@ -79,10 +107,20 @@ pub struct RevokeForm {
 
 /// RFC 7009: 200 for valid and unknown tokens alike; a refresh token uninstalls the app, and the
 /// uninstall `DELETE` is sent to the callback before this answers, so tests can assert on it.
-pub async fn revoke(req: HttpRequest, form: web::Form<RevokeForm>, shared: web::Data<Shared>) -> HttpResponse {
-    let creds = client_credentials(&req, (form.client_id.as_deref(), form.client_secret.as_deref()));
+pub async fn revoke(
+    req: HttpRequest,
+    form: web::Form<RevokeForm>,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let creds = client_credentials(
+        &req,
+        (form.client_id.as_deref(), form.client_secret.as_deref()),
+    );
     let Some((client_id, secret)) = creds else {
-        return reply::<()>(Err(oauth_error(StatusCode::UNAUTHORIZED, "Invalid client: cannot retrieve client credentials")));
+        return reply::<()>(Err(oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "Invalid client: cannot retrieve client credentials",
+        )));
     };
     let now = shared.clock.now_ms();
     let notice = {
@@ -90,7 +128,9 @@ pub async fn revoke(req: HttpRequest, form: web::Form<RevokeForm>, shared: web::
         if let Err(e) = world.client(&client_id, &secret) {
             return reply::<()>(Err(e));
         }
-        form.token.as_deref().and_then(|t| world.revoke(&client_id, t, now))
+        form.token
+            .as_deref()
+            .and_then(|t| world.revoke(&client_id, t, now))
     };
     if let Some(notice) = notice {
         delivery::send_uninstall(shared.into_inner(), notice).await;

@@ -143,7 +143,9 @@ impl World {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-');
         if !valid {
-            return Err(Error::Invalid("domain must be letters, digits or '-'".into()));
+            return Err(Error::Invalid(
+                "domain must be letters, digits or '-'".into(),
+            ));
         }
         if self.company_by_domain(&spec.domain).is_some() {
             return Err(Error::Conflict(format!("domain {} exists", spec.domain)));

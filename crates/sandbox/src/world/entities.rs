@@ -44,16 +44,40 @@ pub struct FieldDef {
 }
 
 const fn w(name: &'static str, kind: Kind, default: Dflt) -> FieldDef {
-    FieldDef { name, kind, nullable: false, writable: true, default }
+    FieldDef {
+        name,
+        kind,
+        nullable: false,
+        writable: true,
+        default,
+    }
 }
 const fn wn(name: &'static str, kind: Kind) -> FieldDef {
-    FieldDef { name, kind, nullable: true, writable: true, default: Dflt::Null }
+    FieldDef {
+        name,
+        kind,
+        nullable: true,
+        writable: true,
+        default: Dflt::Null,
+    }
 }
 const fn ro(name: &'static str, kind: Kind, default: Dflt) -> FieldDef {
-    FieldDef { name, kind, nullable: false, writable: false, default }
+    FieldDef {
+        name,
+        kind,
+        nullable: false,
+        writable: false,
+        default,
+    }
 }
 const fn ron(name: &'static str, kind: Kind) -> FieldDef {
-    FieldDef { name, kind, nullable: true, writable: false, default: Dflt::Null }
+    FieldDef {
+        name,
+        kind,
+        nullable: true,
+        writable: false,
+        default: Dflt::Null,
+    }
 }
 
 use Dflt as D;

@@ -9,6 +9,9 @@ use super::entities::{Dflt, EntityKind, Kind};
 use crate::clock::{rfc3339, v1_time};
 use crate::error::ApiError;
 
+/// A stored record: field name to JSON value.
+pub type Row = Map<String, Value>;
+
 #[derive(Debug, Default)]
 pub struct Table {
     next_id: u64,
@@ -82,7 +85,10 @@ impl Store {
     }
 
     pub fn rows(&self, kind: EntityKind) -> impl Iterator<Item = &Map<String, Value>> {
-        self.tables.get(&kind).into_iter().flat_map(|t| t.rows.values())
+        self.tables
+            .get(&kind)
+            .into_iter()
+            .flat_map(|t| t.rows.values())
     }
 
     /// Checks a create or update body: an object, known writable fields of the right JSON type,
@@ -188,7 +194,7 @@ impl Store {
         id: u64,
         body: &Value,
         now_ms: i64,
-    ) -> Result<(Map<String, Value>, Map<String, Value>), ApiError> {
+    ) -> Result<(Row, Row), ApiError> {
         self.get(kind, id)?;
         self.validate(kind, body, false)?;
         let now = format_time(kind, now_ms);
@@ -238,7 +244,9 @@ impl Store {
                 let id = r["id"].as_u64().unwrap_or(0);
                 q.ids.as_ref().is_none_or(|ids| ids.contains(&id))
                     && q.equals.iter().all(|(f, v)| r.get(*f) == Some(&json!(v)))
-                    && q.status.as_ref().is_none_or(|s| r.get("status") == Some(&json!(s)))
+                    && q.status
+                        .as_ref()
+                        .is_none_or(|s| r.get("status") == Some(&json!(s)))
                     && time_in(r, q.updated_since.as_deref(), q.updated_until.as_deref())
             })
             .collect();

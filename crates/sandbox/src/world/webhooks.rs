@@ -113,7 +113,10 @@ impl World {
         let version = str_field(body, "version").unwrap_or("2.0");
         if version != "2.0" {
             // Only v2 payloads are modelled; refusing is more honest than sending a wrong shape.
-            return Err(webhook_error("version", "only 2.0 is supported by the sandbox"));
+            return Err(webhook_error(
+                "version",
+                "only 2.0 is supported by the sandbox",
+            ));
         }
         let company = self
             .companies
@@ -205,7 +208,13 @@ impl World {
     }
 
     /// Records the outcome of an attempt; only first attempts count towards a ban.
-    pub fn delivery_result(&mut self, d: &Delivery, attempt: u32, status: Option<u16>, now_ms: i64) {
+    pub fn delivery_result(
+        &mut self,
+        d: &Delivery,
+        attempt: u32,
+        status: Option<u16>,
+        now_ms: i64,
+    ) {
         let Some(hook) = self
             .companies
             .get_mut(&d.company_id)

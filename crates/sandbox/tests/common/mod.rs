@@ -5,11 +5,13 @@
 
 pub mod schema;
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use dealbridge_sandbox::{AppSpec, CompanySpec, Plan, SandboxConfig, SandboxHandle, TokenGrant, UserSpec};
+use dealbridge_sandbox::{
+    AppSpec, CompanySpec, Plan, SandboxConfig, SandboxHandle, TokenGrant, UserSpec,
+};
 use serde_json::Value;
 
 pub const CLIENT_ID: &str = "dealbridge-test";
@@ -47,11 +49,15 @@ impl Receiver {
                     s.lock().unwrap().push(Seen {
                         method: req.method().to_string(),
                         path: req.path().to_owned(),
-                        authorization: req.headers().get("authorization").map(|h| h.to_str().unwrap().to_owned()),
+                        authorization: req
+                            .headers()
+                            .get("authorization")
+                            .map(|h| h.to_str().unwrap().to_owned()),
                         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
                         at: std::time::Instant::now(),
                     });
-                    let code = actix_web::http::StatusCode::from_u16(st.load(Ordering::Relaxed)).unwrap();
+                    let code =
+                        actix_web::http::StatusCode::from_u16(st.load(Ordering::Relaxed)).unwrap();
                     HttpResponse::build(code).finish()
                 }
             }))
@@ -90,8 +96,16 @@ pub fn company(domain: &str, plan: Plan) -> CompanySpec {
         seats: 1,
         daily_budget: None,
         users: vec![
-            UserSpec { name: "Ada Admin".into(), email: format!("ada@{domain}.test"), is_admin: true },
-            UserSpec { name: "Bob Seller".into(), email: format!("bob@{domain}.test"), is_admin: false },
+            UserSpec {
+                name: "Ada Admin".into(),
+                email: format!("ada@{domain}.test"),
+                is_admin: true,
+            },
+            UserSpec {
+                name: "Bob Seller".into(),
+                email: format!("bob@{domain}.test"),
+                is_admin: false,
+            },
         ],
     }
 }
@@ -133,7 +147,10 @@ pub async fn env_with(tweak: impl FnOnce(&mut SandboxConfig)) -> Env {
     tweak(&mut cfg);
     let sandbox = dealbridge_sandbox::spawn(cfg).await.unwrap();
     let company = sandbox.control().companies()[0].clone();
-    let token = sandbox.control().mint_token(company.id, None, vec![]).unwrap();
+    let token = sandbox
+        .control()
+        .mint_token(company.id, None, vec![])
+        .unwrap();
     Env {
         company_id: company.id,
         user_id: company.user_ids[0],
@@ -150,11 +167,23 @@ impl Env {
     }
 
     /// Calls the company's API with the env token; returns status and JSON body.
-    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value, reqwest::header::HeaderMap) {
-        self.call_as(&self.token.access_token, method, path, body).await
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        self.call_as(&self.token.access_token, method, path, body)
+            .await
     }
 
-    pub async fn call_as(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value, reqwest::header::HeaderMap) {
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.http.request(m, self.url(path)).bearer_auth(token);
         if let Some(b) = body {

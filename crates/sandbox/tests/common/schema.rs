@@ -36,7 +36,10 @@ fn resolve<'a>(doc: &'a Value, mut s: &'a Value) -> &'a Value {
 pub fn operation(v2: bool, method: &str, path: &str) -> &'static Value {
     let d = doc(v2);
     let op = &d["paths"][path][method.to_lowercase()];
-    assert!(op.is_object(), "{method} {path} is not in the official file");
+    assert!(
+        op.is_object(),
+        "{method} {path} is not in the official file"
+    );
     op
 }
 
@@ -51,7 +54,10 @@ pub fn check(v2: bool, method: &str, path: &str, status: u16, body: &Value) -> V
     let d = doc(v2);
     let op = operation(v2, method, path);
     let response = resolve(d, &op["responses"][status.to_string()]);
-    assert!(response.is_object(), "{method} {path} documents no {status} response");
+    assert!(
+        response.is_object(),
+        "{method} {path} documents no {status} response"
+    );
     let schema = &response["content"]["application/json"]["schema"];
     let mut errors = Vec::new();
     validate(d, schema, body, "$", &mut errors);
@@ -75,7 +81,9 @@ fn validate(doc: &Value, schema: &Value, v: &Value, at: &str, errors: &mut Vec<S
     // reached the end"); the prose is part of the official file, so it counts as `nullable`.
     let nullable = parts.iter().any(|p| {
         p["nullable"] == Value::Bool(true)
-            || p["description"].as_str().is_some_and(|d| d.contains("will be `null`"))
+            || p["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("will be `null`"))
     });
     if v.is_null() {
         if !nullable && parts.iter().any(|p| p.get("type").is_some()) {
@@ -111,7 +119,10 @@ fn validate(doc: &Value, schema: &Value, v: &Value, at: &str, errors: &mut Vec<S
                 }
             }
         }
-        if let (Some(props), Some(obj)) = (p.get("properties").and_then(Value::as_object), v.as_object()) {
+        if let (Some(props), Some(obj)) = (
+            p.get("properties").and_then(Value::as_object),
+            v.as_object(),
+        ) {
             for (name, sub) in props {
                 if let Some(child) = obj.get(name) {
                     validate(doc, sub, child, &format!("{at}.{name}"), errors);
