@@ -74,6 +74,9 @@ pub struct CompanySpec {
     /// Overrides `30,000 × multiplier × seats`.
     #[serde(default)]
     pub daily_budget: Option<u64>,
+    /// Overrides the plan's per-token burst limit (requests per 2 s), e.g. for load tests.
+    #[serde(default)]
+    pub burst_limit: Option<u32>,
     #[serde(default)]
     pub users: Vec<UserSpec>,
 }

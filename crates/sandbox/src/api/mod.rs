@@ -226,7 +226,7 @@ impl Gate<'_, '_> {
         outcome: Outcome,
     ) -> Result<(), ApiError> {
         let company = self.world.companies.get(&token.company_id);
-        let plan_limit = company.map_or(80, |c| c.plan.oauth_burst());
+        let plan_limit = company.map_or(80, |c| c.burst_limit());
         let search = route.is_search();
         let limit = if search { SEARCH_BURST } else { plan_limit };
         let burst = self

@@ -41,6 +41,7 @@ pub struct Company {
     pub plan: Plan,
     pub seats: u64,
     pub daily_budget_override: Option<u64>,
+    pub burst_override: Option<u32>,
     /// A closed account answers every API call with 402.
     pub closed: bool,
     pub user_ids: Vec<u64>,
@@ -57,6 +58,11 @@ pub struct Company {
 }
 
 impl Company {
+    /// Requests per 2-second window for one OAuth token.
+    pub fn burst_limit(&self) -> u32 {
+        self.burst_override.unwrap_or(self.plan.oauth_burst())
+    }
+
     pub fn daily_budget(&self) -> u64 {
         self.daily_budget_override
             .unwrap_or(30_000 * self.plan.multiplier() * self.seats.max(1))
@@ -159,6 +165,7 @@ impl World {
             plan: spec.plan,
             seats: spec.seats,
             daily_budget_override: spec.daily_budget,
+            burst_override: spec.burst_limit,
             closed: false,
             user_ids: Vec::new(),
             budget_day: 0,

@@ -95,6 +95,7 @@ pub fn company(domain: &str, plan: Plan) -> CompanySpec {
         plan,
         seats: 1,
         daily_budget: None,
+        burst_limit: None,
         users: vec![
             UserSpec {
                 name: "Ada Admin".into(),
