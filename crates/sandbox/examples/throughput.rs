@@ -53,7 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut n = 0u64;
             while Instant::now() < until {
                 // Nine reads for each write, roughly what a sync job does.
-                let req = if n % 10 == 0 {
+                let req = if n.is_multiple_of(10) {
                     http.post(format!("{base}/api/v2/persons"))
                         .json(&json!({ "name": format!("p{i}-{n}") }))
                 } else {

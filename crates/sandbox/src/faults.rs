@@ -46,8 +46,9 @@ pub struct Faults {
 }
 
 /// What the gate does with one request, decided under the lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Outcome {
+    #[default]
     Normal,
     Status(u16),
     Reset,

@@ -8,6 +8,7 @@ mod v2;
 mod v2_fields;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -15,12 +16,12 @@ use serde_json::Value;
 
 use crate::delivery;
 use crate::error::ApiError;
-use crate::faults::Outcome;
+use crate::faults::{FaultSpec, Outcome};
 use crate::limits::{budget_day, Window, SEARCH_BURST};
 use crate::server::Shared;
 use crate::spec::Api;
-use crate::world::{CallRecord, World};
-use router::{Op, Route};
+use crate::world::{AccessToken, CallRecord, World};
+use router::{Op, Route, Router};
 
 /// What an operation gets to work with.
 pub struct Call<'a> {
@@ -52,207 +53,185 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
-/// The single entry point of `/api/v1`, `/v1`, `/api/v2` and their `/c/{domain}` forms.
+/// Per-request facts the gate learns, for the call log and the response.
+#[derive(Debug, Default)]
+struct Trace {
+    token_id: Option<u64>,
+    company_id: Option<u64>,
+    cost: u32,
+    window: Option<Window>,
+    outcome: Outcome,
+    delay: Duration,
+}
+
+/// Where a request is going: the company domain (when addressed by `/c/{domain}`), the API
+/// file, and the path below `/api/v1`, `/v1` or `/api/v2`.
+struct Target<'p> {
+    domain: Option<&'p str>,
+    api: Api,
+    rest: &'p str,
+}
+
+/// Splits `/c/{domain}/api/v2/deals` into its target.
+fn target(path: &str) -> Option<Target<'_>> {
+    let (domain, api_path) = match path.strip_prefix("/c/") {
+        Some(tail) => {
+            let (domain, rest) = tail.split_at(tail.find('/')?);
+            (Some(domain), rest)
+        }
+        None => (None, path),
+    };
+    let (api, rest) = split_api(api_path)?;
+    Some(Target { domain, api, rest })
+}
+
+/// The single entry point of `/api/v1`, `/v1`, `/api/v2` and their `/c/{domain}` forms. The world
+/// is locked once, for the gate and the operation; sleeping and sending happen after unlocking.
 pub async fn dispatch(
     req: HttpRequest,
     body: web::Bytes,
     shared: web::Data<Shared>,
 ) -> HttpResponse {
-    let path = req.path().to_owned();
-    let Some((domain, api, rest)) = split_rest(&path) else {
+    let Some(target) = target(req.path()) else {
         return respond::error(&ApiError::unknown_route(), None);
     };
     let now_ms = shared.clock.now_ms();
-    let (result, window, outcome, delay, deliveries) = {
+    let mut trace = Trace::default();
+    let (result, deliveries) = {
         let mut world = shared.world();
-        let mut gate = Gate {
-            world: &mut world,
-            shared: &shared,
+        let result = gate(
+            &mut world,
+            &shared.router,
+            &req,
+            &target,
+            &body,
             now_ms,
-            window: None,
-            cost: 0,
-        };
-        let out = gate.run(&req, domain, api, rest, &body);
-        let window = gate.window;
-        let cost = gate.cost;
-        let (result, token, company, outcome, delay) = out;
-        let status = match &result {
-            Ok((s, _)) => s.as_u16(),
-            Err(e) => e.status.as_u16(),
-        };
+            &mut trace,
+        );
         world.log_call(CallRecord {
             method: req.method().to_string(),
-            path: path.clone(),
-            company_id: company,
-            token_id: token,
-            cost,
-            status,
+            path: req.path().to_owned(),
+            company_id: trace.company_id,
+            token_id: trace.token_id,
+            cost: trace.cost,
+            status: result
+                .as_ref()
+                .map_or_else(|e| e.status, |(s, _)| *s)
+                .as_u16(),
             time_ms: now_ms,
         });
-        let deliveries = std::mem::take(&mut world.outbox);
-        (result, window, outcome, delay, deliveries)
+        (result, std::mem::take(&mut world.outbox))
     };
     if !deliveries.is_empty() {
         delivery::spawn_all(shared.clone().into_inner(), deliveries);
     }
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+    if !trace.delay.is_zero() {
+        tokio::time::sleep(trace.delay).await;
     }
-    match (outcome, result) {
+    match (trace.outcome, result) {
         (Outcome::Reset | Outcome::DropAfterWrite, _) => respond::dropped(),
-        (_, Ok((status, value))) => respond::ok(status, &value, window),
-        (_, Err(e)) => respond::error(&e, window),
+        (_, Ok((status, value))) => respond::ok(status, &value, trace.window),
+        (_, Err(e)) => respond::error(&e, trace.window),
     }
 }
 
-/// Splits `/c/{domain}/api/v2/deals` into the company domain, the API and the rest.
-fn split_rest(path: &str) -> Option<(Option<&str>, Api, &str)> {
-    match path.strip_prefix("/c/") {
-        Some(tail) => {
-            let (domain, rest) = tail.split_at(tail.find('/')?);
-            split_api(rest).map(|(api, r)| (Some(domain), api, r))
-        }
-        None => split_api(path).map(|(api, r)| (None, api, r)),
-    }
-}
-
-struct Gate<'w, 's> {
-    world: &'w mut World,
-    shared: &'s Shared,
+/// Authentication, company, route, scopes, faults, limits, charging, then the operation.
+fn gate(
+    world: &mut World,
+    router: &Router,
+    req: &HttpRequest,
+    target: &Target<'_>,
+    body: &[u8],
     now_ms: i64,
-    window: Option<Window>,
-    cost: u32,
+    trace: &mut Trace,
+) -> Reply {
+    let token = match bearer(req) {
+        Some(t) => world.authenticate(t, now_ms)?.clone(),
+        None => return Err(ApiError::unauthorized()),
+    };
+    trace.token_id = Some(token.token_id);
+    trace.company_id = Some(token.company_id);
+    let faults = company_gate(world, &token, target.domain)?;
+    let (route, params) = router
+        .find(target.api, req.method(), target.rest)
+        .ok_or_else(ApiError::unknown_route)?;
+    if !scope_ok(route, &token.scopes, &faults.deny_scopes) {
+        return Err(ApiError::forbidden_scope());
+    }
+    let (outcome, delay) = faults.decide(route.is_write(), || world.chance());
+    trace.delay = delay;
+    limits(world, &token, route, outcome, now_ms, trace)?;
+    match outcome {
+        Outcome::Status(s) => {
+            let status = StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return Err(ApiError::server(status));
+        }
+        Outcome::Reset => {
+            trace.outcome = outcome;
+            return Err(ApiError::server(StatusCode::BAD_GATEWAY));
+        }
+        Outcome::Normal | Outcome::DropAfterWrite => trace.outcome = outcome,
+    }
+    let call = parse_call(req, target.api, params, body, &token, now_ms)?;
+    if let Some(c) = world.companies.get_mut(&token.company_id) {
+        c.charge(route.spec.cost);
+        trace.cost = route.spec.cost;
+    }
+    execute(world, route.op, &call)
 }
 
-type GateOut = (
-    Reply,
-    Option<u64>,
-    Option<u64>,
-    Outcome,
-    std::time::Duration,
-);
-
-impl Gate<'_, '_> {
-    fn run(
-        &mut self,
-        req: &HttpRequest,
-        domain: Option<&str>,
-        api: Api,
-        rest: &str,
-        body: &[u8],
-    ) -> GateOut {
-        let none = std::time::Duration::ZERO;
-        let token = match bearer(req).map(|t| self.world.authenticate(t, self.now_ms)) {
-            Some(Ok(t)) => t.clone(),
-            Some(Err(e)) => return (Err(e), None, None, Outcome::Normal, none),
-            None => {
-                return (
-                    Err(ApiError::unauthorized()),
-                    None,
-                    None,
-                    Outcome::Normal,
-                    none,
-                )
-            }
-        };
-        let ids = (Some(token.token_id), Some(token.company_id));
-        let fail = |e: ApiError| (Err(e), ids.0, ids.1, Outcome::Normal, none);
-        let Some(company) = self.world.companies.get(&token.company_id) else {
-            return fail(ApiError::unauthorized());
-        };
-        if domain.is_some_and(|d| d != company.domain) {
-            return fail(ApiError::unauthorized());
-        }
-        let faults = self.world.faults.for_company(company.id).clone();
-        if faults.revoke_tokens {
-            return fail(ApiError::unauthorized());
-        }
-        if company.closed || faults.account_closed {
-            return fail(ApiError::payment_required());
-        }
-        let router = &self.shared.router;
-        let Some((route, params)) = router.find(api, req.method(), rest) else {
-            return fail(ApiError::unknown_route());
-        };
-        if !scope_ok(route, &token.scopes, &faults.deny_scopes) {
-            return fail(ApiError::forbidden_scope());
-        }
-        let world = &mut *self.world;
-        let (outcome, delay) = faults.decide(route.is_write(), || world.chance());
-        if let Err(e) = self.limits(&token, route, outcome) {
-            return (Err(e), ids.0, ids.1, Outcome::Normal, delay);
-        }
-        if let Outcome::Status(s) = outcome {
-            let status = StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return (
-                Err(ApiError::server(status)),
-                ids.0,
-                ids.1,
-                Outcome::Normal,
-                delay,
-            );
-        }
-        if outcome == Outcome::Reset {
-            return (
-                Err(ApiError::server(StatusCode::BAD_GATEWAY)),
-                ids.0,
-                ids.1,
-                outcome,
-                delay,
-            );
-        }
-        let call = match parse_call(req, api, params, body, &token, self.now_ms) {
-            Ok(c) => c,
-            Err(e) => return (Err(e), ids.0, ids.1, Outcome::Normal, delay),
-        };
-        self.cost = route.spec.cost;
-        if let Some(c) = self.world.companies.get_mut(&token.company_id) {
-            c.charge(route.spec.cost);
-        }
-        (
-            execute(self.world, route.op, &call),
-            ids.0,
-            ids.1,
-            outcome,
-            delay,
-        )
+/// The token's company must match the addressed domain, be open, and not be faulted into 401.
+fn company_gate(
+    world: &World,
+    token: &AccessToken,
+    domain: Option<&str>,
+) -> Result<FaultSpec, ApiError> {
+    let company = world
+        .companies
+        .get(&token.company_id)
+        .ok_or_else(ApiError::unauthorized)?;
+    let faults = world.faults.for_company(company.id);
+    if domain.is_some_and(|d| d != company.domain) || faults.revoke_tokens {
+        return Err(ApiError::unauthorized());
     }
-
-    /// Burst window first (it is what a well-behaved client hits), then the daily budget.
-    fn limits(
-        &mut self,
-        token: &crate::world::AccessToken,
-        route: &Route,
-        outcome: Outcome,
-    ) -> Result<(), ApiError> {
-        let company = self.world.companies.get(&token.company_id);
-        let plan_limit = company.map_or(80, |c| c.burst_limit());
-        let search = route.is_search();
-        let limit = if search { SEARCH_BURST } else { plan_limit };
-        let burst = self
-            .world
-            .bursts
-            .entry((token.token_id, search))
-            .or_default();
-        let (allowed, window) = burst.hit(limit, self.now_ms);
-        self.window = Some(window);
-        if outcome == Outcome::Status(429) {
-            return Err(ApiError::too_many("Request over limit"));
-        }
-        if !allowed {
-            return Err(ApiError::too_many("Request over limit"));
-        }
-        let day = budget_day(self.now_ms, self.world.daily_reset_at_secs);
-        let Some(company) = self.world.companies.get_mut(&token.company_id) else {
-            return Err(ApiError::unauthorized());
-        };
-        if !company.budget_allows(route.spec.cost, day) {
-            return Err(ApiError::too_many(
-                "Daily API token budget exhausted; it resets at the daily reset time",
-            ));
-        }
-        Ok(())
+    if company.closed || faults.account_closed {
+        return Err(ApiError::payment_required());
     }
+    Ok(faults.clone())
+}
+
+/// Burst window first (it is what a well-behaved client hits), then the daily budget.
+fn limits(
+    world: &mut World,
+    token: &AccessToken,
+    route: &Route,
+    outcome: Outcome,
+    now_ms: i64,
+    trace: &mut Trace,
+) -> Result<(), ApiError> {
+    let search = route.is_search();
+    let limit = match world.companies.get(&token.company_id) {
+        _ if search => SEARCH_BURST,
+        Some(c) => c.burst_limit(),
+        None => return Err(ApiError::unauthorized()),
+    };
+    let burst = world.bursts.entry((token.token_id, search)).or_default();
+    let (allowed, window) = burst.hit(limit, now_ms);
+    trace.window = Some(window);
+    if !allowed || outcome == Outcome::Status(429) {
+        return Err(ApiError::too_many("Request over limit"));
+    }
+    let day = budget_day(now_ms, world.daily_reset_at_secs);
+    let company = world
+        .companies
+        .get_mut(&token.company_id)
+        .ok_or_else(ApiError::unauthorized)?;
+    if !company.budget_allows(route.spec.cost, day) {
+        return Err(ApiError::too_many(
+            "Daily API token budget exhausted; it resets at the daily reset time",
+        ));
+    }
+    Ok(())
 }
 
 fn scope_ok(route: &Route, granted: &[String], denied: &[String]) -> bool {
@@ -279,7 +258,7 @@ fn parse_call<'a>(
     api: Api,
     params: Vec<&'a str>,
     body: &[u8],
-    token: &crate::world::AccessToken,
+    token: &AccessToken,
     now_ms: i64,
 ) -> Result<Call<'a>, ApiError> {
     let query = url::form_urlencoded::parse(req.query_string().as_bytes())
