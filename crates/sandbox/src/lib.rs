@@ -117,7 +117,7 @@ impl SandboxHandle {
 }
 
 /// Starts a sandbox on `127.0.0.1` with a free port, for tests and benchmarks. Works from any
-/// multi-thread tokio runtime (`#[tokio::test(flavor = "multi_thread")]` or `#[tokio::main]`).
+/// tokio runtime (`#[tokio::test]`, `#[tokio::main]`): actix runs its workers on their own threads.
 pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(Error::Bind)?;
     let sandbox = build(config, listener)?;

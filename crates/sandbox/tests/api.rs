@@ -406,3 +406,25 @@ async fn http_control_api_and_demo_page() {
     assert!(clock["now"].as_str().unwrap().starts_with("2026-01-05T10:"));
     sb.stop().await;
 }
+
+/// The bench and most tests use plain `#[tokio::test]`; `spawn` must not need a multi-thread
+/// runtime or actix's own.
+#[tokio::test]
+async fn spawn_works_on_a_current_thread_runtime() {
+    let cfg = SandboxConfig {
+        workers: 1,
+        companies: vec![common::company("acme", dealbridge_sandbox::Plan::Lite)],
+        ..SandboxConfig::default()
+    };
+    let sb = dealbridge_sandbox::spawn(cfg).await.unwrap();
+    let company = sb.control().companies()[0].clone();
+    let grant = sb.control().mint_token(company.id, None, vec![]).unwrap();
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/users/me", grant.api_domain))
+        .bearer_auth(&grant.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    sb.stop().await;
+}
