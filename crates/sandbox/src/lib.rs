@@ -81,11 +81,23 @@ pub fn build(config: SandboxConfig, listener: TcpListener) -> Result<Sandbox> {
 
 /// Serves until the process is asked to stop (Ctrl-C), for `dealbridge sandbox --listen ADDR`.
 pub async fn run(config: SandboxConfig, listener: TcpListener) -> Result<()> {
+    serve(config, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
+
+/// Serves until `shutdown` completes, then stops gracefully (in-flight requests finish).
+pub async fn serve(
+    config: SandboxConfig,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
     let sandbox = build(config, listener)?;
     tracing::info!(base_url = %sandbox.base_url, "sandbox listening");
     let handle = sandbox.server.handle();
     let server = tokio::spawn(sandbox.server);
-    let _ = tokio::signal::ctrl_c().await;
+    shutdown.await;
     handle.stop(true).await;
     let _ = server.await;
     Ok(())

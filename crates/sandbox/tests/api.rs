@@ -428,3 +428,43 @@ async fn spawn_works_on_a_current_thread_runtime() {
     assert_eq!(resp.status(), 200);
     sb.stop().await;
 }
+
+#[tokio::test]
+async fn ensure_app_and_company_are_idempotent() {
+    let receiver = common::Receiver::start().await;
+    let sb = dealbridge_sandbox::spawn(common::config(&receiver.url))
+        .await
+        .unwrap();
+    let ctl = sb.control();
+    let mut app = common::config(&receiver.url).apps.remove(0);
+    assert!(
+        ctl.create_app(app.clone()).is_err(),
+        "already registered by config"
+    );
+    app.client_secret = "rotated".into();
+    ctl.ensure_app(app).unwrap();
+    let first = ctl
+        .ensure_company(common::company("acme", dealbridge_sandbox::Plan::Lite))
+        .unwrap();
+    let again = ctl
+        .ensure_company(common::company("acme", dealbridge_sandbox::Plan::Lite))
+        .unwrap();
+    assert_eq!(
+        (first.id, first.user_ids.len()),
+        (again.id, again.user_ids.len())
+    );
+    assert_eq!(ctl.companies().len(), 1);
+    let resp = reqwest::Client::new()
+        .post(format!("{}/oauth/token", sb.base_url()))
+        .basic_auth(common::CLIENT_ID, Some("rotated"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        400,
+        "new secret accepted; the refresh token is what fails"
+    );
+    sb.stop().await;
+}

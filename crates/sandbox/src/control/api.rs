@@ -69,6 +69,27 @@ impl Control {
         self.shared.world().create_app(spec)
     }
 
+    /// Registers the app, or updates its secret, callback and scopes if the client id exists:
+    /// what an app calls on every start so "Install" works against a long-running sandbox.
+    pub fn ensure_app(&self, spec: AppSpec) -> Result<App> {
+        let mut world = self.shared.world();
+        world.apps.remove(&spec.client_id);
+        world.create_app(spec)
+    }
+
+    /// Returns the company with this domain, creating it (with its users) if there is none.
+    pub fn ensure_company(&self, spec: CompanySpec) -> Result<CompanyInfo> {
+        let existing = self
+            .shared
+            .world()
+            .company_by_domain(&spec.domain)
+            .map(|c| c.id);
+        match existing {
+            Some(id) => self.company(id),
+            None => self.create_company(spec),
+        }
+    }
+
     pub fn create_company(&self, spec: CompanySpec) -> Result<CompanyInfo> {
         let now = self.now();
         let id = self.shared.world().create_company(spec, now)?;

@@ -29,8 +29,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::get().to(page::index))
             .route("/", web::get().to(page::index))
             .route("/apps", web::post().to(create_app))
+            .route("/apps", web::put().to(ensure_app))
             .route("/companies", web::get().to(companies))
             .route("/companies", web::post().to(create_company))
+            .route("/companies", web::put().to(ensure_company))
             .route("/companies/{id}/users", web::post().to(add_user))
             .route("/companies/{id}/closed", web::put().to(set_closed))
             .route("/companies/{id}/budget", web::get().to(budget))
@@ -57,6 +59,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn create_app(s: web::Data<Shared>, body: web::Json<AppSpec>) -> Result<HttpResponse> {
     let app = control(&s).create_app(body.into_inner())?;
     Ok(HttpResponse::Created().json(app))
+}
+
+async fn ensure_app(s: web::Data<Shared>, body: web::Json<AppSpec>) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(control(&s).ensure_app(body.into_inner())?))
+}
+
+async fn ensure_company(
+    s: web::Data<Shared>,
+    body: web::Json<CompanySpec>,
+) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(control(&s).ensure_company(body.into_inner())?))
 }
 
 async fn companies(s: web::Data<Shared>) -> HttpResponse {
