@@ -26,25 +26,38 @@ pub struct Window {
 impl Burst {
     /// Counts a request if the window has room. Returns whether it did and the header values.
     pub fn hit(&mut self, limit: u32, now_ms: i64) -> (bool, Window) {
-        while self.hits.front().is_some_and(|t| now_ms - t >= WINDOW_MS) {
-            self.hits.pop_front();
-        }
+        self.expire(now_ms);
         let allowed = self.hits.len() < limit as usize;
         if allowed {
             self.hits.push_back(now_ms);
         }
+        (allowed, self.window(limit, now_ms))
+    }
+
+    /// The header values without counting a request, for answers that never reach the limiter.
+    pub fn peek(&mut self, limit: u32, now_ms: i64) -> Window {
+        self.expire(now_ms);
+        self.window(limit, now_ms)
+    }
+
+    fn expire(&mut self, now_ms: i64) {
+        while self.hits.front().is_some_and(|t| now_ms - t >= WINDOW_MS) {
+            self.hits.pop_front();
+        }
+    }
+
+    fn window(&self, limit: u32, now_ms: i64) -> Window {
         let used = u32::try_from(self.hits.len()).unwrap_or(u32::MAX);
         let reset_ms = self
             .hits
             .front()
             .map_or(WINDOW_MS, |t| WINDOW_MS - (now_ms - t));
-        let window = Window {
+        Window {
             limit,
             remaining: limit.saturating_sub(used),
             // Pipedrive reports whole seconds; round up so clients never retry early.
             reset_secs: (reset_ms + 999) / 1000,
-        };
-        (allowed, window)
+        }
     }
 }
 

@@ -13,8 +13,12 @@ use serde_json::{json, Value};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_routes_and_missing_tokens() {
     let env = common::env().await;
-    let (status, body, _) = env.call("GET", "/api/v2/nonsense", None).await;
+    let (status, body, headers) = env.call("GET", "/api/v2/nonsense", None).await;
     assert_eq!(status, 404);
+    assert_eq!(
+        headers["x-ratelimit-limit"], "80",
+        "rate limit headers on every answer"
+    );
     assert_eq!(body["success"], false);
     assert_eq!(body["error_info"], "Please check developers.pipedrive.com");
     assert!(body["data"].is_null());

@@ -151,6 +151,15 @@ fn gate(
     };
     trace.token_id = Some(token.token_id);
     trace.company_id = Some(token.company_id);
+    if let Some(limit) = world
+        .companies
+        .get(&token.company_id)
+        .map(|c| c.burst_limit())
+    {
+        // Answers that stop before the limiter (401, 402, 403, 404) still carry the headers.
+        let burst = world.bursts.entry((token.token_id, false)).or_default();
+        trace.window = Some(burst.peek(limit, now_ms));
+    }
     let faults = company_gate(world, &token, target.domain)?;
     let (route, params) = router
         .find(target.api, req.method(), target.rest)
