@@ -3,6 +3,7 @@
 //! attempt failures count towards the 30-minute ban.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -10,6 +11,9 @@ use crate::server::Shared;
 use crate::world::Delivery;
 
 const TIMEOUT_SECS: f64 = 10.0;
+/// A scaled timeout never drops below this, so a tiny `time_scale` does not turn a loaded but
+/// healthy receiver into a failing one.
+const MIN_TIMEOUT: Duration = Duration::from_secs(1);
 const RETRY_DELAYS_SECS: [f64; 3] = [3.0, 30.0, 150.0];
 
 pub fn spawn_all(shared: Arc<Shared>, deliveries: Vec<Delivery>) {
@@ -28,7 +32,7 @@ async fn deliver(shared: Arc<Shared>, mut d: Delivery) {
         let mut req = shared
             .http
             .post(&d.url)
-            .timeout(shared.scaled(TIMEOUT_SECS))
+            .timeout(shared.scaled(TIMEOUT_SECS).max(MIN_TIMEOUT))
             .json(&d.payload);
         if let Some((user, password)) = &d.auth {
             req = req.basic_auth(user, Some(password));
@@ -64,7 +68,7 @@ pub async fn send_uninstall(shared: Arc<Shared>, notice: crate::world::Uninstall
         .http
         .delete(&notice.callback_url)
         .basic_auth(&notice.client_id, Some(&notice.client_secret))
-        .timeout(shared.scaled(TIMEOUT_SECS))
+        .timeout(shared.scaled(TIMEOUT_SECS).max(MIN_TIMEOUT))
         .json(&notice.body)
         .send()
         .await;
