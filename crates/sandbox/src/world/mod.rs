@@ -4,10 +4,12 @@
 mod accounts;
 pub mod entities;
 mod records;
+mod tokens;
 mod webhooks;
 
-pub use accounts::{AccessToken, App, Company, Install, TokenGrant, User};
+pub use accounts::{App, Company, Install, User};
 pub use records::{ListQuery, Store};
+pub use tokens::{AccessToken, TokenGrant};
 pub use webhooks::{Delivery, Event, Webhook};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -57,9 +59,9 @@ pub struct World {
     next_token_id: u64,
     pub base_url: String,
     pub installs: BTreeMap<(String, u64, u64), Install>,
-    pub codes: HashMap<String, accounts::AuthCode>,
+    pub codes: HashMap<String, tokens::AuthCode>,
     pub access: HashMap<String, AccessToken>,
-    pub refresh: HashMap<String, accounts::RefreshToken>,
+    pub refresh: HashMap<String, tokens::RefreshToken>,
     pub bursts: HashMap<(u64, bool), Burst>,
     pub faults: Faults,
     pub calls: VecDeque<CallRecord>,
