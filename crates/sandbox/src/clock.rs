@@ -13,21 +13,26 @@ const EPOCH_MS: i64 = 1_767_603_600_000;
 pub struct Clock {
     started: Instant,
     offset_ms: AtomicI64,
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Self {
-            started: Instant::now(),
-            offset_ms: AtomicI64::new(0),
-        }
-    }
+    /// A frozen clock moves only when advanced: fully reproducible timestamps and windows.
+    frozen: bool,
 }
 
 impl Clock {
+    pub fn new(frozen: bool) -> Self {
+        Self {
+            started: Instant::now(),
+            offset_ms: AtomicI64::new(0),
+            frozen,
+        }
+    }
+
     /// Milliseconds since the Unix epoch, on the sandbox's time line.
     pub fn now_ms(&self) -> i64 {
-        let real = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let real = if self.frozen {
+            0
+        } else {
+            i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
+        };
         EPOCH_MS + real + self.offset_ms.load(Ordering::Relaxed)
     }
 

@@ -95,6 +95,9 @@ pub struct SandboxConfig {
     pub expires_in: u64,
     /// Return a new refresh token on every refresh (Pipedrive keeps the same one).
     pub rotate_refresh_tokens: bool,
+    /// Stops real time from moving the sandbox clock: it then moves only when advanced, so
+    /// timestamps, expiries and rate windows are exactly reproducible.
+    pub frozen_clock: bool,
     /// Multiplies webhook retry delays and the delivery timeout: 0.001 turns +150 s into +150 ms.
     pub time_scale: f64,
     /// Base URL that clients should use, when the sandbox sits behind a proxy or a fixed host name;
@@ -116,6 +119,7 @@ impl Default for SandboxConfig {
             seed: 1,
             expires_in: 3599,
             rotate_refresh_tokens: false,
+            frozen_clock: false,
             time_scale: 1.0,
             public_base_url: None,
             daily_reset_at_secs: 0,

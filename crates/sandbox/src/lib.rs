@@ -50,7 +50,11 @@ pub fn build(config: SandboxConfig, listener: TcpListener) -> Result<Sandbox> {
         .to_owned();
     let mut world = world::World::new(&config);
     world.base_url = base_url.clone();
-    let shared = Arc::new(server::Shared::new(world, config.time_scale));
+    let shared = Arc::new(server::Shared::new(
+        world,
+        config.time_scale,
+        config.frozen_clock,
+    ));
     let control = Control {
         shared: shared.clone(),
     };

@@ -18,9 +18,9 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(world: World, time_scale: f64) -> Self {
+    pub fn new(world: World, time_scale: f64, frozen_clock: bool) -> Self {
         Self {
-            clock: Clock::default(),
+            clock: Clock::new(frozen_clock),
             world: Mutex::new(world),
             router: Router::new(),
             // No global timeout: each webhook attempt sets its own (10 s scaled).

@@ -228,6 +228,20 @@ async fn access_tokens_expire_and_refresh_tokens_live_sixty_idle_days() {
     .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "Invalid grant: refresh_token is invalid");
+
+    let token_calls: Vec<u16> = env
+        .sandbox
+        .control()
+        .calls(None)
+        .iter()
+        .filter(|c| c.path == "/oauth/token")
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(
+        token_calls,
+        [200, 200, 200, 400],
+        "token calls are logged, at no cost"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::delivery;
 use crate::error::ApiError;
 use crate::server::Shared;
+use crate::world::{CallRecord, TokenGrant, World};
 
 #[derive(Debug, Deserialize)]
 pub struct TokenForm {
@@ -95,7 +96,26 @@ pub async fn token(
             "Unsupported grant type",
         )),
     };
+    log_token_call(&mut world, &result, now);
     reply(result)
+}
+
+/// Token calls cost nothing but are logged, so tests and benches can count exchanges and refreshes.
+fn log_token_call(world: &mut World, result: &Result<TokenGrant, ApiError>, now_ms: i64) {
+    let issued = result
+        .as_ref()
+        .ok()
+        .and_then(|g| world.access.get(&g.access_token));
+    let record = CallRecord {
+        method: "POST".into(),
+        path: "/oauth/token".into(),
+        company_id: issued.map(|t| t.company_id),
+        token_id: issued.map(|t| t.token_id),
+        cost: 0,
+        status: result.as_ref().map_or_else(|e| e.status.as_u16(), |_| 200),
+        time_ms: now_ms,
+    };
+    world.log_call(record);
 }
 
 #[derive(Debug, Deserialize)]
