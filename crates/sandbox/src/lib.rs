@@ -27,8 +27,8 @@ pub use world::entities::EntityKind;
 pub use world::{App as RegisteredApp, CallRecord, TokenGrant, User};
 
 /// Every operation the sandbox implements, as (file, method, path template of the official file).
-pub fn implemented_operations() -> Vec<(spec::Api, &'static str, &'static str)> {
-    api::router::Router::new().operations()
+pub fn implemented_operations() -> Vec<(spec::Api, String, String)> {
+    api::router::Router::declared()
 }
 
 /// A built sandbox that is not yet serving: its URL, its control API and the server future.

@@ -277,7 +277,7 @@ async fn every_operation_matches_the_official_schema_and_cost() {
 
     let implemented: BTreeSet<_> = dealbridge_sandbox::implemented_operations()
         .into_iter()
-        .map(|(api, m, p)| (api == Api::V2, m.to_owned(), p.to_owned()))
+        .map(|(api, m, p)| (api == Api::V2, m, p))
         .collect();
     let missing: Vec<_> = implemented.difference(&c.covered).collect();
     assert!(

@@ -71,6 +71,7 @@ impl Store {
     /// A new company starts like a new Pipedrive account: one pipeline with five stages.
     pub fn new(now_ms: i64) -> Self {
         let mut store = Store::default();
+        // These bodies are valid by construction, so creation cannot fail.
         let seed = json!({ "name": "Pipeline" });
         let _ = store.create(EntityKind::Pipeline, &seed, 0, now_ms);
         for (i, name) in DEFAULT_STAGES.iter().enumerate() {
