@@ -111,6 +111,7 @@ async fn http_control_api_and_demo_page() {
         .await
         .unwrap();
     assert!(page.contains("Demo Co") && page.contains("Visible &lt;Org&gt;"));
+    assert!(page.contains("Installed apps: _sandbox (by Dee)"));
     let budget: Value = http
         .get(format!(
             "{base}/_sandbox/companies/{}/budget",

@@ -41,6 +41,22 @@ pub async fn index(shared: web::Data<Shared>) -> HttpResponse {
             c.budget_used,
             c.daily_budget()
         ));
+        let installs: Vec<String> = world
+            .installs
+            .keys()
+            .filter(|(_, company, _)| *company == c.id)
+            .map(|(app, _, user)| {
+                let who = world.users.get(user).map_or("?", |u| u.name.as_str());
+                format!("{} (by {})", escape(app), escape(who))
+            })
+            .collect();
+        if !installs.is_empty() {
+            html.push_str(&format!(
+                "<p>Installed apps: {}. Webhooks: {}.</p>",
+                installs.join(", "),
+                c.webhooks.len()
+            ));
+        }
         for kind in SHOWN {
             let rows: Vec<_> = c.store.rows(kind).collect();
             if rows.is_empty() {
