@@ -95,3 +95,66 @@ impl FaultSpec {
         (outcome, Duration::from_millis(ms))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds fixed draws, so each branch of `decide` is checked exactly.
+    fn draws(values: &[f64]) -> impl FnMut() -> f64 + '_ {
+        let mut i = 0;
+        move || {
+            i += 1;
+            values[i - 1]
+        }
+    }
+
+    #[test]
+    fn latency_is_fixed_plus_jitter_plus_slow_tail() {
+        let latency = Latency {
+            fixed_ms: 10,
+            jitter_ms: 100,
+            slow_rate: 0.2,
+            slow_ms: 1000,
+        };
+        let spec = FaultSpec {
+            latency,
+            ..FaultSpec::default()
+        };
+        let (outcome, delay) = spec.decide(false, draws(&[0.5, 0.1]));
+        assert_eq!(
+            (outcome, delay),
+            (Outcome::Normal, Duration::from_millis(1060))
+        );
+        let (_, delay) = spec.decide(false, draws(&[0.0, 0.9]));
+        assert_eq!(delay, Duration::from_millis(10));
+    }
+
+    #[test]
+    fn errors_pick_from_the_configured_statuses() {
+        let spec = FaultSpec {
+            error_rate: 0.5,
+            error_statuses: vec![502, 503],
+            ..FaultSpec::default()
+        };
+        assert_eq!(
+            spec.decide(false, draws(&[0.4, 0.99])).0,
+            Outcome::Status(503)
+        );
+        assert_eq!(
+            spec.decide(false, draws(&[0.4, 0.0])).0,
+            Outcome::Status(502)
+        );
+        assert_eq!(spec.decide(false, draws(&[0.6])).0, Outcome::Normal);
+    }
+
+    #[test]
+    fn drop_after_write_only_applies_to_writes() {
+        let spec = FaultSpec {
+            drop_after_write_rate: 1.0,
+            ..FaultSpec::default()
+        };
+        assert_eq!(spec.decide(true, draws(&[0.0])).0, Outcome::DropAfterWrite);
+        assert_eq!(spec.decide(false, draws(&[])).0, Outcome::Normal);
+    }
+}
