@@ -226,3 +226,26 @@ async fn invalid_webhook_bodies_get_pipedrive_validation_errors() {
     let errors = common::schema::check(false, "POST", "/webhooks", 400, &resp);
     assert!(errors.is_empty(), "{errors:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_does_not_answer_in_time_is_a_failed_attempt() {
+    // time_scale 0.01 scales the 10 s timeout to 100 ms, floored at 1 s.
+    let env = common::env().await;
+    env.receiver
+        .delay_ms
+        .store(1500, std::sync::atomic::Ordering::Relaxed);
+    subscribe(&env, "deal", false).await;
+    env.call("POST", "/api/v2/deals", Some(json!({ "title": "slow" })))
+        .await;
+    let ctl = env.sandbox.control();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while ctl.webhooks(env.company_id).unwrap().1[0].first_failures == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timeout not counted as a failure"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let hooks = ctl.webhooks(env.company_id).unwrap().1;
+    assert_eq!(hooks[0].last_http_status, None, "no answer was received");
+}

@@ -5,7 +5,7 @@
 
 pub mod schema;
 
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -32,19 +32,22 @@ pub struct Receiver {
     pub url: String,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     pub status: Arc<AtomicU16>,
+    /// Milliseconds to wait before answering, to make the sender time out.
+    pub delay_ms: Arc<AtomicU64>,
 }
 
 impl Receiver {
     pub async fn start() -> Self {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let status = Arc::new(AtomicU16::new(200));
-        let (s2, st2) = (seen.clone(), status.clone());
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (s2, st2, d2) = (seen.clone(), status.clone(), delay_ms.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let server = HttpServer::new(move || {
-            let (s, st) = (s2.clone(), st2.clone());
+            let (s, st, d) = (s2.clone(), st2.clone(), d2.clone());
             App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
-                let (s, st) = (s.clone(), st.clone());
+                let (s, st, d) = (s.clone(), st.clone(), d.clone());
                 async move {
                     s.lock().unwrap().push(Seen {
                         method: req.method().to_string(),
@@ -56,6 +59,10 @@ impl Receiver {
                         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
                         at: std::time::Instant::now(),
                     });
+                    let delay = d.load(Ordering::Relaxed);
+                    if delay > 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                    }
                     let code =
                         actix_web::http::StatusCode::from_u16(st.load(Ordering::Relaxed)).unwrap();
                     HttpResponse::build(code).finish()
@@ -68,7 +75,12 @@ impl Receiver {
         .unwrap()
         .run();
         tokio::spawn(server);
-        Self { url, seen, status }
+        Self {
+            url,
+            seen,
+            status,
+            delay_ms,
+        }
     }
 
     pub fn seen(&self) -> Vec<Seen> {
