@@ -53,8 +53,8 @@ impl Installations for PgStore {
         new: &NewInstallation,
     ) -> StoreResult<Installation> {
         let sql = format!(
-            "insert into installations ({COLUMNS})
-             values ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, $9)
+            "insert into installations ({COLUMNS}, tokens_updated_at)
+             values ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, $9, $9)
              on conflict (tenant_id, user_id) do update set
                  api_domain = excluded.api_domain,
                  scopes = excluded.scopes,
@@ -63,7 +63,11 @@ impl Installations for PgStore {
                  refresh_token_ciphertext = excluded.refresh_token_ciphertext,
                  token_key_id = excluded.token_key_id,
                  access_expires_at = excluded.access_expires_at,
-                 updated_at = excluded.updated_at
+                 updated_at = excluded.updated_at,
+                 -- New tokens: a refresh still running on the old ones must not overwrite them.
+                 tokens_updated_at = excluded.tokens_updated_at,
+                 refresh_lease_holder = null,
+                 refresh_lease_until = null
              returning {COLUMNS}"
         );
         let row = sqlx::query(&sql)

@@ -5,6 +5,7 @@ mod installations;
 mod maintenance;
 mod settings;
 mod tenants;
+mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -56,8 +56,8 @@ impl Installations for SqliteStore {
     ) -> StoreResult<Installation> {
         let now = Utc::now();
         let sql = format!(
-            "insert into installations ({COLUMNS})
-             values (?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)
+            "insert into installations ({COLUMNS}, tokens_updated_at)
+             values (?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?)
              on conflict (tenant_id, user_id) do update set
                  api_domain = excluded.api_domain,
                  scopes = excluded.scopes,
@@ -66,7 +66,11 @@ impl Installations for SqliteStore {
                  refresh_token_ciphertext = excluded.refresh_token_ciphertext,
                  token_key_id = excluded.token_key_id,
                  access_expires_at = excluded.access_expires_at,
-                 updated_at = excluded.updated_at
+                 updated_at = excluded.updated_at,
+                 -- New tokens: a refresh still running on the old ones must not overwrite them.
+                 tokens_updated_at = excluded.tokens_updated_at,
+                 refresh_lease_holder = null,
+                 refresh_lease_until = null
              returning {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -78,6 +82,7 @@ impl Installations for SqliteStore {
             .bind(&new.tokens.refresh_token)
             .bind(&new.tokens.key_id)
             .bind(new.tokens.access_expires_at)
+            .bind(now)
             .bind(now)
             .bind(now)
             .fetch_one(&self.pool)

@@ -2,6 +2,7 @@
 
 mod error;
 mod store;
+mod tokens;
 
 #[cfg(feature = "sqlx")]
 mod sqlx_support;
@@ -13,3 +14,4 @@ pub mod conformance;
 
 pub use error::{BoxError, StoreError, StoreResult};
 pub use store::{AuditLog, Installations, Maintenance, Store, TenantSettings, Tenants};
+pub use tokens::{IdleInstallation, InstallationKey, StaleKeyTokens, TokenUpkeep};

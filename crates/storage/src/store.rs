@@ -10,9 +10,15 @@ use dealbridge_core::{CompanyId, TenantId, UserId};
 use crate::StoreResult;
 
 /// Everything Dealbridge keeps, behind one object-safe trait so the backend is chosen at run time.
-pub trait Store: Tenants + Installations + TenantSettings + AuditLog + Maintenance {}
+pub trait Store:
+    Tenants + Installations + TenantSettings + AuditLog + Maintenance + crate::TokenUpkeep
+{
+}
 
-impl<T> Store for T where T: Tenants + Installations + TenantSettings + AuditLog + Maintenance {}
+impl<T> Store for T where
+    T: Tenants + Installations + TenantSettings + AuditLog + Maintenance + crate::TokenUpkeep
+{
+}
 
 #[async_trait]
 pub trait Maintenance: Send + Sync + 'static {

@@ -8,6 +8,7 @@ mod installations;
 mod maintenance;
 mod settings;
 mod tenants;
+mod tokens;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -35,6 +36,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(installations::CHECKS.iter().copied());
     all.extend(settings::CHECKS.iter().copied());
     all.extend(audit::CHECKS.iter().copied());
+    all.extend(tokens::CHECKS.iter().copied());
     all
 }
 
