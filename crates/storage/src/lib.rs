@@ -12,4 +12,6 @@ pub use sqlx_support::sqlx_error;
 pub mod conformance;
 
 pub use error::{BoxError, StoreError, StoreResult};
-pub use store::{AuditLog, Installations, Maintenance, Store, TenantSettings, Tenants};
+pub use store::{
+    AuditLog, Installations, Maintenance, OneTimeNonces, Store, TenantSettings, Tenants,
+};

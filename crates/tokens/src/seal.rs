@@ -104,7 +104,9 @@ mod tests {
         let haystack = [&sealed.access_token[..], &sealed.refresh_token[..]].concat();
         for secret in ["access-AAAA", "refresh-BBBB"] {
             assert!(
-                !haystack.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                !haystack
+                    .windows(secret.len())
+                    .any(|w| w == secret.as_bytes()),
                 "{secret} stored in clear"
             );
         }
@@ -113,10 +115,19 @@ mod tests {
         let opened = open(&keys, company, user, &sealed).unwrap();
         assert_eq!(opened.access_token.expose_secret(), "v1u:access-AAAA");
         assert_eq!(opened.refresh_token.expose_secret(), "1:1:refresh-BBBB");
-        assert!(!format!("{opened:?}").contains("AAAA"), "Debug leaks a token");
+        assert!(
+            !format!("{opened:?}").contains("AAAA"),
+            "Debug leaks a token"
+        );
 
-        assert!(open(&keys, company, UserId::new(71), &sealed).is_err(), "other user");
-        assert!(open(&keys, CompanyId::new(8), user, &sealed).is_err(), "other company");
+        assert!(
+            open(&keys, company, UserId::new(71), &sealed).is_err(),
+            "other user"
+        );
+        assert!(
+            open(&keys, CompanyId::new(8), user, &sealed).is_err(),
+            "other company"
+        );
     }
 
     #[test]
@@ -134,6 +145,9 @@ mod tests {
         let last = tampered.refresh_token.len() - 1;
         tampered.refresh_token[last] ^= 1;
         assert!(open(&keys, company, user, &tampered).is_err());
-        assert!(open(&ring(), company, user, &sealed).is_err(), "another key ring");
+        assert!(
+            open(&ring(), company, user, &sealed).is_err(),
+            "another key ring"
+        );
     }
 }
