@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod audit;
+mod install;
 mod installations;
 mod maintenance;
 mod settings;

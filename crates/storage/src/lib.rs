@@ -13,5 +13,7 @@ pub use sqlx_support::sqlx_error;
 pub mod conformance;
 
 pub use error::{BoxError, StoreError, StoreResult};
-pub use store::{AuditLog, Installations, Maintenance, Store, TenantSettings, Tenants};
+pub use store::{
+    AuditLog, Installations, Maintenance, OneTimeNonces, Store, TenantSettings, Tenants,
+};
 pub use tokens::{IdleInstallation, InstallationKey, StaleKeyTokens, TokenUpkeep};

@@ -5,7 +5,9 @@
 
 mod audit;
 mod installations;
+mod installs;
 mod maintenance;
+mod nonces;
 mod settings;
 mod tenants;
 mod tokens;
@@ -34,9 +36,11 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(maintenance::CHECKS.iter().copied());
     all.extend(tenants::CHECKS.iter().copied());
     all.extend(installations::CHECKS.iter().copied());
+    all.extend(installs::CHECKS.iter().copied());
     all.extend(settings::CHECKS.iter().copied());
     all.extend(audit::CHECKS.iter().copied());
     all.extend(tokens::CHECKS.iter().copied());
+    all.extend(nonces::CHECKS.iter().copied());
     all
 }
 
