@@ -29,6 +29,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve => startup::Application::build(settings).await?.run().await,
             Command::Migrate => store::migrate_only(&settings).await,
             Command::Sandbox(args) => dealbridge_app::sandbox_cmd::run(args).await,
+            Command::Keys(args) => dealbridge_app::keys_cmd::run(&settings, args).await,
         }
     });
     match outcome {
