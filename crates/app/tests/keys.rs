@@ -18,7 +18,7 @@ fn rotate(url: &str, keys: &str) -> Output {
         .current_dir(std::env::temp_dir())
         .args(["keys", "rotate", "--batch-size", "2"])
         .output()
-        .unwrap()
+        .expect("running dealbridge")
 }
 
 #[tokio::test]
