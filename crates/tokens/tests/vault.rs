@@ -26,6 +26,15 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor};
 
 const URL_VAR: &str = "TEST_POSTGRES_URL";
+// A child process (this test binary run again) is told what to do through these variables.
+const CHILD: &str = "VAULT_TEST_CHILD_REQUESTS";
+const CHILD_SQLITE: &str = "VAULT_TEST_CHILD_SQLITE";
+const CHILD_PG_URL: &str = "VAULT_TEST_CHILD_PG_URL";
+const CHILD_PG_SCHEMA: &str = "VAULT_TEST_CHILD_PG_SCHEMA";
+const CHILD_OAUTH: &str = "VAULT_TEST_CHILD_OAUTH";
+const CHILD_KEYS: &str = "VAULT_TEST_CHILD_KEYS";
+const CHILD_TENANT: &str = "VAULT_TEST_CHILD_TENANT";
+const CHILD_USER: &str = "VAULT_TEST_CHILD_USER";
 const CLIENT_ID: &str = "dealbridge-test";
 const CLIENT_SECRET: &str = "test-secret";
 const CALLBACK: &str = "http://127.0.0.1:9/oauth/callback";
@@ -38,8 +47,12 @@ enum Backend {
     Postgres,
 }
 
-/// Two stores (separate pools) on one fresh database, and what removes it afterwards.
-async fn two_stores(backend: Backend) -> anyhow::Result<([Arc<dyn Store>; 2], Cleanup)> {
+/// How a child process finds the test database: (variable, value) pairs for its environment.
+type DbEnv = Vec<(&'static str, String)>;
+
+/// Two stores (separate pools) on one fresh database, how a child process reaches it, and what
+/// removes it afterwards.
+async fn two_stores(backend: Backend) -> anyhow::Result<([Arc<dyn Store>; 2], DbEnv, Cleanup)> {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir()?;
@@ -49,6 +62,7 @@ async fn two_stores(backend: Backend) -> anyhow::Result<([Arc<dyn Store>; 2], Cl
             let second = SqliteStore::connect(&url, 8).await?;
             Ok((
                 [Arc::new(first), Arc::new(second)],
+                vec![(CHILD_SQLITE, url)],
                 Box::pin(async move { drop(dir) }),
             ))
         }
@@ -65,6 +79,7 @@ async fn two_stores(backend: Backend) -> anyhow::Result<([Arc<dyn Store>; 2], Cl
             let first = PgStore::connect_with(options.clone(), 8).await?;
             first.migrate().await?;
             let second = PgStore::connect_with(options, 8).await?;
+            let db_env = vec![(CHILD_PG_URL, url), (CHILD_PG_SCHEMA, schema.clone())];
             let cleanup = async move {
                 if let Ok(mut admin) = sqlx::PgConnection::connect_with(&base).await {
                     let _ = admin
@@ -72,7 +87,11 @@ async fn two_stores(backend: Backend) -> anyhow::Result<([Arc<dyn Store>; 2], Cl
                         .await;
                 }
             };
-            Ok(([Arc::new(first), Arc::new(second)], Box::pin(cleanup)))
+            Ok((
+                [Arc::new(first), Arc::new(second)],
+                db_env,
+                Box::pin(cleanup),
+            ))
         }
     }
 }
@@ -84,6 +103,7 @@ struct Env {
     stores: [Arc<dyn Store>; 2],
     keys: Arc<KeyRing>,
     key_entry: SecretString,
+    db_env: DbEnv,
     vaults: [TokenVault; 2],
     tenant: Tenant,
     user: UserId,
@@ -131,7 +151,7 @@ impl Env {
             ),
             Arc::new(InMemoryLedger::new(LedgerConfig::default())),
         )?;
-        let (stores, cleanup) = two_stores(backend).await?;
+        let (stores, db_env, cleanup) = two_stores(backend).await?;
         let (keys, key_entry) = KeyRing::generate("k1")?;
         let keys = Arc::new(keys);
         let vaults = [
@@ -158,6 +178,7 @@ impl Env {
             stores,
             keys,
             key_entry,
+            db_env,
             vaults,
             tenant,
             user: UserId::new(i64::try_from(user_id)?),
@@ -678,12 +699,137 @@ async fn key_rotation(backend: Backend) -> anyhow::Result<Cleanup> {
     Ok(cleanup)
 }
 
+/// Fingerprint of a token, so processes can compare tokens without printing them.
+fn fingerprint(token: &SecretString) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    token.expose_secret().hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Child mode: open the store and a vault, say "ready", wait for "go" on stdin, then request the
+/// token `requests` times at once and print "ok <count> <fingerprints...>".
+fn child(requests: usize) -> anyhow::Result<()> {
+    let var = |name: &str| std::env::var(name).with_context(|| format!("{name} not set"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let store: Arc<dyn Store> = match std::env::var(CHILD_SQLITE) {
+            Ok(url) => Arc::new(SqliteStore::connect(&url, 8).await?),
+            Err(_) => {
+                let options = PgConnectOptions::from_str(&var(CHILD_PG_URL)?)?
+                    .options([("search_path", var(CHILD_PG_SCHEMA)?.as_str())]);
+                Arc::new(PgStore::connect_with(options, 8).await?)
+            }
+        };
+        let pd = Pipedrive::new(
+            PipedriveConfig::new(
+                var(CHILD_OAUTH)?.parse()?,
+                CLIENT_ID,
+                SecretString::from(CLIENT_SECRET),
+                CALLBACK.parse()?,
+            ),
+            Arc::new(InMemoryLedger::new(LedgerConfig::default())),
+        )?;
+        let keys = Arc::new(KeyRing::from_env_str(&var(CHILD_KEYS)?)?);
+        let vault = TokenVault::with_config(store, keys, pd.oauth().clone(), quick());
+        let tenant: dealbridge_core::TenantId = var(CHILD_TENANT)?.parse()?;
+        let user = UserId::new(var(CHILD_USER)?.parse()?);
+        println!("ready");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        anyhow::ensure!(line.trim() == "go", "expected go, got {line:?}");
+        let mut tasks = Vec::new();
+        for _ in 0..requests {
+            let source = vault.source(tenant, user);
+            tasks.push(tokio::spawn(async move { source.access_token().await }));
+        }
+        let mut prints = std::collections::BTreeSet::new();
+        for task in tasks {
+            let token = task
+                .await?
+                .map_err(|e| anyhow::anyhow!("token request: {e}"))?;
+            prints.insert(fingerprint(&token));
+        }
+        let prints: Vec<String> = prints.iter().map(u64::to_string).collect();
+        println!("ok {requests} {}", prints.join(" "));
+        Ok(())
+    })
+}
+
+/// Two real OS processes, 100 concurrent requests each, for one expired token: one refresh.
+async fn single_flight_across_processes(backend: Backend) -> anyhow::Result<Cleanup> {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    let (env, cleanup) = Env::start(backend, false, quick()).await?;
+    let exe = std::env::current_exe()?;
+    let mut children = Vec::new();
+    for _ in 0..2 {
+        let mut command = Command::new(&exe);
+        command
+            .env(CHILD, "100")
+            .env(CHILD_OAUTH, env.sandbox.base_url())
+            .env(CHILD_KEYS, env.key_entry.expose_secret())
+            .env(CHILD_TENANT, env.tenant.id.to_string())
+            .env(CHILD_USER, env.user.get().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        for (name, value) in &env.db_env {
+            command.env(name, value);
+        }
+        children.push(command.spawn()?);
+    }
+    // Both processes ready before either starts, so their requests overlap.
+    let mut readers = Vec::new();
+    for child in &mut children {
+        let mut reader = BufReader::new(child.stdout.take().context("child stdout")?);
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        anyhow::ensure!(line.trim() == "ready", "child said {line:?}");
+        readers.push(reader);
+    }
+    for child in &mut children {
+        writeln!(child.stdin.as_mut().context("child stdin")?, "go")?;
+    }
+    let mut outputs = Vec::new();
+    for (mut child, mut reader) in children.into_iter().zip(readers) {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut reader, &mut rest)?;
+        let status = tokio::task::spawn_blocking(move || child.wait()).await??;
+        anyhow::ensure!(status.success(), "child failed: {rest}");
+        outputs.push(rest.trim().to_owned());
+    }
+    let stored = env.vaults[0]
+        .source(env.tenant.id, env.user)
+        .access_token()
+        .await?;
+    let expected = format!("ok 100 {}", fingerprint(&stored));
+    for output in &outputs {
+        anyhow::ensure!(
+            output == &expected,
+            "a process saw another token than the stored one: {output:?} vs {expected:?}"
+        );
+    }
+    anyhow::ensure!(
+        env.refreshes() == (1, 0),
+        "refreshes (ok, refused): {:?}",
+        env.refreshes()
+    );
+    Ok(cleanup)
+}
+
 type TestFn = fn(Backend) -> Pin<Box<dyn Future<Output = anyhow::Result<Cleanup>> + Send>>;
 
 fn tests() -> Vec<(&'static str, TestFn)> {
     vec![
         ("single_flight_200_requests_two_processes", |b| {
             Box::pin(single_flight(b))
+        }),
+        ("single_flight_across_two_os_processes", |b| {
+            Box::pin(single_flight_across_processes(b))
         }),
         ("rotating_refresh_tokens_survive_storms", |b| {
             Box::pin(rotating_refresh_tokens(b))
@@ -720,6 +866,14 @@ fn run(backend: Backend, test: TestFn) -> Result<(), Failed> {
 }
 
 fn main() {
+    if let Ok(requests) = std::env::var(CHILD) {
+        let outcome = requests.parse().map_err(anyhow::Error::new).and_then(child);
+        if let Err(e) = outcome {
+            eprintln!("child: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let args = libtest_mimic::Arguments::from_args();
     let no_postgres = std::env::var(URL_VAR).is_err();
     if no_postgres {
