@@ -30,7 +30,12 @@ impl LoadResult {
 }
 
 /// Builds the bytes of one request; `body` is sent as JSON when given.
-pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Arc<[u8]> {
+pub fn request(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Arc<[u8]> {
     let mut text = format!("{method} {path} HTTP/1.1\r\nHost: bench\r\n");
     for (name, value) in headers {
         text.push_str(&format!("{name}: {value}\r\n"));
@@ -56,7 +61,9 @@ pub async fn run(
     let mut tasks = Vec::with_capacity(connections);
     for _ in 0..connections {
         let request = request.clone();
-        tasks.push(tokio::spawn(async move { connection_loop(addr, request, deadline).await }));
+        tasks.push(tokio::spawn(async move {
+            connection_loop(addr, request, deadline).await
+        }));
     }
     let mut total = LoadResult {
         requests: 0,
@@ -92,7 +99,9 @@ async fn connection_loop(
         let sent = Instant::now();
         stream.write_all(&request).await?;
         let status = read_response(&mut stream, &mut buffer).await?;
-        result.latency.record(sent.elapsed().as_micros().max(1) as u64)?;
+        result
+            .latency
+            .record(sent.elapsed().as_micros().max(1) as u64)?;
         result.requests += 1;
         if !(200..300).contains(&status) {
             result.errors += 1;

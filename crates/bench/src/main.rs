@@ -7,7 +7,10 @@ mod scenarios;
 use clap::Parser;
 
 #[derive(Debug, Parser)]
-#[command(name = "dealbridge-bench", about = "Benchmark scenarios for Dealbridge")]
+#[command(
+    name = "dealbridge-bench",
+    about = "Benchmark scenarios for Dealbridge"
+)]
 struct Cli {
     /// Scenario to run (`list` shows them all).
     scenario: String,
@@ -31,11 +34,20 @@ fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let Some((_, _, run)) = scenarios::ALL.iter().find(|(name, _, _)| *name == cli.scenario) else {
+    let Some((_, _, run)) = scenarios::ALL
+        .iter()
+        .find(|(name, _, _)| *name == cli.scenario)
+    else {
         let names: Vec<&str> = scenarios::ALL.iter().map(|(name, _, _)| *name).collect();
-        anyhow::bail!("unknown scenario {:?}; known: {}", cli.scenario, names.join(", "));
+        anyhow::bail!(
+            "unknown scenario {:?}; known: {}",
+            cli.scenario,
+            names.join(", ")
+        );
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let report = runtime.block_on(run(options))?;
     report.print();
     Ok(())

@@ -12,7 +12,11 @@ impl Report {
     pub fn new(scenario: &'static str) -> Self {
         let mut figures = Map::new();
         figures.insert("scenario".into(), Value::from(scenario));
-        Self { scenario, rows: Vec::new(), figures }
+        Self {
+            scenario,
+            rows: Vec::new(),
+            figures,
+        }
     }
 
     /// A row shown in the table only.
@@ -31,7 +35,12 @@ impl Report {
     }
 
     pub fn print(&self) {
-        let width = self.rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
+        let width = self
+            .rows
+            .iter()
+            .map(|(label, _)| label.len())
+            .max()
+            .unwrap_or(0);
         println!("scenario: {}", self.scenario);
         println!("{}", "-".repeat(width + 24));
         for (label, value) in &self.rows {

@@ -22,7 +22,12 @@ fn installation_from_row(row: &PgRow) -> StoreResult<Installation> {
     let expires: Option<DateTime<Utc>> = row.try_get("access_expires_at").map_err(get_err)?;
     let tokens = match (access, refresh, key_id, expires) {
         (Some(access_token), Some(refresh_token), Some(key_id), Some(access_expires_at)) => {
-            Some(SealedTokens { access_token, refresh_token, key_id, access_expires_at })
+            Some(SealedTokens {
+                access_token,
+                refresh_token,
+                key_id,
+                access_expires_at,
+            })
         }
         (None, None, None, None) => None,
         _ => return Err(StoreError::Corrupt("token columns partly empty".into())),

@@ -2,6 +2,7 @@
 
 mod audit;
 mod installations;
+mod jobs;
 mod maintenance;
 mod settings;
 mod tenants;
@@ -33,7 +34,10 @@ impl PgStore {
     }
 
     /// Connects with prepared options (tests use this to pin a `search_path`).
-    pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> StoreResult<Self> {
+    pub async fn connect_with(
+        options: PgConnectOptions,
+        max_connections: u32,
+    ) -> StoreResult<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
@@ -64,7 +68,9 @@ async fn ensure_database(options: &PgConnectOptions) -> StoreResult<()> {
             .map_err(StoreError::backend)?;
     if !exists {
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        let created = sqlx::query(&format!("create database {quoted}")).execute(&mut admin).await;
+        let created = sqlx::query(&format!("create database {quoted}"))
+            .execute(&mut admin)
+            .await;
         match created {
             Ok(_) => tracing::info!(database = %name, "created database"),
             // Another instance created it between our check and our create.
@@ -78,4 +84,3 @@ async fn ensure_database(options: &PgConnectOptions) -> StoreResult<()> {
 fn is_duplicate_database(err: &sqlx::Error) -> bool {
     err.as_database_error().and_then(|e| e.code()).as_deref() == Some("42P04")
 }
-

@@ -17,7 +17,9 @@ async fn fresh_store() -> anyhow::Result<TestStore> {
     let schema = format!("conformance_{}", uuid::Uuid::new_v4().simple());
     let base = PgConnectOptions::from_str(&url)?;
     let mut admin = sqlx::PgConnection::connect_with(&base).await?;
-    admin.execute(format!("create schema {schema}").as_str()).await?;
+    admin
+        .execute(format!("create schema {schema}").as_str())
+        .await?;
     admin.close().await?;
 
     let options = base.clone().options([("search_path", schema.as_str())]);
@@ -25,16 +27,21 @@ async fn fresh_store() -> anyhow::Result<TestStore> {
     store.migrate().await?;
     let cleanup = async move {
         if let Ok(mut admin) = sqlx::PgConnection::connect_with(&base).await {
-            let _ = admin.execute(format!("drop schema {schema} cascade").as_str()).await;
+            let _ = admin
+                .execute(format!("drop schema {schema} cascade").as_str())
+                .await;
         }
     };
-    Ok(TestStore { store: Arc::new(store), cleanup: Some(Box::pin(cleanup)) })
+    Ok(TestStore {
+        store: Arc::new(store),
+        cleanup: Some(Box::pin(cleanup)),
+    })
 }
 
 fn main() {
     let args = libtest_mimic::Arguments::from_args();
-    let unavailable = std::env::var(URL_VAR)
-        .is_err()
-        .then_some("TEST_POSTGRES_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres)");
+    let unavailable = std::env::var(URL_VAR).is_err().then_some(
+        "TEST_POSTGRES_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres)",
+    );
     libtest_mimic::run(&args, trials("postgres", fresh_store, unavailable)).exit();
 }

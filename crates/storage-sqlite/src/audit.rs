@@ -13,7 +13,11 @@ fn entry_from_row(row: &SqliteRow) -> StoreResult<AuditEntry> {
     let detail: String = row.try_get("detail").map_err(StoreError::backend)?;
     Ok(AuditEntry {
         id: row.try_get("id").map_err(StoreError::backend)?,
-        tenant_id: tenant_id.as_deref().map(parse_uuid).transpose()?.map(TenantId::from_uuid),
+        tenant_id: tenant_id
+            .as_deref()
+            .map(parse_uuid)
+            .transpose()?
+            .map(TenantId::from_uuid),
         actor: row.try_get("actor").map_err(StoreError::backend)?,
         action: row.try_get("action").map_err(StoreError::backend)?,
         detail: serde_json::from_str(&detail)

@@ -24,7 +24,12 @@ fn installation_from_row(row: &SqliteRow) -> StoreResult<Installation> {
     let expires: Option<DateTime<Utc>> = row.try_get("access_expires_at").map_err(get_err)?;
     let tokens = match (access, refresh, key_id, expires) {
         (Some(access_token), Some(refresh_token), Some(key_id), Some(access_expires_at)) => {
-            Some(SealedTokens { access_token, refresh_token, key_id, access_expires_at })
+            Some(SealedTokens {
+                access_token,
+                refresh_token,
+                key_id,
+                access_expires_at,
+            })
         }
         (None, None, None, None) => None,
         _ => return Err(StoreError::Corrupt("token columns partly empty".into())),
@@ -86,7 +91,8 @@ impl Installations for SqliteStore {
         tenant_id: TenantId,
         user_id: UserId,
     ) -> StoreResult<Option<Installation>> {
-        let sql = format!("select {COLUMNS} from installations where tenant_id = ? and user_id = ?");
+        let sql =
+            format!("select {COLUMNS} from installations where tenant_id = ? and user_id = ?");
         let row = sqlx::query(&sql)
             .bind(tenant_id.to_string())
             .bind(user_id.get())

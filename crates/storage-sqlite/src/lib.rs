@@ -2,6 +2,7 @@
 
 mod audit;
 mod installations;
+mod jobs;
 mod maintenance;
 mod settings;
 mod tenants;
@@ -51,7 +52,6 @@ impl SqliteStore {
         &self.pool
     }
 }
-
 
 fn parse_uuid(text: &str) -> StoreResult<uuid::Uuid> {
     uuid::Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("uuid column: {e}")))

@@ -29,12 +29,10 @@ impl Maintenance for SqliteStore {
         .await
         .map_err(StoreError::backend)?;
         let applied: Vec<i64> = match table {
-            Some(_) => {
-                sqlx::query_scalar("select version from _sqlx_migrations where success = 1")
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(StoreError::backend)?
-            }
+            Some(_) => sqlx::query_scalar("select version from _sqlx_migrations where success = 1")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::backend)?,
             None => Vec::new(),
         };
         Ok(MIGRATOR

@@ -58,7 +58,9 @@ impl TenantSettings for SqliteStore {
         .map_err(|e| db_error(e, "tenant"))?;
         match row {
             Some(row) => settings_from_row(&row),
-            None => Err(StoreError::Conflict("settings were saved by someone else meanwhile")),
+            None => Err(StoreError::Conflict(
+                "settings were saved by someone else meanwhile",
+            )),
         }
     }
 

@@ -21,8 +21,12 @@ fn tenant_from_row(row: &SqliteRow) -> StoreResult<Tenant> {
         company_domain: row.try_get("company_domain").map_err(StoreError::backend)?,
         status: TenantStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("tenant status {status:?}")))?,
-        created_at: row.try_get::<DateTime<Utc>, _>("created_at").map_err(StoreError::backend)?,
-        updated_at: row.try_get::<DateTime<Utc>, _>("updated_at").map_err(StoreError::backend)?,
+        created_at: row
+            .try_get::<DateTime<Utc>, _>("created_at")
+            .map_err(StoreError::backend)?,
+        updated_at: row
+            .try_get::<DateTime<Utc>, _>("updated_at")
+            .map_err(StoreError::backend)?,
     })
 }
 

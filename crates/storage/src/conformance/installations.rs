@@ -7,11 +7,23 @@ use super::{ensure_eq, fixtures, Check, CheckFuture};
 use crate::{Store, StoreError};
 
 pub(super) const CHECKS: &[(&str, Check)] = &[
-    ("installations::round_trip_keeps_ciphertext", round_trip_keeps_ciphertext),
-    ("installations::upsert_replaces_tokens", upsert_replaces_tokens),
+    (
+        "installations::round_trip_keeps_ciphertext",
+        round_trip_keeps_ciphertext,
+    ),
+    (
+        "installations::upsert_replaces_tokens",
+        upsert_replaces_tokens,
+    ),
     ("installations::scoped_by_tenant", scoped_by_tenant),
-    ("installations::unknown_tenant_is_refused", unknown_tenant_is_refused),
-    ("installations::status_and_token_destruction", status_and_token_destruction),
+    (
+        "installations::unknown_tenant_is_refused",
+        unknown_tenant_is_refused,
+    ),
+    (
+        "installations::status_and_token_destruction",
+        status_and_token_destruction,
+    ),
 ];
 
 fn round_trip_keeps_ciphertext(store: Arc<dyn Store>) -> CheckFuture {
@@ -24,7 +36,11 @@ fn round_trip_keeps_ciphertext(store: Arc<dyn Store>) -> CheckFuture {
             .await?
             .ok_or_else(|| anyhow::anyhow!("installation not found"))?;
         ensure_eq!(loaded, saved, "loaded equals saved");
-        ensure_eq!(loaded.tokens.as_ref(), Some(&new.tokens), "ciphertext bytes intact");
+        ensure_eq!(
+            loaded.tokens.as_ref(),
+            Some(&new.tokens),
+            "ciphertext bytes intact"
+        );
         ensure_eq!(loaded.scopes, new.scopes, "scopes");
         ensure_eq!(loaded.api_domain, new.api_domain, "api domain");
         ensure_eq!(loaded.status, InstallationStatus::Active, "status");
@@ -35,7 +51,9 @@ fn round_trip_keeps_ciphertext(store: Arc<dyn Store>) -> CheckFuture {
 fn upsert_replaces_tokens(store: Arc<dyn Store>) -> CheckFuture {
     Box::pin(async move {
         let tenant = fixtures::tenant(store.as_ref(), 11).await?;
-        store.upsert_installation(tenant.id, &fixtures::installation(1, 1)).await?;
+        store
+            .upsert_installation(tenant.id, &fixtures::installation(1, 1))
+            .await?;
         store
             .set_installation_status(tenant.id, UserId::new(1), InstallationStatus::NeedsReauth)
             .await?;
@@ -46,9 +64,17 @@ fn upsert_replaces_tokens(store: Arc<dyn Store>) -> CheckFuture {
         store.upsert_installation(tenant.id, &replacement).await?;
         let all = store.installations(tenant.id).await?;
         ensure_eq!(all.len(), 1, "one installation per user");
-        ensure_eq!(all[0].tokens.as_ref(), Some(&replacement.tokens), "new tokens");
+        ensure_eq!(
+            all[0].tokens.as_ref(),
+            Some(&replacement.tokens),
+            "new tokens"
+        );
         ensure_eq!(all[0].scopes, vec!["base".to_string()], "new scopes");
-        ensure_eq!(all[0].status, InstallationStatus::Active, "reinstall reactivates");
+        ensure_eq!(
+            all[0].status,
+            InstallationStatus::Active,
+            "reinstall reactivates"
+        );
         Ok(())
     })
 }
@@ -57,8 +83,12 @@ fn scoped_by_tenant(store: Arc<dyn Store>) -> CheckFuture {
     Box::pin(async move {
         let a = fixtures::tenant(store.as_ref(), 20).await?;
         let b = fixtures::tenant(store.as_ref(), 21).await?;
-        store.upsert_installation(a.id, &fixtures::installation(7, 1)).await?;
-        store.upsert_installation(b.id, &fixtures::installation(8, 2)).await?;
+        store
+            .upsert_installation(a.id, &fixtures::installation(7, 1))
+            .await?;
+        store
+            .upsert_installation(b.id, &fixtures::installation(8, 2))
+            .await?;
         anyhow::ensure!(
             store.installation(b.id, UserId::new(7)).await?.is_none(),
             "tenant B sees tenant A's installation"
@@ -76,9 +106,17 @@ fn scoped_by_tenant(store: Arc<dyn Store>) -> CheckFuture {
             Err(StoreError::NotFound(_)) => {}
             other => anyhow::bail!("cross-tenant status change: expected NotFound, got {other:?}"),
         }
-        ensure_eq!(store.destroy_tokens(b.id).await?, 1, "destroy counts only own rows");
+        ensure_eq!(
+            store.destroy_tokens(b.id).await?,
+            1,
+            "destroy counts only own rows"
+        );
         anyhow::ensure!(
-            store.installation(a.id, UserId::new(7)).await?.and_then(|i| i.tokens).is_some(),
+            store
+                .installation(a.id, UserId::new(7))
+                .await?
+                .and_then(|i| i.tokens)
+                .is_some(),
             "destroying B's tokens touched A"
         );
         Ok(())
@@ -98,16 +136,28 @@ fn unknown_tenant_is_refused(store: Arc<dyn Store>) -> CheckFuture {
 fn status_and_token_destruction(store: Arc<dyn Store>) -> CheckFuture {
     Box::pin(async move {
         let tenant = fixtures::tenant(store.as_ref(), 30).await?;
-        store.upsert_installation(tenant.id, &fixtures::installation(1, 1)).await?;
-        store.upsert_installation(tenant.id, &fixtures::installation(2, 2)).await?;
+        store
+            .upsert_installation(tenant.id, &fixtures::installation(1, 1))
+            .await?;
+        store
+            .upsert_installation(tenant.id, &fixtures::installation(2, 2))
+            .await?;
         store
             .set_installation_status(tenant.id, UserId::new(2), InstallationStatus::NeedsReauth)
             .await?;
         let two = store.installation(tenant.id, UserId::new(2)).await?;
-        ensure_eq!(two.map(|i| i.status), Some(InstallationStatus::NeedsReauth), "status");
+        ensure_eq!(
+            two.map(|i| i.status),
+            Some(InstallationStatus::NeedsReauth),
+            "status"
+        );
 
         ensure_eq!(store.destroy_tokens(tenant.id).await?, 2, "destroyed");
-        ensure_eq!(store.destroy_tokens(tenant.id).await?, 0, "nothing left to destroy");
+        ensure_eq!(
+            store.destroy_tokens(tenant.id).await?,
+            0,
+            "nothing left to destroy"
+        );
         for installation in store.installations(tenant.id).await? {
             anyhow::ensure!(installation.tokens.is_none(), "tokens survived destruction");
         }

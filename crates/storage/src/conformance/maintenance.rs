@@ -4,16 +4,27 @@ use super::{ensure_eq, Check, CheckFuture};
 use crate::Store;
 
 pub(super) const CHECKS: &[(&str, Check)] = &[
-    ("maintenance::migrations_are_current_and_idempotent", migrations_are_current_and_idempotent),
+    (
+        "maintenance::migrations_are_current_and_idempotent",
+        migrations_are_current_and_idempotent,
+    ),
     ("maintenance::ping_answers", ping_answers),
 ];
 
 fn migrations_are_current_and_idempotent(store: Arc<dyn Store>) -> CheckFuture {
     Box::pin(async move {
-        ensure_eq!(store.pending_migrations().await?, Vec::<i64>::new(), "fresh store");
+        ensure_eq!(
+            store.pending_migrations().await?,
+            Vec::<i64>::new(),
+            "fresh store"
+        );
         store.migrate().await?;
         store.migrate().await?;
-        ensure_eq!(store.pending_migrations().await?, Vec::<i64>::new(), "after re-running");
+        ensure_eq!(
+            store.pending_migrations().await?,
+            Vec::<i64>::new(),
+            "after re-running"
+        );
         Ok(())
     })
 }

@@ -5,6 +5,8 @@
 
 mod audit;
 mod installations;
+mod job_claims;
+mod jobs;
 mod maintenance;
 mod settings;
 mod tenants;
@@ -35,6 +37,8 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(installations::CHECKS.iter().copied());
     all.extend(settings::CHECKS.iter().copied());
     all.extend(audit::CHECKS.iter().copied());
+    all.extend(jobs::CHECKS.iter().copied());
+    all.extend(job_claims::CHECKS.iter().copied());
     all
 }
 
@@ -52,8 +56,10 @@ where
         .into_iter()
         .map(|(name, check)| {
             let factory = factory.clone();
-            Trial::test(format!("{backend}::{name}"), move || run_check(factory, check))
-                .with_ignored_flag(unavailable.is_some())
+            Trial::test(format!("{backend}::{name}"), move || {
+                run_check(factory, check)
+            })
+            .with_ignored_flag(unavailable.is_some())
         })
         .collect()
 }

@@ -7,10 +7,19 @@ use super::{ensure_eq, fixtures, Check, CheckFuture};
 use crate::{Store, StoreError};
 
 pub(super) const CHECKS: &[(&str, Check)] = &[
-    ("tenants::upsert_creates_then_updates", upsert_creates_then_updates),
+    (
+        "tenants::upsert_creates_then_updates",
+        upsert_creates_then_updates,
+    ),
     ("tenants::lookups_miss_cleanly", lookups_miss_cleanly),
-    ("tenants::status_changes_and_reinstall", status_changes_and_reinstall),
-    ("tenants::concurrent_upserts_make_one_tenant", concurrent_upserts_make_one_tenant),
+    (
+        "tenants::status_changes_and_reinstall",
+        status_changes_and_reinstall,
+    ),
+    (
+        "tenants::concurrent_upserts_make_one_tenant",
+        concurrent_upserts_make_one_tenant,
+    ),
 ];
 
 fn upsert_creates_then_updates(store: Arc<dyn Store>) -> CheckFuture {
@@ -26,13 +35,28 @@ fn upsert_creates_then_updates(store: Arc<dyn Store>) -> CheckFuture {
             })
             .await?;
         ensure_eq!(renamed.id, created.id, "same company keeps its tenant id");
-        ensure_eq!(renamed.company_name, "Renamed".to_string(), "name refreshed");
-        anyhow::ensure!(renamed.updated_at >= created.updated_at, "updated_at moved back");
+        ensure_eq!(
+            renamed.company_name,
+            "Renamed".to_string(),
+            "name refreshed"
+        );
+        anyhow::ensure!(
+            renamed.updated_at >= created.updated_at,
+            "updated_at moved back"
+        );
 
         let by_company = store.tenant_by_company(CompanyId::new(77)).await?;
-        ensure_eq!(by_company.map(|t| t.id), Some(created.id), "lookup by company");
+        ensure_eq!(
+            by_company.map(|t| t.id),
+            Some(created.id),
+            "lookup by company"
+        );
         let by_id = store.tenant(created.id).await?;
-        ensure_eq!(by_id.map(|t| t.company_name), Some("Renamed".to_string()), "lookup by id");
+        ensure_eq!(
+            by_id.map(|t| t.company_name),
+            Some("Renamed".to_string()),
+            "lookup by id"
+        );
         Ok(())
     })
 }
@@ -40,12 +64,18 @@ fn upsert_creates_then_updates(store: Arc<dyn Store>) -> CheckFuture {
 fn lookups_miss_cleanly(store: Arc<dyn Store>) -> CheckFuture {
     Box::pin(async move {
         fixtures::tenant(store.as_ref(), 1).await?;
-        anyhow::ensure!(store.tenant(TenantId::new()).await?.is_none(), "unknown id found");
+        anyhow::ensure!(
+            store.tenant(TenantId::new()).await?.is_none(),
+            "unknown id found"
+        );
         anyhow::ensure!(
             store.tenant_by_company(CompanyId::new(2)).await?.is_none(),
             "unknown company found"
         );
-        match store.set_tenant_status(TenantId::new(), TenantStatus::Paused).await {
+        match store
+            .set_tenant_status(TenantId::new(), TenantStatus::Paused)
+            .await
+        {
             Err(StoreError::NotFound(_)) => Ok(()),
             other => anyhow::bail!("status of unknown tenant: expected NotFound, got {other:?}"),
         }
@@ -55,8 +85,13 @@ fn lookups_miss_cleanly(store: Arc<dyn Store>) -> CheckFuture {
 fn status_changes_and_reinstall(store: Arc<dyn Store>) -> CheckFuture {
     Box::pin(async move {
         let tenant = fixtures::tenant(store.as_ref(), 5).await?;
-        store.set_tenant_status(tenant.id, TenantStatus::Uninstalled).await?;
-        let stored = store.tenant(tenant.id).await?.ok_or_else(|| anyhow::anyhow!("gone"))?;
+        store
+            .set_tenant_status(tenant.id, TenantStatus::Uninstalled)
+            .await?;
+        let stored = store
+            .tenant(tenant.id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("gone"))?;
         ensure_eq!(stored.status, TenantStatus::Uninstalled, "after uninstall");
 
         let again = fixtures::tenant(store.as_ref(), 5).await?;
@@ -78,7 +113,11 @@ fn concurrent_upserts_make_one_tenant(store: Arc<dyn Store>) -> CheckFuture {
             ids.push(result?.id);
         }
         ids.dedup();
-        ensure_eq!(ids.len(), 1, "concurrent installs of one company made several tenants");
+        ensure_eq!(
+            ids.len(),
+            1,
+            "concurrent installs of one company made several tenants"
+        );
         Ok(())
     })
 }

@@ -1,0 +1,165 @@
+//! Fair claiming. Each claim pass lists the queues (tenant, lane) that have ready work, asks the
+//! budget gate about each tenant, and deals the free worker slots out round-robin: every admitted
+//! queue gets up to its lane weight per round (capped by its budget allowance) until the slots run
+//! out. A tenant with 20,000 queued jobs is one queue like any other, so it cannot crowd out a
+//! tenant with ten. The deal starts after the last queue served in the previous pass, so when there
+//! are more queues than slots every queue still gets its turn.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use dealbridge_storage::{Lane, QueueTake, ReadyQueue, Store, StoreResult};
+
+use crate::budget::{Admission, BudgetGate};
+
+/// Slots per round by lane: realtime events get four for every bulk import chunk.
+pub fn lane_weight(lane: Lane) -> u32 {
+    match lane {
+        Lane::Realtime => 4,
+        Lane::Default => 2,
+        Lane::Bulk => 1,
+    }
+}
+
+/// Deals `slots` among `queues` (already in rotation order), each with the allowance its budget
+/// grants. Pure, so the policy is unit-tested apart from any database.
+pub fn deal(queues: &[(ReadyQueue, u32)], slots: u32) -> Vec<QueueTake> {
+    let mut takes: Vec<QueueTake> = queues
+        .iter()
+        .map(|(queue, _)| QueueTake {
+            queue: *queue,
+            limit: 0,
+        })
+        .collect();
+    let mut left = slots;
+    loop {
+        let before = left;
+        for (take, (_, allowance)) in takes.iter_mut().zip(queues) {
+            let share = lane_weight(take.queue.lane)
+                .min(allowance - take.limit)
+                .min(left);
+            take.limit += share;
+            left -= share;
+        }
+        if left == 0 || left == before {
+            break;
+        }
+    }
+    takes.retain(|take| take.limit > 0);
+    takes
+}
+
+/// The claim-side state of one worker: rotation cursor and tenants known to be out of budget.
+#[derive(Debug, Default)]
+pub(crate) struct Planner {
+    cursor: Option<ReadyQueue>,
+    blocked: HashMap<ReadyQueue, DateTime<Utc>>,
+}
+
+impl Planner {
+    /// The takes for the next claim, or none (with the earliest time a blocked queue reopens).
+    pub async fn plan(
+        &mut self,
+        store: &dyn Store,
+        gate: &dyn BudgetGate,
+        now: DateTime<Utc>,
+        slots: u32,
+        max_queues: u32,
+    ) -> StoreResult<(Vec<QueueTake>, Option<DateTime<Utc>>)> {
+        let mut queues = store.ready_queues(now, self.cursor, max_queues).await?;
+        if self.cursor.is_some() && (queues.len() as u32) < max_queues {
+            // Wrap around to the queues before the cursor.
+            let more = store
+                .ready_queues(now, None, max_queues - queues.len() as u32)
+                .await?;
+            for queue in more {
+                if !queues.contains(&queue) {
+                    queues.push(queue);
+                }
+            }
+        }
+        self.blocked.retain(|_, until| *until > now);
+        let mut admitted = Vec::with_capacity(queues.len());
+        for queue in queues {
+            if self.blocked.contains_key(&queue) {
+                continue;
+            }
+            let Some(tenant) = queue.tenant_id else {
+                admitted.push((queue, u32::MAX)); // system jobs spend no tenant's budget
+                continue;
+            };
+            match gate.admit(tenant, queue.lane).await {
+                Admission::Ready { allowance } if allowance > 0 => {
+                    admitted.push((queue, allowance))
+                }
+                Admission::Ready { .. } => {}
+                Admission::WaitUntil(until) => {
+                    self.blocked.insert(queue, until);
+                }
+            }
+        }
+        let takes = deal(&admitted, slots);
+        if let Some(last) = takes.last() {
+            self.cursor = Some(last.queue);
+        } else {
+            self.cursor = None;
+        }
+        Ok((takes, self.blocked.values().min().copied()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dealbridge_core::TenantId;
+
+    fn queue(lane: Lane) -> ReadyQueue {
+        ReadyQueue {
+            tenant_id: Some(TenantId::new()),
+            lane,
+        }
+    }
+
+    fn limits(takes: &[QueueTake]) -> Vec<u32> {
+        takes.iter().map(|t| t.limit).collect()
+    }
+
+    #[test]
+    fn equal_queues_share_equally() {
+        let queues = [
+            (queue(Lane::Default), u32::MAX),
+            (queue(Lane::Default), u32::MAX),
+        ];
+        assert_eq!(limits(&deal(&queues, 32)), vec![16, 16]);
+    }
+
+    #[test]
+    fn lanes_are_weighted() {
+        let queues = [
+            (queue(Lane::Realtime), u32::MAX),
+            (queue(Lane::Bulk), u32::MAX),
+        ];
+        assert_eq!(limits(&deal(&queues, 25)), vec![20, 5]);
+    }
+
+    #[test]
+    fn allowance_caps_a_queue_and_the_rest_goes_to_others() {
+        let queues = [(queue(Lane::Default), 3), (queue(Lane::Default), u32::MAX)];
+        assert_eq!(limits(&deal(&queues, 20)), vec![3, 17]);
+    }
+
+    #[test]
+    fn fewer_slots_than_queues_serves_the_first_in_rotation() {
+        let queues: Vec<_> = (0..5).map(|_| (queue(Lane::Default), u32::MAX)).collect();
+        let takes = deal(&queues, 4);
+        assert_eq!(limits(&takes), vec![2, 2]);
+        assert_eq!(takes[1].queue, queues[1].0);
+    }
+
+    #[test]
+    fn nothing_to_deal() {
+        assert!(deal(&[], 10).is_empty());
+        assert!(deal(&[(queue(Lane::Bulk), u32::MAX)], 0).is_empty());
+        assert!(deal(&[(queue(Lane::Bulk), 0)], 10).is_empty());
+    }
+}
