@@ -1,0 +1,27 @@
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dealbridge",
+    version,
+    about = "Turns events from your other systems into Pipedrive records and keeps them in sync."
+)]
+pub struct Cli {
+    /// Settings file (TOML). Default: `dealbridge.toml` in the working folder, if present.
+    #[arg(long, global = true, env = "DEALBRIDGE_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Subcommand)]
+pub enum Command {
+    /// Run the web app (the default): migrates the store, then serves until SIGTERM or Ctrl-C.
+    #[default]
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}

@@ -1,0 +1,7 @@
+#![doc = include_str!("../README.md")]
+
+pub mod cli;
+pub mod settings;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,38 @@
+use clap::Parser;
+use dealbridge_app::cli::{Cli, Command};
+use dealbridge_app::settings::Settings;
+use dealbridge_app::{startup, store, telemetry};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(err) => {
+            // One line, naming the key: the operator fixes it and starts again.
+            eprintln!("dealbridge: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("dealbridge: cannot start the async runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command.unwrap_or_default() {
+            Command::Serve => startup::Application::build(settings).await?.run().await,
+            Command::Migrate => store::migrate_only(&settings).await,
+        }
+    });
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error.cause = ?err, "dealbridge stopped with an error");
+            eprintln!("dealbridge: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Settings: built-in defaults, then a TOML file, then `DEALBRIDGE_*` environment variables (and
+//! `DATABASE_URL`), validated once at start-up into typed values. A bad value is reported as one line
+//! naming the environment variable, because that is what an operator edits.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+const DEFAULT_CONFIG_FILE: &str = "dealbridge.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("invalid setting {key}: {reason}")]
+    Invalid { key: String, reason: String },
+    #[error("cannot read settings file {path}: {reason}")]
+    File { path: String, reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+/// Validated settings. `Debug` is safe to log: secrets print as `[REDACTED]`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// Where users reach the app; OAuth callbacks and links are built from it.
+    pub public_url: Url,
+    pub database_url: SecretString,
+    pub database_kind: DatabaseKind,
+    pub database_max_connections: u32,
+    pub data_dir: PathBuf,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub shutdown_timeout: Duration,
+    pub dev_reload: bool,
+}
+
+/// What the providers give, before validation. Field names are the keys of the TOML file and, in
+/// upper case after `DEALBRIDGE_`, of the environment.
+#[derive(Deserialize)]
+struct Raw {
+    #[serde(default = "defaults::listen")]
+    listen: String,
+    #[serde(default)]
+    public_url: Option<String>,
+    #[serde(default = "defaults::database_url")]
+    database_url: SecretString,
+    #[serde(default = "defaults::database_max_connections")]
+    database_max_connections: u32,
+    #[serde(default = "defaults::data_dir")]
+    data_dir: PathBuf,
+    #[serde(default = "defaults::log")]
+    log: String,
+    #[serde(default = "defaults::log_format")]
+    log_format: String,
+    #[serde(default = "defaults::shutdown_timeout_secs")]
+    shutdown_timeout_secs: u64,
+    #[serde(default)]
+    dev_reload: bool,
+}
+
+mod defaults {
+    pub fn listen() -> String {
+        "127.0.0.1:8080".into()
+    }
+    pub fn database_url() -> secrecy::SecretString {
+        "sqlite://data/dealbridge.db".into()
+    }
+    pub fn database_max_connections() -> u32 {
+        10
+    }
+    pub fn data_dir() -> std::path::PathBuf {
+        "data".into()
+    }
+    pub fn log() -> String {
+        "info".into()
+    }
+    pub fn log_format() -> String {
+        "pretty".into()
+    }
+    pub fn shutdown_timeout_secs() -> u64 {
+        30
+    }
+}
+
+impl Settings {
+    /// Loads from `config` (or `dealbridge.toml` if it exists) and the environment.
+    pub fn load(config: Option<&Path>) -> Result<Self, SettingsError> {
+        let mut figment = Figment::new();
+        match config {
+            Some(path) if !path.is_file() => {
+                return Err(SettingsError::File {
+                    path: path.display().to_string(),
+                    reason: "no such file".into(),
+                })
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
+            }
+            None => {}
+        }
+        let figment = figment
+            .merge(Env::prefixed("DEALBRIDGE_"))
+            .merge(Env::raw().only(&["DATABASE_URL"]));
+        Self::from_figment(figment)
+    }
+
+    /// The built-in defaults alone, ignoring files and the environment (tests start from these).
+    pub fn defaults() -> Result<Self, SettingsError> {
+        Self::from_figment(Figment::new())
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, SettingsError> {
+        let raw: Raw = figment.extract().map_err(first_error)?;
+        raw.validate()
+    }
+}
+
+impl Raw {
+    fn validate(self) -> Result<Settings, SettingsError> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            invalid("listen", format!("{:?} is not HOST:PORT (e.g. 127.0.0.1:8080)", self.listen))
+        })?;
+        let public_url = match self.public_url {
+            Some(text) => parse_http_url(&text).ok_or_else(|| {
+                invalid("public_url", format!("{text:?} is not an http(s) URL"))
+            })?,
+            None => default_public_url(listen),
+        };
+        let database_kind = database_kind(self.database_url.expose_secret())?;
+        let log_format = match self.log_format.as_str() {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => return Err(invalid("log_format", format!("{other:?} is not pretty or json"))),
+        };
+        if self.database_max_connections == 0 {
+            return Err(invalid("database_max_connections", "must be at least 1".into()));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log)
+            .map_err(|e| invalid("log", format!("{:?} is not a log filter: {e}", self.log)))?;
+        Ok(Settings {
+            listen,
+            public_url,
+            database_url: self.database_url,
+            database_kind,
+            database_max_connections: self.database_max_connections,
+            data_dir: self.data_dir,
+            log: self.log,
+            log_format,
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            dev_reload: self.dev_reload,
+        })
+    }
+}
+
+/// Only the scheme is inspected and echoed: the rest of the URL may hold a password.
+fn database_kind(url: &str) -> Result<DatabaseKind, SettingsError> {
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme).unwrap_or_default();
+    match scheme {
+        "sqlite" => Ok(DatabaseKind::Sqlite),
+        "postgres" | "postgresql" => Ok(DatabaseKind::Postgres),
+        "" => Err(invalid("database_url", "has no scheme (use sqlite://… or postgres://…)".into())),
+        other => Err(invalid(
+            "database_url",
+            format!("unsupported database {other:?} (use sqlite://… or postgres://…)"),
+        )),
+    }
+}
+
+fn parse_http_url(text: &str) -> Option<Url> {
+    Url::parse(text).ok().filter(|url| matches!(url.scheme(), "http" | "https"))
+}
+
+fn default_public_url(listen: SocketAddr) -> Url {
+    let host = if listen.ip().is_unspecified() { "localhost".to_string() } else { listen.ip().to_string() };
+    let host = if listen.is_ipv6() && host != "localhost" { format!("[{host}]") } else { host };
+    Url::parse(&format!("http://{host}:{}", listen.port()))
+        .unwrap_or_else(|_| Url::parse("http://localhost:8080").expect("literal URL parses"))
+}
+
+/// The environment variable an operator sets for a settings key.
+pub fn env_name(key: &str) -> String {
+    match key {
+        "database_url" => "DATABASE_URL".into(),
+        other => format!("DEALBRIDGE_{}", other.to_uppercase()),
+    }
+}
+
+fn invalid(key: &str, reason: String) -> SettingsError {
+    SettingsError::Invalid { key: env_name(key), reason }
+}
+
+/// Figment can report several problems; the first, on one line, is what the operator needs.
+fn first_error(err: figment::Error) -> SettingsError {
+    let err = err.into_iter().next().unwrap_or_else(|| figment::Error::from("unknown".to_string()));
+    let key = err.path.last().cloned().unwrap_or_else(|| "settings".into());
+    invalid(&key, err.kind.to_string().replace('\n', " "))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,71 @@
+use super::*;
+use figment::Jail;
+
+fn load_in(jail: &Jail) -> Result<Settings, SettingsError> {
+    let _ = jail;
+    Settings::load(None)
+}
+
+#[test]
+fn defaults_need_no_configuration() {
+    Jail::expect_with(|jail| {
+        let settings = load_in(jail).map_err(|e| e.to_string())?;
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(settings.database_url.expose_secret(), "sqlite://data/dealbridge.db");
+        assert_eq!(settings.database_kind, DatabaseKind::Sqlite);
+        assert_eq!(settings.log_format, LogFormat::Pretty);
+        Ok(())
+    });
+}
+
+#[test]
+fn file_then_environment_override_defaults() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "dealbridge.toml",
+            "listen = \"0.0.0.0:9000\"\nlog_format = \"json\"\ndatabase_max_connections = 3\n",
+        )?;
+        let from_file = load_in(jail).map_err(|e| e.to_string())?;
+        assert_eq!(from_file.listen.port(), 9000);
+        assert_eq!(from_file.log_format, LogFormat::Json);
+        assert_eq!(from_file.database_max_connections, 3);
+        assert_eq!(from_file.public_url.as_str(), "http://localhost:9000/");
+
+        jail.set_env("DEALBRIDGE_LISTEN", "127.0.0.1:9100");
+        jail.set_env("DATABASE_URL", "postgres://u:secret@db/dealbridge");
+        let from_env = load_in(jail).map_err(|e| e.to_string())?;
+        assert_eq!(from_env.listen.port(), 9100);
+        assert_eq!(from_env.log_format, LogFormat::Json, "file value kept");
+        assert_eq!(from_env.database_kind, DatabaseKind::Postgres);
+        assert!(!format!("{from_env:?}").contains("secret"), "Debug leaks the database password");
+        Ok(())
+    });
+}
+
+#[test]
+fn bad_values_name_their_variable_on_one_line() {
+    let cases = [
+        ("DEALBRIDGE_LISTEN", "nonsense", "DEALBRIDGE_LISTEN"),
+        ("DATABASE_URL", "mysql://root:pw@x/db", "DATABASE_URL"),
+        ("DEALBRIDGE_LOG_FORMAT", "xml", "DEALBRIDGE_LOG_FORMAT"),
+        ("DEALBRIDGE_DATABASE_MAX_CONNECTIONS", "many", "DEALBRIDGE_DATABASE_MAX_CONNECTIONS"),
+        ("DEALBRIDGE_PUBLIC_URL", "ftp://x", "DEALBRIDGE_PUBLIC_URL"),
+    ];
+    for (var, value, named) in cases {
+        Jail::expect_with(|jail| {
+            jail.set_env(var, value);
+            let err = load_in(jail).expect_err("bad value accepted").to_string();
+            assert!(err.contains(named), "{var}={value}: {err}");
+            assert!(!err.contains('\n'), "not one line: {err}");
+            assert!(!err.contains("pw@"), "echoes the database password: {err}");
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn a_missing_explicit_file_is_an_error() {
+    let err = Settings::load(Some(Path::new("/nonexistent/dealbridge.toml"))).unwrap_err();
+    assert!(err.to_string().contains("no such file"), "{err}");
+}

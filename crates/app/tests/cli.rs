@@ -1,0 +1,45 @@
+//! The binary as an operator meets it: help text and start-up refusals.
+
+use std::process::Command;
+
+fn dealbridge() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dealbridge"));
+    // A clean environment: only what each test sets counts.
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command.current_dir(std::env::temp_dir());
+    command
+}
+
+#[test]
+fn help_lists_every_subcommand() {
+    let output = dealbridge().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for command in ["serve", "migrate"] {
+        assert!(help.contains(command), "--help misses {command}:\n{help}");
+    }
+}
+
+#[test]
+fn bad_settings_stop_start_up_with_one_line() {
+    let cases = [
+        ("DATABASE_URL", "mysql://x", "DATABASE_URL"),
+        ("DEALBRIDGE_LISTEN", "nonsense", "DEALBRIDGE_LISTEN"),
+    ];
+    for (var, value, named) in cases {
+        let output = dealbridge().env(var, value).output().unwrap();
+        assert!(!output.status.success(), "{var}={value} started");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{var}: {stderr}");
+        assert!(stderr.contains(named), "{var}: {stderr}");
+    }
+}
+
+#[test]
+fn migrate_creates_the_default_sqlite_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dealbridge().current_dir(dir.path()).arg("migrate").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(dir.path().join("data/dealbridge.db").is_file());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("migrations are current"));
+}

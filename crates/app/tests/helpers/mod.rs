@@ -1,0 +1,66 @@
+//! Starts the real app in-process on port 0 with its own SQLite file (or a given database URL).
+
+#![allow(dead_code)] // each test binary uses a different part of the helpers
+
+use std::sync::Arc;
+
+use dealbridge_app::settings::{DatabaseKind, Settings};
+use dealbridge_app::startup::Application;
+use dealbridge_storage::Store;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    _data: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn data_path(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request reaches the app")
+    }
+}
+
+/// Settings as a fresh machine has them, but on port 0 and in a temporary folder.
+pub fn test_settings(data: &tempfile::TempDir, database_url: Option<&str>) -> Settings {
+    let mut settings = Settings::defaults().expect("defaults are valid");
+    let sqlite = format!("sqlite://{}", data.path().join("dealbridge.db").display());
+    settings.listen = "127.0.0.1:0".parse().expect("literal address");
+    settings.database_url = database_url.unwrap_or(&sqlite).to_string().into();
+    if database_url.is_some_and(|url| url.starts_with("postgres")) {
+        settings.database_kind = DatabaseKind::Postgres;
+    }
+    settings.data_dir = data.path().to_path_buf();
+    settings
+}
+
+pub async fn spawn_app_with(database_url: Option<&str>) -> TestApp {
+    let data = tempfile::tempdir().expect("temporary folder");
+    let app = Application::build(test_settings(&data, database_url))
+        .await
+        .expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let store = app.store();
+    tokio::spawn(app.run());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client builds"),
+        store,
+        _data: data,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(None).await
+}

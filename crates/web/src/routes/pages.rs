@@ -1,0 +1,15 @@
+//! Public pages.
+
+use actix_web::{web, HttpResponse};
+use tera::Context;
+
+use crate::{AppError, AppState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(landing));
+}
+
+async fn landing(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let html = state.templates.render("landing.html", &Context::new())?;
+    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+}
