@@ -14,7 +14,10 @@ fn main() -> std::process::ExitCode {
         }
     };
     telemetry::init(&settings);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("dealbridge: cannot start the async runtime: {err}");

@@ -135,22 +135,32 @@ impl Settings {
 impl Raw {
     fn validate(self) -> Result<Settings, SettingsError> {
         let listen: SocketAddr = self.listen.parse().map_err(|_| {
-            invalid("listen", format!("{:?} is not HOST:PORT (e.g. 127.0.0.1:8080)", self.listen))
+            invalid(
+                "listen",
+                format!("{:?} is not HOST:PORT (e.g. 127.0.0.1:8080)", self.listen),
+            )
         })?;
         let public_url = match self.public_url {
-            Some(text) => parse_http_url(&text).ok_or_else(|| {
-                invalid("public_url", format!("{text:?} is not an http(s) URL"))
-            })?,
+            Some(text) => parse_http_url(&text)
+                .ok_or_else(|| invalid("public_url", format!("{text:?} is not an http(s) URL")))?,
             None => default_public_url(listen),
         };
         let database_kind = database_kind(self.database_url.expose_secret())?;
         let log_format = match self.log_format.as_str() {
             "pretty" => LogFormat::Pretty,
             "json" => LogFormat::Json,
-            other => return Err(invalid("log_format", format!("{other:?} is not pretty or json"))),
+            other => {
+                return Err(invalid(
+                    "log_format",
+                    format!("{other:?} is not pretty or json"),
+                ))
+            }
         };
         if self.database_max_connections == 0 {
-            return Err(invalid("database_max_connections", "must be at least 1".into()));
+            return Err(invalid(
+                "database_max_connections",
+                "must be at least 1".into(),
+            ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| invalid("log", format!("{:?} is not a log filter: {e}", self.log)))?;
@@ -171,11 +181,17 @@ impl Raw {
 
 /// Only the scheme is inspected and echoed: the rest of the URL may hold a password.
 fn database_kind(url: &str) -> Result<DatabaseKind, SettingsError> {
-    let scheme = url.split_once(':').map(|(scheme, _)| scheme).unwrap_or_default();
+    let scheme = url
+        .split_once(':')
+        .map(|(scheme, _)| scheme)
+        .unwrap_or_default();
     match scheme {
         "sqlite" => Ok(DatabaseKind::Sqlite),
         "postgres" | "postgresql" => Ok(DatabaseKind::Postgres),
-        "" => Err(invalid("database_url", "has no scheme (use sqlite://… or postgres://…)".into())),
+        "" => Err(invalid(
+            "database_url",
+            "has no scheme (use sqlite://… or postgres://…)".into(),
+        )),
         other => Err(invalid(
             "database_url",
             format!("unsupported database {other:?} (use sqlite://… or postgres://…)"),
@@ -184,12 +200,22 @@ fn database_kind(url: &str) -> Result<DatabaseKind, SettingsError> {
 }
 
 fn parse_http_url(text: &str) -> Option<Url> {
-    Url::parse(text).ok().filter(|url| matches!(url.scheme(), "http" | "https"))
+    Url::parse(text)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https"))
 }
 
 fn default_public_url(listen: SocketAddr) -> Url {
-    let host = if listen.ip().is_unspecified() { "localhost".to_string() } else { listen.ip().to_string() };
-    let host = if listen.is_ipv6() && host != "localhost" { format!("[{host}]") } else { host };
+    let host = if listen.ip().is_unspecified() {
+        "localhost".to_string()
+    } else {
+        listen.ip().to_string()
+    };
+    let host = if listen.is_ipv6() && host != "localhost" {
+        format!("[{host}]")
+    } else {
+        host
+    };
     Url::parse(&format!("http://{host}:{}", listen.port()))
         .unwrap_or_else(|_| Url::parse("http://localhost:8080").expect("literal URL parses"))
 }
@@ -203,13 +229,23 @@ pub fn env_name(key: &str) -> String {
 }
 
 fn invalid(key: &str, reason: String) -> SettingsError {
-    SettingsError::Invalid { key: env_name(key), reason }
+    SettingsError::Invalid {
+        key: env_name(key),
+        reason,
+    }
 }
 
 /// Figment can report several problems; the first, on one line, is what the operator needs.
 fn first_error(err: figment::Error) -> SettingsError {
-    let err = err.into_iter().next().unwrap_or_else(|| figment::Error::from("unknown".to_string()));
-    let key = err.path.last().cloned().unwrap_or_else(|| "settings".into());
+    let err = err
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| figment::Error::from("unknown".to_string()));
+    let key = err
+        .path
+        .last()
+        .cloned()
+        .unwrap_or_else(|| "settings".into());
     invalid(&key, err.kind.to_string().replace('\n', " "))
 }
 

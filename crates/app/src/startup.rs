@@ -27,10 +27,17 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
-        let state = AppState { store: store.clone(), templates };
+        let state = AppState {
+            store: store.clone(),
+            templates,
+        };
         let server = serve(listener, state, &settings)?;
         tracing::info!(address = %settings.listen, port, public_url = %settings.public_url, "listening");
-        Ok(Self { port, server, store })
+        Ok(Self {
+            port,
+            server,
+            store,
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -16,10 +16,14 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let max = settings.database_max_connections;
     let store: Arc<dyn Store> = match settings.database_kind {
         DatabaseKind::Sqlite => Arc::new(
-            SqliteStore::connect(url, max).await.context("opening the SQLite database")?,
+            SqliteStore::connect(url, max)
+                .await
+                .context("opening the SQLite database")?,
         ),
         DatabaseKind::Postgres => Arc::new(
-            PgStore::connect(url, max).await.context("connecting to Postgres")?,
+            PgStore::connect(url, max)
+                .await
+                .context("connecting to Postgres")?,
         ),
     };
     store.migrate().await.context("running migrations")?;

@@ -18,7 +18,11 @@ pub fn init(settings: &Settings) {
         .with_writer(std::io::stderr);
     // A second init (tests building several apps) keeps the first subscriber; that is fine.
     let _ = match settings.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
 }

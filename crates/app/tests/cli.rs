@@ -5,7 +5,9 @@ use std::process::Command;
 fn dealbridge() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_dealbridge"));
     // A clean environment: only what each test sets counts.
-    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     command.current_dir(std::env::temp_dir());
     command
 }
@@ -38,8 +40,16 @@ fn bad_settings_stop_start_up_with_one_line() {
 #[test]
 fn migrate_creates_the_default_sqlite_database() {
     let dir = tempfile::tempdir().unwrap();
-    let output = dealbridge().current_dir(dir.path()).arg("migrate").output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = dealbridge()
+        .current_dir(dir.path())
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(dir.path().join("data/dealbridge.db").is_file());
     assert!(String::from_utf8_lossy(&output.stdout).contains("migrations are current"));
 }

@@ -32,7 +32,10 @@ fn run(test: impl std::future::Future<Output = Result<(), Failed>>) -> Result<()
 
 async fn creates_database_and_serves(admin_url: String) -> Result<(), Failed> {
     let name = format!("dealbridge_app_test_{}", uuid::Uuid::new_v4().simple());
-    let base = admin_url.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin_url);
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(&admin_url);
     let app = helpers::spawn_app_with(Some(&format!("{base}/{name}"))).await;
 
     for (path, status) in [("/healthz", 200), ("/readyz", 200), ("/", 200)] {
@@ -41,7 +44,12 @@ async fn creates_database_and_serves(admin_url: String) -> Result<(), Failed> {
             return Err(format!("{path}: expected {status}, got {got}").into());
         }
     }
-    let ready: serde_json::Value = app.get("/readyz").await.json().await.map_err(|e| e.to_string())?;
+    let ready: serde_json::Value = app
+        .get("/readyz")
+        .await
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
     if ready["store"] != "postgres" {
         return Err(format!("readyz reports {ready}").into());
     }

@@ -27,7 +27,13 @@ async fn readyz_reports_the_store_and_fails_when_migrations_are_pending() {
     let not_ready = app.get("/readyz").await;
     assert_eq!(not_ready.status(), 503);
     let body: serde_json::Value = not_ready.json().await.unwrap();
-    assert!(body["reason"].as_str().unwrap().contains("migrations pending"), "{body}");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("migrations pending"),
+        "{body}"
+    );
 }
 
 async fn app_sqlite(app: &helpers::TestApp) -> dealbridge_storage_sqlite::SqliteStore {
@@ -38,7 +44,10 @@ async fn app_sqlite(app: &helpers::TestApp) -> dealbridge_storage_sqlite::Sqlite
 }
 
 async fn sqlx_delete_migrations(store: &dealbridge_storage_sqlite::SqliteStore) {
-    sqlx::query("delete from _sqlx_migrations").execute(store.pool()).await.unwrap();
+    sqlx::query("delete from _sqlx_migrations")
+        .execute(store.pool())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -46,7 +55,10 @@ async fn landing_page_renders_and_offers_install() {
     let app = spawn_app().await;
     let response = app.get("/").await;
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let html = response.text().await.unwrap();
     assert!(html.contains("Dealbridge"));
     assert!(html.contains(r#"href="/install""#), "Install is offered");
@@ -59,10 +71,16 @@ async fn every_response_carries_security_headers_and_a_request_id() {
         let response = app.get(path).await;
         let headers = response.headers();
         let csp = headers["content-security-policy"].to_str().unwrap();
-        assert!(csp.contains("frame-ancestors 'self' https://*.pipedrive.com"), "{path}: {csp}");
+        assert!(
+            csp.contains("frame-ancestors 'self' https://*.pipedrive.com"),
+            "{path}: {csp}"
+        );
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
         assert!(headers.contains_key("referrer-policy"), "{path}");
-        assert!(!headers.contains_key("x-frame-options"), "{path}: would block Pipedrive");
+        assert!(
+            !headers.contains_key("x-frame-options"),
+            "{path}: would block Pipedrive"
+        );
         let id = headers["x-request-id"].to_str().unwrap();
         assert_eq!(id.len(), 36, "{path}: request id {id:?}");
     }
@@ -94,7 +112,10 @@ async fn unknown_paths_get_a_page_for_browsers_and_json_otherwise() {
     let json = app.get("/no/such/path").await;
     assert_eq!(json.status(), 404);
     let body: serde_json::Value = json.json().await.unwrap();
-    assert_eq!(body, serde_json::json!({"success": false, "error": "not found"}));
+    assert_eq!(
+        body,
+        serde_json::json!({"success": false, "error": "not found"})
+    );
 
     let page = app
         .client
@@ -104,5 +125,9 @@ async fn unknown_paths_get_a_page_for_browsers_and_json_otherwise() {
         .await
         .unwrap();
     assert_eq!(page.status(), 404);
-    assert!(page.text().await.unwrap().contains("This page does not exist"));
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("This page does not exist"));
 }

@@ -156,6 +156,8 @@ impl Worker {
     ) -> Result<WorkerReport, Error> {
         let config = &self.config;
         let store = self.store.clone();
+        // Subscribe first: nothing has been spawned yet if this fails.
+        let mut wakeups = store.job_wakeups().await?;
         let leases = Arc::new(Leases::default());
         let counters = Arc::new(Counters::default());
         let slots = Arc::new(Semaphore::new(config.concurrency));
@@ -167,7 +169,6 @@ impl Worker {
             counters.clone(),
         ));
         let heartbeat = tokio::spawn(heartbeat(store.clone(), leases.clone(), config.lease));
-        let mut wakeups = store.job_wakeups().await?;
         let mut tasks = JoinSet::new();
         let mut planner = Planner::default();
         let recovery_every =

@@ -86,7 +86,10 @@ mod tests {
         let cases = [
             (StoreError::NotFound("tenant"), StatusCode::NOT_FOUND),
             (StoreError::Conflict("stale"), StatusCode::CONFLICT),
-            (StoreError::Corrupt("x".into()), StatusCode::INTERNAL_SERVER_ERROR),
+            (
+                StoreError::Corrupt("x".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
         ];
         for (store_error, status) in cases {
             assert_eq!(AppError::from(store_error).status_code(), status);

@@ -25,7 +25,10 @@ pub struct Templates {
 impl Templates {
     /// Parses every template; the first error stops start-up.
     pub fn load(reload: bool) -> Result<Self, TemplateError> {
-        Ok(Self { tera: Arc::new(build()?), reload })
+        Ok(Self {
+            tera: Arc::new(build()?),
+            reload,
+        })
     }
 
     pub fn render(&self, name: &str, context: &Context) -> Result<String, TemplateError> {
@@ -48,8 +51,10 @@ fn build() -> Result<Tera, TemplateError> {
         let file = TemplateFiles::get(&name).ok_or_else(|| TemplateError::NotUtf8 {
             name: name.to_string(),
         })?;
-        let text = String::from_utf8(file.data.into_owned())
-            .map_err(|_| TemplateError::NotUtf8 { name: name.to_string() })?;
+        let text =
+            String::from_utf8(file.data.into_owned()).map_err(|_| TemplateError::NotUtf8 {
+                name: name.to_string(),
+            })?;
         sources.push((name.to_string(), text));
     }
     let mut tera = Tera::default();

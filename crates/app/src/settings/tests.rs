@@ -12,7 +12,10 @@ fn defaults_need_no_configuration() {
         let settings = load_in(jail).map_err(|e| e.to_string())?;
         assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(settings.public_url.as_str(), "http://127.0.0.1:8080/");
-        assert_eq!(settings.database_url.expose_secret(), "sqlite://data/dealbridge.db");
+        assert_eq!(
+            settings.database_url.expose_secret(),
+            "sqlite://data/dealbridge.db"
+        );
         assert_eq!(settings.database_kind, DatabaseKind::Sqlite);
         assert_eq!(settings.log_format, LogFormat::Pretty);
         Ok(())
@@ -38,7 +41,10 @@ fn file_then_environment_override_defaults() {
         assert_eq!(from_env.listen.port(), 9100);
         assert_eq!(from_env.log_format, LogFormat::Json, "file value kept");
         assert_eq!(from_env.database_kind, DatabaseKind::Postgres);
-        assert!(!format!("{from_env:?}").contains("secret"), "Debug leaks the database password");
+        assert!(
+            !format!("{from_env:?}").contains("secret"),
+            "Debug leaks the database password"
+        );
         Ok(())
     });
 }
@@ -49,7 +55,11 @@ fn bad_values_name_their_variable_on_one_line() {
         ("DEALBRIDGE_LISTEN", "nonsense", "DEALBRIDGE_LISTEN"),
         ("DATABASE_URL", "mysql://root:pw@x/db", "DATABASE_URL"),
         ("DEALBRIDGE_LOG_FORMAT", "xml", "DEALBRIDGE_LOG_FORMAT"),
-        ("DEALBRIDGE_DATABASE_MAX_CONNECTIONS", "many", "DEALBRIDGE_DATABASE_MAX_CONNECTIONS"),
+        (
+            "DEALBRIDGE_DATABASE_MAX_CONNECTIONS",
+            "many",
+            "DEALBRIDGE_DATABASE_MAX_CONNECTIONS",
+        ),
         ("DEALBRIDGE_PUBLIC_URL", "ftp://x", "DEALBRIDGE_PUBLIC_URL"),
     ];
     for (var, value, named) in cases {

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use crate::report::Report;
 
+mod fairness;
+mod queue;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub duration: Duration,
@@ -15,4 +18,15 @@ pub struct Options {
 
 type Run = fn(Options) -> Pin<Box<dyn Future<Output = anyhow::Result<Report>>>>;
 
-pub const ALL: &[(&str, &str, Run)] = &[];
+pub const ALL: &[(&str, &str, Run)] = &[
+    (
+        "queue",
+        "job queue on Postgres: jobs/s with 1 and 2 worker processes, latency, CPU/job",
+        queue::run,
+    ),
+    (
+        "fairness",
+        "tenant B's p99 with tenant A's 20,000-job backlog, over B's p99 alone",
+        fairness::run,
+    ),
+];

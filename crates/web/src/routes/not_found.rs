@@ -17,7 +17,9 @@ pub async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         context.insert("status", &404);
         context.insert("message", "This page does not exist.");
         if let Ok(html) = state.templates.render("error.html", &context) {
-            return HttpResponse::NotFound().content_type("text/html; charset=utf-8").body(html);
+            return HttpResponse::NotFound()
+                .content_type("text/html; charset=utf-8")
+                .body(html);
         }
     }
     HttpResponse::NotFound().json(serde_json::json!({ "success": false, "error": "not found" }))

@@ -11,5 +11,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn landing(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let html = state.templates.render("landing.html", &Context::new())?;
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html))
 }
