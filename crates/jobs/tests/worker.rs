@@ -17,10 +17,10 @@ use dealbridge_storage_sqlite::SqliteStore;
 use serde_json::json;
 
 async fn store() -> (Arc<dyn Store>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
-    let store = SqliteStore::connect(&url, 4).await.unwrap();
-    store.migrate().await.unwrap();
+    let store = SqliteStore::connect(&url, 4).await.expect("sqlite store");
+    store.migrate().await.expect("migrations");
     (Arc::new(store), dir)
 }
 
@@ -43,7 +43,7 @@ async fn drive(store: &Arc<dyn Store>, registry: &Registry, mut done: impl FnMut
             .build()
             .run_until_idle()
             .await
-            .unwrap();
+            .expect("worker run");
         if done() {
             return;
         }

@@ -15,7 +15,7 @@ use anyhow::Context;
 use chrono::Utc;
 use dealbridge_core::TenantId;
 use dealbridge_jobs::{JobContext, NewJob, Registry, Worker};
-use dealbridge_storage::{Jobs, Maintenance, Store};
+use dealbridge_storage::{Jobs, Maintenance};
 use dealbridge_storage_postgres::PgStore;
 use hdrhistogram::Histogram;
 use sqlx::postgres::PgConnectOptions;

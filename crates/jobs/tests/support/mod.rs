@@ -1,5 +1,9 @@
 //! Shared by the worker tests: a fair-share scenario that runs on either backend.
 
+// Integration-test support runs outside `#[test]` functions, where clippy does not apply
+// `allow-unwrap-in-tests` (rust-clippy#13981).
+#![allow(clippy::unwrap_used)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -145,13 +145,11 @@ pub(super) async fn fail_job(
     lease: &JobLease,
     failure: &JobFailure,
 ) -> StoreResult<bool> {
-    let sql = format!(
-        "update jobs set state = case when ?1 is null then 'dead' else 'queued' end,
+    let sql = "update jobs set state = case when ?1 is null then 'dead' else 'queued' end,
              run_at = coalesce(?1, run_at), last_error = ?2, locked_until = null,
              locked_by = null, lease_id = null, updated_at = ?3
-         where tenant_id = ?4 and id = ?5 and lease_id = ?6 and state = 'running'"
-    );
-    let done = sqlx::query(&sql)
+         where tenant_id = ?4 and id = ?5 and lease_id = ?6 and state = 'running'";
+    let done = sqlx::query(sql)
         .bind(failure.retry_at.map(millis))
         .bind(&failure.error)
         .bind(millis(Utc::now()))
