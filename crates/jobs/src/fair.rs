@@ -49,14 +49,30 @@ pub fn deal(queues: &[(ReadyQueue, u32)], slots: u32) -> Vec<QueueTake> {
     takes
 }
 
-/// The claim-side state of one worker: rotation cursor and tenants known to be out of budget.
+/// How long a worker reuses its list of ready queues while claims keep getting what they ask
+/// for. Listing costs a round trip per claim otherwise; a new job wakes the worker and a short
+/// claim marks the list stale, so new tenants are seen at once.
+const RELIST: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The claim-side state of one worker: the listed queues, rotation cursor, and tenants known to
+/// be out of budget.
 #[derive(Debug, Default)]
 pub(crate) struct Planner {
+    queues: Vec<ReadyQueue>,
+    listed_at: Option<std::time::Instant>,
+    stale: bool,
+    /// When the last listing was full (more queues than fit), the next one pages on from here.
+    page_after: Option<ReadyQueue>,
     cursor: Option<ReadyQueue>,
     blocked: HashMap<ReadyQueue, DateTime<Utc>>,
 }
 
 impl Planner {
+    /// Lists ready queues again before the next claim (new jobs arrived, or a queue ran dry).
+    pub fn mark_stale(&mut self) {
+        self.stale = true;
+    }
+
     /// The takes for the next claim, or none (with the earliest time a blocked queue reopens).
     pub async fn plan(
         &mut self,
@@ -66,21 +82,24 @@ impl Planner {
         slots: u32,
         max_queues: u32,
     ) -> StoreResult<(Vec<QueueTake>, Option<DateTime<Utc>>)> {
-        let mut queues = store.ready_queues(now, self.cursor, max_queues).await?;
-        if self.cursor.is_some() && (queues.len() as u32) < max_queues {
-            // Wrap around to the queues before the cursor.
-            let more = store
-                .ready_queues(now, None, max_queues - queues.len() as u32)
-                .await?;
-            for queue in more {
-                if !queues.contains(&queue) {
-                    queues.push(queue);
-                }
-            }
+        if self.stale || self.listed_at.is_none_or(|at| at.elapsed() >= RELIST) {
+            let listed = store.ready_queues(now, self.page_after, max_queues).await?;
+            let full = listed.len() as u32 >= max_queues;
+            self.page_after = if full { listed.last().copied() } else { None };
+            self.queues = listed;
+            self.listed_at = Some(std::time::Instant::now());
+            self.stale = false;
         }
+        // Rotate: start after the queue served last.
+        let start = self
+            .queues
+            .iter()
+            .position(|q| Some(*q) == self.cursor)
+            .map_or(0, |i| i + 1);
+        let rotated = self.queues[start..].iter().chain(&self.queues[..start]);
         self.blocked.retain(|_, until| *until > now);
-        let mut admitted = Vec::with_capacity(queues.len());
-        for queue in queues {
+        let mut admitted = Vec::with_capacity(self.queues.len());
+        for &queue in rotated {
             if self.blocked.contains_key(&queue) {
                 continue;
             }
@@ -101,8 +120,6 @@ impl Planner {
         let takes = deal(&admitted, slots);
         if let Some(last) = takes.last() {
             self.cursor = Some(last.queue);
-        } else {
-            self.cursor = None;
         }
         Ok((takes, self.blocked.values().min().copied()))
     }

@@ -21,6 +21,9 @@ use crate::fair::Planner;
 use crate::registry::{JobContext, Registry};
 use crate::Error;
 
+/// The longest a worker waits for more free slots before claiming for the few it has.
+const LINGER: Duration = Duration::from_millis(5);
+
 #[derive(Debug, Clone)]
 struct Config {
     worker_id: String,
@@ -174,6 +177,7 @@ impl Worker {
         let recovery_every =
             (config.lease / 2).clamp(Duration::from_millis(250), Duration::from_secs(5));
         let (mut next_recovery, mut next_periodic) = (Instant::now(), Instant::now());
+        let mut lingering: Option<Instant> = None;
         tracing::info!(worker.id = %config.worker_id, concurrency = config.concurrency, "worker started");
         tokio::pin!(shutdown);
 
@@ -194,13 +198,37 @@ impl Worker {
                 self.schedule_periodic().await;
             }
 
+            // Batch claims: with only a few slots free while handlers are still running, wait a
+            // moment for more to free up, so a busy worker claims in batches instead of paying
+            // a claim per finished job. Bounded by LINGER, so long handlers cannot idle slots.
             let free = slots.available_permits();
+            let low_water = (config.concurrency / 4).max(1);
+            if free > 0 && free < low_water && !tasks.is_empty() {
+                let since = *lingering.get_or_insert_with(Instant::now);
+                if let Some(left) = LINGER.checked_sub(since.elapsed()) {
+                    tokio::select! {
+                        biased;
+                        _ = &mut shutdown => break,
+                        Some(joined) = tasks.join_next() => log_join(joined),
+                        _ = tokio::time::sleep(left) => {}
+                    }
+                    continue;
+                }
+            }
+            lingering = None;
             let mut claimed = 0;
             let mut wait = config.poll_interval;
             if free > 0 {
+                // A wake-up that arrived while we were busy: new jobs, perhaps of a new tenant.
+                if wakeups.wait(Duration::ZERO).await {
+                    planner.mark_stale();
+                }
                 match self.claim(&mut planner, free).await {
-                    Ok((jobs, reopen)) => {
+                    Ok((jobs, wanted, reopen)) => {
                         claimed = jobs.len();
+                        if claimed < wanted {
+                            planner.mark_stale(); // a queue ran dry or was taken by others
+                        }
                         if let Some(reopen) = reopen {
                             let until = (reopen - Utc::now()).to_std().unwrap_or_default();
                             wait = wait.min(until.max(Duration::from_millis(10)));
@@ -236,7 +264,11 @@ impl Worker {
                 biased;
                 _ = &mut shutdown => break,
                 Some(joined) = tasks.join_next(), if !tasks.is_empty() => log_join(joined),
-                _ = wakeups.wait(wait), if has_slots => {}
+                woken = wakeups.wait(wait), if has_slots => {
+                    if woken {
+                        planner.mark_stale();
+                    }
+                }
                 _ = tokio::time::sleep(wait), if !has_slots => {}
             }
         }
@@ -280,12 +312,13 @@ impl Worker {
         })
     }
 
-    /// One fair claim for up to `free` slots; also returns when a budget-blocked queue reopens.
+    /// One fair claim for up to `free` slots: the jobs, how many were asked for, and when a
+    /// budget-blocked queue reopens.
     async fn claim(
         &self,
         planner: &mut Planner,
         free: usize,
-    ) -> StoreResult<(Vec<Job>, Option<chrono::DateTime<Utc>>)> {
+    ) -> StoreResult<(Vec<Job>, usize, Option<chrono::DateTime<Utc>>)> {
         let config = &self.config;
         let slots = u32::try_from(free)
             .unwrap_or(u32::MAX)
@@ -301,8 +334,9 @@ impl Worker {
             )
             .await?;
         if takes.is_empty() {
-            return Ok((Vec::new(), reopen));
+            return Ok((Vec::new(), 0, reopen));
         }
+        let wanted = takes.iter().map(|t| t.limit as usize).sum();
         let claim = Claim {
             worker: &config.worker_id,
             lease_id: LeaseId::new(),
@@ -310,7 +344,7 @@ impl Worker {
             lease: config.lease,
             takes: &takes,
         };
-        Ok((self.store.claim_jobs(&claim).await?, reopen))
+        Ok((self.store.claim_jobs(&claim).await?, wanted, reopen))
     }
 
     async fn schedule_periodic(&self) {

@@ -63,26 +63,21 @@ pub(super) async fn claim_jobs(pool: &PgPool, claim: &Claim<'_>) -> StoreResult<
     }
     let locked_until = claim.now + lease_delta(claim.lease);
     let sql = format!(
-        "with picked as (
-             select j.tenant_id, j.id
+        // The picked rows are locked, so their ctids are stable until we commit; updating by
+        // ctid is a TID scan, where a join back on the key let the planner hash the whole table.
+        "update jobs set state = 'running', attempts = attempts + 1, locked_by = $5,
+             lease_id = $6, locked_until = $7, updated_at = $4
+         where ctid = any(array(
+             select j.ctid
              from unnest($1::uuid[], $2::text[], $3::int4[]) as q(tenant_id, lane, take)
              cross join lateral (
-                 select tenant_id, id from jobs
+                 select ctid from jobs
                  where tenant_id = q.tenant_id and lane = q.lane and state = 'queued'
                      and run_at <= $4
                  order by priority, run_at, id
                  limit q.take
-                 for update skip locked) j
-         )
-         update jobs set state = 'running', attempts = jobs.attempts + 1, locked_by = $5,
-             lease_id = $6, locked_until = $7, updated_at = $4
-         from picked where jobs.tenant_id = picked.tenant_id and jobs.id = picked.id
-         returning {}",
-        COLUMNS
-            .split(',')
-            .map(|c| format!("jobs.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ")
+                 for update skip locked) j))
+         returning {COLUMNS}"
     );
     let rows = sqlx::query(&sql)
         .bind(
