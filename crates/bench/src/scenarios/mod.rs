@@ -8,7 +8,9 @@ use std::time::Duration;
 use crate::report::Report;
 
 mod fairness;
+mod http;
 mod queue;
+mod sandbox;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -19,6 +21,16 @@ pub struct Options {
 type Run = fn(Options) -> Pin<Box<dyn Future<Output = anyhow::Result<Report>>>>;
 
 pub const ALL: &[(&str, &str, Run)] = &[
+    (
+        "http",
+        "/healthz requests/s of the app next to a bare actix-web handler",
+        |options| Box::pin(http::run(options)),
+    ),
+    (
+        "sandbox",
+        "the sandbox's own requests/s for a GET and a POST with keep-alive",
+        |options| Box::pin(sandbox::run(options)),
+    ),
     (
         "queue",
         "job queue on Postgres: jobs/s with 1 and 2 worker processes, latency, CPU/job",

@@ -1,0 +1,270 @@
+//! The path of one call: reserve budget, send, classify, settle, retry.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+
+use crate::client::{ApiRequest, CompanyClient};
+use crate::error::{Error, Result, TransientKind};
+use crate::http::{self, Envelope};
+use crate::ledger::{CallRequest, Grant, Outcome, RateHeaders, Reservation};
+use crate::retry::server_hint;
+
+/// How one try ended, before the retry decision.
+enum Try<T> {
+    Done(Envelope<T>),
+    Unauthorized,
+    Failed {
+        error: Error,
+        hint: Option<Duration>,
+    },
+}
+
+impl CompanyClient {
+    /// Send `req` under the budget, retrying per policy; see the crate README for the flow.
+    #[tracing::instrument(skip_all, fields(company.id = self.ctx.company_id.0, op.method = req.op.method, op.path = req.op.path))]
+    pub(crate) async fn call<T: DeserializeOwned>(&self, req: ApiRequest) -> Result<Envelope<T>> {
+        let cost = req.op.cost().ok_or(Error::UnknownOperation {
+            method: req.op.method,
+            path: req.op.path,
+        })?;
+        let call = CallRequest {
+            company: self.ctx.company_id,
+            user: self.ctx.user_id,
+            lane: self.ctx.lane,
+            cost,
+            search: req.op.is_search(),
+        };
+        let policy = self.pd.inner.config.retry;
+        let mut token = self.ctx.token_source.access_token().await?;
+        let mut refreshed = false;
+        let mut retry = 0u32;
+        loop {
+            let reservation = self.admit(&call).await?;
+            match self.try_once::<T>(&req, &token, reservation).await? {
+                Try::Done(envelope) => return Ok(envelope),
+                Try::Unauthorized if !refreshed => {
+                    refreshed = true;
+                    token = self.ctx.token_source.refresh(&token).await?;
+                }
+                Try::Unauthorized => {
+                    self.count_error();
+                    return Err(Error::NeedsReauth {
+                        reason: "access token rejected after refresh".into(),
+                    });
+                }
+                Try::Failed { error, hint } => {
+                    if let Error::RateLimited { daily: true, .. } = error {
+                        return Err(self.defer_until_reset().await?);
+                    }
+                    let idempotent = req.op.method != "POST";
+                    let retryable = match &error {
+                        Error::RateLimited { .. } => true,
+                        // A POST that may have reached Pipedrive is not repeated: it could
+                        // create the record twice. The job decides (e.g. search first).
+                        Error::Transient { kind, .. } => {
+                            idempotent || *kind == TransientKind::Connect
+                        }
+                        _ => false,
+                    };
+                    if !retryable || retry + 1 >= policy.max_attempts {
+                        self.count_error();
+                        return Err(error);
+                    }
+                    let delay = policy.backoff(retry, hint, &mut rand::thread_rng());
+                    if delay > policy.max_inline_wait {
+                        self.count_error();
+                        return Err(error);
+                    }
+                    tracing::debug!(retry, delay_ms = delay.as_millis() as u64, error = %error, "retrying");
+                    self.sleep(delay).await;
+                    self.pd
+                        .inner
+                        .figures
+                        .update(call.company, |f| f.retries += 1);
+                    retry += 1;
+                }
+            }
+        }
+    }
+
+    /// Wait for a reservation, sleeping through short waits and handing long ones back.
+    async fn admit(&self, call: &CallRequest) -> Result<Reservation> {
+        let policy = self.pd.inner.config.retry;
+        loop {
+            match self.pd.inner.ledger.reserve(call).await? {
+                Grant::Granted(reservation) => return Ok(reservation),
+                Grant::WaitUntil { until, reason } => {
+                    let wait = self.until(until);
+                    if wait > policy.max_inline_wait {
+                        self.pd
+                            .inner
+                            .figures
+                            .update(call.company, |f| f.deferred += 1);
+                        return Err(Error::Deferred { until, reason });
+                    }
+                    tracing::debug!(
+                        ?reason,
+                        wait_ms = wait.as_millis() as u64,
+                        "waiting for budget"
+                    );
+                    // At least a millisecond, so a ledger answering "now" cannot spin us.
+                    self.sleep(wait.max(Duration::from_millis(1))).await;
+                }
+            }
+        }
+    }
+
+    async fn try_once<T: DeserializeOwned>(
+        &self,
+        req: &ApiRequest,
+        token: &SecretString,
+        reservation: Reservation,
+    ) -> Result<Try<T>> {
+        let inner = &self.pd.inner;
+        let company = self.ctx.company_id;
+        let cost = u64::from(reservation.request.cost);
+        let sent = self.send(req, token).await;
+        let (status, headers, body) = match sent {
+            Ok(parts) => parts,
+            Err(error) => {
+                let not_sent = matches!(
+                    error,
+                    Error::Transient {
+                        kind: TransientKind::Connect,
+                        ..
+                    }
+                );
+                let outcome = if not_sent {
+                    Outcome::NotSent
+                } else {
+                    Outcome::Unknown
+                };
+                self.settle(reservation, outcome).await;
+                if !not_sent {
+                    inner.figures.update(company, |f| {
+                        f.calls += 1;
+                        f.tokens_spent += cost;
+                    });
+                }
+                return Ok(Try::Failed { error, hint: None });
+            }
+        };
+        let rate = RateHeaders::from_headers(&headers);
+        if !rate.is_empty() {
+            if let Err(e) = inner
+                .ledger
+                .observe_headers(company, self.ctx.user_id, &rate)
+                .await
+            {
+                tracing::warn!(error = %e, "could not record rate-limit headers");
+            }
+        }
+        let hint = server_hint(&headers, inner.clock.now());
+        let daily = status == 429 && http::is_daily_limit(&headers, &body);
+        let outcome = if status == 429 {
+            Outcome::RateLimited {
+                daily,
+                retry_after: hint,
+            }
+        } else {
+            Outcome::Responded {
+                status: status.as_u16(),
+            }
+        };
+        self.settle(reservation, outcome).await;
+        inner.figures.update(company, |f| {
+            f.calls += 1;
+            if status == 429 {
+                f.rate_limited += 1;
+            } else {
+                f.tokens_spent += cost;
+            }
+        });
+        if status.is_success() {
+            return http::decode(&body).map(Try::Done);
+        }
+        if status == 401 {
+            return Ok(Try::Unauthorized);
+        }
+        Ok(Try::Failed {
+            error: http::status_error(status, &body, hint, daily),
+            hint,
+        })
+    }
+
+    async fn send(
+        &self,
+        req: &ApiRequest,
+        token: &SecretString,
+    ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>)> {
+        let method = Method::from_bytes(req.op.method.as_bytes())
+            .map_err(|e| Error::Config(format!("method: {e}")))?;
+        let mut url = self.ctx.api_domain.clone();
+        url.set_path(&format!("{}{}", url.path().trim_end_matches('/'), req.path));
+        url.set_query(None);
+        if !req.query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(req.query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        let mut builder = self
+            .pd
+            .inner
+            .http
+            .request(method, url)
+            .bearer_auth(token.expose_secret());
+        if let Some(body) = &req.body {
+            builder = builder.json(body);
+        }
+        let response = builder.send().await.map_err(http::transport_error)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(http::transport_error)?;
+        Ok((status, headers, body.to_vec()))
+    }
+
+    /// The call already happened, so a ledger failure here must not turn its result into an
+    /// error (a retried POST would create twice). The reservation then stays charged, which the
+    /// ledger contract allows.
+    async fn settle(&self, reservation: Reservation, outcome: Outcome) {
+        if let Err(e) = self.pd.inner.ledger.settle(reservation, outcome).await {
+            tracing::warn!(error = %e, "could not settle a reservation");
+        }
+    }
+
+    async fn defer_until_reset(&self) -> Result<Error> {
+        let status = self.pd.inner.ledger.status(self.ctx.company_id).await?;
+        self.pd
+            .inner
+            .figures
+            .update(self.ctx.company_id, |f| f.deferred += 1);
+        Ok(Error::Deferred {
+            until: status.exhausted_until.unwrap_or(status.resets_at),
+            reason: crate::ledger::WaitReason::DailyBudget,
+        })
+    }
+
+    fn until(&self, at: DateTime<Utc>) -> Duration {
+        (at - self.pd.inner.clock.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    async fn sleep(&self, wait: Duration) {
+        tokio::time::sleep(wait).await;
+        self.pd
+            .inner
+            .figures
+            .update(self.ctx.company_id, |f| f.waited += wait);
+    }
+
+    fn count_error(&self) {
+        self.pd
+            .inner
+            .figures
+            .update(self.ctx.company_id, |f| f.errors += 1);
+    }
+}

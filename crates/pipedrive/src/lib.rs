@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+
+pub mod api;
+mod call;
+mod client;
+mod config;
+mod cost_table;
+pub mod costs;
+mod error;
+mod figures;
+mod http;
+pub mod ledger;
+pub mod models;
+pub mod oauth;
+pub mod retry;
+mod token;
+
+pub use client::{CompanyClient, CompanyCtx, Pipedrive};
+pub use config::{PipedriveConfig, Timeouts};
+pub use error::{Error, ErrorClass, FieldErrors, ForbiddenKind, Result, TransientKind};
+pub use figures::{CompanyFigures, Figures};
+pub use ledger::{
+    BudgetLedger, BudgetStatus, CallRequest, CompanyId, Grant, Lane, LedgerError, Outcome,
+    RateHeaders, Reservation, UserId, WaitReason,
+};
+pub use retry::RetryPolicy;
+pub use token::{TokenError, TokenSource};
