@@ -135,7 +135,10 @@ async fn disconnect_revokes_at_pipedrive_and_forgets_the_tokens() {
     assert!(installation(&app, company, user).await.tokens.is_none());
     // Revoking the refresh token uninstalled the app at Pipedrive: nothing is left to remove.
     let sandbox = app.sandbox.as_ref().unwrap();
-    let again = sandbox.control.uninstall(SANDBOX_CLIENT_ID, company, user).await;
+    let again = sandbox
+        .control
+        .uninstall(SANDBOX_CLIENT_ID, company, user)
+        .await;
     assert!(again.is_err(), "the install is still live at Pipedrive");
     assert_eq!(
         app.get("/dashboard").await.status(),

@@ -7,16 +7,16 @@ use dealbridge_core::settings::VersionedSettings;
 use dealbridge_core::tenant::{NewTenant, Tenant, TenantStatus};
 use dealbridge_core::{CompanyId, TenantId, UserId};
 
-use crate::StoreResult;
+use crate::{Jobs, StoreResult};
 
 /// Everything Dealbridge keeps, behind one object-safe trait so the backend is chosen at run time.
 pub trait Store:
-    Tenants + Installations + TenantSettings + AuditLog + OneTimeNonces + Maintenance
+    Tenants + Installations + TenantSettings + AuditLog + OneTimeNonces + Maintenance + Jobs
 {
 }
 
 impl<T> Store for T where
-    T: Tenants + Installations + TenantSettings + AuditLog + OneTimeNonces + Maintenance
+    T: Tenants + Installations + TenantSettings + AuditLog + OneTimeNonces + Maintenance + Jobs
 {
 }
 
