@@ -48,6 +48,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
     pub dev_reload: bool,
+    /// Jobs each process runs at once.
+    pub worker_concurrency: usize,
     pub pipedrive: PipedriveSettings,
     /// `DEALBRIDGE_ENCRYPTION_KEYS`: the key ring that seals tokens (see the crypto crate).
     pub encryption_keys: Option<SecretString>,
@@ -94,6 +96,8 @@ struct Raw {
     shutdown_timeout_secs: u64,
     #[serde(default)]
     dev_reload: bool,
+    #[serde(default = "defaults::worker_concurrency")]
+    worker_concurrency: usize,
     #[serde(default)]
     pipedrive_client_id: Option<String>,
     #[serde(default)]
@@ -131,6 +135,9 @@ mod defaults {
     }
     pub fn shutdown_timeout_secs() -> u64 {
         30
+    }
+    pub fn worker_concurrency() -> usize {
+        16
     }
     pub fn pipedrive_oauth_url() -> String {
         "https://oauth.pipedrive.com".into()
@@ -272,6 +279,7 @@ impl Raw {
             log_format,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
             dev_reload: self.dev_reload,
+            worker_concurrency: self.worker_concurrency.max(1),
         })
     }
 }

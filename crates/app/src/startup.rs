@@ -21,6 +21,7 @@ pub struct Application {
     store: Arc<dyn Store>,
     sandbox: Option<EmbeddedSandbox>,
     keys: Arc<dealbridge_crypto::KeyRing>,
+    settings: Settings,
 }
 
 impl Application {
@@ -54,7 +55,7 @@ impl Application {
             // One secret to configure: the OAuth state is signed with the session key.
             states: StateSigner::new(&session_key),
         };
-        let server = serve(listener, state, &settings, session_key)?;
+        let server = serve(listener, state, &settings, session_key.clone())?;
         tracing::info!(address = %settings.listen, port, public_url = %settings.public_url, "listening");
         Ok(Self {
             port,
@@ -62,6 +63,7 @@ impl Application {
             store,
             sandbox,
             keys,
+            settings,
         })
     }
 
@@ -80,6 +82,21 @@ impl Application {
 
     pub fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
+    }
+
+    /// Serves and runs job workers until SIGTERM or SIGINT; both stop gracefully.
+    pub async fn run_with_workers(self) -> anyhow::Result<()> {
+        let Self {
+            server,
+            store,
+            settings,
+            ..
+        } = self;
+        let workers = crate::workers::run(store, &settings, crate::workers::shutdown_signal());
+        let web = async { server.await.context("web server") };
+        let (web, jobs) = tokio::join!(web, workers);
+        tracing::info!("stopped");
+        web.and(jobs)
     }
 
     /// Serves until SIGTERM or SIGINT, then stops accepting and lets requests in flight finish

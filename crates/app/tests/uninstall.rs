@@ -1,5 +1,9 @@
 //! Uninstall notices from Pipedrive, Disconnect from the dashboard, and the settings iframe's JWT.
 
+// Helper functions of integration tests are not `#[test]`s, so clippy's test allowance misses them
+// (rust-clippy#13981); a failed unwrap here is a failed test, which is what we want.
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 
 use dealbridge_app::pipedrive_setup::SANDBOX_CLIENT_ID;
@@ -135,7 +139,10 @@ async fn disconnect_revokes_at_pipedrive_and_forgets_the_tokens() {
     assert!(installation(&app, company, user).await.tokens.is_none());
     // Revoking the refresh token uninstalled the app at Pipedrive: nothing is left to remove.
     let sandbox = app.sandbox.as_ref().unwrap();
-    let again = sandbox.control.uninstall(SANDBOX_CLIENT_ID, company, user).await;
+    let again = sandbox
+        .control
+        .uninstall(SANDBOX_CLIENT_ID, company, user)
+        .await;
     assert!(again.is_err(), "the install is still live at Pipedrive");
     assert_eq!(
         app.get("/dashboard").await.status(),

@@ -3,6 +3,7 @@
 mod audit;
 mod install;
 mod installations;
+mod jobs;
 mod maintenance;
 mod settings;
 mod tenants;

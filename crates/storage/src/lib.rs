@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+mod jobs;
 mod store;
 mod tokens;
 
@@ -13,6 +14,10 @@ pub use sqlx_support::sqlx_error;
 pub mod conformance;
 
 pub use error::{BoxError, StoreError, StoreResult};
+pub use jobs::{
+    tenant_from_key, tenant_key, Claim, Enqueued, Job, JobCounts, JobFailure, JobId, JobLease,
+    JobState, JobWakeups, Jobs, Lane, LeaseId, NewJob, QueueTake, ReadyQueue, SYSTEM_TENANT,
+};
 pub use store::{
     AuditLog, Installations, Maintenance, OneTimeNonces, Store, TenantSettings, Tenants,
 };

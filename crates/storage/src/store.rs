@@ -7,7 +7,7 @@ use dealbridge_core::settings::VersionedSettings;
 use dealbridge_core::tenant::{NewTenant, Tenant, TenantStatus};
 use dealbridge_core::{CompanyId, TenantId, UserId};
 
-use crate::StoreResult;
+use crate::{Jobs, StoreResult};
 
 /// Everything Dealbridge keeps, behind one object-safe trait so the backend is chosen at run time.
 pub trait Store:
@@ -17,6 +17,7 @@ pub trait Store:
     + AuditLog
     + OneTimeNonces
     + Maintenance
+    + Jobs
     + crate::TokenUpkeep
 {
 }
@@ -28,6 +29,7 @@ impl<T> Store for T where
         + AuditLog
         + OneTimeNonces
         + Maintenance
+        + Jobs
         + crate::TokenUpkeep
 {
 }

@@ -6,6 +6,8 @@
 mod audit;
 mod installations;
 mod installs;
+mod job_claims;
+mod jobs;
 mod maintenance;
 mod nonces;
 mod settings;
@@ -41,6 +43,8 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(audit::CHECKS.iter().copied());
     all.extend(tokens::CHECKS.iter().copied());
     all.extend(nonces::CHECKS.iter().copied());
+    all.extend(jobs::CHECKS.iter().copied());
+    all.extend(job_claims::CHECKS.iter().copied());
     all
 }
 

@@ -17,13 +17,23 @@ pub async fn retire(
     action: &str,
 ) -> Result<u64, AppError> {
     let remaining = state.store.retire_installation(tenant_id, user_id).await?;
+    let cancelled = if remaining == 0 {
+        // The company is gone: nothing queued for it may run any more.
+        state.store.cancel_tenant_jobs(tenant_id).await?
+    } else {
+        0
+    };
     state
         .store
         .append_audit(&NewAuditEntry {
             tenant_id: Some(tenant_id),
             actor: actor.into(),
             action: action.into(),
-            detail: serde_json::json!({ "user_id": user_id, "active_installations_left": remaining }),
+            detail: serde_json::json!({
+                "user_id": user_id,
+                "active_installations_left": remaining,
+                "jobs_cancelled": cancelled,
+            }),
         })
         .await?;
     tracing::info!(tenant.id = %tenant_id, user.id = %user_id, action, "installation retired");
