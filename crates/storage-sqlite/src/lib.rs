@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod audit;
+mod budgets;
 mod installations;
 mod maintenance;
 mod settings;

@@ -7,12 +7,18 @@ use dealbridge_core::settings::VersionedSettings;
 use dealbridge_core::tenant::{NewTenant, Tenant, TenantStatus};
 use dealbridge_core::{CompanyId, TenantId, UserId};
 
-use crate::StoreResult;
+use crate::{Budgets, StoreResult};
 
 /// Everything Dealbridge keeps, behind one object-safe trait so the backend is chosen at run time.
-pub trait Store: Tenants + Installations + TenantSettings + AuditLog + Maintenance {}
+pub trait Store:
+    Tenants + Installations + TenantSettings + AuditLog + Maintenance + Budgets
+{
+}
 
-impl<T> Store for T where T: Tenants + Installations + TenantSettings + AuditLog + Maintenance {}
+impl<T> Store for T where
+    T: Tenants + Installations + TenantSettings + AuditLog + Maintenance + Budgets
+{
+}
 
 #[async_trait]
 pub trait Maintenance: Send + Sync + 'static {

@@ -4,6 +4,7 @@
 //! is not available, instead of passing silently).
 
 mod audit;
+mod budgets;
 mod installations;
 mod maintenance;
 mod settings;
@@ -35,6 +36,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(installations::CHECKS.iter().copied());
     all.extend(settings::CHECKS.iter().copied());
     all.extend(audit::CHECKS.iter().copied());
+    all.extend(budgets::CHECKS.iter().copied());
     all
 }
 
