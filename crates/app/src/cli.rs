@@ -17,11 +17,13 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Clone, Copy, Default, Subcommand)]
+#[derive(Debug, Clone, Default, Subcommand)]
 pub enum Command {
     /// Run the web app (the default): migrates the store, then serves until SIGTERM or Ctrl-C.
     #[default]
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Run the local Pipedrive sandbox on its own (OAuth, REST, limits, webhooks, faults).
+    Sandbox(crate::sandbox_cmd::SandboxArgs),
 }

@@ -28,6 +28,7 @@ fn main() -> std::process::ExitCode {
         match cli.command.unwrap_or_default() {
             Command::Serve => startup::Application::build(settings).await?.run().await,
             Command::Migrate => store::migrate_only(&settings).await,
+            Command::Sandbox(args) => dealbridge_app::sandbox_cmd::run(args).await,
         }
     });
     match outcome {

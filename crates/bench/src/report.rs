@@ -1,17 +1,17 @@
 //! A scenario's result: rows for people, then one JSON object for scripts (always the last line).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub struct Report {
     scenario: &'static str,
     rows: Vec<(String, String)>,
-    figures: Map<String, Value>,
+    /// In insertion order, `scenario` first, so the line reads like the table.
+    figures: Vec<(String, Value)>,
 }
 
 impl Report {
     pub fn new(scenario: &'static str) -> Self {
-        let mut figures = Map::new();
-        figures.insert("scenario".into(), Value::from(scenario));
+        let figures = vec![("scenario".to_string(), Value::from(scenario))];
         Self {
             scenario,
             rows: Vec::new(),
@@ -30,7 +30,7 @@ impl Report {
         self.rows.push((key.to_string(), shown_as.into()));
         // Two decimals are plenty for rates and ratios and keep the line readable.
         let rounded = (value * 100.0).round() / 100.0;
-        self.figures.insert(key.into(), Value::from(rounded));
+        self.figures.push((key.into(), Value::from(rounded)));
         self
     }
 
@@ -47,6 +47,11 @@ impl Report {
             println!("{label:<width$}  {value}");
         }
         println!("{}", "-".repeat(width + 24));
-        println!("{}", Value::Object(self.figures.clone()));
+        let fields: Vec<String> = self
+            .figures
+            .iter()
+            .map(|(key, value)| format!("{}:{value}", Value::from(key.as_str())))
+            .collect();
+        println!("{{{}}}", fields.join(","));
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::report::Report;
 
 mod http;
+mod sandbox;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -17,8 +18,15 @@ pub struct Options {
 
 type Run = fn(Options) -> Pin<Box<dyn Future<Output = anyhow::Result<Report>>>>;
 
-pub const ALL: &[(&str, &str, Run)] = &[(
-    "http",
-    "/healthz requests/s of the app next to a bare actix-web handler",
-    |options| Box::pin(http::run(options)),
-)];
+pub const ALL: &[(&str, &str, Run)] = &[
+    (
+        "http",
+        "/healthz requests/s of the app next to a bare actix-web handler",
+        |options| Box::pin(http::run(options)),
+    ),
+    (
+        "sandbox",
+        "the sandbox's own requests/s for a GET and a POST with keep-alive",
+        |options| Box::pin(sandbox::run(options)),
+    ),
+];
