@@ -19,6 +19,8 @@ create table budget_slots (
     kind           text    not null,
     slot           integer not null,
     busy_until_ms  integer not null default 0,
+    -- Set when Pipedrive said the window is full; a slot is free when both times passed.
+    held_until_ms  integer not null default 0,
     constraint budget_slots_pkey primary key (company_id, user_id, kind, slot),
     constraint budget_slots_kind_check check (kind in ('burst', 'search'))
 );

@@ -232,7 +232,7 @@ impl Budgets for PgStore {
                  insert into budget_slots (company_id, user_id, kind, slot)
                  select $1, $2, $3, g from generate_series(0, $4 - 1) g
                  on conflict do nothing returning slot)
-             update budget_slots set busy_until_ms = greatest(busy_until_ms, $5)
+             update budget_slots set held_until_ms = greatest(held_until_ms, $5)
              where company_id = $1 and user_id = $2 and kind = $3 and slot < $4
                and exists (select 1 from removed)",
         )
@@ -254,7 +254,7 @@ impl Budgets for PgStore {
              where (company_id, user_id, kind, slot) in (
                  select company_id, user_id, kind, slot from budget_slots
                  where company_id = $1 and user_id = $2 and kind = $3
-                   and slot < $4 and busy_until_ms <= $5
+                   and slot < $4 and busy_until_ms <= $5 and held_until_ms <= $5
                  order by case when $6 then -slot else slot end
                  limit $8
                  for update skip locked)
@@ -279,7 +279,7 @@ impl Budgets for PgStore {
             });
         }
         let next: Option<i64> = sqlx::query_scalar(
-            "select min(busy_until_ms) from budget_slots
+            "select min(greatest(busy_until_ms, held_until_ms)) from budget_slots
              where company_id = $1 and user_id = $2 and kind = $3 and slot < $4",
         )
         .bind(company)
@@ -337,7 +337,7 @@ impl Budgets for PgStore {
         if keep_free <= 0 {
             // A block covers leased slots too: their release keeps the later time.
             sqlx::query(
-                "update budget_slots set busy_until_ms = greatest(busy_until_ms, $4)
+                "update budget_slots set held_until_ms = greatest(held_until_ms, $4)
                  where company_id = $1 and user_id = $2 and kind = $3",
             )
             .bind(company)
@@ -351,10 +351,11 @@ impl Budgets for PgStore {
         }
         // The highest free slots stay free, so priority work keeps its room longest.
         sqlx::query(
-            "update budget_slots set busy_until_ms = $6
+            "update budget_slots set held_until_ms = greatest(held_until_ms, $6)
              where (company_id, user_id, kind, slot) in (
                  select company_id, user_id, kind, slot from budget_slots
-                 where company_id = $1 and user_id = $2 and kind = $3 and busy_until_ms <= $5
+                 where company_id = $1 and user_id = $2 and kind = $3
+                   and busy_until_ms <= $5 and held_until_ms <= $5
                  order by slot desc offset $4
                  for update skip locked)",
         )

@@ -237,7 +237,7 @@ impl Budgets for SqliteStore {
         if removed > 0 {
             // Sends counted in the removed slots may still be in the window.
             sqlx::query(
-                "update budget_slots set busy_until_ms = max(busy_until_ms, ?4)
+                "update budget_slots set held_until_ms = max(held_until_ms, ?4)
                  where company_id = ?1 and user_id = ?2 and kind = ?3",
             )
             .bind(company)
@@ -271,7 +271,7 @@ impl Budgets for SqliteStore {
              where rowid in (
                  select rowid from budget_slots
                  where company_id = ?1 and user_id = ?2 and kind = ?3
-                   and slot < ?4 and busy_until_ms <= ?5
+                   and slot < ?4 and busy_until_ms <= ?5 and held_until_ms <= ?5
                  order by case when ?6 then -slot else slot end
                  limit ?8)
              returning slot",
@@ -295,7 +295,7 @@ impl Budgets for SqliteStore {
             });
         }
         let next: Option<i64> = sqlx::query_scalar(
-            "select min(busy_until_ms) from budget_slots
+            "select min(max(busy_until_ms, held_until_ms)) from budget_slots
              where company_id = ?1 and user_id = ?2 and kind = ?3 and slot < ?4",
         )
         .bind(company)
@@ -355,7 +355,7 @@ impl Budgets for SqliteStore {
         if keep_free <= 0 {
             // A block covers leased slots too: their release keeps the later time.
             sqlx::query(
-                "update budget_slots set busy_until_ms = max(busy_until_ms, ?4)
+                "update budget_slots set held_until_ms = max(held_until_ms, ?4)
                  where company_id = ?1 and user_id = ?2 and kind = ?3",
             )
             .bind(company)
@@ -369,10 +369,11 @@ impl Budgets for SqliteStore {
         }
         // The highest free slots stay free, so priority work keeps its room longest.
         sqlx::query(
-            "update budget_slots set busy_until_ms = ?6
+            "update budget_slots set held_until_ms = max(held_until_ms, ?6)
              where rowid in (
                  select rowid from budget_slots
-                 where company_id = ?1 and user_id = ?2 and kind = ?3 and busy_until_ms <= ?5
+                 where company_id = ?1 and user_id = ?2 and kind = ?3
+                   and busy_until_ms <= ?5 and held_until_ms <= ?5
                  order by slot desc limit -1 offset ?4)",
         )
         .bind(company)

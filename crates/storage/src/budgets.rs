@@ -95,9 +95,9 @@ pub struct SlotsTaken {
     pub next_free: Option<DateTime<Utc>>,
 }
 
-/// Hand a leased slot back: busy until `busy_until` (the send's time plus the window, or now
-/// when unused). Applied only while the slot still carries this lease's `leased_until`; a slot
-/// someone held longer meanwhile (a 429 block) keeps the later time.
+/// Hand a leased slot back: busy until `busy_until` (the send's end plus the window, or now when
+/// unused). Applied as given while the slot still carries this lease's `leased_until`, else only
+/// to lengthen. Holds ([`Budgets::budget_hold_window`]) are kept apart and outlast any release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotRelease {
     pub slot: i32,
