@@ -19,9 +19,13 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Default, Subcommand)]
 pub enum Command {
-    /// Run the web app (the default): migrates the store, then serves until SIGTERM or Ctrl-C.
+    /// Run the web app and job workers (the default): migrates, then serves until SIGTERM or Ctrl-C.
     #[default]
     Serve,
+    /// Run the web app without job workers (run `dealbridge worker` elsewhere).
+    ServeWeb,
+    /// Run job workers only.
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Run the local Pipedrive sandbox on its own (OAuth, REST, limits, webhooks, faults).

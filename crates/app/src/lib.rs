@@ -1,8 +1,11 @@
 #![doc = include_str!("../README.md")]
 
 pub mod cli;
+pub mod pipedrive_setup;
 pub mod sandbox_cmd;
+pub mod secrets;
 pub mod settings;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod workers;

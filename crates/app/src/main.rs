@@ -26,7 +26,14 @@ fn main() -> std::process::ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command.unwrap_or_default() {
-            Command::Serve => startup::Application::build(settings).await?.run().await,
+            Command::Serve => {
+                startup::Application::build(settings)
+                    .await?
+                    .run_with_workers()
+                    .await
+            }
+            Command::ServeWeb => startup::Application::build(settings).await?.run().await,
+            Command::Worker => dealbridge_app::workers::worker_only(&settings).await,
             Command::Migrate => store::migrate_only(&settings).await,
             Command::Sandbox(args) => dealbridge_app::sandbox_cmd::run(args).await,
         }

@@ -48,6 +48,30 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
     pub dev_reload: bool,
+    /// Jobs each process runs at once.
+    pub worker_concurrency: usize,
+    pub pipedrive: PipedriveSettings,
+    /// `DEALBRIDGE_ENCRYPTION_KEYS`: the key ring that seals tokens (see the crypto crate).
+    pub encryption_keys: Option<SecretString>,
+    /// `DEALBRIDGE_SESSION_KEY`: 64+ bytes, base64, signing and encrypting dashboard cookies.
+    pub session_key: Option<SecretString>,
+    /// Where the embedded sandbox listens when no Pipedrive credentials are configured.
+    pub sandbox_listen: SocketAddr,
+}
+
+/// How to reach Pipedrive. Without credentials Dealbridge runs against an embedded sandbox.
+#[derive(Debug, Clone)]
+pub struct PipedriveSettings {
+    pub credentials: Option<PipedriveCredentials>,
+    pub oauth_url: Url,
+    /// Secret of the app settings iframe's JWT; Pipedrive uses the client secret when it is unset.
+    pub jwt_secret: Option<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PipedriveCredentials {
+    pub client_id: String,
+    pub client_secret: SecretString,
 }
 
 /// What the providers give, before validation. Field names are the keys of the TOML file and, in
@@ -72,6 +96,22 @@ struct Raw {
     shutdown_timeout_secs: u64,
     #[serde(default)]
     dev_reload: bool,
+    #[serde(default = "defaults::worker_concurrency")]
+    worker_concurrency: usize,
+    #[serde(default)]
+    pipedrive_client_id: Option<String>,
+    #[serde(default)]
+    pipedrive_client_secret: Option<SecretString>,
+    #[serde(default = "defaults::pipedrive_oauth_url")]
+    pipedrive_oauth_url: String,
+    #[serde(default)]
+    pipedrive_jwt_secret: Option<SecretString>,
+    #[serde(default)]
+    encryption_keys: Option<SecretString>,
+    #[serde(default)]
+    session_key: Option<SecretString>,
+    #[serde(default = "defaults::sandbox_listen")]
+    sandbox_listen: String,
 }
 
 mod defaults {
@@ -95,6 +135,15 @@ mod defaults {
     }
     pub fn shutdown_timeout_secs() -> u64 {
         30
+    }
+    pub fn worker_concurrency() -> usize {
+        16
+    }
+    pub fn pipedrive_oauth_url() -> String {
+        "https://oauth.pipedrive.com".into()
+    }
+    pub fn sandbox_listen() -> String {
+        "127.0.0.1:8090".into()
     }
 }
 
@@ -164,7 +213,62 @@ impl Raw {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| invalid("log", format!("{:?} is not a log filter: {e}", self.log)))?;
+        let pipedrive = PipedriveSettings {
+            credentials: match (self.pipedrive_client_id, self.pipedrive_client_secret) {
+                (Some(client_id), Some(client_secret)) if !client_id.is_empty() => {
+                    Some(PipedriveCredentials {
+                        client_id,
+                        client_secret,
+                    })
+                }
+                (None, None) => None,
+                (Some(_), None) => {
+                    return Err(invalid(
+                        "pipedrive_client_secret",
+                        "missing (the client id is set)".into(),
+                    ))
+                }
+                _ => {
+                    return Err(invalid(
+                        "pipedrive_client_id",
+                        "missing or empty (the secret is set)".into(),
+                    ))
+                }
+            },
+            oauth_url: parse_http_url(&self.pipedrive_oauth_url).ok_or_else(|| {
+                invalid(
+                    "pipedrive_oauth_url",
+                    format!("{:?} is not an http(s) URL", self.pipedrive_oauth_url),
+                )
+            })?,
+            jwt_secret: self.pipedrive_jwt_secret,
+        };
+        if pipedrive.credentials.is_some() {
+            // Real customer tokens must never be sealed with a key generated on the fly.
+            if self.encryption_keys.is_none() {
+                return Err(invalid(
+                    "encryption_keys",
+                    "required when Pipedrive credentials are set".into(),
+                ));
+            }
+            if self.session_key.is_none() {
+                return Err(invalid(
+                    "session_key",
+                    "required when Pipedrive credentials are set".into(),
+                ));
+            }
+        }
+        let sandbox_listen: SocketAddr = self.sandbox_listen.parse().map_err(|_| {
+            invalid(
+                "sandbox_listen",
+                format!("{:?} is not HOST:PORT", self.sandbox_listen),
+            )
+        })?;
         Ok(Settings {
+            pipedrive,
+            encryption_keys: self.encryption_keys,
+            session_key: self.session_key,
+            sandbox_listen,
             listen,
             public_url,
             database_url: self.database_url,
@@ -175,6 +279,7 @@ impl Raw {
             log_format,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
             dev_reload: self.dev_reload,
+            worker_concurrency: self.worker_concurrency.max(1),
         })
     }
 }

@@ -9,15 +9,19 @@ use actix_web::middleware::{from_fn, Compress};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use dealbridge_storage::Store;
-use dealbridge_web::{AppState, Templates};
+use dealbridge_web::{AppIdentity, AppState, StateSigner, Templates};
 use tracing_actix_web::TracingLogger;
 
+use crate::pipedrive_setup::EmbeddedSandbox;
 use crate::settings::Settings;
 
 pub struct Application {
     port: u16,
     server: Server,
     store: Arc<dyn Store>,
+    sandbox: Option<EmbeddedSandbox>,
+    keys: Arc<dealbridge_crypto::KeyRing>,
+    settings: Settings,
 }
 
 impl Application {
@@ -27,17 +31,49 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
+        let mut settings = settings;
+        if settings.public_url.port() == Some(0) {
+            // Tests bind port 0: the public address is only known now.
+            let _ = settings.public_url.set_port(Some(port));
+        }
+        let keys = Arc::new(crate::secrets::key_ring(&settings)?);
+        let session_key = crate::secrets::session_key(&settings)?;
+        let pipedrive = crate::pipedrive_setup::connect(&settings, store.clone()).await?;
+        let sandbox = pipedrive.sandbox.clone();
         let state = AppState {
             store: store.clone(),
             templates,
+            pipedrive: pipedrive.pipedrive,
+            keys: keys.clone(),
+            app: Arc::new(AppIdentity {
+                client_id: pipedrive.client_id,
+                client_secret: pipedrive.client_secret,
+                jwt_secret: pipedrive.jwt_secret,
+                public_url: settings.public_url.clone(),
+                sandbox_url: sandbox.as_ref().map(|s| s.base_url.clone()),
+            }),
+            // One secret to configure: the OAuth state is signed with the session key.
+            states: StateSigner::new(&session_key),
         };
-        let server = serve(listener, state, &settings)?;
+        let server = serve(listener, state, &settings, session_key.clone())?;
         tracing::info!(address = %settings.listen, port, public_url = %settings.public_url, "listening");
         Ok(Self {
             port,
             server,
             store,
+            sandbox,
+            keys,
+            settings,
         })
+    }
+
+    /// The embedded sandbox, when running without Pipedrive credentials.
+    pub fn sandbox(&self) -> Option<&EmbeddedSandbox> {
+        self.sandbox.as_ref()
+    }
+
+    pub fn keys(&self) -> Arc<dealbridge_crypto::KeyRing> {
+        self.keys.clone()
     }
 
     pub fn port(&self) -> u16 {
@@ -46,6 +82,21 @@ impl Application {
 
     pub fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
+    }
+
+    /// Serves and runs job workers until SIGTERM or SIGINT; both stop gracefully.
+    pub async fn run_with_workers(self) -> anyhow::Result<()> {
+        let Self {
+            server,
+            store,
+            settings,
+            ..
+        } = self;
+        let workers = crate::workers::run(store, &settings, crate::workers::shutdown_signal());
+        let web = async { server.await.context("web server") };
+        let (web, jobs) = tokio::join!(web, workers);
+        tracing::info!("stopped");
+        web.and(jobs)
     }
 
     /// Serves until SIGTERM or SIGINT, then stops accepting and lets requests in flight finish
@@ -57,10 +108,17 @@ impl Application {
     }
 }
 
-fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow::Result<Server> {
+fn serve(
+    listener: TcpListener,
+    state: AppState,
+    settings: &Settings,
+    session_key: Vec<u8>,
+) -> anyhow::Result<Server> {
     let state = web::Data::new(state);
+    let https = settings.public_url.scheme() == "https";
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(dealbridge_web::session_middleware(&session_key, https))
             .wrap(Compress::default())
             .wrap(dealbridge_web::security_headers())
             .wrap(from_fn(dealbridge_web::request_id_header))

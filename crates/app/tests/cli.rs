@@ -17,7 +17,7 @@ fn help_lists_every_subcommand() {
     let output = dealbridge().arg("--help").output().unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
-    for command in ["serve", "migrate", "sandbox"] {
+    for command in ["serve", "serve-web", "worker", "migrate", "sandbox"] {
         assert!(help.contains(command), "--help misses {command}:\n{help}");
     }
 }

@@ -40,14 +40,14 @@ async fn app_sqlite(app: &helpers::TestApp) -> dealbridge_storage_sqlite::Sqlite
     let path = app.data_path().join("dealbridge.db");
     dealbridge_storage_sqlite::SqliteStore::connect(&format!("sqlite://{}", path.display()), 1)
         .await
-        .unwrap()
+        .expect("the app's SQLite file opens")
 }
 
 async fn sqlx_delete_migrations(store: &dealbridge_storage_sqlite::SqliteStore) {
     sqlx::query("delete from _sqlx_migrations")
         .execute(store.pool())
         .await
-        .unwrap();
+        .expect("migration records deleted");
 }
 
 #[tokio::test]

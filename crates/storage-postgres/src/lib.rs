@@ -2,7 +2,9 @@
 
 mod audit;
 mod budgets;
+mod install;
 mod installations;
+mod jobs;
 mod maintenance;
 mod settings;
 mod tenants;

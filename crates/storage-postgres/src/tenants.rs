@@ -25,28 +25,37 @@ fn tenant_from_row(row: &PgRow) -> StoreResult<Tenant> {
     })
 }
 
+/// Inside a caller's transaction or on a pooled connection.
+pub(crate) async fn upsert_tenant_in(
+    conn: &mut sqlx::PgConnection,
+    new: &NewTenant,
+) -> StoreResult<Tenant> {
+    let sql = format!(
+        "insert into tenants ({COLUMNS}) values ($1, $2, $3, $4, 'active', $5, $5)
+         on conflict (company_id) do update set
+             company_name = excluded.company_name,
+             company_domain = excluded.company_domain,
+             status = 'active',
+             updated_at = excluded.updated_at
+         returning {COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(TenantId::new().as_uuid())
+        .bind(new.company_id.get())
+        .bind(&new.company_name)
+        .bind(&new.company_domain)
+        .bind(Utc::now())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| db_error(e, "tenant"))?;
+    tenant_from_row(&row)
+}
+
 #[async_trait]
 impl Tenants for PgStore {
     async fn upsert_tenant(&self, new: &NewTenant) -> StoreResult<Tenant> {
-        let sql = format!(
-            "insert into tenants ({COLUMNS}) values ($1, $2, $3, $4, 'active', $5, $5)
-             on conflict (company_id) do update set
-                 company_name = excluded.company_name,
-                 company_domain = excluded.company_domain,
-                 status = 'active',
-                 updated_at = excluded.updated_at
-             returning {COLUMNS}"
-        );
-        let row = sqlx::query(&sql)
-            .bind(TenantId::new().as_uuid())
-            .bind(new.company_id.get())
-            .bind(&new.company_name)
-            .bind(&new.company_domain)
-            .bind(Utc::now())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| db_error(e, "tenant"))?;
-        tenant_from_row(&row)
+        let mut conn = self.pool.acquire().await.map_err(StoreError::backend)?;
+        upsert_tenant_in(&mut conn, new).await
     }
 
     async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {

@@ -26,23 +26,32 @@ fn entry_from_row(row: &SqliteRow) -> StoreResult<AuditEntry> {
     })
 }
 
+/// Inside a caller's transaction or on a pooled connection.
+pub(crate) async fn append_audit_in(
+    conn: &mut sqlx::SqliteConnection,
+    entry: &NewAuditEntry,
+) -> StoreResult<AuditEntry> {
+    let row = sqlx::query(
+        "insert into audit_log (tenant_id, actor, action, detail, created_at)
+         values (?, ?, ?, ?, ?)
+         returning id, tenant_id, actor, action, detail, created_at",
+    )
+    .bind(entry.tenant_id.map(|t| t.to_string()))
+    .bind(&entry.actor)
+    .bind(&entry.action)
+    .bind(entry.detail.to_string())
+    .bind(Utc::now())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| db_error(e, "tenant"))?;
+    entry_from_row(&row)
+}
+
 #[async_trait]
 impl AuditLog for SqliteStore {
     async fn append_audit(&self, entry: &NewAuditEntry) -> StoreResult<AuditEntry> {
-        let row = sqlx::query(
-            "insert into audit_log (tenant_id, actor, action, detail, created_at)
-             values (?, ?, ?, ?, ?)
-             returning id, tenant_id, actor, action, detail, created_at",
-        )
-        .bind(entry.tenant_id.map(|t| t.to_string()))
-        .bind(&entry.actor)
-        .bind(&entry.action)
-        .bind(entry.detail.to_string())
-        .bind(Utc::now())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| db_error(e, "tenant"))?;
-        entry_from_row(&row)
+        let mut conn = self.pool.acquire().await.map_err(StoreError::backend)?;
+        append_audit_in(&mut conn, entry).await
     }
 
     async fn audit_log(

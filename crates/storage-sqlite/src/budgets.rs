@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dealbridge_core::CompanyId;
 use dealbridge_storage::{
-    rolled_budget, to_millis, BudgetFigures, Budgets, DailyBudget, SlotRelease, SlotTake,
-    SlotsTaken, StoreError, StoreResult, TokenTake, WindowKey,
+    rolled_budget, to_millis, BudgetColumns, BudgetFigures, Budgets, DailyBudget, SlotRelease,
+    SlotTake, SlotsTaken, StoreError, StoreResult, TokenTake, WindowKey,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -73,7 +73,7 @@ static EXHAUST_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-fn budget_row(row: &SqliteRow) -> StoreResult<(Option<i64>, Option<i64>, i64, i64, Option<i64>)> {
+fn budget_row(row: &SqliteRow) -> StoreResult<BudgetColumns> {
     let get = |e: sqlx::Error| StoreError::backend(e);
     Ok((
         row.try_get("daily_limit").map_err(get)?,

@@ -1,8 +1,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use dealbridge_core::audit::NewAuditEntry;
 use dealbridge_core::installation::{
     Installation, InstallationStatus, NewInstallation, SealedTokens,
 };
+use dealbridge_core::tenant::{NewTenant, Tenant};
 use dealbridge_core::{TenantId, UserId};
 use dealbridge_storage::{Installations, StoreError, StoreResult};
 use sqlx::sqlite::SqliteRow;
@@ -47,6 +49,44 @@ fn installation_from_row(row: &SqliteRow) -> StoreResult<Installation> {
     })
 }
 
+/// Inside a caller's transaction or on a pooled connection.
+pub(crate) async fn upsert_installation_in(
+    conn: &mut sqlx::SqliteConnection,
+    tenant_id: TenantId,
+    new: &NewInstallation,
+) -> StoreResult<Installation> {
+    let now = Utc::now();
+    let sql = format!(
+        "insert into installations ({COLUMNS})
+         values (?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)
+         on conflict (tenant_id, user_id) do update set
+             api_domain = excluded.api_domain,
+             scopes = excluded.scopes,
+             status = 'active',
+             access_token_ciphertext = excluded.access_token_ciphertext,
+             refresh_token_ciphertext = excluded.refresh_token_ciphertext,
+             token_key_id = excluded.token_key_id,
+             access_expires_at = excluded.access_expires_at,
+             updated_at = excluded.updated_at
+         returning {COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(tenant_id.to_string())
+        .bind(new.user_id.get())
+        .bind(&new.api_domain)
+        .bind(new.scopes.join(","))
+        .bind(&new.tokens.access_token)
+        .bind(&new.tokens.refresh_token)
+        .bind(&new.tokens.key_id)
+        .bind(new.tokens.access_expires_at)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| db_error(e, "tenant"))?;
+    installation_from_row(&row)
+}
+
 #[async_trait]
 impl Installations for SqliteStore {
     async fn upsert_installation(
@@ -54,36 +94,8 @@ impl Installations for SqliteStore {
         tenant_id: TenantId,
         new: &NewInstallation,
     ) -> StoreResult<Installation> {
-        let now = Utc::now();
-        let sql = format!(
-            "insert into installations ({COLUMNS})
-             values (?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)
-             on conflict (tenant_id, user_id) do update set
-                 api_domain = excluded.api_domain,
-                 scopes = excluded.scopes,
-                 status = 'active',
-                 access_token_ciphertext = excluded.access_token_ciphertext,
-                 refresh_token_ciphertext = excluded.refresh_token_ciphertext,
-                 token_key_id = excluded.token_key_id,
-                 access_expires_at = excluded.access_expires_at,
-                 updated_at = excluded.updated_at
-             returning {COLUMNS}"
-        );
-        let row = sqlx::query(&sql)
-            .bind(tenant_id.to_string())
-            .bind(new.user_id.get())
-            .bind(&new.api_domain)
-            .bind(new.scopes.join(","))
-            .bind(&new.tokens.access_token)
-            .bind(&new.tokens.refresh_token)
-            .bind(&new.tokens.key_id)
-            .bind(new.tokens.access_expires_at)
-            .bind(now)
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| db_error(e, "tenant"))?;
-        installation_from_row(&row)
+        let mut conn = self.pool.acquire().await.map_err(StoreError::backend)?;
+        upsert_installation_in(&mut conn, tenant_id, new).await
     }
 
     async fn installation(
@@ -149,5 +161,18 @@ impl Installations for SqliteStore {
         .await
         .map_err(StoreError::backend)?;
         Ok(done.rows_affected())
+    }
+
+    async fn record_install(
+        &self,
+        tenant: &NewTenant,
+        installation: &NewInstallation,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<(Tenant, Installation)> {
+        self.record_install_tx(tenant, installation, audit).await
+    }
+
+    async fn retire_installation(&self, tenant_id: TenantId, user_id: UserId) -> StoreResult<u64> {
+        self.retire_installation_tx(tenant_id, user_id).await
     }
 }

@@ -214,10 +214,14 @@ pub fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
+/// `budget_companies` columns as read: daily limit, learned limit, spent, period end (ms),
+/// exhausted until (ms).
+pub type BudgetColumns = (Option<i64>, Option<i64>, i64, i64, Option<i64>);
+
 /// Builds a [`DailyBudget`] from stored columns, reading a period that ended before `now` as a
 /// fresh one ending at `period_end`.
 pub fn rolled_budget(
-    row: (Option<i64>, Option<i64>, i64, i64, Option<i64>),
+    row: BudgetColumns,
     now: DateTime<Utc>,
     period_end: DateTime<Utc>,
 ) -> DailyBudget {

@@ -2,6 +2,7 @@
 
 mod budgets;
 mod error;
+mod jobs;
 mod store;
 
 #[cfg(feature = "sqlx")]
@@ -12,10 +13,16 @@ pub use sqlx_support::sqlx_error;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use budgets::{from_millis, rolled_budget, to_millis};
+pub use budgets::{from_millis, rolled_budget, to_millis, BudgetColumns};
 pub use budgets::{
     BudgetFigures, Budgets, DailyBudget, SlotRelease, SlotTake, SlotsTaken, TokenTake, WindowKey,
     WindowKind,
 };
 pub use error::{BoxError, StoreError, StoreResult};
-pub use store::{AuditLog, Installations, Maintenance, Store, TenantSettings, Tenants};
+pub use jobs::{
+    tenant_from_key, tenant_key, Claim, Enqueued, Job, JobCounts, JobFailure, JobId, JobLease,
+    JobState, JobWakeups, Jobs, Lane, LeaseId, NewJob, QueueTake, ReadyQueue, SYSTEM_TENANT,
+};
+pub use store::{
+    AuditLog, Installations, Maintenance, OneTimeNonces, Store, TenantSettings, Tenants,
+};

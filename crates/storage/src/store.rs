@@ -7,16 +7,23 @@ use dealbridge_core::settings::VersionedSettings;
 use dealbridge_core::tenant::{NewTenant, Tenant, TenantStatus};
 use dealbridge_core::{CompanyId, TenantId, UserId};
 
-use crate::{Budgets, StoreResult};
+use crate::{Budgets, Jobs, StoreResult};
 
 /// Everything Dealbridge keeps, behind one object-safe trait so the backend is chosen at run time.
 pub trait Store:
-    Tenants + Installations + TenantSettings + AuditLog + Maintenance + Budgets
+    Tenants + Installations + TenantSettings + AuditLog + OneTimeNonces + Maintenance + Jobs + Budgets
 {
 }
 
 impl<T> Store for T where
-    T: Tenants + Installations + TenantSettings + AuditLog + Maintenance + Budgets
+    T: Tenants
+        + Installations
+        + TenantSettings
+        + AuditLog
+        + OneTimeNonces
+        + Maintenance
+        + Jobs
+        + Budgets
 {
 }
 
@@ -76,6 +83,33 @@ pub trait Installations: Send + Sync + 'static {
     /// Deletes the token ciphertexts of every installation of the tenant (uninstall). Returns how many
     /// installations held tokens.
     async fn destroy_tokens(&self, tenant_id: TenantId) -> StoreResult<u64>;
+
+    /// An install, all or nothing: upserts the company's tenant and the user's installation (tokens
+    /// included) and appends `audit` (its `tenant_id` is set to the tenant's) in one transaction.
+    async fn record_install(
+        &self,
+        tenant: &NewTenant,
+        installation: &NewInstallation,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<(Tenant, Installation)>;
+
+    /// A user removed the app: the installation becomes `uninstalled` and its tokens are deleted;
+    /// when no active installation is left, the tenant becomes `uninstalled` too. One transaction.
+    /// Returns how many active installations the tenant still has.
+    async fn retire_installation(&self, tenant_id: TenantId, user_id: UserId) -> StoreResult<u64>;
+}
+
+/// Values that may be used once (OAuth `state` nonces): shared by all instances through the store.
+#[async_trait]
+pub trait OneTimeNonces: Send + Sync + 'static {
+    /// Records `nonce` for `purpose`; `true` the first time, `false` on every replay. Entries past
+    /// `expires_at` may be forgotten (the signed value they belong to has expired by then).
+    async fn consume_nonce(
+        &self,
+        purpose: &str,
+        nonce: &str,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<bool>;
 }
 
 #[async_trait]

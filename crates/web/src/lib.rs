@@ -2,13 +2,20 @@
 
 mod assets;
 mod error;
+mod iframe_jwt;
 mod middleware;
+mod oauth_state;
+mod pages;
 mod routes;
+mod services;
+mod session;
 mod state;
 mod templates;
 
 pub use error::AppError;
 pub use middleware::{request_id_header, security_headers};
+pub use oauth_state::StateSigner;
 pub use routes::configure;
-pub use state::AppState;
+pub use session::session_middleware;
+pub use state::{AppIdentity, AppState};
 pub use templates::{TemplateError, Templates};

@@ -1,7 +1,12 @@
 use std::sync::Arc;
 
+use dealbridge_crypto::KeyRing;
+use dealbridge_pipedrive::Pipedrive;
 use dealbridge_storage::Store;
+use secrecy::SecretString;
+use url::Url;
 
+use crate::oauth_state::StateSigner;
 use crate::Templates;
 
 /// What every handler can reach, shared by all actix workers (built once at start-up).
@@ -9,4 +14,19 @@ use crate::Templates;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub templates: Templates,
+    pub pipedrive: Pipedrive,
+    pub keys: Arc<KeyRing>,
+    pub app: Arc<AppIdentity>,
+    pub states: StateSigner,
+}
+
+/// Who we are to Pipedrive, and where we live.
+pub struct AppIdentity {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// Verifies the settings iframe's JWT (the extension's secret, else the client secret).
+    pub jwt_secret: SecretString,
+    pub public_url: Url,
+    /// Set when running against the embedded sandbox, for the landing page's link.
+    pub sandbox_url: Option<String>,
 }

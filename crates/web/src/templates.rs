@@ -86,7 +86,24 @@ mod tests {
         context.insert("status", &404);
         context.insert("message", "Page not found");
         context.insert("request_id", "r-1");
-        for page in ["landing.html", "error.html"] {
+        context.insert("title", "Installed");
+        context.insert("retry", &true);
+        context.insert(
+            "tenant",
+            &serde_json::json!({"company_name": "Acme", "company_domain": "acme"}),
+        );
+        context.insert("needs_reauth", &true);
+        context.insert("scopes", &vec!["base"]);
+        context.insert("api_domain", "https://acme.pipedrive.com");
+        context.insert("user_id", &1);
+        context.insert("activity", &Vec::<serde_json::Value>::new());
+        context.insert("csrf", "token");
+        for page in [
+            "landing.html",
+            "error.html",
+            "install_result.html",
+            "dashboard.html",
+        ] {
             let html = templates.render(page, &context).unwrap();
             assert!(html.contains("<html"), "{page} renders a document");
         }

@@ -1,3 +1,6 @@
+// figment's `Jail` closures must return its (large) error type.
+#![allow(clippy::result_large_err)]
+
 use super::*;
 use figment::Jail;
 

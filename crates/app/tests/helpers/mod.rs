@@ -4,14 +4,18 @@
 
 use std::sync::Arc;
 
+use dealbridge_app::pipedrive_setup::EmbeddedSandbox;
 use dealbridge_app::settings::{DatabaseKind, Settings};
 use dealbridge_app::startup::Application;
 use dealbridge_storage::Store;
 
 pub struct TestApp {
     pub address: String,
+    /// A browser: keeps cookies, does not follow redirects (tests look at each hop).
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
+    pub sandbox: Option<EmbeddedSandbox>,
+    pub keys: Arc<dealbridge_crypto::KeyRing>,
     _data: tempfile::TempDir,
 }
 
@@ -34,13 +38,19 @@ pub fn test_settings(data: &tempfile::TempDir, database_url: Option<&str>) -> Se
     let mut settings = Settings::defaults().expect("defaults are valid");
     let sqlite = format!("sqlite://{}", data.path().join("dealbridge.db").display());
     settings.listen = "127.0.0.1:0".parse().expect("literal address");
+    settings.public_url = "http://127.0.0.1:0".parse().expect("literal URL");
+    settings.sandbox_listen = "127.0.0.1:0".parse().expect("literal address");
     settings.database_url = database_url.unwrap_or(&sqlite).to_string().into();
     if database_url.is_some_and(|url| url.starts_with("postgres")) {
         settings.database_kind = DatabaseKind::Postgres;
     }
     settings.data_dir = data.path().to_path_buf();
+    settings.pipedrive.jwt_secret = Some(TEST_JWT_SECRET.to_string().into());
     settings
 }
+
+/// The settings iframe's JWT secret in tests (in production it is configured or the client secret).
+pub const TEST_JWT_SECRET: &str = "test-iframe-jwt-secret";
 
 pub async fn spawn_app_with(database_url: Option<&str>) -> TestApp {
     let data = tempfile::tempdir().expect("temporary folder");
@@ -49,16 +59,26 @@ pub async fn spawn_app_with(database_url: Option<&str>) -> TestApp {
         .expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.store();
+    let sandbox = app.sandbox().cloned();
+    let keys = app.keys();
     tokio::spawn(app.run());
     TestApp {
         address,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client builds"),
+        client: browser(),
         store,
+        sandbox,
+        keys,
         _data: data,
     }
+}
+
+/// A fresh browser: its own cookie jar, redirects not followed.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client builds")
 }
 
 pub async fn spawn_app() -> TestApp {

@@ -8,7 +8,9 @@ use std::time::Duration;
 use crate::report::Report;
 
 mod budget;
+mod fairness;
 mod http;
+mod queue;
 mod sandbox;
 
 #[derive(Debug, Clone, Copy)]
@@ -34,5 +36,15 @@ pub const ALL: &[(&str, &str, Run)] = &[
         "sandbox",
         "the sandbox's own requests/s for a GET and a POST with keep-alive",
         |options| Box::pin(sandbox::run(options)),
+    ),
+    (
+        "queue",
+        "job queue on Postgres: jobs/s with 1 and 2 worker processes, latency, CPU/job",
+        queue::run,
+    ),
+    (
+        "fairness",
+        "tenant B's p99 with tenant A's 20,000-job backlog, over B's p99 alone",
+        fairness::run,
     ),
 ];

@@ -6,7 +6,11 @@
 mod audit;
 mod budgets;
 mod installations;
+mod installs;
+mod job_claims;
+mod jobs;
 mod maintenance;
+mod nonces;
 mod settings;
 mod tenants;
 
@@ -34,9 +38,13 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(maintenance::CHECKS.iter().copied());
     all.extend(tenants::CHECKS.iter().copied());
     all.extend(installations::CHECKS.iter().copied());
+    all.extend(installs::CHECKS.iter().copied());
     all.extend(settings::CHECKS.iter().copied());
     all.extend(audit::CHECKS.iter().copied());
     all.extend(budgets::CHECKS.iter().copied());
+    all.extend(nonces::CHECKS.iter().copied());
+    all.extend(jobs::CHECKS.iter().copied());
+    all.extend(job_claims::CHECKS.iter().copied());
     all
 }
 

@@ -1,9 +1,14 @@
 //! Every route, assembled from one module per resource.
 
+mod dashboard;
 mod health;
+mod install;
 mod not_found;
+mod oauth_callback;
 mod pages;
+mod pipedrive_settings;
 mod static_files;
+mod uninstall;
 
 use actix_web::web;
 
@@ -11,5 +16,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
     pages::configure(cfg);
     static_files::configure(cfg);
+    install::configure(cfg);
+    oauth_callback::configure(cfg);
+    uninstall::configure(cfg);
+    dashboard::configure(cfg);
+    pipedrive_settings::configure(cfg);
     cfg.default_service(web::to(not_found::not_found));
 }

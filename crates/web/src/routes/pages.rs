@@ -10,7 +10,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn landing(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let html = state.templates.render("landing.html", &Context::new())?;
+    let mut context = Context::new();
+    context.insert("sandbox_url", &state.app.sandbox_url);
+    let html = state.templates.render("landing.html", &context)?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(html))

@@ -82,7 +82,7 @@ async fn work(
                     Some(serde_json::json!({ "title": format!("Updated {n}") })),
                 ),
             ];
-            if n % 4 == 0 {
+            if n.is_multiple_of(4) {
                 calls.push((
                     Method::GET,
                     format!("{base}/api/v2/deals/search?term=Bench"),

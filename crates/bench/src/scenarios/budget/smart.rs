@@ -190,7 +190,7 @@ async fn webhook_job(
         ..DealPatch::default()
     };
     client.deals().update(company.deal_id, &patch).await?;
-    if n % 4 == 0 {
+    if n.is_multiple_of(4) {
         client.deals().search(SearchQuery::new("Bench")).await?;
     }
     Ok(())

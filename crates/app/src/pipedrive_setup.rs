@@ -1,0 +1,128 @@
+//! Connecting to Pipedrive: the real one when credentials are configured, otherwise an embedded
+//! sandbox started here, with Dealbridge registered as its app and a demo company, so Install works
+//! offline on a fresh machine.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use anyhow::Context;
+use dealbridge_budget::{StoreLedger, StoreLedgerConfig};
+use dealbridge_pipedrive::{Pipedrive, PipedriveConfig};
+use dealbridge_sandbox::{AppSpec, CompanySpec, Control, Plan, SandboxConfig, UserSpec};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::settings::Settings;
+
+pub const SANDBOX_CLIENT_ID: &str = "dealbridge-local";
+
+pub struct PipedriveSetup {
+    pub pipedrive: Pipedrive,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub jwt_secret: SecretString,
+    pub sandbox: Option<EmbeddedSandbox>,
+}
+
+/// The sandbox serving this process, when no real Pipedrive is configured.
+#[derive(Clone)]
+pub struct EmbeddedSandbox {
+    pub base_url: String,
+    pub control: Control,
+}
+
+pub async fn connect(
+    settings: &Settings,
+    store: Arc<dyn dealbridge_storage::Store>,
+) -> anyhow::Result<PipedriveSetup> {
+    let callback = settings.public_url.join("oauth/callback")?;
+    let (oauth_url, client_id, client_secret, sandbox) = match &settings.pipedrive.credentials {
+        Some(credentials) => (
+            settings.pipedrive.oauth_url.clone(),
+            credentials.client_id.clone(),
+            credentials.client_secret.clone(),
+            None,
+        ),
+        None => {
+            let secret: SecretString = uuid::Uuid::new_v4().simple().to_string().into();
+            let sandbox = start_sandbox(settings, &callback, &secret)?;
+            (
+                Url::parse(&sandbox.base_url)?,
+                SANDBOX_CLIENT_ID.to_string(),
+                secret,
+                Some(sandbox),
+            )
+        }
+    };
+    let jwt_secret = settings
+        .pipedrive
+        .jwt_secret
+        .clone()
+        .unwrap_or_else(|| client_secret.clone());
+    let config = PipedriveConfig::new(
+        oauth_url,
+        client_id.clone(),
+        client_secret.clone(),
+        callback,
+    );
+    // Budgets live in the store, so every instance spends from the same ones.
+    let ledger = Arc::new(StoreLedger::new(store, StoreLedgerConfig::default()));
+    ledger.spawn_flusher();
+    let pipedrive = Pipedrive::new(config, ledger).context("building the Pipedrive client")?;
+    Ok(PipedriveSetup {
+        pipedrive,
+        client_id,
+        client_secret,
+        jwt_secret,
+        sandbox,
+    })
+}
+
+fn start_sandbox(
+    settings: &Settings,
+    callback: &Url,
+    secret: &SecretString,
+) -> anyhow::Result<EmbeddedSandbox> {
+    let listener = TcpListener::bind(settings.sandbox_listen).with_context(|| {
+        format!(
+            "binding the embedded sandbox to {}",
+            settings.sandbox_listen
+        )
+    })?;
+    let sandbox = dealbridge_sandbox::build(SandboxConfig::default(), listener)
+        .context("starting the embedded sandbox")?;
+    let control = sandbox.control.clone();
+    control.ensure_app(AppSpec {
+        client_id: SANDBOX_CLIENT_ID.into(),
+        client_secret: secret.expose_secret().to_string(),
+        callback_url: callback.to_string(),
+        scopes: Vec::new(),
+    })?;
+    control.ensure_company(CompanySpec {
+        name: "Demo Company".into(),
+        domain: "demo".into(),
+        plan: Plan::Growth,
+        seats: 3,
+        daily_budget: None,
+        burst_limit: None,
+        users: vec![
+            UserSpec {
+                name: "Dana Admin".into(),
+                email: "dana@demo.test".into(),
+                is_admin: true,
+            },
+            UserSpec {
+                name: "Sam Sales".into(),
+                email: "sam@demo.test".into(),
+                is_admin: false,
+            },
+        ],
+    })?;
+    let base_url = sandbox.base_url.clone();
+    tokio::spawn(sandbox.server);
+    tracing::warn!(
+        sandbox.url = %base_url,
+        "no Pipedrive credentials configured: using the embedded sandbox (its demo page is /_sandbox/)"
+    );
+    Ok(EmbeddedSandbox { base_url, control })
+}

@@ -1,0 +1,212 @@
+//! Install, sign-in, uninstall and disconnect end to end, against the embedded sandbox.
+
+mod helpers;
+
+use dealbridge_app::pipedrive_setup::SANDBOX_CLIENT_ID;
+use dealbridge_core::installation::InstallationStatus;
+use dealbridge_core::tenant::TenantStatus;
+use dealbridge_core::{CompanyId, UserId};
+use helpers::{browser, spawn_app, TestApp};
+use secrecy::ExposeSecret;
+
+struct Installed {
+    company_id: u64,
+    user_id: u64,
+    callback: String,
+}
+
+fn demo_company(app: &TestApp) -> (u64, u64) {
+    let sandbox = app.sandbox.as_ref().expect("sandbox mode");
+    let company = sandbox
+        .control
+        .companies()
+        .into_iter()
+        .find(|c| c.domain == "demo")
+        .expect("demo company registered at start-up");
+    (company.id, company.user_ids[0])
+}
+
+/// Starts an install in `client`, approves it in the sandbox, and returns the callback URL the
+/// browser is sent to (not yet visited).
+async fn approve(app: &TestApp, client: &reqwest::Client) -> Installed {
+    let start = client
+        .get(format!("{}/install", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 302);
+    let location = url::Url::parse(start.headers()["location"].to_str().unwrap()).unwrap();
+    let sandbox = app.sandbox.as_ref().unwrap();
+    assert!(location
+        .as_str()
+        .starts_with(&format!("{}/oauth/authorize", sandbox.base_url)));
+    let state = location
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("authorize URL carries state");
+    let (company_id, user_id) = demo_company(app);
+    let callback = sandbox
+        .control
+        .approve_install(SANDBOX_CLIENT_ID, company_id, user_id, Some(&state))
+        .unwrap();
+    Installed {
+        company_id,
+        user_id,
+        callback,
+    }
+}
+
+async fn install(app: &TestApp) -> Installed {
+    let installed = approve(app, &app.client).await;
+    let back = app.client.get(&installed.callback).send().await.unwrap();
+    assert_eq!(
+        back.status(),
+        303,
+        "{}",
+        back.text().await.unwrap_or_default()
+    );
+    assert_eq!(back.headers()["location"], "/dashboard");
+    installed
+}
+
+#[tokio::test]
+async fn install_signs_in_and_stores_only_ciphertext() {
+    let app = spawn_app().await;
+    let installed = install(&app).await;
+
+    let dashboard = app.get("/dashboard").await;
+    assert_eq!(dashboard.status(), 200);
+    assert!(dashboard.text().await.unwrap().contains("Demo Company"));
+    let stranger = browser()
+        .get(format!("{}/dashboard", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), 401, "the dashboard needs a session");
+
+    let company = CompanyId::new(installed.company_id as i64);
+    let tenant = app
+        .store
+        .tenant_by_company(company)
+        .await
+        .unwrap()
+        .expect("tenant");
+    assert_eq!(tenant.status, TenantStatus::Active);
+    let user = UserId::new(installed.user_id as i64);
+    let installation = app
+        .store
+        .installation(tenant.id, user)
+        .await
+        .unwrap()
+        .expect("installation");
+    assert_eq!(installation.status, InstallationStatus::Active);
+    let sealed = installation.tokens.expect("tokens stored");
+    let open = dealbridge_tokens::open(&app.keys, company, user, &sealed).expect("tokens open");
+    for token in [
+        open.access_token.expose_secret(),
+        open.refresh_token.expose_secret(),
+    ] {
+        assert!(token.len() > 8, "the sandbox issued a real token");
+        for column in [&sealed.access_token, &sealed.refresh_token] {
+            assert!(
+                !column.windows(token.len()).any(|w| w == token.as_bytes()),
+                "a token is stored in clear"
+            );
+        }
+    }
+    let log = app.store.audit_log(Some(tenant.id), 10).await.unwrap();
+    assert_eq!(log[0].action, "install");
+}
+
+#[tokio::test]
+async fn replayed_forged_and_foreign_states_are_refused() {
+    let app = spawn_app().await;
+    let installed = install(&app).await;
+    let replay = app.client.get(&installed.callback).send().await.unwrap();
+    assert_eq!(
+        replay.status(),
+        400,
+        "a used callback link must not work twice"
+    );
+
+    // Started in one browser, finished in another: the state is bound to the first.
+    let other = approve(&app, &browser()).await;
+    let foreign = app.client.get(&other.callback).send().await.unwrap();
+    assert_eq!(foreign.status(), 400);
+    assert!(foreign.text().await.unwrap().contains("another browser"));
+
+    let forged = app
+        .client
+        .get(format!(
+            "{}/oauth/callback?code=abc&state=eyJhbGciOiJub25lIn0.e30.",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+}
+
+#[tokio::test]
+async fn a_marketplace_install_without_state_installs_but_does_not_sign_in() {
+    let app = spawn_app().await;
+    let (company_id, user_id) = demo_company(&app);
+    let sandbox = app.sandbox.as_ref().unwrap();
+    let callback = sandbox
+        .control
+        .approve_install(SANDBOX_CLIENT_ID, company_id, user_id, None)
+        .unwrap();
+    let client = browser();
+    let page = client.get(&callback).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("Open it from Pipedrive"));
+    let dashboard = client
+        .get(format!("{}/dashboard", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dashboard.status(), 401);
+    let tenant = app
+        .store
+        .tenant_by_company(CompanyId::new(company_id as i64))
+        .await
+        .unwrap();
+    assert!(tenant.is_some(), "the install itself completed");
+}
+
+#[tokio::test]
+async fn denied_consent_and_bad_codes_end_on_a_retry_page_and_store_nothing() {
+    let app = spawn_app().await;
+    let denied = app.get("/oauth/callback?error=user_denied").await;
+    assert_eq!(denied.status(), 400);
+    assert!(denied.text().await.unwrap().contains("Install again"));
+
+    let installed = approve(&app, &app.client).await;
+    let mut url = url::Url::parse(&installed.callback).unwrap();
+    let state: String = url
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    url.query_pairs_mut()
+        .clear()
+        .append_pair("code", "not-a-code")
+        .append_pair("state", &state);
+    let refused = app.client.get(url.as_str()).send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("Install again"));
+    let company = CompanyId::new(installed.company_id as i64);
+    assert!(
+        app.store
+            .tenant_by_company(company)
+            .await
+            .unwrap()
+            .is_none(),
+        "half an install"
+    );
+}

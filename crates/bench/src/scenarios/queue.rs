@@ -1,0 +1,285 @@
+//! `queue`: the job queue on Postgres. No-op jobs per second drained by one worker process, then by
+//! two (this binary re-run as a worker child, so each process has its own pool and runtime);
+//! enqueue-to-start latency at a steady enqueue rate; worker CPU time per job.
+//!
+//! The database is `BENCH_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/dealbridge_bench`,
+//! created if missing); every run uses a fresh schema and drops it at the end.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::Utc;
+use dealbridge_core::TenantId;
+use dealbridge_jobs::{JobContext, NewJob, Registry, Worker};
+use dealbridge_storage::{Jobs, Maintenance};
+use dealbridge_storage_postgres::PgStore;
+use hdrhistogram::Histogram;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, Executor};
+
+use super::Options;
+use crate::report::Report;
+
+const URL_VAR: &str = "BENCH_POSTGRES_URL";
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/dealbridge_bench";
+/// Set (to the schema name) when this binary runs as a worker child.
+const CHILD_VAR: &str = "DEALBRIDGE_BENCH_QUEUE_CHILD";
+const JOBS: usize = 20_000;
+const TENANTS: usize = 10;
+pub(crate) const CONCURRENCY: usize = 64;
+
+/// A fresh schema in the bench database, with the store migrated into it.
+pub(crate) struct BenchDb {
+    pub url: String,
+    pub schema: String,
+    pub store: PgStore,
+}
+
+impl BenchDb {
+    pub async fn create() -> anyhow::Result<Self> {
+        let url = std::env::var(URL_VAR).unwrap_or_else(|_| DEFAULT_URL.to_string());
+        // Creates the database itself when missing.
+        PgStore::connect(&url, 1)
+            .await
+            .context("connecting to the bench database")?;
+        let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&url).await?;
+        admin
+            .execute(format!("create schema {schema}").as_str())
+            .await?;
+        admin.close().await?;
+        let store = Self::connect(&url, &schema, 8).await?;
+        store.migrate().await?;
+        Ok(Self { url, schema, store })
+    }
+
+    pub async fn connect(url: &str, schema: &str, pool: u32) -> anyhow::Result<PgStore> {
+        let options = PgConnectOptions::from_str(url)?.options([("search_path", schema)]);
+        Ok(PgStore::connect_with(options, pool).await?)
+    }
+
+    pub async fn drop(self) -> anyhow::Result<()> {
+        self.store.pool().close().await;
+        let mut admin = sqlx::PgConnection::connect(&self.url).await?;
+        admin
+            .execute(format!("drop schema {} cascade", self.schema).as_str())
+            .await?;
+        Ok(())
+    }
+}
+
+pub(crate) fn noop_jobs(tenants: &[TenantId], count: usize) -> Vec<NewJob> {
+    (0..count)
+        .map(|n| {
+            NewJob::new("bench.noop", serde_json::json!({ "n": n }))
+                .tenant(tenants[n % tenants.len()])
+        })
+        .collect()
+}
+
+/// CPU time (user + system) this process has used, from `/proc/self/stat` (Linux; clock ticks
+/// of 10 ms, fine over runs of seconds).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+pub fn run(
+    options: Options,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Report>>>> {
+    Box::pin(async move {
+        match std::env::var(CHILD_VAR) {
+            Ok(schema) => child(&schema).await,
+            Err(_) => parent(options).await,
+        }
+    })
+}
+
+/// Worker child: connects, says `ready`, waits for `go` on stdin, drains the queue, and reports
+/// what it completed and the CPU time it spent doing so.
+async fn child(schema: &str) -> anyhow::Result<Report> {
+    let url = std::env::var(URL_VAR).unwrap_or_else(|_| DEFAULT_URL.to_string());
+    let store = BenchDb::connect(&url, schema, 8).await?;
+    let registry = Registry::new().handle("bench.noop", |_ctx: JobContext| async { Ok(()) });
+    let worker = Worker::builder(Arc::new(store), registry)
+        .concurrency(CONCURRENCY)
+        .batch_size(CONCURRENCY as u32)
+        .build();
+    println!("ready");
+    let mut go = String::new();
+    std::io::stdin().read_line(&mut go)?;
+    let cpu_before = cpu_time().unwrap_or_default();
+    let report = worker.run_until_idle().await?;
+    let cpu = cpu_time().unwrap_or_default().saturating_sub(cpu_before);
+    let mut out = Report::new("queue-child");
+    out.figure(
+        "completed",
+        report.completed as f64,
+        report.completed.to_string(),
+    );
+    out.figure("cpu_us", cpu.as_micros() as f64, format!("{cpu:?}"));
+    Ok(out)
+}
+
+struct ChildRun {
+    completed: f64,
+    cpu_us: f64,
+}
+
+fn spawn_child(schema: &str) -> anyhow::Result<(Child, BufReader<std::process::ChildStdout>)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("queue")
+        .env(CHILD_VAR, schema)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut stdout = BufReader::new(child.stdout.take().context("child stdout")?);
+    let mut line = String::new();
+    stdout.read_line(&mut line)?;
+    anyhow::ensure!(line.trim() == "ready", "worker child said {line:?}");
+    Ok((child, stdout))
+}
+
+/// Drains `JOBS` queued no-op jobs with `processes` worker children; returns jobs/s and CPU/job.
+async fn drain_with(
+    db: &BenchDb,
+    tenants: &[TenantId],
+    processes: usize,
+) -> anyhow::Result<(f64, f64)> {
+    for chunk in noop_jobs(tenants, JOBS).chunks(5000) {
+        db.store.enqueue_batch(chunk).await?;
+    }
+    let mut children = Vec::new();
+    for _ in 0..processes {
+        children.push(spawn_child(&db.schema)?);
+    }
+    let started = Instant::now();
+    for (child, _) in &mut children {
+        writeln!(child.stdin.as_mut().context("child stdin")?, "go")?;
+    }
+    let mut runs = Vec::new();
+    for (mut child, stdout) in children {
+        let output = tokio::task::spawn_blocking(move || {
+            let last = stdout
+                .lines()
+                .map_while(Result::ok)
+                .last()
+                .unwrap_or_default();
+            let status = child.wait();
+            (last, status)
+        });
+        let (last, status) = output.await?;
+        anyhow::ensure!(status?.success(), "worker child failed");
+        let figures: serde_json::Value = serde_json::from_str(&last).context("child report")?;
+        runs.push(ChildRun {
+            completed: figures["completed"].as_f64().unwrap_or_default(),
+            cpu_us: figures["cpu_us"].as_f64().unwrap_or_default(),
+        });
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let completed: f64 = runs.iter().map(|r| r.completed).sum();
+    anyhow::ensure!(
+        completed as usize == JOBS,
+        "children completed {completed} of {JOBS}"
+    );
+    let cpu: f64 = runs.iter().map(|r| r.cpu_us).sum();
+    Ok((completed / elapsed, cpu / completed))
+}
+
+/// Enqueues one job at a time at a steady rate while an in-process worker runs; measures the time
+/// from enqueue to handler start.
+async fn latency(
+    db: &BenchDb,
+    tenants: &[TenantId],
+    duration: Duration,
+) -> anyhow::Result<Histogram<u64>> {
+    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
+    let record = histogram.clone();
+    let registry = Registry::new().handle("bench.noop", move |ctx: JobContext| {
+        let waited = (Utc::now() - ctx.job.created_at)
+            .num_microseconds()
+            .unwrap_or(0);
+        if let Ok(mut h) = record.lock() {
+            let _ = h.record(u64::try_from(waited).unwrap_or(0));
+        }
+        async { Ok(()) }
+    });
+    let store = BenchDb::connect(&db.url, &db.schema, 8).await?;
+    let worker = Worker::builder(Arc::new(store), registry)
+        .concurrency(CONCURRENCY)
+        .build();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run(async move {
+        let _ = stopped.await;
+    }));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut tick = tokio::time::interval(Duration::from_millis(2));
+    let deadline = Instant::now() + duration;
+    let mut n = 0;
+    while Instant::now() < deadline {
+        tick.tick().await;
+        let job = NewJob::new("bench.noop", serde_json::json!({ "n": n }));
+        db.store
+            .enqueue(&job.tenant(tenants[n % tenants.len()]))
+            .await?;
+        n += 1;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = stop.send(());
+    running.await??;
+    let h = histogram
+        .lock()
+        .map_err(|_| anyhow::anyhow!("histogram poisoned"))?
+        .clone();
+    Ok(h)
+}
+
+async fn parent(options: Options) -> anyhow::Result<Report> {
+    let db = BenchDb::create().await?;
+    let tenants: Vec<TenantId> = (0..TENANTS).map(|_| TenantId::new()).collect();
+    let (one, cpu_per_job) = drain_with(&db, &tenants, 1).await?;
+    let (two, _) = drain_with(&db, &tenants, 2).await?;
+    let histogram = latency(&db, &tenants, options.duration).await?;
+    db.drop().await?;
+
+    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+    let mut report = Report::new("queue");
+    report.row(
+        "setup",
+        format!("{JOBS} no-op jobs over {TENANTS} tenants, concurrency {CONCURRENCY} per process"),
+    );
+    report.figure(
+        "jobs_per_s_1",
+        one,
+        format!("{one:.0} jobs/s (1 worker process)"),
+    );
+    report.figure(
+        "jobs_per_s_2",
+        two,
+        format!("{two:.0} jobs/s (2 worker processes)"),
+    );
+    report.row("latency samples", histogram.len().to_string());
+    report.figure(
+        "p50_ms",
+        ms(0.5),
+        format!("{:.2} ms enqueue to start", ms(0.5)),
+    );
+    report.figure(
+        "p99_ms",
+        ms(0.99),
+        format!("{:.2} ms enqueue to start", ms(0.99)),
+    );
+    report.figure(
+        "cpu_us_per_job",
+        cpu_per_job,
+        format!("{cpu_per_job:.1} us worker CPU per job"),
+    );
+    Ok(report)
+}

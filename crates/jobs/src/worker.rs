@@ -1,0 +1,366 @@
+//! The worker: one claim loop per process that keeps up to `concurrency` handlers busy.
+//!
+//! Each pass claims as many jobs as there are free slots, in one fair, batched claim; handlers run
+//! as tasks; their outcomes are recorded in batches by one recorder task; a heartbeat task extends
+//! leases. The loop sleeps on store wake-ups (LISTEN/NOTIFY) with a polling fallback, and also
+//! recovers jobs whose worker died and enqueues periodic jobs.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use dealbridge_storage::{Claim, Job, LeaseId, Store, StoreResult};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::budget::{BudgetGate, Unlimited};
+use crate::execute::{heartbeat, record_outcomes, run_job, Counters, Leases};
+use crate::fair::Planner;
+use crate::registry::{JobContext, Registry};
+use crate::Error;
+
+/// The longest a worker waits for more free slots before claiming for the few it has.
+const LINGER: Duration = Duration::from_millis(5);
+
+#[derive(Debug, Clone)]
+struct Config {
+    worker_id: String,
+    concurrency: usize,
+    batch_size: u32,
+    lease: Duration,
+    poll_interval: Duration,
+    shutdown_grace: Duration,
+    max_queues: u32,
+}
+
+/// What one run of a worker did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    pub completed: u64,
+    pub retried: u64,
+    pub dead: u64,
+    /// Results refused because the lease was lost (expired and re-claimed, or cancelled).
+    pub lost: u64,
+    /// Jobs handed back unrun at shutdown.
+    pub released: u64,
+}
+
+pub struct WorkerBuilder {
+    store: Arc<dyn Store>,
+    registry: Registry,
+    budget: Arc<dyn BudgetGate>,
+    config: Config,
+}
+
+impl WorkerBuilder {
+    /// Handlers running at once in this process (default 16).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.config.concurrency = n.max(1);
+        self
+    }
+
+    /// Most jobs taken in one claim (default 64).
+    pub fn batch_size(mut self, n: u32) -> Self {
+        self.config.batch_size = n.max(1);
+        self
+    }
+
+    /// How long a claim holds a job without a heartbeat (default 30 s). After a crash the job runs
+    /// again once this expires.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease.max(Duration::from_millis(300));
+        self
+    }
+
+    /// The longest sleep between claim attempts when no wake-up arrives (default 1 s).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.config.poll_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How long shutdown waits for running handlers before releasing their jobs (default 30 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.config.shutdown_grace = grace;
+        self
+    }
+
+    pub fn budget(mut self, gate: Arc<dyn BudgetGate>) -> Self {
+        self.budget = gate;
+        self
+    }
+
+    /// Shown in `locked_by` (default `worker-<pid>-<random>`).
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.config.worker_id = id.into();
+        self
+    }
+
+    pub fn build(self) -> Worker {
+        Worker {
+            store: self.store,
+            registry: Arc::new(self.registry),
+            budget: self.budget,
+            config: self.config,
+        }
+    }
+}
+
+pub struct Worker {
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    budget: Arc<dyn BudgetGate>,
+    config: Config,
+}
+
+impl Worker {
+    pub fn builder(store: Arc<dyn Store>, registry: Registry) -> WorkerBuilder {
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let config = Config {
+            worker_id: format!("worker-{}-{}", std::process::id(), &suffix[..8]),
+            concurrency: 16,
+            batch_size: 64,
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(30),
+            max_queues: 256,
+        };
+        WorkerBuilder {
+            store,
+            registry,
+            budget: Arc::new(Unlimited),
+            config,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.config.worker_id
+    }
+
+    /// Runs until `shutdown` resolves, then stops claiming, waits up to the grace period for
+    /// running handlers, releases the jobs of those that did not finish, and returns.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<WorkerReport, Error> {
+        self.run_inner(shutdown, false).await
+    }
+
+    /// Runs until nothing is ready to claim and nothing is running (tests, batch tools).
+    pub async fn run_until_idle(self) -> Result<WorkerReport, Error> {
+        self.run_inner(std::future::pending(), true).await
+    }
+
+    async fn run_inner(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+        stop_when_idle: bool,
+    ) -> Result<WorkerReport, Error> {
+        let config = &self.config;
+        let store = self.store.clone();
+        // Subscribe first: nothing has been spawned yet if this fails.
+        let mut wakeups = store.job_wakeups().await?;
+        let leases = Arc::new(Leases::default());
+        let counters = Arc::new(Counters::default());
+        let slots = Arc::new(Semaphore::new(config.concurrency));
+        let (outcomes, received) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record_outcomes(
+            store.clone(),
+            received,
+            leases.clone(),
+            counters.clone(),
+        ));
+        let heartbeat = tokio::spawn(heartbeat(store.clone(), leases.clone(), config.lease));
+        let mut tasks = JoinSet::new();
+        let mut planner = Planner::default();
+        let recovery_every =
+            (config.lease / 2).clamp(Duration::from_millis(250), Duration::from_secs(5));
+        let (mut next_recovery, mut next_periodic) = (Instant::now(), Instant::now());
+        let mut lingering: Option<Instant> = None;
+        tracing::info!(worker.id = %config.worker_id, concurrency = config.concurrency, "worker started");
+        tokio::pin!(shutdown);
+
+        loop {
+            while let Some(joined) = tasks.try_join_next() {
+                log_join(joined);
+            }
+            if Instant::now() >= next_recovery {
+                next_recovery = Instant::now() + recovery_every;
+                match store.recover_expired(Utc::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(jobs = n, "recovered jobs with expired leases"),
+                    Err(e) => tracing::error!(error = %e, "recovering expired leases failed"),
+                }
+            }
+            if Instant::now() >= next_periodic {
+                next_periodic = Instant::now() + config.poll_interval.max(Duration::from_secs(5));
+                self.schedule_periodic().await;
+            }
+
+            // Batch claims: with only a few slots free while handlers are still running, wait a
+            // moment for more to free up, so a busy worker claims in batches instead of paying
+            // a claim per finished job. Bounded by LINGER, so long handlers cannot idle slots.
+            let free = slots.available_permits();
+            let low_water = (config.concurrency / 4).max(1);
+            if free > 0 && free < low_water && !tasks.is_empty() {
+                let since = *lingering.get_or_insert_with(Instant::now);
+                if let Some(left) = LINGER.checked_sub(since.elapsed()) {
+                    tokio::select! {
+                        biased;
+                        _ = &mut shutdown => break,
+                        Some(joined) = tasks.join_next() => log_join(joined),
+                        _ = tokio::time::sleep(left) => {}
+                    }
+                    continue;
+                }
+            }
+            lingering = None;
+            let mut claimed = 0;
+            let mut wait = config.poll_interval;
+            if free > 0 {
+                // A wake-up that arrived while we were busy: new jobs, perhaps of a new tenant.
+                if wakeups.wait(Duration::ZERO).await {
+                    planner.mark_stale();
+                }
+                match self.claim(&mut planner, free).await {
+                    Ok((jobs, wanted, reopen)) => {
+                        claimed = jobs.len();
+                        if claimed < wanted {
+                            planner.mark_stale(); // a queue ran dry or was taken by others
+                        }
+                        if let Some(reopen) = reopen {
+                            let until = (reopen - Utc::now()).to_std().unwrap_or_default();
+                            wait = wait.min(until.max(Duration::from_millis(10)));
+                        }
+                        for job in jobs {
+                            let Some(lease) = job.lease() else { continue };
+                            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                                break;
+                            };
+                            leases.add(lease);
+                            let ctx = JobContext { job };
+                            let task = run_job(
+                                self.registry.clone(),
+                                ctx,
+                                leases.clone(),
+                                outcomes.clone(),
+                                permit,
+                            );
+                            tasks.spawn(task);
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "claiming jobs failed"),
+                }
+            }
+            if claimed > 0 && slots.available_permits() > 0 {
+                continue; // there may be more ready work than this claim took
+            }
+            if stop_when_idle && claimed == 0 && tasks.is_empty() {
+                break;
+            }
+            let has_slots = slots.available_permits() > 0;
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                Some(joined) = tasks.join_next(), if !tasks.is_empty() => log_join(joined),
+                woken = wakeups.wait(wait), if has_slots => {
+                    if woken {
+                        planner.mark_stale();
+                    }
+                }
+                _ = tokio::time::sleep(wait), if !has_slots => {}
+            }
+        }
+
+        tracing::info!(worker.id = %config.worker_id, running = tasks.len(), "worker stopping");
+        let finish = async {
+            while let Some(joined) = tasks.join_next().await {
+                log_join(joined)
+            }
+        };
+        if tokio::time::timeout(config.shutdown_grace, finish)
+            .await
+            .is_err()
+        {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+            let unfinished = Leases::snapshot(&leases.running);
+            match store.release_jobs(&unfinished, Utc::now()).await {
+                Ok(n) => {
+                    counters.released.fetch_add(n, Ordering::Relaxed);
+                }
+                // Not released: they run again once their leases expire.
+                Err(e) => tracing::error!(error = %e, "releasing unfinished jobs failed"),
+            }
+            for lease in unfinished {
+                if let Ok(mut held) = leases.held.lock() {
+                    held.remove(&lease.id);
+                }
+            }
+        }
+        drop(outcomes);
+        let recorded = recorder.await;
+        heartbeat.abort();
+        recorded?;
+        Ok(WorkerReport {
+            completed: counters.completed.load(Ordering::Relaxed),
+            retried: counters.retried.load(Ordering::Relaxed),
+            dead: counters.dead.load(Ordering::Relaxed),
+            lost: counters.lost.load(Ordering::Relaxed),
+            released: counters.released.load(Ordering::Relaxed),
+        })
+    }
+
+    /// One fair claim for up to `free` slots: the jobs, how many were asked for, and when a
+    /// budget-blocked queue reopens.
+    async fn claim(
+        &self,
+        planner: &mut Planner,
+        free: usize,
+    ) -> StoreResult<(Vec<Job>, usize, Option<chrono::DateTime<Utc>>)> {
+        let config = &self.config;
+        let slots = u32::try_from(free)
+            .unwrap_or(u32::MAX)
+            .min(config.batch_size);
+        let now = Utc::now();
+        let (takes, reopen) = planner
+            .plan(
+                self.store.as_ref(),
+                self.budget.as_ref(),
+                now,
+                slots,
+                config.max_queues,
+            )
+            .await?;
+        if takes.is_empty() {
+            return Ok((Vec::new(), 0, reopen));
+        }
+        let wanted = takes.iter().map(|t| t.limit as usize).sum();
+        let claim = Claim {
+            worker: &config.worker_id,
+            lease_id: LeaseId::new(),
+            now,
+            lease: config.lease,
+            takes: &takes,
+        };
+        Ok((self.store.claim_jobs(&claim).await?, wanted, reopen))
+    }
+
+    async fn schedule_periodic(&self) {
+        let now = Utc::now();
+        for periodic in self.registry.periodic_jobs() {
+            if let Err(e) = self.store.enqueue(&periodic.job_after(now)).await {
+                tracing::error!(error = %e, job.kind = %periodic.kind, "scheduling periodic job failed");
+            }
+        }
+    }
+}
+
+fn log_join(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = joined {
+        if e.is_panic() {
+            tracing::error!("job task panicked outside its handler");
+        }
+    }
+}

@@ -1,0 +1,126 @@
+use std::sync::Arc;
+
+use dealbridge_core::audit::NewAuditEntry;
+use dealbridge_core::installation::InstallationStatus;
+use dealbridge_core::tenant::TenantStatus;
+use dealbridge_core::{CompanyId, UserId};
+
+use super::{ensure_eq, fixtures, Check, CheckFuture};
+use crate::{Store, StoreError};
+
+pub(super) const CHECKS: &[(&str, Check)] = &[
+    (
+        "installs::record_install_writes_tenant_installation_and_audit",
+        record_install_writes_tenant_installation_and_audit,
+    ),
+    (
+        "installs::retire_installation_uninstalls_the_last",
+        retire_installation_uninstalls_the_last,
+    ),
+];
+
+fn audit(action: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        tenant_id: None,
+        actor: "user:1".into(),
+        action: action.into(),
+        detail: serde_json::json!({}),
+    }
+}
+
+fn record_install_writes_tenant_installation_and_audit(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let (tenant, installation) = store
+            .record_install(
+                &fixtures::new_tenant(40),
+                &fixtures::installation(4, 4),
+                &audit("install"),
+            )
+            .await?;
+        ensure_eq!(
+            installation.tenant_id,
+            tenant.id,
+            "installation belongs to the tenant"
+        );
+        ensure_eq!(
+            store
+                .tenant_by_company(CompanyId::new(40))
+                .await?
+                .map(|t| t.id),
+            Some(tenant.id),
+            "tenant found by company"
+        );
+        let log = store.audit_log(Some(tenant.id), 10).await?;
+        ensure_eq!(log.len(), 1, "audit entry written with the tenant id");
+        ensure_eq!(log[0].action, "install".to_string(), "audit action");
+
+        let again = store
+            .record_install(
+                &fixtures::new_tenant(40),
+                &fixtures::installation(4, 9),
+                &audit("install"),
+            )
+            .await?;
+        ensure_eq!(again.0.id, tenant.id, "a reinstall keeps the tenant");
+        ensure_eq!(
+            again.1.tokens,
+            Some(fixtures::tokens(9)),
+            "a reinstall stores the new tokens"
+        );
+        ensure_eq!(
+            store.audit_log(Some(tenant.id), 10).await?.len(),
+            2,
+            "one entry per install"
+        );
+        Ok(())
+    })
+}
+
+fn retire_installation_uninstalls_the_last(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let (tenant, _) = store
+            .record_install(
+                &fixtures::new_tenant(50),
+                &fixtures::installation(1, 1),
+                &audit("install"),
+            )
+            .await?;
+        store
+            .upsert_installation(tenant.id, &fixtures::installation(2, 2))
+            .await?;
+
+        ensure_eq!(
+            store.retire_installation(tenant.id, UserId::new(1)).await?,
+            1,
+            "one left"
+        );
+        let first = store.installation(tenant.id, UserId::new(1)).await?;
+        ensure_eq!(
+            first.as_ref().map(|i| i.status),
+            Some(InstallationStatus::Uninstalled),
+            "status"
+        );
+        anyhow::ensure!(
+            first.and_then(|i| i.tokens).is_none(),
+            "tokens kept after uninstall"
+        );
+        let still = store.tenant(tenant.id).await?.map(|t| t.status);
+        ensure_eq!(still, Some(TenantStatus::Active), "tenant stays active");
+
+        ensure_eq!(
+            store.retire_installation(tenant.id, UserId::new(2)).await?,
+            0,
+            "none left"
+        );
+        let gone = store.tenant(tenant.id).await?.map(|t| t.status);
+        ensure_eq!(
+            gone,
+            Some(TenantStatus::Uninstalled),
+            "tenant retired with its last user"
+        );
+        match store.retire_installation(tenant.id, UserId::new(3)).await {
+            Err(StoreError::NotFound(_)) => Ok(()),
+            other => anyhow::bail!("unknown installation: expected NotFound, got {other:?}"),
+        }
+    })
+}

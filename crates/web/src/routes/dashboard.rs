@@ -1,0 +1,70 @@
+//! The tenant admin's dashboard: the installation's state, a reconnect banner when Pipedrive
+//! refused our tokens, recent activity, and Disconnect.
+
+use actix_session::Session;
+use actix_web::{http::header, web, HttpResponse};
+use dealbridge_core::installation::InstallationStatus;
+use serde::Deserialize;
+use tera::Context;
+
+use crate::services::uninstall;
+use crate::session::{check_csrf, csrf_token, DashboardUser};
+use crate::{AppError, AppState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/dashboard", web::get().to(show))
+        .route("/dashboard/disconnect", web::post().to(disconnect));
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    session: Session,
+) -> Result<HttpResponse, AppError> {
+    let tenant = state
+        .store
+        .tenant(user.tenant_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let installation = state
+        .store
+        .installation(user.tenant_id, user.user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let activity = state.store.audit_log(Some(user.tenant_id), 10).await?;
+    let mut context = Context::new();
+    context.insert("tenant", &tenant);
+    context.insert("status", installation.status.as_str());
+    context.insert(
+        "needs_reauth",
+        &(installation.status == InstallationStatus::NeedsReauth),
+    );
+    context.insert("scopes", &installation.scopes);
+    context.insert("api_domain", &installation.api_domain);
+    context.insert("user_id", &user.user_id);
+    context.insert("activity", &activity);
+    context.insert("csrf", &csrf_token(&session));
+    let html = state.templates.render("dashboard.html", &context)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}
+
+#[derive(Debug, Deserialize)]
+struct DisconnectForm {
+    csrf: String,
+}
+
+async fn disconnect(
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    session: Session,
+    form: web::Form<DisconnectForm>,
+) -> Result<HttpResponse, AppError> {
+    check_csrf(&session, &form.csrf)?;
+    uninstall::disconnect(&state, user.tenant_id, user.user_id).await?;
+    session.purge();
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/?disconnected=1"))
+        .finish())
+}

@@ -1,0 +1,59 @@
+//! `GET /pipedrive/settings`: the app's settings page inside Pipedrive. Pipedrive loads it in an
+//! iframe with a `token` JWT; a valid token for a known, active installation opens a dashboard
+//! session for that user.
+
+use actix_session::Session;
+use actix_web::{http::header, web, HttpResponse};
+use dealbridge_core::installation::InstallationStatus;
+use dealbridge_core::{CompanyId, UserId};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use crate::iframe_jwt::{self, IframeTokenError};
+use crate::session::sign_in;
+use crate::{AppError, AppState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/pipedrive/settings", web::get().to(settings_page));
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SettingsQuery {
+    token: String,
+    company_id: i64,
+    user_id: i64,
+}
+
+async fn settings_page(
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<SettingsQuery>,
+) -> Result<HttpResponse, AppError> {
+    let secret = state.app.jwt_secret.expose_secret().as_bytes();
+    let now = chrono::Utc::now().timestamp();
+    let who = iframe_jwt::verify(&query.token, secret, query.company_id, query.user_id, now)
+        .map_err(|e| match e {
+            IframeTokenError::Expired => AppError::Unauthorized("the Pipedrive token has expired"),
+            _ => AppError::Unauthorized("the Pipedrive token is not valid for this page"),
+        })?;
+    let tenant = state
+        .store
+        .tenant_by_company(CompanyId::new(who.company_id))
+        .await?
+        .ok_or(AppError::Forbidden(
+            "Dealbridge is not installed for this company",
+        ))?;
+    let installation = state
+        .store
+        .installation(tenant.id, UserId::new(who.user_id))
+        .await?
+        .filter(|i| i.status != InstallationStatus::Uninstalled)
+        .ok_or(AppError::Forbidden(
+            "Dealbridge is not installed for this user",
+        ))?;
+    sign_in(&session, tenant.id, installation.user_id)?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/dashboard"))
+        .finish())
+}

@@ -1,0 +1,100 @@
+//! `DELETE /oauth/callback`: Pipedrive's uninstall notice, authenticated with Basic
+//! `client_id:client_secret` (compared in constant time). Wrong credentials change nothing and are
+//! audited; an unknown installation is acknowledged (the notice is fire-and-forget).
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine as _;
+use dealbridge_core::audit::NewAuditEntry;
+use dealbridge_core::{CompanyId, UserId};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use crate::services::uninstall;
+use crate::{AppError, AppState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/oauth/callback", web::delete().to(uninstall_notice));
+}
+
+#[derive(Debug, Deserialize)]
+struct Notice {
+    company_id: serde_json::Value,
+    user_id: serde_json::Value,
+}
+
+async fn uninstall_notice(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    if !has_client_credentials(&req, &state) {
+        state
+            .store
+            .append_audit(&NewAuditEntry {
+                tenant_id: None,
+                actor: "unknown".into(),
+                action: "uninstall.rejected".into(),
+                detail: serde_json::json!({ "reason": "bad client credentials" }),
+            })
+            .await?;
+        return Err(AppError::Unauthorized("bad client credentials"));
+    }
+    let notice: Notice = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest(format!("uninstall body: {e}")))?;
+    let (Some(company), Some(user)) = (id(&notice.company_id), id(&notice.user_id)) else {
+        return Err(AppError::BadRequest(
+            "company_id and user_id must be ids".into(),
+        ));
+    };
+    let Some(tenant) = state
+        .store
+        .tenant_by_company(CompanyId::new(company))
+        .await?
+    else {
+        tracing::info!(
+            company.id = company,
+            "uninstall notice for an unknown company"
+        );
+        return Ok(HttpResponse::Ok().finish());
+    };
+    match uninstall::retire(
+        &state,
+        tenant.id,
+        UserId::new(user),
+        "pipedrive",
+        "uninstall",
+    )
+    .await
+    {
+        Ok(_) | Err(AppError::NotFound) => Ok(HttpResponse::Ok().finish()),
+        Err(err) => Err(err),
+    }
+}
+
+fn has_client_credentials(req: &HttpRequest, state: &AppState) -> bool {
+    let expected = format!(
+        "{}:{}",
+        state.app.client_id,
+        state.app.client_secret.expose_secret()
+    );
+    let given = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b64| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+        })
+        .unwrap_or_default();
+    bool::from(given.as_slice().ct_eq(expected.as_bytes()))
+}
+
+fn id(value: &serde_json::Value) -> Option<i64> {
+    value
+        .as_i64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+}
