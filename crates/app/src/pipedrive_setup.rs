@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use anyhow::Context;
-use dealbridge_pipedrive::ledger::{InMemoryLedger, LedgerConfig};
+use dealbridge_budget::{StoreLedger, StoreLedgerConfig};
 use dealbridge_pipedrive::{Pipedrive, PipedriveConfig};
 use dealbridge_sandbox::{AppSpec, CompanySpec, Control, Plan, SandboxConfig, UserSpec};
 use secrecy::{ExposeSecret, SecretString};
@@ -31,7 +31,10 @@ pub struct EmbeddedSandbox {
     pub control: Control,
 }
 
-pub async fn connect(settings: &Settings) -> anyhow::Result<PipedriveSetup> {
+pub async fn connect(
+    settings: &Settings,
+    store: Arc<dyn dealbridge_storage::Store>,
+) -> anyhow::Result<PipedriveSetup> {
     let callback = settings.public_url.join("oauth/callback")?;
     let (oauth_url, client_id, client_secret, sandbox) = match &settings.pipedrive.credentials {
         Some(credentials) => (
@@ -62,8 +65,9 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<PipedriveSetup> {
         client_secret.clone(),
         callback,
     );
-    // Budgets are kept per process until the store-backed ledger is wired in.
-    let ledger = Arc::new(InMemoryLedger::new(LedgerConfig::default()));
+    // Budgets live in the store, so every instance spends from the same ones.
+    let ledger = Arc::new(StoreLedger::new(store, StoreLedgerConfig::default()));
+    ledger.spawn_flusher();
     let pipedrive = Pipedrive::new(config, ledger).context("building the Pipedrive client")?;
     Ok(PipedriveSetup {
         pipedrive,

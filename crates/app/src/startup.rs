@@ -38,7 +38,7 @@ impl Application {
         }
         let keys = Arc::new(crate::secrets::key_ring(&settings)?);
         let session_key = crate::secrets::session_key(&settings)?;
-        let pipedrive = crate::pipedrive_setup::connect(&settings).await?;
+        let pipedrive = crate::pipedrive_setup::connect(&settings, store.clone()).await?;
         let sandbox = pipedrive.sandbox.clone();
         let state = AppState {
             store: store.clone(),

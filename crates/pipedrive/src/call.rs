@@ -153,7 +153,10 @@ impl CompanyClient {
                 return Ok(Try::Failed { error, hint: None });
             }
         };
-        let rate = RateHeaders::from_headers(&headers);
+        let rate = RateHeaders {
+            search: reservation.request.search,
+            ..RateHeaders::from_headers(&headers)
+        };
         if !rate.is_empty() {
             if let Err(e) = inner
                 .ledger

@@ -247,6 +247,7 @@ async fn headers_tighten_the_window_to_what_pipedrive_reports() {
         limit: Some(40),
         remaining: Some(5),
         reset: Some(Duration::from_secs(1)),
+        search: false,
     };
     ledger.observe_headers(A, U, &headers).await.unwrap();
     for _ in 0..5 {
@@ -262,6 +263,7 @@ async fn headers_tighten_the_window_to_what_pipedrive_reports() {
         limit: Some(40),
         remaining: Some(0),
         reset: Some(Duration::from_millis(500)),
+        search: false,
     };
     ledger.observe_headers(A, U, &empty).await.unwrap();
     let (until, _) = waits(&ledger, call(A, Lane::Interactive, 1)).await;
@@ -350,4 +352,30 @@ async fn the_default_clock_follows_a_paused_tokio_clock() {
     tokio::time::advance(Duration::from_millis(1)).await;
     let r = granted(&ledger, search).await;
     assert_eq!(r.granted_at, until);
+}
+
+#[tokio::test]
+async fn search_headers_fill_the_search_window_not_the_burst_window() {
+    let (ledger, _clock) = ledger();
+    let search = CallRequest {
+        search: true,
+        ..call(A, Lane::Interactive, 20)
+    };
+    granted(&ledger, search).await;
+    let headers = RateHeaders {
+        limit: Some(10),
+        remaining: Some(0),
+        reset: Some(Duration::from_secs(2)),
+        search: true,
+    };
+    ledger.observe_headers(A, U, &headers).await.unwrap();
+    let (until, reason) = waits(&ledger, search).await;
+    assert_eq!(reason, WaitReason::SearchWindow);
+    assert_eq!(until, start() + chrono::Duration::seconds(2));
+    // The burst window keeps its 80 slots: 79 more plain calls fit.
+    for _ in 0..79 {
+        granted(&ledger, call(A, Lane::Interactive, 1)).await;
+    }
+    let (_, reason) = waits(&ledger, call(A, Lane::Interactive, 1)).await;
+    assert_eq!(reason, WaitReason::BurstWindow);
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod audit;
+mod budgets;
 mod install;
 mod installations;
 mod jobs;

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod budgets;
 mod error;
 mod jobs;
 mod store;
@@ -13,6 +14,11 @@ pub use sqlx_support::sqlx_error;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use budgets::{from_millis, rolled_budget, to_millis, BudgetColumns};
+pub use budgets::{
+    BudgetFigures, Budgets, DailyBudget, SlotRelease, SlotTake, SlotsTaken, TokenTake, WindowKey,
+    WindowKind,
+};
 pub use error::{BoxError, StoreError, StoreResult};
 pub use jobs::{
     tenant_from_key, tenant_key, Claim, Enqueued, Job, JobCounts, JobFailure, JobId, JobLease,

@@ -7,7 +7,7 @@ use dealbridge_core::settings::VersionedSettings;
 use dealbridge_core::tenant::{NewTenant, Tenant, TenantStatus};
 use dealbridge_core::{CompanyId, TenantId, UserId};
 
-use crate::{Jobs, StoreResult};
+use crate::{Budgets, Jobs, StoreResult};
 
 /// Everything Dealbridge keeps, behind one object-safe trait so the backend is chosen at run time.
 pub trait Store:
@@ -19,6 +19,7 @@ pub trait Store:
     + Maintenance
     + Jobs
     + crate::TokenUpkeep
+    + Budgets
 {
 }
 
@@ -31,6 +32,7 @@ impl<T> Store for T where
         + Maintenance
         + Jobs
         + crate::TokenUpkeep
+        + Budgets
 {
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::report::Report;
 
+mod budget;
 mod fairness;
 mod http;
 mod queue;
@@ -21,6 +22,11 @@ pub struct Options {
 type Run = fn(Options) -> Pin<Box<dyn Future<Output = anyhow::Result<Report>>>>;
 
 pub const ALL: &[(&str, &str, Run)] = &[
+    (
+        "budget",
+        "50 companies' budgets through two ledger instances on Postgres vs a naive client",
+        |o| Box::pin(budget::run(o)),
+    ),
     (
         "http",
         "/healthz requests/s of the app next to a bare actix-web handler",

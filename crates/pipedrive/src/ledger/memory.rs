@@ -105,6 +105,7 @@ struct Daily {
 #[derive(Debug, Default)]
 struct TokenState {
     limit: Option<u32>,
+    search_limit: Option<u32>,
     burst: Window,
     search: Window,
 }
@@ -211,7 +212,6 @@ impl BudgetLedger for InMemoryLedger {
         }
 
         let default_limit = self.config.default_burst_limit;
-        let search_limit = self.config.search_limit;
         let token = state
             .tokens
             .entry((request.company, request.user))
@@ -223,6 +223,7 @@ impl BudgetLedger for InMemoryLedger {
             return Ok(wait(until, WaitReason::BurstWindow));
         }
         if request.search {
+            let search_limit = token.search_limit.unwrap_or(self.config.search_limit);
             let search_cap = self.lane_cap(search_limit, request.lane);
             if let Some(until) = token.search.admit_at(search_cap, window) {
                 return Ok(wait(until, WaitReason::SearchWindow));
@@ -288,11 +289,25 @@ impl BudgetLedger for InMemoryLedger {
         let window = self.window();
         let mut state = self.lock();
         let token = state.tokens.entry((company, user)).or_default();
-        token.burst.prune(now, window);
+        // A search call's headers describe its search window when they report a limit of
+        // at most the search limit (the sandbox does); otherwise the burst window.
+        let search = headers.search
+            && headers.limit.is_none_or(|l| {
+                l <= self
+                    .config
+                    .search_limit
+                    .max(token.search_limit.unwrap_or(0))
+            });
+        let (known, target) = if search {
+            (&mut token.search_limit, &mut token.search)
+        } else {
+            (&mut token.limit, &mut token.burst)
+        };
+        target.prune(now, window);
         if let Some(limit) = headers.limit {
-            token.limit = Some(limit);
+            *known = Some(limit);
         }
-        let (Some(limit), Some(remaining)) = (token.limit, headers.remaining) else {
+        let (Some(limit), Some(remaining)) = (*known, headers.remaining) else {
             return Ok(());
         };
         let reset = headers
@@ -302,14 +317,13 @@ impl BudgetLedger for InMemoryLedger {
             .min(window);
         if remaining == 0 {
             let until = now + reset;
-            token.burst.blocked_until =
-                Some(token.burst.blocked_until.map_or(until, |t| t.max(until)));
+            target.blocked_until = Some(target.blocked_until.map_or(until, |t| t.max(until)));
         }
         let server_used = limit.saturating_sub(remaining) as usize;
         // Sends we do not know about expire when Pipedrive's window resets.
         let phantom_at = now + reset - window;
-        while token.burst.sends.len() < server_used {
-            token.burst.record(phantom_at);
+        while target.sends.len() < server_used {
+            target.record(phantom_at);
         }
         Ok(())
     }

@@ -102,6 +102,10 @@ pub struct RateHeaders {
     pub remaining: Option<u32>,
     /// Time left until the window resets.
     pub reset: Option<Duration>,
+    /// The response was to a search call, so the headers may describe the token's search
+    /// window rather than its burst window (the sandbox reports the window a call counted
+    /// against; Pipedrive does not say). Set by the caller, not read from the headers.
+    pub search: bool,
 }
 
 impl RateHeaders {
@@ -114,6 +118,7 @@ impl RateHeaders {
             limit: num("x-ratelimit-limit").map(|v| v as u32),
             remaining: num("x-ratelimit-remaining").map(|v| v as u32),
             reset: num("x-ratelimit-reset").map(|v| Duration::from_secs_f64(v.min(3_600.0))),
+            search: false,
         }
     }
 

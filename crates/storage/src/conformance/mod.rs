@@ -4,6 +4,7 @@
 //! is not available, instead of passing silently).
 
 mod audit;
+mod budgets;
 mod installations;
 mod installs;
 mod job_claims;
@@ -42,6 +43,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(settings::CHECKS.iter().copied());
     all.extend(audit::CHECKS.iter().copied());
     all.extend(tokens::CHECKS.iter().copied());
+    all.extend(budgets::CHECKS.iter().copied());
     all.extend(nonces::CHECKS.iter().copied());
     all.extend(jobs::CHECKS.iter().copied());
     all.extend(job_claims::CHECKS.iter().copied());
