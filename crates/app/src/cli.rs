@@ -30,4 +30,6 @@ pub enum Command {
     Migrate,
     /// Run the local Pipedrive sandbox on its own (OAuth, REST, limits, webhooks, faults).
     Sandbox(crate::sandbox_cmd::SandboxArgs),
+    /// Encryption key maintenance (`keys rotate`).
+    Keys(crate::keys_cmd::KeysArgs),
 }

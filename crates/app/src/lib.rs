@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod cli;
+pub mod keys_cmd;
 pub mod pipedrive_setup;
 pub mod sandbox_cmd;
 pub mod secrets;

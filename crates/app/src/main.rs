@@ -36,6 +36,7 @@ fn main() -> std::process::ExitCode {
             Command::Worker => dealbridge_app::workers::worker_only(&settings).await,
             Command::Migrate => store::migrate_only(&settings).await,
             Command::Sandbox(args) => dealbridge_app::sandbox_cmd::run(args).await,
+            Command::Keys(args) => dealbridge_app::keys_cmd::run(&settings, args).await,
         }
     });
     match outcome {

@@ -220,6 +220,13 @@ fn token_error(e: RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorR
             BasicErrorResponseType::InvalidGrant => Error::NeedsReauth {
                 reason: describe(&r),
             },
+            // Pipedrive's message in the `error` field ("Invalid grant: refresh_token is invalid")
+            // instead of the RFC 6749 code.
+            BasicErrorResponseType::Extension(text) if names_invalid_grant(text) => {
+                Error::NeedsReauth {
+                    reason: "invalid grant".into(),
+                }
+            }
             _ => Error::OAuth(describe(&r)),
         },
         RequestTokenError::Request(HttpClientError::Reqwest(e)) => crate::http::transport_error(*e),
@@ -230,8 +237,7 @@ fn token_error(e: RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorR
         // Pipedrive's OAuth error body is not documented; when it is not RFC 6749 JSON, still
         // recognise an invalid grant by its text ("Invalid grant: refresh_token is invalid").
         RequestTokenError::Parse(_, body) => {
-            let text = String::from_utf8_lossy(&body).to_lowercase();
-            if text.contains("invalid grant") || text.contains("invalid_grant") {
+            if names_invalid_grant(&String::from_utf8_lossy(&body)) {
                 Error::NeedsReauth {
                     reason: "invalid grant".into(),
                 }
@@ -241,6 +247,11 @@ fn token_error(e: RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorR
         }
         RequestTokenError::Other(message) => Error::OAuth(message),
     }
+}
+
+fn names_invalid_grant(text: &str) -> bool {
+    let text = text.to_lowercase();
+    text.contains("invalid grant") || text.contains("invalid_grant")
 }
 
 fn describe(r: &BasicErrorResponse) -> String {

@@ -86,6 +86,7 @@ async fn an_invalid_grant_needs_reauth_in_either_body_shape() {
     for body in [
         json!({"error": "invalid_grant", "error_description": "refresh_token is invalid"}),
         json!({"success": false, "message": "Invalid grant: refresh_token is invalid"}),
+        json!({"success": false, "error": "Invalid grant: refresh_token is invalid"}),
     ] {
         let h = Harness::start().await;
         Mock::given(method("POST"))

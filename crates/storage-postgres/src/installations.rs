@@ -54,8 +54,8 @@ pub(crate) async fn upsert_installation_in(
     new: &NewInstallation,
 ) -> StoreResult<Installation> {
     let sql = format!(
-        "insert into installations ({COLUMNS})
-         values ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, $9)
+        "insert into installations ({COLUMNS}, tokens_updated_at)
+         values ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, $9, $9)
          on conflict (tenant_id, user_id) do update set
              api_domain = excluded.api_domain,
              scopes = excluded.scopes,
@@ -64,7 +64,11 @@ pub(crate) async fn upsert_installation_in(
              refresh_token_ciphertext = excluded.refresh_token_ciphertext,
              token_key_id = excluded.token_key_id,
              access_expires_at = excluded.access_expires_at,
-             updated_at = excluded.updated_at
+             updated_at = excluded.updated_at,
+             -- New tokens: a refresh still running on the old ones must not overwrite them.
+             tokens_updated_at = excluded.tokens_updated_at,
+             refresh_lease_holder = null,
+             refresh_lease_until = null
          returning {COLUMNS}"
     );
     let row = sqlx::query(&sql)

@@ -57,8 +57,8 @@ pub(crate) async fn upsert_installation_in(
 ) -> StoreResult<Installation> {
     let now = Utc::now();
     let sql = format!(
-        "insert into installations ({COLUMNS})
-         values (?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)
+        "insert into installations ({COLUMNS}, tokens_updated_at)
+         values (?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?)
          on conflict (tenant_id, user_id) do update set
              api_domain = excluded.api_domain,
              scopes = excluded.scopes,
@@ -67,7 +67,11 @@ pub(crate) async fn upsert_installation_in(
              refresh_token_ciphertext = excluded.refresh_token_ciphertext,
              token_key_id = excluded.token_key_id,
              access_expires_at = excluded.access_expires_at,
-             updated_at = excluded.updated_at
+             updated_at = excluded.updated_at,
+             -- New tokens: a refresh still running on the old ones must not overwrite them.
+             tokens_updated_at = excluded.tokens_updated_at,
+             refresh_lease_holder = null,
+             refresh_lease_until = null
          returning {COLUMNS}"
     );
     let row = sqlx::query(&sql)
@@ -79,6 +83,7 @@ pub(crate) async fn upsert_installation_in(
         .bind(&new.tokens.refresh_token)
         .bind(&new.tokens.key_id)
         .bind(new.tokens.access_expires_at)
+        .bind(now)
         .bind(now)
         .bind(now)
         .fetch_one(&mut *conn)

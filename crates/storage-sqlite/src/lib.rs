@@ -8,6 +8,7 @@ mod jobs;
 mod maintenance;
 mod settings;
 mod tenants;
+mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;

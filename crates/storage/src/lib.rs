@@ -4,6 +4,7 @@ mod budgets;
 mod error;
 mod jobs;
 mod store;
+mod tokens;
 
 #[cfg(feature = "sqlx")]
 mod sqlx_support;
@@ -26,3 +27,4 @@ pub use jobs::{
 pub use store::{
     AuditLog, Installations, Maintenance, OneTimeNonces, Store, TenantSettings, Tenants,
 };
+pub use tokens::{IdleInstallation, InstallationKey, StaleKeyTokens, TokenUpkeep};

@@ -11,7 +11,15 @@ use crate::{Budgets, Jobs, StoreResult};
 
 /// Everything Dealbridge keeps, behind one object-safe trait so the backend is chosen at run time.
 pub trait Store:
-    Tenants + Installations + TenantSettings + AuditLog + OneTimeNonces + Maintenance + Jobs + Budgets
+    Tenants
+    + Installations
+    + TenantSettings
+    + AuditLog
+    + OneTimeNonces
+    + Maintenance
+    + Jobs
+    + crate::TokenUpkeep
+    + Budgets
 {
 }
 
@@ -23,6 +31,7 @@ impl<T> Store for T where
         + OneTimeNonces
         + Maintenance
         + Jobs
+        + crate::TokenUpkeep
         + Budgets
 {
 }

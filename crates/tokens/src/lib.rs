@@ -1,5 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+mod rotate;
 mod seal;
+mod vault;
 
+pub use rotate::{rotate_keys, KeyRotation};
 pub use seal::{open, seal, OpenTokens, SealError};
+pub use vault::{IdleSweep, InstallationTokens, TokenVault, VaultConfig, VaultError};

@@ -31,7 +31,7 @@ impl std::fmt::Debug for OpenTokens {
     }
 }
 
-fn aad(company: CompanyId, user: UserId, column: &str) -> Aad {
+pub(crate) fn aad(company: CompanyId, user: UserId, column: &str) -> Aad {
     Aad::new(
         "installation",
         &[&company.to_string(), &user.to_string(), column],

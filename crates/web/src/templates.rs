@@ -98,15 +98,14 @@ mod tests {
         context.insert("user_id", &1);
         context.insert("activity", &Vec::<serde_json::Value>::new());
         context.insert("csrf", "token");
-        for page in [
-            "landing.html",
-            "error.html",
-            "install_result.html",
-            "dashboard.html",
-        ] {
+        for page in ["landing.html", "error.html", "install_result.html"] {
             let html = templates.render(page, &context).unwrap();
             assert!(html.contains("<html"), "{page} renders a document");
         }
+        // The dashboard's `status` is the installation's, a string.
+        context.insert("status", "needs_reauth");
+        let dashboard = templates.render("dashboard.html", &context).unwrap();
+        assert!(dashboard.contains("reconnect"), "the reauth banner shows");
     }
 
     #[test]

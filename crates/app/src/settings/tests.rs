@@ -39,13 +39,13 @@ fn file_then_environment_override_defaults() {
         assert_eq!(from_file.public_url.as_str(), "http://localhost:9000/");
 
         jail.set_env("DEALBRIDGE_LISTEN", "127.0.0.1:9100");
-        jail.set_env("DATABASE_URL", "postgres://u:secret@db/dealbridge");
+        jail.set_env("DATABASE_URL", "postgres://u:hunter2pw@db/dealbridge");
         let from_env = load_in(jail).map_err(|e| e.to_string())?;
         assert_eq!(from_env.listen.port(), 9100);
         assert_eq!(from_env.log_format, LogFormat::Json, "file value kept");
         assert_eq!(from_env.database_kind, DatabaseKind::Postgres);
         assert!(
-            !format!("{from_env:?}").contains("secret"),
+            !format!("{from_env:?}").contains("hunter2pw"),
             "Debug leaks the database password"
         );
         Ok(())

@@ -13,6 +13,7 @@ mod maintenance;
 mod nonces;
 mod settings;
 mod tenants;
+mod tokens;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -42,6 +43,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(settings::CHECKS.iter().copied());
     all.extend(audit::CHECKS.iter().copied());
     all.extend(budgets::CHECKS.iter().copied());
+    all.extend(tokens::CHECKS.iter().copied());
     all.extend(nonces::CHECKS.iter().copied());
     all.extend(jobs::CHECKS.iter().copied());
     all.extend(job_claims::CHECKS.iter().copied());

@@ -1,0 +1,620 @@
+//! The token vault: hands out an installation's access token, refreshing it at most once at a time
+//! per installation, across every process that shares the store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dealbridge_core::installation::{Installation, InstallationStatus, SealedTokens};
+use dealbridge_core::{CompanyId, TenantId, UserId};
+use dealbridge_crypto::{ExposeSecret, KeyRing, SecretString};
+use dealbridge_pipedrive::oauth::{OAuth, TokenSet};
+use dealbridge_pipedrive::{TokenError, TokenSource};
+use dealbridge_storage::{InstallationKey, Store, StoreError};
+use rand::Rng;
+
+use crate::seal::{open, seal};
+
+/// Timing of refreshes. The defaults suit Pipedrive's one-hour access tokens.
+#[derive(Debug, Clone)]
+pub struct VaultConfig {
+    /// An access token this close to its expiry is refreshed before use.
+    pub refresh_margin: Duration,
+    /// How long a lease protects a refresh. Longer than the OAuth request timeout (30 s), so a
+    /// live holder never loses it; short enough that a crashed holder delays others only briefly.
+    pub lease_ttl: Duration,
+    /// How long a caller waits for another process's refresh before giving up with
+    /// `TokenError::Unavailable`.
+    pub lease_wait: Duration,
+    /// Pause between looks at the store while another process holds the lease (a random jitter
+    /// of up to the same again is added).
+    pub lease_poll: Duration,
+    /// Installations per page in [`TokenVault::refresh_idle`].
+    pub idle_batch: u32,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        Self {
+            refresh_margin: Duration::from_secs(5 * 60),
+            lease_ttl: Duration::from_secs(120),
+            lease_wait: Duration::from_secs(150),
+            lease_poll: Duration::from_millis(100),
+            idle_batch: 100,
+        }
+    }
+}
+
+/// Failures of the vault's batch operations (the idle sweep, key rotation).
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("store error")]
+    Store(#[from] StoreError),
+}
+
+/// Outcome of one [`TokenVault::refresh_idle`] run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdleSweep {
+    /// Idle installations found.
+    pub found: u64,
+    /// Refreshed now (or by another process while this one waited).
+    pub refreshed: u64,
+    /// The refresh token was refused twice: the installation is now `needs_reauth`.
+    pub needs_reauth: u64,
+    /// Could not be refreshed now (OAuth server or store unavailable); the next sweep retries.
+    pub failed: u64,
+}
+
+type LockMap = HashMap<InstallationKey, Weak<tokio::sync::Mutex<()>>>;
+
+/// Owns the store, the key ring and the OAuth client; cheap to clone. One per process: its
+/// per-installation locks are what keep the tasks of one process from refreshing side by side.
+#[derive(Clone)]
+pub struct TokenVault {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    keys: Arc<KeyRing>,
+    oauth: OAuth,
+    config: VaultConfig,
+    /// This vault's name on leases; unique per instance.
+    holder: String,
+    locks: Mutex<LockMap>,
+}
+
+impl std::fmt::Debug for TokenVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVault")
+            .field("holder", &self.inner.holder)
+            .field("keys", &self.inner.keys)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenVault {
+    pub fn new(store: Arc<dyn Store>, keys: Arc<KeyRing>, oauth: OAuth) -> Self {
+        Self::with_config(store, keys, oauth, VaultConfig::default())
+    }
+
+    pub fn with_config(
+        store: Arc<dyn Store>,
+        keys: Arc<KeyRing>,
+        oauth: OAuth,
+        config: VaultConfig,
+    ) -> Self {
+        let holder = format!(
+            "pid{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                keys,
+                oauth,
+                config,
+                holder,
+                locks: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The token source of one installation, for `CompanyCtx::token_source`.
+    pub fn source(&self, tenant_id: TenantId, user_id: UserId) -> InstallationTokens {
+        InstallationTokens {
+            vault: self.clone(),
+            tenant_id,
+            user_id,
+            company_id: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub fn keys(&self) -> &Arc<KeyRing> {
+        &self.inner.keys
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// Refreshes every active installation whose tokens were last written `older_than` ago or
+    /// earlier (30 days for the periodic sweep), so refresh tokens never reach Pipedrive's 60-day
+    /// idle expiry. Each refresh takes the same locks as any other, so it is safe while the app
+    /// serves; an installation refreshed meanwhile by someone else counts as refreshed.
+    pub async fn refresh_idle(
+        &self,
+        older_than: chrono::Duration,
+    ) -> Result<IdleSweep, VaultError> {
+        let cutoff = Utc::now() - older_than;
+        let mut sweep = IdleSweep::default();
+        let mut after = None;
+        loop {
+            let page = self
+                .inner
+                .store
+                .idle_installations(cutoff, after, self.inner.config.idle_batch)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some((last.tenant_id, last.user_id));
+            for idle in page {
+                sweep.found += 1;
+                let source = self.source(idle.tenant_id, idle.user_id);
+                match source.force_refresh().await {
+                    Ok(()) => sweep.refreshed += 1,
+                    Err(TokenError::NeedsReauth(_)) => sweep.needs_reauth += 1,
+                    Err(TokenError::Unavailable(reason)) => {
+                        tracing::warn!(
+                            tenant.id = %idle.tenant_id,
+                            user.id = %idle.user_id,
+                            %reason,
+                            "idle refresh failed"
+                        );
+                        sweep.failed += 1;
+                    }
+                }
+            }
+        }
+        Ok(sweep)
+    }
+
+    fn lock_for(&self, key: InstallationKey) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .inner
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(lock) = locks.get(&key).and_then(Weak::upgrade) {
+            return lock;
+        }
+        if locks.len() >= 1024 {
+            locks.retain(|_, lock| lock.strong_count() > 0);
+        }
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(key, Arc::downgrade(&lock));
+        lock
+    }
+}
+
+/// How a refresh under the locks ended.
+enum Outcome {
+    /// This call refreshed; the new tokens are stored.
+    Refreshed(SecretString),
+    /// Someone else's tokens are current (refreshed or reinstalled meanwhile); nothing was sent.
+    Current(SecretString),
+}
+
+impl Outcome {
+    fn into_token(self) -> SecretString {
+        match self {
+            Outcome::Refreshed(token) | Outcome::Current(token) => token,
+        }
+    }
+}
+
+/// Pipedrive always sends `expires_in`; if it ever does not, assume its documented hour.
+const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(3599);
+
+/// One installation's access tokens; implements [`TokenSource`]. Cheap to create (the vault
+/// holds the shared state); wrap it in an `Arc` for `CompanyCtx::token_source`.
+pub struct InstallationTokens {
+    vault: TokenVault,
+    tenant_id: TenantId,
+    user_id: UserId,
+    company_id: tokio::sync::OnceCell<CompanyId>,
+}
+
+impl std::fmt::Debug for InstallationTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstallationTokens")
+            .field("tenant_id", &self.tenant_id)
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(what: &str, err: impl std::fmt::Display) -> TokenError {
+    TokenError::Unavailable(format!("{what}: {err}"))
+}
+
+/// Whether the stored tokens are no longer the ones a caller saw. A refresh or a reinstall always
+/// moves the expiry; a key rotation changes the ciphertexts but not the tokens, and does not.
+fn changed(seen: &SealedTokens, current: &SealedTokens) -> bool {
+    seen.access_expires_at != current.access_expires_at
+}
+
+#[async_trait]
+impl TokenSource for InstallationTokens {
+    async fn access_token(&self) -> Result<SecretString, TokenError> {
+        let tokens = self.read().await?;
+        if self.is_fresh(&tokens) {
+            return self.access_of(&tokens).await;
+        }
+        self.refresh_locked(&tokens).await.map(Outcome::into_token)
+    }
+
+    async fn refresh(&self, rejected: &SecretString) -> Result<SecretString, TokenError> {
+        let tokens = self.read().await?;
+        if self.is_fresh(&tokens) {
+            let access = self.access_of(&tokens).await?;
+            if access.expose_secret() != rejected.expose_secret() {
+                // Another worker refreshed since the caller read its token.
+                return Ok(access);
+            }
+        }
+        self.refresh_locked(&tokens).await.map(Outcome::into_token)
+    }
+}
+
+impl InstallationTokens {
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant_id
+    }
+
+    pub fn user_id(&self) -> UserId {
+        self.user_id
+    }
+
+    /// Refreshes now even if the access token is still fresh, unless someone else refreshed since
+    /// this call read the tokens (the idle sweep, and tests).
+    pub async fn force_refresh(&self) -> Result<(), TokenError> {
+        let tokens = self.read().await?;
+        self.refresh_locked(&tokens).await.map(|_| ())
+    }
+
+    fn inner(&self) -> &Inner {
+        &self.vault.inner
+    }
+
+    /// The company id is part of the tokens' associated data; it never changes for a tenant.
+    async fn company_id(&self) -> Result<CompanyId, TokenError> {
+        self.company_id
+            .get_or_try_init(|| async {
+                self.inner()
+                    .store
+                    .tenant(self.tenant_id)
+                    .await
+                    .map_err(|e| unavailable("reading the tenant", e))?
+                    .map(|t| t.company_id)
+                    .ok_or_else(|| TokenError::NeedsReauth("tenant not installed".into()))
+            })
+            .await
+            .copied()
+    }
+
+    /// The installation's tokens, or why there are none to use.
+    async fn read(&self) -> Result<SealedTokens, TokenError> {
+        let installation: Option<Installation> = self
+            .inner()
+            .store
+            .installation(self.tenant_id, self.user_id)
+            .await
+            .map_err(|e| unavailable("reading the installation", e))?;
+        let installation =
+            installation.ok_or_else(|| TokenError::NeedsReauth("not installed".into()))?;
+        match installation.status {
+            InstallationStatus::Active => {}
+            InstallationStatus::NeedsReauth => {
+                return Err(TokenError::NeedsReauth(
+                    "the refresh token was refused; the user must install again".into(),
+                ))
+            }
+            InstallationStatus::Uninstalled => {
+                return Err(TokenError::NeedsReauth("uninstalled".into()))
+            }
+        }
+        installation
+            .tokens
+            .ok_or_else(|| TokenError::NeedsReauth("no tokens stored".into()))
+    }
+
+    fn is_fresh(&self, tokens: &SealedTokens) -> bool {
+        let margin = chrono::Duration::from_std(self.inner().config.refresh_margin)
+            .unwrap_or(chrono::Duration::MAX);
+        tokens.access_expires_at - margin > Utc::now()
+    }
+
+    async fn access_of(&self, tokens: &SealedTokens) -> Result<SecretString, TokenError> {
+        let company = self.company_id().await?;
+        open(&self.inner().keys, company, self.user_id, tokens)
+            .map(|open| open.access_token)
+            .map_err(|e| unavailable("opening the stored tokens", e))
+    }
+
+    /// The current access token if the stored tokens changed since `seen` and are fresh.
+    async fn current_if_changed(
+        &self,
+        seen: &SealedTokens,
+        current: &SealedTokens,
+    ) -> Result<Option<SecretString>, TokenError> {
+        if changed(seen, current) && self.is_fresh(current) {
+            return self.access_of(current).await.map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Refreshes under the per-installation mutex and the store lease, unless the tokens changed
+    /// since `seen` (then the current access token is returned and nothing is sent).
+    async fn refresh_locked(&self, seen: &SealedTokens) -> Result<Outcome, TokenError> {
+        let lock = self.vault.lock_for((self.tenant_id, self.user_id));
+        let _guard = lock.lock().await;
+
+        // Another task of this process may have refreshed while this one waited for the mutex.
+        let current = self.read().await?;
+        if let Some(token) = self.current_if_changed(seen, &current).await? {
+            return Ok(Outcome::Current(token));
+        }
+        if let Some(token) = self.take_lease(seen).await? {
+            return Ok(Outcome::Current(token));
+        }
+        // Lease held. Another process may have refreshed and released it between our last read
+        // and our taking it: read again before spending the refresh token.
+        let current = match self.read().await {
+            Ok(current) => current,
+            Err(e) => {
+                self.release().await;
+                return Err(e);
+            }
+        };
+        match self.current_if_changed(seen, &current).await {
+            Ok(Some(token)) => {
+                self.release().await;
+                return Ok(Outcome::Current(token));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.release().await;
+                return Err(e);
+            }
+        }
+        self.refresh_under_lease(current).await
+    }
+
+    /// Takes the store lease, waiting while another process holds it. Returns a token instead
+    /// when that process's refresh landed meanwhile.
+    async fn take_lease(&self, seen: &SealedTokens) -> Result<Option<SecretString>, TokenError> {
+        let config = &self.inner().config;
+        let ttl = chrono::Duration::from_std(config.lease_ttl)
+            .map_err(|e| unavailable("lease duration", e))?;
+        let started = tokio::time::Instant::now();
+        loop {
+            let now = Utc::now();
+            let taken = self
+                .inner()
+                .store
+                .acquire_refresh_lease(
+                    self.tenant_id,
+                    self.user_id,
+                    &self.inner().holder,
+                    now,
+                    now + ttl,
+                )
+                .await
+                .map_err(|e| unavailable("taking the refresh lease", e))?;
+            if taken {
+                return Ok(None);
+            }
+            // Refused: another process holds it, or the installation stopped being usable
+            // (`read` says which).
+            let current = self.read().await?;
+            if let Some(token) = self.current_if_changed(seen, &current).await? {
+                return Ok(Some(token));
+            }
+            if started.elapsed() >= config.lease_wait {
+                return Err(TokenError::Unavailable(
+                    "another process is still refreshing this installation's tokens".into(),
+                ));
+            }
+            let jitter = rand::thread_rng().gen_range(Duration::ZERO..=config.lease_poll);
+            tokio::time::sleep(config.lease_poll + jitter).await;
+        }
+    }
+
+    async fn release(&self) {
+        let released = self
+            .inner()
+            .store
+            .release_refresh_lease(self.tenant_id, self.user_id, &self.inner().holder)
+            .await;
+        if let Err(e) = released {
+            // The lease ends by itself after its time-to-live.
+            tracing::warn!(
+                tenant.id = %self.tenant_id,
+                user.id = %self.user_id,
+                error = %e,
+                "could not release the refresh lease"
+            );
+        }
+    }
+
+    /// Holding the lease: refresh with the stored refresh token. An `invalid_grant` is checked
+    /// once more (re-read, retry with whatever refresh token is stored then) before the
+    /// installation is marked `needs_reauth`.
+    async fn refresh_under_lease(&self, tokens: SealedTokens) -> Result<Outcome, TokenError> {
+        let company = match self.company_id().await {
+            Ok(company) => company,
+            Err(e) => {
+                self.release().await;
+                return Err(e);
+            }
+        };
+        let mut used = tokens;
+        let mut rechecked = false;
+        loop {
+            let refresh_token = match open(&self.inner().keys, company, self.user_id, &used) {
+                Ok(open) => open.refresh_token,
+                Err(e) => {
+                    self.release().await;
+                    return Err(unavailable("opening the stored tokens", e));
+                }
+            };
+            let requested_at = Utc::now();
+            match self.inner().oauth.refresh(&refresh_token).await {
+                Ok(set) => {
+                    return self
+                        .commit(company, set, refresh_token, requested_at)
+                        .await
+                        .map(Outcome::Refreshed)
+                }
+                Err(dealbridge_pipedrive::Error::NeedsReauth { reason }) if !rechecked => {
+                    rechecked = true;
+                    tracing::info!(
+                        tenant.id = %self.tenant_id,
+                        user.id = %self.user_id,
+                        %reason,
+                        "refresh token refused; checking once more"
+                    );
+                    let current = match self.read().await {
+                        Ok(current) => current,
+                        Err(e) => {
+                            self.release().await;
+                            return Err(e);
+                        }
+                    };
+                    match self.current_if_changed(&used, &current).await {
+                        Ok(Some(token)) => {
+                            self.release().await;
+                            return Ok(Outcome::Current(token));
+                        }
+                        Ok(None) => used = current,
+                        Err(e) => {
+                            self.release().await;
+                            return Err(e);
+                        }
+                    }
+                }
+                Err(dealbridge_pipedrive::Error::NeedsReauth { reason }) => {
+                    return self.give_up(reason).await;
+                }
+                Err(e) => {
+                    self.release().await;
+                    return Err(unavailable("refreshing the access token", e));
+                }
+            }
+        }
+    }
+
+    /// Seals and stores the new tokens, releasing the lease in the same statement, before the
+    /// access token is handed to anyone. Keeps the refresh token used when the answer has none.
+    async fn commit(
+        &self,
+        company: CompanyId,
+        set: TokenSet,
+        used_refresh_token: SecretString,
+        requested_at: DateTime<Utc>,
+    ) -> Result<SecretString, TokenError> {
+        let refresh_token = set.refresh_token.unwrap_or(used_refresh_token);
+        let lifetime = chrono::Duration::from_std(set.expires_in.unwrap_or(DEFAULT_EXPIRES_IN))
+            .unwrap_or(chrono::Duration::MAX);
+        // Counted from before the request, so the stored expiry is never later than Pipedrive's.
+        let expires_at = requested_at
+            .checked_add_signed(lifetime)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let sealed = match seal(
+            &self.inner().keys,
+            company,
+            self.user_id,
+            &set.access_token,
+            &refresh_token,
+            expires_at,
+        ) {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                self.release().await;
+                return Err(unavailable("sealing the new tokens", e));
+            }
+        };
+        match self
+            .inner()
+            .store
+            .store_refreshed_tokens(
+                self.tenant_id,
+                self.user_id,
+                &self.inner().holder,
+                &sealed,
+                Utc::now(),
+            )
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(
+                    tenant.id = %self.tenant_id,
+                    user.id = %self.user_id,
+                    "access token refreshed"
+                );
+                Ok(set.access_token)
+            }
+            Err(StoreError::Conflict(_)) => {
+                // Reinstalled, uninstalled or the lease ran out meanwhile: the row is someone
+                // else's now. The next call reads whatever is stored.
+                tracing::warn!(
+                    tenant.id = %self.tenant_id,
+                    user.id = %self.user_id,
+                    "refresh lease lost before the new tokens were stored; discarding them"
+                );
+                Err(TokenError::Unavailable(
+                    "the refresh lease was lost before the new tokens were stored".into(),
+                ))
+            }
+            Err(e) => {
+                self.release().await;
+                Err(unavailable("storing the new tokens", e))
+            }
+        }
+    }
+
+    /// The refresh token was refused twice: mark the installation so jobs wait for a reinstall.
+    async fn give_up(&self, reason: String) -> Result<Outcome, TokenError> {
+        match self
+            .inner()
+            .store
+            .mark_needs_reauth(self.tenant_id, self.user_id, &self.inner().holder)
+            .await
+        {
+            Ok(()) => {
+                tracing::warn!(
+                    tenant.id = %self.tenant_id,
+                    user.id = %self.user_id,
+                    %reason,
+                    "refresh token refused twice; installation needs re-authorisation"
+                );
+                Err(TokenError::NeedsReauth(reason))
+            }
+            // A reinstall (or another holder) replaced the row meanwhile: let the next call read it.
+            Err(StoreError::Conflict(_)) => Err(TokenError::Unavailable(
+                "the installation changed while its refresh token was refused".into(),
+            )),
+            Err(e) => {
+                self.release().await;
+                Err(unavailable(
+                    "marking the installation for re-authorisation",
+                    e,
+                ))
+            }
+        }
+    }
+}
