@@ -14,6 +14,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::pipedrive_setup::EmbeddedSandbox;
 use crate::settings::Settings;
+use dealbridge_tokens::TokenVault;
 
 pub struct Application {
     port: u16,
@@ -21,6 +22,7 @@ pub struct Application {
     store: Arc<dyn Store>,
     sandbox: Option<EmbeddedSandbox>,
     keys: Arc<dealbridge_crypto::KeyRing>,
+    vault: TokenVault,
     settings: Settings,
 }
 
@@ -39,6 +41,11 @@ impl Application {
         let keys = Arc::new(crate::secrets::key_ring(&settings)?);
         let session_key = crate::secrets::session_key(&settings)?;
         let pipedrive = crate::pipedrive_setup::connect(&settings, store.clone()).await?;
+        let vault = TokenVault::new(
+            store.clone(),
+            keys.clone(),
+            pipedrive.pipedrive.oauth().clone(),
+        );
         let sandbox = pipedrive.sandbox.clone();
         let state = AppState {
             store: store.clone(),
@@ -63,6 +70,7 @@ impl Application {
             store,
             sandbox,
             keys,
+            vault,
             settings,
         })
     }
@@ -89,10 +97,12 @@ impl Application {
         let Self {
             server,
             store,
+            vault,
             settings,
             ..
         } = self;
-        let workers = crate::workers::run(store, &settings, crate::workers::shutdown_signal());
+        let shutdown = crate::workers::shutdown_signal();
+        let workers = crate::workers::run(store, Some(vault), &settings, shutdown);
         let web = async { server.await.context("web server") };
         let (web, jobs) = tokio::join!(web, workers);
         tracing::info!("stopped");

@@ -2,24 +2,58 @@
 
 use std::sync::Arc;
 
-use dealbridge_jobs::{Registry, Worker};
+use std::time::Duration;
+
+use dealbridge_jobs::{JobContext, JobError, Registry, Worker};
 use dealbridge_storage::Store;
+use dealbridge_tokens::TokenVault;
 
 use crate::settings::Settings;
 
+/// Refresh tokens expire after 60 days unused; refreshing those idle for 30 keeps every install alive.
+const IDLE_REFRESH_AFTER_DAYS: i64 = 30;
+const REFRESH_SWEEP_EVERY: Duration = Duration::from_secs(6 * 60 * 60);
+
 /// Every job kind this binary knows. Kinds are added here as the workflows that enqueue them land;
 /// a job whose kind no running worker knows waits and is retried (a newer instance may know it).
-pub fn registry() -> Registry {
-    Registry::new()
+pub fn registry(vault: Option<TokenVault>) -> Registry {
+    let mut registry = Registry::new();
+    if let Some(vault) = vault {
+        registry = registry.periodic(
+            "tokens.refresh_sweep",
+            REFRESH_SWEEP_EVERY,
+            move |_: JobContext| {
+                let vault = vault.clone();
+                async move { refresh_sweep(&vault).await }
+            },
+        );
+    }
+    registry
+}
+
+async fn refresh_sweep(vault: &TokenVault) -> Result<(), JobError> {
+    let sweep = vault
+        .refresh_idle(chrono::Duration::days(IDLE_REFRESH_AFTER_DAYS))
+        .await
+        .map_err(|e| JobError::Retry(e.to_string()))?;
+    tracing::info!(
+        tokens.idle = sweep.found,
+        tokens.refreshed = sweep.refreshed,
+        tokens.needs_reauth = sweep.needs_reauth,
+        tokens.failed = sweep.failed,
+        "idle token sweep"
+    );
+    Ok(())
 }
 
 /// Runs workers until `shutdown` completes, then stops claiming and lets running jobs finish.
 pub async fn run(
     store: Arc<dyn Store>,
+    vault: Option<TokenVault>,
     settings: &Settings,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let worker = Worker::builder(store, registry())
+    let worker = Worker::builder(store, registry(vault))
         .concurrency(settings.worker_concurrency)
         .shutdown_grace(settings.shutdown_timeout)
         .build();
@@ -58,6 +92,20 @@ pub async fn shutdown_signal() {
 /// `dealbridge worker`.
 pub async fn worker_only(settings: &Settings) -> anyhow::Result<()> {
     let store = crate::store::open(settings).await?;
+    // Only a real Pipedrive is reachable from a separate worker process: an embedded sandbox lives
+    // inside its `serve` process, which runs the sweep itself.
+    let vault = match settings.pipedrive.credentials {
+        Some(_) => {
+            let keys = Arc::new(crate::secrets::key_ring(settings)?);
+            let pipedrive = crate::pipedrive_setup::connect(settings, store.clone()).await?;
+            Some(TokenVault::new(
+                store.clone(),
+                keys,
+                pipedrive.pipedrive.oauth().clone(),
+            ))
+        }
+        None => None,
+    };
     tracing::info!(concurrency = settings.worker_concurrency, "workers running");
-    run(store, settings, shutdown_signal()).await
+    run(store, vault, settings, shutdown_signal()).await
 }
