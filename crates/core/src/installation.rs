@@ -43,6 +43,35 @@ pub struct SealedTokens {
     pub access_expires_at: DateTime<Utc>,
 }
 
+impl SealedTokens {
+    /// Rebuilds the tokens from their four nullable columns: all set, or all empty (no tokens, e.g.
+    /// after an uninstall). Anything in between is a corrupt row, reported as `Err`.
+    pub fn from_columns(
+        access_token: Option<Vec<u8>>,
+        refresh_token: Option<Vec<u8>>,
+        key_id: Option<String>,
+        access_expires_at: Option<DateTime<Utc>>,
+    ) -> Result<Option<Self>, PartlyEmptyTokens> {
+        match (access_token, refresh_token, key_id, access_expires_at) {
+            (Some(access_token), Some(refresh_token), Some(key_id), Some(access_expires_at)) => {
+                Ok(Some(Self {
+                    access_token,
+                    refresh_token,
+                    key_id,
+                    access_expires_at,
+                }))
+            }
+            (None, None, None, None) => Ok(None),
+            _ => Err(PartlyEmptyTokens),
+        }
+    }
+}
+
+/// Some but not all token columns hold a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("token columns partly empty")]
+pub struct PartlyEmptyTokens;
+
 impl std::fmt::Debug for SealedTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Ciphertext is not secret, but it is noise in logs; lengths are enough to debug with.
@@ -96,6 +125,17 @@ mod tests {
             vec!["deals:full", "contacts:read", "base"]
         );
         assert!(parse_scopes(" , ").is_empty());
+    }
+
+    #[test]
+    fn token_columns_are_all_or_nothing() {
+        let at = Utc::now();
+        let full =
+            SealedTokens::from_columns(Some(vec![1]), Some(vec![2]), Some("k".into()), Some(at));
+        assert_eq!(full.unwrap().map(|t| t.key_id), Some("k".to_string()));
+        assert_eq!(SealedTokens::from_columns(None, None, None, None), Ok(None));
+        let partial = SealedTokens::from_columns(Some(vec![1]), None, Some("k".into()), Some(at));
+        assert_eq!(partial, Err(PartlyEmptyTokens));
     }
 
     #[test]

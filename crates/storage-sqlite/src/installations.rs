@@ -24,18 +24,8 @@ fn installation_from_row(row: &SqliteRow) -> StoreResult<Installation> {
     let refresh: Option<Vec<u8>> = row.try_get("refresh_token_ciphertext").map_err(get_err)?;
     let key_id: Option<String> = row.try_get("token_key_id").map_err(get_err)?;
     let expires: Option<DateTime<Utc>> = row.try_get("access_expires_at").map_err(get_err)?;
-    let tokens = match (access, refresh, key_id, expires) {
-        (Some(access_token), Some(refresh_token), Some(key_id), Some(access_expires_at)) => {
-            Some(SealedTokens {
-                access_token,
-                refresh_token,
-                key_id,
-                access_expires_at,
-            })
-        }
-        (None, None, None, None) => None,
-        _ => return Err(StoreError::Corrupt("token columns partly empty".into())),
-    };
+    let tokens = SealedTokens::from_columns(access, refresh, key_id, expires)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(Installation {
         tenant_id: TenantId::from_uuid(parse_uuid(&tenant_id)?),
         user_id: UserId::new(row.try_get("user_id").map_err(get_err)?),

@@ -5,6 +5,8 @@
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
+use crate::pipedrive_ids::pipedrive_id;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IframeTokenError {
     #[error("the Pipedrive token is missing or invalid")]
@@ -51,20 +53,13 @@ pub fn verify(
         return Err(IframeTokenError::Expired);
     }
     let user = IframeUser {
-        company_id: id(&claims.company_id).ok_or(IframeTokenError::Invalid)?,
-        user_id: id(&claims.user_id).ok_or(IframeTokenError::Invalid)?,
+        company_id: pipedrive_id(&claims.company_id).ok_or(IframeTokenError::Invalid)?,
+        user_id: pipedrive_id(&claims.user_id).ok_or(IframeTokenError::Invalid)?,
     };
     if user.company_id != query_company || user.user_id != query_user {
         return Err(IframeTokenError::Mismatch);
     }
     Ok(user)
-}
-
-/// Ids arrive as numbers or as strings of digits, depending on the surface.
-fn id(value: &serde_json::Value) -> Option<i64> {
-    value
-        .as_i64()
-        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
 }
 
 #[cfg(test)]

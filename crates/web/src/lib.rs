@@ -6,6 +6,7 @@ mod iframe_jwt;
 mod middleware;
 mod oauth_state;
 mod pages;
+mod pipedrive_ids;
 mod routes;
 mod services;
 mod session;

@@ -9,6 +9,8 @@ use dealbridge_core::audit::NewAuditEntry;
 use dealbridge_core::{CompanyId, UserId};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
+
+use crate::pipedrive_ids::pipedrive_id;
 use subtle::ConstantTimeEq;
 
 use crate::services::uninstall;
@@ -43,7 +45,10 @@ async fn uninstall_notice(
     }
     let notice: Notice = serde_json::from_slice(&body)
         .map_err(|e| AppError::BadRequest(format!("uninstall body: {e}")))?;
-    let (Some(company), Some(user)) = (id(&notice.company_id), id(&notice.user_id)) else {
+    let (Some(company), Some(user)) = (
+        pipedrive_id(&notice.company_id),
+        pipedrive_id(&notice.user_id),
+    ) else {
         return Err(AppError::BadRequest(
             "company_id and user_id must be ids".into(),
         ));
@@ -91,10 +96,4 @@ fn has_client_credentials(req: &HttpRequest, state: &AppState) -> bool {
         })
         .unwrap_or_default();
     bool::from(given.as_slice().ct_eq(expected.as_bytes()))
-}
-
-fn id(value: &serde_json::Value) -> Option<i64> {
-    value
-        .as_i64()
-        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
 }
