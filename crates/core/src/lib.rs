@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod audit;
+pub mod fields;
 pub mod ids;
 pub mod installation;
 pub mod settings;

@@ -6,7 +6,7 @@ use dealbridge_core::audit::NewAuditEntry;
 use dealbridge_core::installation::{Installation, NewInstallation};
 use dealbridge_core::tenant::{NewTenant, Tenant};
 use dealbridge_core::{TenantId, UserId};
-use dealbridge_storage::{OneTimeNonces, StoreError, StoreResult};
+use dealbridge_storage::{NewJob, OneTimeNonces, StoreError, StoreResult};
 
 use crate::audit::append_audit_in;
 use crate::installations::upsert_installation_in;
@@ -19,6 +19,7 @@ impl PgStore {
         tenant: &NewTenant,
         installation: &NewInstallation,
         audit: &NewAuditEntry,
+        follow_up: &[NewJob],
     ) -> StoreResult<(Tenant, Installation)> {
         let mut tx = self.pool.begin().await.map_err(StoreError::backend)?;
         let tenant = upsert_tenant_in(&mut tx, tenant).await?;
@@ -28,6 +29,9 @@ impl PgStore {
             ..audit.clone()
         };
         append_audit_in(&mut tx, &audit).await?;
+        for job in follow_up {
+            PgStore::enqueue_in(&mut tx, &job.clone().tenant(tenant.id)).await?;
+        }
         tx.commit().await.map_err(StoreError::backend)?;
         Ok((tenant, installation))
     }
@@ -62,12 +66,15 @@ impl PgStore {
         .await
         .map_err(StoreError::backend)?;
         if active == 0 {
-            sqlx::query("update tenants set status = 'uninstalled', updated_at = $1 where id = $2")
-                .bind(now)
-                .bind(tenant_id.as_uuid())
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::backend)?;
+            sqlx::query(
+                "update tenants set status = 'uninstalled', updated_at = $1,
+                 uninstalled_at = coalesce(uninstalled_at, $1) where id = $2",
+            )
+            .bind(now)
+            .bind(tenant_id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
         }
         tx.commit().await.map_err(StoreError::backend)?;
         Ok(u64::try_from(active).unwrap_or_default())

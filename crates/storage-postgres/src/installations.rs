@@ -158,8 +158,10 @@ impl Installations for PgStore {
         tenant: &NewTenant,
         installation: &NewInstallation,
         audit: &NewAuditEntry,
+        follow_up: &[dealbridge_storage::NewJob],
     ) -> StoreResult<(Tenant, Installation)> {
-        self.record_install_tx(tenant, installation, audit).await
+        self.record_install_tx(tenant, installation, audit, follow_up)
+            .await
     }
 
     async fn retire_installation(&self, tenant_id: TenantId, user_id: UserId) -> StoreResult<u64> {

@@ -36,6 +36,7 @@ pub(crate) async fn upsert_tenant_in(
              company_name = excluded.company_name,
              company_domain = excluded.company_domain,
              status = 'active',
+             uninstalled_at = null,
              updated_at = excluded.updated_at
          returning {COLUMNS}"
     );
@@ -79,13 +80,18 @@ impl Tenants for PgStore {
     }
 
     async fn set_tenant_status(&self, id: TenantId, status: TenantStatus) -> StoreResult<()> {
-        let done = sqlx::query("update tenants set status = $1, updated_at = $2 where id = $3")
-            .bind(status.as_str())
-            .bind(Utc::now())
-            .bind(id.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::backend)?;
+        let done = sqlx::query(
+            "update tenants set status = $1, updated_at = $2,
+                 uninstalled_at = case when $1 = 'uninstalled'
+                     then coalesce(uninstalled_at, $2) else null end
+             where id = $3",
+        )
+        .bind(status.as_str())
+        .bind(Utc::now())
+        .bind(id.as_uuid())
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::backend)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("tenant"));
         }

@@ -6,6 +6,7 @@ mod install;
 mod installations;
 mod jobs;
 mod maintenance;
+mod retention;
 mod settings;
 mod tenants;
 mod tokens;

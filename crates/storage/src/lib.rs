@@ -3,6 +3,7 @@
 mod budgets;
 mod error;
 mod jobs;
+mod retention;
 mod store;
 mod tokens;
 
@@ -24,6 +25,7 @@ pub use jobs::{
     tenant_from_key, tenant_key, Claim, Enqueued, Job, JobCounts, JobFailure, JobId, JobLease,
     JobState, JobWakeups, Jobs, Lane, LeaseId, NewJob, QueueTake, ReadyQueue, SYSTEM_TENANT,
 };
+pub use retention::{ProvisionedFields, PurgedTenant, Retention};
 pub use store::{
     AuditLog, Installations, Maintenance, OneTimeNonces, Store, TenantSettings, Tenants,
 };

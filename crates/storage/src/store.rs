@@ -7,7 +7,7 @@ use dealbridge_core::settings::VersionedSettings;
 use dealbridge_core::tenant::{NewTenant, Tenant, TenantStatus};
 use dealbridge_core::{CompanyId, TenantId, UserId};
 
-use crate::{Budgets, Jobs, StoreResult};
+use crate::{Budgets, Jobs, ProvisionedFields, Retention, StoreResult};
 
 /// Everything Dealbridge keeps, behind one object-safe trait so the backend is chosen at run time.
 pub trait Store:
@@ -20,6 +20,8 @@ pub trait Store:
     + Jobs
     + crate::TokenUpkeep
     + Budgets
+    + Retention
+    + ProvisionedFields
 {
 }
 
@@ -33,6 +35,8 @@ impl<T> Store for T where
         + Jobs
         + crate::TokenUpkeep
         + Budgets
+        + Retention
+        + ProvisionedFields
 {
 }
 
@@ -94,12 +98,15 @@ pub trait Installations: Send + Sync + 'static {
     async fn destroy_tokens(&self, tenant_id: TenantId) -> StoreResult<u64>;
 
     /// An install, all or nothing: upserts the company's tenant and the user's installation (tokens
-    /// included) and appends `audit` (its `tenant_id` is set to the tenant's) in one transaction.
+    /// included), appends `audit` and enqueues the `follow_up` jobs (the tenant id of both is set
+    /// to the tenant's) in one transaction, so post-install work exists if and only if the
+    /// install does.
     async fn record_install(
         &self,
         tenant: &NewTenant,
         installation: &NewInstallation,
         audit: &NewAuditEntry,
+        follow_up: &[crate::NewJob],
     ) -> StoreResult<(Tenant, Installation)>;
 
     /// A user removed the app: the installation becomes `uninstalled` and its tokens are deleted;

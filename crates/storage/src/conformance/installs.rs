@@ -28,6 +28,11 @@ fn audit(action: &str) -> NewAuditEntry {
     }
 }
 
+fn follow_up() -> crate::NewJob {
+    crate::NewJob::new("install.provision", serde_json::json!({ "user_id": 4 }))
+        .unique_key("install.provision:4")
+}
+
 fn record_install_writes_tenant_installation_and_audit(store: Arc<dyn Store>) -> CheckFuture {
     Box::pin(async move {
         let (tenant, installation) = store
@@ -35,6 +40,7 @@ fn record_install_writes_tenant_installation_and_audit(store: Arc<dyn Store>) ->
                 &fixtures::new_tenant(40),
                 &fixtures::installation(4, 4),
                 &audit("install"),
+                &[follow_up()],
             )
             .await?;
         ensure_eq!(
@@ -53,12 +59,15 @@ fn record_install_writes_tenant_installation_and_audit(store: Arc<dyn Store>) ->
         let log = store.audit_log(Some(tenant.id), 10).await?;
         ensure_eq!(log.len(), 1, "audit entry written with the tenant id");
         ensure_eq!(log[0].action, "install".to_string(), "audit action");
+        let jobs = store.job_counts(Some(tenant.id)).await?;
+        ensure_eq!(jobs.queued, 1, "follow-up job enqueued for the tenant");
 
         let again = store
             .record_install(
                 &fixtures::new_tenant(40),
                 &fixtures::installation(4, 9),
                 &audit("install"),
+                &[follow_up()],
             )
             .await?;
         ensure_eq!(again.0.id, tenant.id, "a reinstall keeps the tenant");
@@ -72,6 +81,8 @@ fn record_install_writes_tenant_installation_and_audit(store: Arc<dyn Store>) ->
             2,
             "one entry per install"
         );
+        let jobs = store.job_counts(Some(tenant.id)).await?;
+        ensure_eq!(jobs.queued, 1, "a unique follow-up is not enqueued twice");
         Ok(())
     })
 }
@@ -83,6 +94,7 @@ fn retire_installation_uninstalls_the_last(store: Arc<dyn Store>) -> CheckFuture
                 &fixtures::new_tenant(50),
                 &fixtures::installation(1, 1),
                 &audit("install"),
+                &[],
             )
             .await?;
         store

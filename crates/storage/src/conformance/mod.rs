@@ -11,6 +11,7 @@ mod job_claims;
 mod jobs;
 mod maintenance;
 mod nonces;
+mod retention;
 mod settings;
 mod tenants;
 mod tokens;
@@ -47,6 +48,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(nonces::CHECKS.iter().copied());
     all.extend(jobs::CHECKS.iter().copied());
     all.extend(job_claims::CHECKS.iter().copied());
+    all.extend(retention::CHECKS.iter().copied());
     all
 }
 

@@ -1,0 +1,128 @@
+//! The purge of uninstalled tenants, and provisioned custom fields.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dealbridge_core::fields::{FieldEntity, FieldPurpose, ProvisionedField};
+use dealbridge_core::{CompanyId, TenantId};
+use dealbridge_storage::{ProvisionedFields, PurgedTenant, Retention, StoreError, StoreResult};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use crate::audit::append_audit_in;
+use crate::{parse_uuid, SqliteStore};
+
+#[async_trait]
+impl Retention for SqliteStore {
+    async fn purge_uninstalled(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<PurgedTenant>> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::backend)?;
+        // SQLite has one writer at a time, so the select and the deletes cannot interleave with
+        // a reinstall: a tenant that came back is active and not selected.
+        let rows = sqlx::query(
+            "select id, company_id, uninstalled_at from tenants
+             where status = 'uninstalled' and uninstalled_at < ?1
+             order by uninstalled_at
+             limit ?2",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::backend)?;
+        let mut purged = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let tenant = PurgedTenant {
+                tenant_id: TenantId::from_uuid(parse_uuid(
+                    &row.try_get::<String, _>("id")
+                        .map_err(StoreError::backend)?,
+                )?),
+                company_id: CompanyId::new(row.try_get("company_id").map_err(StoreError::backend)?),
+                uninstalled_at: row.try_get("uninstalled_at").map_err(StoreError::backend)?,
+            };
+            // Jobs have no foreign key to tenants (system jobs have no parent), so they go first;
+            // the tenant's delete cascades to everything else it owns.
+            sqlx::query("delete from jobs where tenant_id = ?1")
+                .bind(tenant.tenant_id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::backend)?;
+            sqlx::query("delete from tenants where id = ?1")
+                .bind(tenant.tenant_id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::backend)?;
+            append_audit_in(&mut tx, &tenant.audit_entry()).await?;
+            purged.push(tenant);
+        }
+        tx.commit().await.map_err(StoreError::backend)?;
+        Ok(purged)
+    }
+
+    async fn uninstalled_at(&self, tenant_id: TenantId) -> StoreResult<Option<DateTime<Utc>>> {
+        let at: Option<Option<DateTime<Utc>>> =
+            sqlx::query_scalar("select uninstalled_at from tenants where id = ?1")
+                .bind(tenant_id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::backend)?;
+        Ok(at.flatten())
+    }
+}
+
+fn field_from_row(row: &SqliteRow) -> StoreResult<ProvisionedField> {
+    let purpose: String = row.try_get("purpose").map_err(StoreError::backend)?;
+    let entity: String = row.try_get("entity").map_err(StoreError::backend)?;
+    Ok(ProvisionedField {
+        purpose: FieldPurpose::parse(&purpose)
+            .ok_or_else(|| StoreError::Corrupt(format!("field purpose {purpose:?}")))?,
+        entity: FieldEntity::parse(&entity)
+            .ok_or_else(|| StoreError::Corrupt(format!("field entity {entity:?}")))?,
+        field_code: row.try_get("field_code").map_err(StoreError::backend)?,
+        recorded_at: row.try_get("recorded_at").map_err(StoreError::backend)?,
+    })
+}
+
+#[async_trait]
+impl ProvisionedFields for SqliteStore {
+    async fn record_field(
+        &self,
+        tenant_id: TenantId,
+        purpose: FieldPurpose,
+        entity: FieldEntity,
+        field_code: &str,
+    ) -> StoreResult<ProvisionedField> {
+        let row = sqlx::query(
+            "insert into provisioned_fields (tenant_id, purpose, entity, field_code, recorded_at)
+             values (?1, ?2, ?3, ?4, ?5)
+             on conflict (tenant_id, purpose) do update set
+                 entity = excluded.entity,
+                 field_code = excluded.field_code,
+                 recorded_at = excluded.recorded_at
+             returning purpose, entity, field_code, recorded_at",
+        )
+        .bind(tenant_id.to_string())
+        .bind(purpose.as_str())
+        .bind(entity.as_str())
+        .bind(field_code)
+        .bind(Utc::now())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| crate::db_error(e, "tenant"))?;
+        field_from_row(&row)
+    }
+
+    async fn provisioned_fields(&self, tenant_id: TenantId) -> StoreResult<Vec<ProvisionedField>> {
+        let rows = sqlx::query(
+            "select purpose, entity, field_code, recorded_at from provisioned_fields
+             where tenant_id = ?1 order by purpose",
+        )
+        .bind(tenant_id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::backend)?;
+        rows.iter().map(field_from_row).collect()
+    }
+}

@@ -1,0 +1,64 @@
+//! What happens to a tenant's data after it leaves, and the custom fields kept in its Pipedrive.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dealbridge_core::audit::NewAuditEntry;
+use dealbridge_core::fields::{FieldEntity, FieldPurpose, ProvisionedField};
+use dealbridge_core::{CompanyId, TenantId};
+
+use crate::StoreResult;
+
+/// A tenant whose data the purge removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgedTenant {
+    pub tenant_id: TenantId,
+    pub company_id: CompanyId,
+    pub uninstalled_at: DateTime<Utc>,
+}
+
+impl PurgedTenant {
+    /// What remains of a purged tenant, written in the purge's transaction: that it was purged,
+    /// and when it had left. The company id is Pipedrive's account number, not personal data.
+    pub fn audit_entry(&self) -> NewAuditEntry {
+        NewAuditEntry {
+            tenant_id: None,
+            actor: "system:retention".into(),
+            action: "tenant.purged".into(),
+            detail: serde_json::json!({
+                "company_id": self.company_id.get(),
+                "uninstalled_at": self.uninstalled_at,
+            }),
+        }
+    }
+}
+
+#[async_trait]
+pub trait Retention: Send + Sync + 'static {
+    /// Deletes everything held for up to `limit` tenants uninstalled before `before`: the tenant
+    /// row with its installations, settings, provisioned fields and audit entries, and any job
+    /// left. Each purge leaves one tenant-less audit entry (`tenant.purged`, company id only), in
+    /// the same transaction. A tenant that reinstalled in the meantime is active and untouched.
+    async fn purge_uninstalled(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<PurgedTenant>>;
+
+    /// When the tenant became uninstalled, if it is.
+    async fn uninstalled_at(&self, tenant_id: TenantId) -> StoreResult<Option<DateTime<Utc>>>;
+}
+
+#[async_trait]
+pub trait ProvisionedFields: Send + Sync + 'static {
+    /// Remembers the field Pipedrive holds for `purpose` in this tenant, replacing an earlier one.
+    async fn record_field(
+        &self,
+        tenant_id: TenantId,
+        purpose: FieldPurpose,
+        entity: FieldEntity,
+        field_code: &str,
+    ) -> StoreResult<ProvisionedField>;
+
+    /// The tenant's provisioned fields, in purpose order.
+    async fn provisioned_fields(&self, tenant_id: TenantId) -> StoreResult<Vec<ProvisionedField>>;
+}
