@@ -16,6 +16,19 @@ use crate::settings::Settings;
 
 pub const SANDBOX_CLIENT_ID: &str = "dealbridge-local";
 
+/// The OAuth scopes Dealbridge's Marketplace app asks for (set them in Pipedrive's Developer Hub;
+/// the README lists why each is needed). The embedded sandbox registers the app with the same, so
+/// a missing scope shows up offline first. Not `admin`: nothing we do needs it.
+pub const APP_SCOPES: &[&str] = &[
+    "base",
+    "deals:full",
+    "contacts:full",
+    "activities:full",
+    "search:read",
+    "deal-fields:full",
+    "webhooks:full",
+];
+
 pub struct PipedriveSetup {
     pub pipedrive: Pipedrive,
     pub client_id: String,
@@ -96,7 +109,7 @@ fn start_sandbox(
         client_id: SANDBOX_CLIENT_ID.into(),
         client_secret: secret.expose_secret().to_string(),
         callback_url: callback.to_string(),
-        scopes: Vec::new(),
+        scopes: APP_SCOPES.iter().map(|s| (*s).to_string()).collect(),
     })?;
     control.ensure_company(CompanySpec {
         name: "Demo Company".into(),

@@ -50,6 +50,9 @@ pub struct Settings {
     pub dev_reload: bool,
     /// Jobs each process runs at once.
     pub worker_concurrency: usize,
+    /// `DEALBRIDGE_RETENTION_DAYS`: how long an uninstalled tenant's data is kept before the
+    /// purge deletes it (a reinstall within it finds its settings again).
+    pub retention_days: u32,
     pub pipedrive: PipedriveSettings,
     /// `DEALBRIDGE_ENCRYPTION_KEYS`: the key ring that seals tokens (see the crypto crate).
     pub encryption_keys: Option<SecretString>,
@@ -98,6 +101,8 @@ struct Raw {
     dev_reload: bool,
     #[serde(default = "defaults::worker_concurrency")]
     worker_concurrency: usize,
+    #[serde(default = "defaults::retention_days")]
+    retention_days: u32,
     #[serde(default)]
     pipedrive_client_id: Option<String>,
     #[serde(default)]
@@ -138,6 +143,9 @@ mod defaults {
     }
     pub fn worker_concurrency() -> usize {
         16
+    }
+    pub fn retention_days() -> u32 {
+        30
     }
     pub fn pipedrive_oauth_url() -> String {
         "https://oauth.pipedrive.com".into()
@@ -264,7 +272,14 @@ impl Raw {
                 format!("{:?} is not HOST:PORT", self.sandbox_listen),
             )
         })?;
+        if self.retention_days == 0 {
+            return Err(invalid(
+                "retention_days",
+                "must be at least 1 (a reinstall by mistake must not lose the settings)".into(),
+            ));
+        }
         Ok(Settings {
+            retention_days: self.retention_days,
             pipedrive,
             encryption_keys: self.encryption_keys,
             session_key: self.session_key,

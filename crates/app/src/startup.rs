@@ -23,6 +23,7 @@ pub struct Application {
     sandbox: Option<EmbeddedSandbox>,
     keys: Arc<dealbridge_crypto::KeyRing>,
     vault: TokenVault,
+    pipedrive: dealbridge_pipedrive::Pipedrive,
     settings: Settings,
 }
 
@@ -47,6 +48,7 @@ impl Application {
             pipedrive.pipedrive.oauth().clone(),
         );
         let sandbox = pipedrive.sandbox.clone();
+        let client = pipedrive.pipedrive.clone();
         let state = AppState {
             store: store.clone(),
             templates,
@@ -71,6 +73,7 @@ impl Application {
             sandbox,
             keys,
             vault,
+            pipedrive: client,
             settings,
         })
     }
@@ -98,11 +101,12 @@ impl Application {
             server,
             store,
             vault,
+            pipedrive,
             settings,
             ..
         } = self;
         let shutdown = crate::workers::shutdown_signal();
-        let workers = crate::workers::run(store, Some(vault), &settings, shutdown);
+        let workers = crate::workers::run(store, Some((pipedrive, vault)), &settings, shutdown);
         let web = async { server.await.context("web server") };
         let (web, jobs) = tokio::join!(web, workers);
         tracing::info!("stopped");

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dealbridge_jobs::{JobContext, JobError, Registry, Worker};
+use dealbridge_pipedrive::Pipedrive;
 use dealbridge_storage::Store;
 use dealbridge_tokens::TokenVault;
+use dealbridge_workflows::{RetentionPolicy, Workflows};
 
 use crate::settings::Settings;
 
@@ -14,11 +16,20 @@ use crate::settings::Settings;
 const IDLE_REFRESH_AFTER_DAYS: i64 = 30;
 const REFRESH_SWEEP_EVERY: Duration = Duration::from_secs(6 * 60 * 60);
 
+/// What the job handlers of this binary act with.
+pub struct WorkerDeps {
+    pub store: Arc<dyn Store>,
+    /// Present when this process can reach Pipedrive (see `worker_only`).
+    pub pipedrive: Option<(Pipedrive, TokenVault)>,
+    pub retention: RetentionPolicy,
+}
+
 /// Every job kind this binary knows. Kinds are added here as the workflows that enqueue them land;
 /// a job whose kind no running worker knows waits and is retried (a newer instance may know it).
-pub fn registry(vault: Option<TokenVault>) -> Registry {
-    let mut registry = Registry::new();
-    if let Some(vault) = vault {
+pub fn registry(deps: WorkerDeps) -> Registry {
+    let mut registry = deps.retention.register(Registry::new(), deps.store.clone());
+    if let Some((pipedrive, vault)) = deps.pipedrive {
+        registry = Workflows::new(deps.store, pipedrive, vault.clone()).register(registry);
         registry = registry.periodic(
             "tokens.refresh_sweep",
             REFRESH_SWEEP_EVERY,
@@ -49,11 +60,16 @@ async fn refresh_sweep(vault: &TokenVault) -> Result<(), JobError> {
 /// Runs workers until `shutdown` completes, then stops claiming and lets running jobs finish.
 pub async fn run(
     store: Arc<dyn Store>,
-    vault: Option<TokenVault>,
+    pipedrive: Option<(Pipedrive, TokenVault)>,
     settings: &Settings,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let worker = Worker::builder(store, registry(vault))
+    let deps = WorkerDeps {
+        store: store.clone(),
+        pipedrive,
+        retention: retention_policy(settings),
+    };
+    let worker = Worker::builder(store, registry(deps))
         .concurrency(settings.worker_concurrency)
         .shutdown_grace(settings.shutdown_timeout)
         .build();
@@ -65,6 +81,13 @@ pub async fn run(
         "workers stopped"
     );
     Ok(())
+}
+
+fn retention_policy(settings: &Settings) -> RetentionPolicy {
+    RetentionPolicy {
+        keep_after_uninstall: chrono::Duration::days(i64::from(settings.retention_days)),
+        ..RetentionPolicy::default()
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -94,18 +117,15 @@ pub async fn worker_only(settings: &Settings) -> anyhow::Result<()> {
     let store = crate::store::open(settings).await?;
     // Only a real Pipedrive is reachable from a separate worker process: an embedded sandbox lives
     // inside its `serve` process, which runs the sweep itself.
-    let vault = match settings.pipedrive.credentials {
+    let pipedrive = match settings.pipedrive.credentials {
         Some(_) => {
             let keys = Arc::new(crate::secrets::key_ring(settings)?);
-            let pipedrive = crate::pipedrive_setup::connect(settings, store.clone()).await?;
-            Some(TokenVault::new(
-                store.clone(),
-                keys,
-                pipedrive.pipedrive.oauth().clone(),
-            ))
+            let setup = crate::pipedrive_setup::connect(settings, store.clone()).await?;
+            let vault = TokenVault::new(store.clone(), keys, setup.pipedrive.oauth().clone());
+            Some((setup.pipedrive, vault))
         }
         None => None,
     };
     tracing::info!(concurrency = settings.worker_concurrency, "workers running");
-    run(store, vault, settings, shutdown_signal()).await
+    run(store, pipedrive, settings, shutdown_signal()).await
 }

@@ -121,6 +121,44 @@ async fn install_signs_in_and_stores_only_ciphertext() {
     }
     let log = app.store.audit_log(Some(tenant.id), 10).await.unwrap();
     assert_eq!(log[0].action, "install");
+    let jobs = app.store.job_counts(Some(tenant.id)).await.unwrap();
+    assert_eq!(
+        jobs.queued, 1,
+        "post-install work enqueued with the install"
+    );
+}
+
+#[tokio::test]
+async fn serve_provisions_the_custom_fields_after_install() {
+    let app = helpers::spawn_app_with_workers().await;
+    let installed = install(&app).await;
+    let company = CompanyId::new(installed.company_id as i64);
+    let tenant = app
+        .store
+        .tenant_by_company(company)
+        .await
+        .unwrap()
+        .expect("tenant");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let fields = app.store.provisioned_fields(tenant.id).await.unwrap();
+        if fields.len() == dealbridge_core::fields::FieldPurpose::ALL.len() {
+            break;
+        }
+        let dead = app.store.dead_jobs(Some(tenant.id), 5).await.unwrap();
+        assert!(
+            dead.is_empty(),
+            "provisioning failed: {:?}",
+            dead[0].last_error
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fields not provisioned: {fields:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let log = app.store.audit_log(Some(tenant.id), 10).await.unwrap();
+    assert!(log.iter().any(|e| e.action == "install.provisioned"));
 }
 
 #[tokio::test]

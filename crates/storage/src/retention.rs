@@ -59,6 +59,6 @@ pub trait ProvisionedFields: Send + Sync + 'static {
         field_code: &str,
     ) -> StoreResult<ProvisionedField>;
 
-    /// The tenant's provisioned fields, in purpose order.
+    /// The tenant's provisioned fields, ordered by the purpose's name.
     async fn provisioned_fields(&self, tenant_id: TenantId) -> StoreResult<Vec<ProvisionedField>>;
 }

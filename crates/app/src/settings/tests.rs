@@ -21,6 +21,7 @@ fn defaults_need_no_configuration() {
         );
         assert_eq!(settings.database_kind, DatabaseKind::Sqlite);
         assert_eq!(settings.log_format, LogFormat::Pretty);
+        assert_eq!(settings.retention_days, 30);
         Ok(())
     });
 }
@@ -64,6 +65,16 @@ fn bad_values_name_their_variable_on_one_line() {
             "DEALBRIDGE_DATABASE_MAX_CONNECTIONS",
         ),
         ("DEALBRIDGE_PUBLIC_URL", "ftp://x", "DEALBRIDGE_PUBLIC_URL"),
+        (
+            "DEALBRIDGE_RETENTION_DAYS",
+            "0",
+            "DEALBRIDGE_RETENTION_DAYS",
+        ),
+        (
+            "DEALBRIDGE_RETENTION_DAYS",
+            "soon",
+            "DEALBRIDGE_RETENTION_DAYS",
+        ),
     ];
     for (var, value, named) in cases {
         Jail::expect_with(|jail| {

@@ -53,6 +53,15 @@ pub fn test_settings(data: &tempfile::TempDir, database_url: Option<&str>) -> Se
 pub const TEST_JWT_SECRET: &str = "test-iframe-jwt-secret";
 
 pub async fn spawn_app_with(database_url: Option<&str>) -> TestApp {
+    spawn(database_url, false).await
+}
+
+/// The app as `serve` runs it: web server and job workers.
+pub async fn spawn_app_with_workers() -> TestApp {
+    spawn(None, true).await
+}
+
+async fn spawn(database_url: Option<&str>, workers: bool) -> TestApp {
     let data = tempfile::tempdir().expect("temporary folder");
     let app = Application::build(test_settings(&data, database_url))
         .await
@@ -61,7 +70,11 @@ pub async fn spawn_app_with(database_url: Option<&str>) -> TestApp {
     let store = app.store();
     let sandbox = app.sandbox().cloned();
     let keys = app.keys();
-    tokio::spawn(app.run());
+    if workers {
+        tokio::spawn(app.run_with_workers());
+    } else {
+        tokio::spawn(app.run());
+    }
     TestApp {
         address,
         client: browser(),

@@ -1,5 +1,6 @@
 //! Completing an install: exchange the code, learn who installed, seal the tokens, and write tenant,
-//! installation and audit entry in one transaction (nothing half-created on failure).
+//! installation, audit entry and post-install job in one transaction (nothing half-created on
+//! failure).
 
 use std::sync::Arc;
 
@@ -109,9 +110,12 @@ pub async fn complete(
         action: "install".into(),
         detail: serde_json::json!({ "scopes": tokens.scopes, "api_domain": installation.api_domain }),
     };
+    // Post-install work (custom fields now, webhooks later) is a job written with the install,
+    // so it exists exactly when the install does and survives a crash right after.
+    let follow_up = [dealbridge_workflows::provision_job(user)];
     let recorded = state
         .store
-        .record_install(&tenant, &installation, &audit)
+        .record_install(&tenant, &installation, &audit, &follow_up)
         .await;
     Ok(recorded.map_err(AppError::from)?)
 }

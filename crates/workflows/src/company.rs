@@ -1,0 +1,57 @@
+//! A Pipedrive client acting for one tenant, built from what the store knows about it.
+
+use std::sync::Arc;
+
+use dealbridge_core::installation::InstallationStatus;
+use dealbridge_core::{TenantId, UserId};
+use dealbridge_jobs::JobError;
+use dealbridge_pipedrive::{CompanyClient, CompanyCtx, Lane};
+
+use crate::errors::{store_error, wait_for_reconnect};
+use crate::Workflows;
+
+impl Workflows {
+    /// The client for `user_id`'s installation in the tenant, spending from the company's budget
+    /// in `lane`. A tenant or installation that is gone makes the job permanent (nothing to act
+    /// for); one waiting for its user to reconnect makes the job wait.
+    pub async fn company_client(
+        &self,
+        tenant_id: TenantId,
+        user_id: UserId,
+        lane: Lane,
+    ) -> Result<CompanyClient, JobError> {
+        let tenant = self
+            .store
+            .tenant(tenant_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| JobError::permanent("the tenant no longer exists"))?;
+        let installation = self
+            .store
+            .installation(tenant_id, user_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| JobError::permanent("the installation no longer exists"))?;
+        match installation.status {
+            InstallationStatus::Active => {}
+            InstallationStatus::NeedsReauth => return Err(wait_for_reconnect()),
+            InstallationStatus::Uninstalled => {
+                return Err(JobError::permanent("the app was uninstalled"))
+            }
+        }
+        let api_domain = url::Url::parse(&installation.api_domain)
+            .map_err(|e| JobError::permanent(format!("stored api_domain is not a URL: {e}")))?;
+        let ids = u64::try_from(tenant.company_id.get())
+            .ok()
+            .zip(u64::try_from(user_id.get()).ok());
+        let (company, user) =
+            ids.ok_or_else(|| JobError::permanent("negative Pipedrive id in the store"))?;
+        Ok(self.pipedrive.company(CompanyCtx {
+            company_id: dealbridge_pipedrive::CompanyId(company),
+            user_id: dealbridge_pipedrive::UserId(user),
+            api_domain,
+            token_source: Arc::new(self.vault.source(tenant_id, user_id)),
+            lane,
+        }))
+    }
+}

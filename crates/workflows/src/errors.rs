@@ -1,0 +1,111 @@
+//! Pipedrive and store failures, mapped onto the job queue's retry rules.
+
+use chrono::Utc;
+use dealbridge_jobs::JobError;
+use dealbridge_pipedrive::Error;
+use dealbridge_storage::StoreError;
+
+/// How long a job that met lost authorisation waits before it is looked at again. The budget
+/// gate keeps a tenant in `needs_reauth` from being claimed at all, so this only matters for the
+/// attempt that found out.
+const RECONNECT_RECHECK: chrono::Duration = chrono::Duration::minutes(10);
+
+/// When a rate limit names no time, try again after this.
+const RATE_LIMIT_PAUSE: chrono::Duration = chrono::Duration::minutes(1);
+
+pub fn job_error(err: Error) -> JobError {
+    match err {
+        Error::Transient { .. } => JobError::retry(err),
+        Error::Deferred { until, .. } => JobError::RetryAt(err.to_string(), until),
+        Error::RateLimited { retry_after, .. } => {
+            let pause = retry_after
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .unwrap_or(RATE_LIMIT_PAUSE);
+            JobError::RetryAt(err.to_string(), Utc::now() + pause)
+        }
+        Error::NeedsReauth { .. } => wait_for_reconnect(),
+        Error::PaymentRequired { .. }
+        | Error::Forbidden { .. }
+        | Error::NotFound { .. }
+        | Error::Invalid { .. }
+        | Error::Permanent { .. }
+        | Error::Decode(_)
+        | Error::OAuth(_)
+        | Error::UnknownOperation { .. }
+        | Error::Config(_) => JobError::permanent(err),
+    }
+}
+
+pub(crate) fn wait_for_reconnect() -> JobError {
+    JobError::RetryAt(
+        "waiting for a user to reconnect Dealbridge to Pipedrive".into(),
+        Utc::now() + RECONNECT_RECHECK,
+    )
+}
+
+/// The store being unreachable is transient; anything else it reports is a bug or corrupt data.
+pub(crate) fn store_error(err: StoreError) -> JobError {
+    match err {
+        StoreError::Backend(_) => JobError::retry(err),
+        other => JobError::permanent(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn transient_failures_retry_with_backoff() {
+        let err = Error::Transient {
+            kind: dealbridge_pipedrive::TransientKind::Timeout,
+            message: "slow".into(),
+        };
+        assert!(matches!(job_error(err), JobError::Retry(_)));
+    }
+
+    #[test]
+    fn rate_limits_retry_at_the_time_given() {
+        let err = Error::RateLimited {
+            daily: false,
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        let JobError::RetryAt(_, at) = job_error(err) else {
+            panic!("not a timed retry");
+        };
+        let wait = at - Utc::now();
+        assert!(wait > chrono::Duration::seconds(5) && wait <= chrono::Duration::seconds(7));
+    }
+
+    #[test]
+    fn budget_deferrals_retry_when_the_ledger_said() {
+        let until = Utc::now() + chrono::Duration::hours(3);
+        let err = Error::Deferred {
+            until,
+            reason: dealbridge_pipedrive::WaitReason::DailyBudget,
+        };
+        assert!(matches!(job_error(err), JobError::RetryAt(_, at) if at == until));
+    }
+
+    #[test]
+    fn lost_authorisation_waits_instead_of_dying() {
+        let err = Error::NeedsReauth {
+            reason: "invalid_grant".into(),
+        };
+        assert!(matches!(job_error(err), JobError::RetryAt(_, at) if at > Utc::now()));
+    }
+
+    #[test]
+    fn refusals_are_permanent_and_keep_pipedrives_message() {
+        let err = Error::Forbidden {
+            kind: dealbridge_pipedrive::ForbiddenKind::MissingScope,
+            message: "Scope deals:full is missing".into(),
+        };
+        let JobError::Permanent(message) = job_error(err) else {
+            panic!("not permanent");
+        };
+        assert!(message.contains("Scope deals:full is missing"), "{message}");
+    }
+}
