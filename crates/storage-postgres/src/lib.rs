@@ -7,6 +7,8 @@ mod installations;
 mod jobs;
 mod maintenance;
 mod settings;
+mod staff;
+mod tenant_directory;
 mod tenants;
 mod tokens;
 

@@ -3,7 +3,9 @@
 mod budgets;
 mod error;
 mod jobs;
+mod staff;
 mod store;
+mod tenant_directory;
 mod tokens;
 
 #[cfg(feature = "sqlx")]
@@ -24,7 +26,9 @@ pub use jobs::{
     tenant_from_key, tenant_key, Claim, Enqueued, Job, JobCounts, JobFailure, JobId, JobLease,
     JobState, JobWakeups, Jobs, Lane, LeaseId, NewJob, QueueTake, ReadyQueue, SYSTEM_TENANT,
 };
+pub use staff::{NewStaffAccount, StaffAccount, StaffAccounts};
 pub use store::{
     AuditLog, Installations, Maintenance, OneTimeNonces, Store, TenantSettings, Tenants,
 };
+pub use tenant_directory::{like_pattern, TenantDirectory, TenantListQuery, TenantSummary};
 pub use tokens::{IdleInstallation, InstallationKey, StaleKeyTokens, TokenUpkeep};

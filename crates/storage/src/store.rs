@@ -20,6 +20,8 @@ pub trait Store:
     + Jobs
     + crate::TokenUpkeep
     + Budgets
+    + crate::StaffAccounts
+    + crate::TenantDirectory
 {
 }
 
@@ -33,6 +35,8 @@ impl<T> Store for T where
         + Jobs
         + crate::TokenUpkeep
         + Budgets
+        + crate::StaffAccounts
+        + crate::TenantDirectory
 {
 }
 

@@ -12,6 +12,8 @@ mod jobs;
 mod maintenance;
 mod nonces;
 mod settings;
+mod staff;
+mod tenant_directory;
 mod tenants;
 mod tokens;
 
@@ -47,6 +49,8 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(nonces::CHECKS.iter().copied());
     all.extend(jobs::CHECKS.iter().copied());
     all.extend(job_claims::CHECKS.iter().copied());
+    all.extend(staff::CHECKS.iter().copied());
+    all.extend(tenant_directory::CHECKS.iter().copied());
     all
 }
 
