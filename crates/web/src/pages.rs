@@ -31,3 +31,11 @@ pub fn installed_elsewhere(state: &AppState, company: &str) -> Result<HttpRespon
         .content_type("text/html; charset=utf-8")
         .body(html))
 }
+
+/// A 200 page from a template.
+pub fn html(state: &AppState, template: &str, context: &Context) -> Result<HttpResponse, AppError> {
+    let html = state.templates.render(template, context)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}
