@@ -1,7 +1,7 @@
-//! The dashboard session: which tenant and Pipedrive user this browser acts as. (The support
-//! console keeps its own keys in the same cookie; see `staff_session`.) The cookie is
+//! The dashboard session: which tenant and Pipedrive user this browser acts as. The cookie is
 //! signed and encrypted (actix-session), `HttpOnly`, and `SameSite=None; Secure` when served over
-//! HTTPS so it also works inside Pipedrive's iframe.
+//! HTTPS so it also works inside Pipedrive's iframe. The support console keeps its sign-in in the
+//! same cookie under keys of its own (see `staff_session`).
 
 use std::future::{ready, Ready};
 

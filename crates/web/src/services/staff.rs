@@ -67,13 +67,15 @@ pub async fn check_sign_in(
     email: &str,
     password: SecretString,
 ) -> Result<Option<StaffAccount>, AppError> {
+    // Made before the lookup, whoever asks first, so that making it slows no one kind of attempt.
+    let dummy = state.console.dummy_hash().await?;
     let account = match normalize_email(email) {
         Some(email) => state.store.staff_account_by_email(&email).await?,
         None => None,
     };
     let hash = match &account {
         Some(account) => account.password_hash.clone(),
-        None => state.console.dummy_hash().await?.to_string(),
+        None => dummy.to_string(),
     };
     let matches = tokio::task::spawn_blocking(move || verify(&hash, &password))
         .await
