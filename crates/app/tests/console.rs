@@ -384,6 +384,7 @@ async fn the_console_lists_installed_tenants_and_shows_one() {
 
     let page = get(&app, &client, &format!("/console/tenants/{}", tenant.id)).await;
     assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
     for expected in [
         "Demo Company",

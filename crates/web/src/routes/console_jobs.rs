@@ -27,7 +27,7 @@ async fn show(
         &tenant_health::dead_jobs(&state, None, 100).await?,
     );
     context.insert("retry_base", "/console/jobs");
-    pages::html(&state, "console/dead_jobs.html", &context)
+    pages::staff_html(&state, "console/dead_jobs.html", &context)
 }
 
 #[derive(Debug, Deserialize)]

@@ -56,7 +56,7 @@ async fn list(
     context.insert("tenants", &rows);
     context.insert("q", &search.unwrap_or_default());
     context.insert("next_after", &next);
-    pages::html(&state, "console/tenants.html", &context)
+    pages::staff_html(&state, "console/tenants.html", &context)
 }
 
 #[derive(Debug, Serialize)]
@@ -131,7 +131,7 @@ async fn show(
     );
     context.insert("retry_base", &format!("/console/tenants/{id}/jobs"));
     context.insert("audit", &audit);
-    pages::html(&state, "console/tenant.html", &context)
+    pages::staff_html(&state, "console/tenant.html", &context)
 }
 
 #[derive(Debug, Deserialize)]
