@@ -32,4 +32,6 @@ pub enum Command {
     Sandbox(crate::sandbox_cmd::SandboxArgs),
     /// Encryption key maintenance (`keys rotate`).
     Keys(crate::keys_cmd::KeysArgs),
+    /// Support console accounts (`staff add EMAIL`, password on stdin).
+    Staff(crate::staff_cmd::StaffArgs),
 }

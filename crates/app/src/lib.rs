@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
 pub mod cli;
+pub mod console_bootstrap;
 pub mod keys_cmd;
 pub mod pipedrive_setup;
 pub mod sandbox_cmd;
 pub mod secrets;
 pub mod settings;
+pub mod staff_cmd;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

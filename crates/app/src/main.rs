@@ -37,6 +37,7 @@ fn main() -> std::process::ExitCode {
             Command::Migrate => store::migrate_only(&settings).await,
             Command::Sandbox(args) => dealbridge_app::sandbox_cmd::run(args).await,
             Command::Keys(args) => dealbridge_app::keys_cmd::run(&settings, args).await,
+            Command::Staff(args) => dealbridge_app::staff_cmd::run(&settings, args).await,
         }
     });
     match outcome {

@@ -9,7 +9,7 @@ use actix_web::middleware::{from_fn, Compress};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use dealbridge_storage::Store;
-use dealbridge_web::{AppIdentity, AppState, StateSigner, Templates};
+use dealbridge_web::{AppIdentity, AppState, ConsoleState, StateSigner, Templates};
 use tracing_actix_web::TracingLogger;
 
 use crate::pipedrive_setup::EmbeddedSandbox;
@@ -49,6 +49,12 @@ impl Application {
         );
         let sandbox = pipedrive.sandbox.clone();
         let client = pipedrive.pipedrive.clone();
+        let console_password = crate::console_bootstrap::first_staff_account(
+            store.as_ref(),
+            &settings,
+            sandbox.is_some(),
+        )
+        .await?;
         let state = AppState {
             store: store.clone(),
             templates,
@@ -63,6 +69,7 @@ impl Application {
             }),
             // One secret to configure: the OAuth state is signed with the session key.
             states: StateSigner::new(&session_key),
+            console: Arc::new(ConsoleState::new(console_password)),
         };
         let server = serve(listener, state, &settings, session_key.clone())?;
         tracing::info!(address = %settings.listen, port, public_url = %settings.public_url, "listening");

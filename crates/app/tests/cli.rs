@@ -17,7 +17,14 @@ fn help_lists_every_subcommand() {
     let output = dealbridge().arg("--help").output().unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
-    for command in ["serve", "serve-web", "worker", "migrate", "sandbox"] {
+    for command in [
+        "serve",
+        "serve-web",
+        "worker",
+        "migrate",
+        "sandbox",
+        "staff",
+    ] {
         assert!(help.contains(command), "--help misses {command}:\n{help}");
     }
 }
@@ -52,4 +59,39 @@ fn migrate_creates_the_default_sqlite_database() {
     );
     assert!(dir.path().join("data/dealbridge.db").is_file());
     assert!(String::from_utf8_lossy(&output.stdout).contains("migrations are current"));
+}
+
+#[test]
+fn staff_add_reads_the_password_from_stdin_and_refuses_short_ones() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let add = |password: &str| {
+        let mut child = dealbridge()
+            .current_dir(dir.path())
+            .args(["staff", "add", "Ada@Dealbridge.Test"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = add("short-pass");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12 characters"));
+
+    let added = add("a long enough password");
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&added.stdout);
+    assert!(stdout.contains("ada@dealbridge.test"), "{stdout}");
+    assert!(!stdout.contains("a long enough password"));
+
+    let again = add("another long password");
+    assert!(!again.status.success(), "one account per email");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
 }

@@ -19,7 +19,12 @@ fn main() {
         move || run(creates_database_and_serves(url.unwrap_or_default()))
     })
     .with_ignored_flag(url.is_none());
-    libtest_mimic::run(&args, vec![trial]).exit();
+    let console = Trial::test("postgres::console_signs_in_and_lists_tenants", {
+        let url = url.clone();
+        move || run(console_signs_in_and_lists_tenants(url.unwrap_or_default()))
+    })
+    .with_ignored_flag(url.is_none());
+    libtest_mimic::run(&args, vec![trial, console]).exit();
 }
 
 fn run(test: impl std::future::Future<Output = Result<(), Failed>>) -> Result<(), Failed> {
@@ -62,5 +67,81 @@ async fn creates_database_and_serves(admin_url: String) -> Result<(), Failed> {
         .execute(&mut admin)
         .await
         .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The support console on Postgres: the offline first account signs in and the tenant list (one
+/// query with per-tenant counts) renders a tenant with a dead job.
+async fn console_signs_in_and_lists_tenants(admin_url: String) -> Result<(), Failed> {
+    let name = format!("dealbridge_app_test_{}", uuid::Uuid::new_v4().simple());
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(&admin_url);
+    let app = helpers::spawn_app_with(Some(&format!("{base}/{name}"))).await;
+    let outcome = console_checks(&app).await;
+    drop(app);
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    sqlx::query(&format!("drop database if exists {name} with (force)"))
+        .execute(&mut admin)
+        .await
+        .map_err(|e| e.to_string())?;
+    outcome
+}
+
+async fn console_checks(app: &helpers::TestApp) -> Result<(), Failed> {
+    let tenant = app
+        .store
+        .upsert_tenant(&dealbridge_core::tenant::NewTenant {
+            company_id: dealbridge_core::CompanyId::new(4242),
+            company_name: "Postgres Co".into(),
+            company_domain: "pgco".into(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let job = dealbridge_storage::NewJob::new("deal.sync", serde_json::json!({}))
+        .tenant(tenant.id)
+        .max_attempts(1);
+    app.store.enqueue(&job).await.map_err(|e| e.to_string())?;
+    let password = std::fs::read_to_string(
+        app.data_path()
+            .join(dealbridge_app::console_bootstrap::PASSWORD_FILE),
+    )
+    .map_err(|e| e.to_string())?;
+    let client = helpers::browser();
+    let login = format!("{}/console/login", app.address);
+    let page = client.get(&login).send().await.map_err(|e| e.to_string())?;
+    let html = page.text().await.map_err(|e| e.to_string())?;
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or("no CSRF token on the sign-in page")?;
+    let answer = client
+        .post(&login)
+        .form(&[
+            ("csrf", csrf),
+            ("email", dealbridge_app::console_bootstrap::FIRST_ACCOUNT),
+            ("password", password.trim()),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if answer.status() != 303 {
+        return Err(format!("sign-in answered {}", answer.status()).into());
+    }
+    let list = client
+        .get(format!("{}/console?q=postgres", app.address))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !list.contains("Postgres Co") || !list.contains("1 queued") {
+        return Err(format!("the tenant list misses the tenant or its job: {list}").into());
+    }
     Ok(())
 }

@@ -8,6 +8,8 @@ mod jobs;
 mod maintenance;
 mod retention;
 mod settings;
+mod staff;
+mod tenant_directory;
 mod tenants;
 mod tokens;
 

@@ -11,7 +11,7 @@ use crate::{db_error, parse_uuid, SqliteStore};
 const COLUMNS: &str =
     "id, company_id, company_name, company_domain, status, created_at, updated_at";
 
-fn tenant_from_row(row: &SqliteRow) -> StoreResult<Tenant> {
+pub(crate) fn tenant_from_row(row: &SqliteRow) -> StoreResult<Tenant> {
     let status: String = row.try_get("status").map_err(StoreError::backend)?;
     let id: String = row.try_get("id").map_err(StoreError::backend)?;
     Ok(Tenant {

@@ -4,7 +4,9 @@ mod budgets;
 mod error;
 mod jobs;
 mod retention;
+mod staff;
 mod store;
+mod tenant_directory;
 mod tokens;
 
 #[cfg(feature = "sqlx")]
@@ -26,7 +28,9 @@ pub use jobs::{
     JobState, JobWakeups, Jobs, Lane, LeaseId, NewJob, QueueTake, ReadyQueue, SYSTEM_TENANT,
 };
 pub use retention::{ProvisionedFields, PurgedTenant, Retention};
+pub use staff::{NewStaffAccount, StaffAccount, StaffAccounts};
 pub use store::{
     AuditLog, Installations, Maintenance, OneTimeNonces, Store, TenantSettings, Tenants,
 };
+pub use tenant_directory::{like_pattern, TenantDirectory, TenantListQuery, TenantSummary};
 pub use tokens::{IdleInstallation, InstallationKey, StaleKeyTokens, TokenUpkeep};

@@ -22,6 +22,8 @@ pub trait Store:
     + Budgets
     + Retention
     + ProvisionedFields
+    + crate::StaffAccounts
+    + crate::TenantDirectory
 {
 }
 
@@ -37,6 +39,8 @@ impl<T> Store for T where
         + Budgets
         + Retention
         + ProvisionedFields
+        + crate::StaffAccounts
+        + crate::TenantDirectory
 {
 }
 

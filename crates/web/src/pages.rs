@@ -31,3 +31,17 @@ pub fn installed_elsewhere(state: &AppState, company: &str) -> Result<HttpRespon
         .content_type("text/html; charset=utf-8")
         .body(html))
 }
+
+/// A 200 page from a template, for support staff: it shows other companies' data, so no browser or
+/// proxy may keep a copy.
+pub fn staff_html(
+    state: &AppState,
+    template: &str,
+    context: &Context,
+) -> Result<HttpResponse, AppError> {
+    let html = state.templates.render(template, context)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(html))
+}

@@ -1,6 +1,7 @@
 //! The dashboard session: which tenant and Pipedrive user this browser acts as. The cookie is
 //! signed and encrypted (actix-session), `HttpOnly`, and `SameSite=None; Secure` when served over
-//! HTTPS so it also works inside Pipedrive's iframe.
+//! HTTPS so it also works inside Pipedrive's iframe. The support console keeps its sign-in in the
+//! same cookie under keys of its own (see `staff_session`).
 
 use std::future::{ready, Ready};
 
@@ -78,8 +79,13 @@ pub fn csrf_token(session: &Session) -> Option<String> {
 }
 
 pub fn check_csrf(session: &Session, submitted: &str) -> Result<(), AppError> {
+    check_token(session, CSRF, submitted)
+}
+
+/// Compares the form's token with the one stored under `key`, in constant time.
+pub(crate) fn check_token(session: &Session, key: &str, submitted: &str) -> Result<(), AppError> {
     use subtle::ConstantTimeEq;
-    match csrf_token(session) {
+    match session.get::<String>(key).ok().flatten() {
         Some(expected) if bool::from(expected.as_bytes().ct_eq(submitted.as_bytes())) => Ok(()),
         _ => Err(AppError::Forbidden(
             "the form expired; reload the page and try again",
@@ -87,6 +93,14 @@ pub fn check_csrf(session: &Session, submitted: &str) -> Result<(), AppError> {
     }
 }
 
-fn internal(err: impl std::error::Error + Send + Sync + 'static) -> AppError {
+/// Ends the dashboard session only: the same cookie may also carry a support-console sign-in.
+pub fn sign_out(session: &Session) {
+    for key in [TENANT, USER, CSRF] {
+        session.remove(key);
+    }
+    session.renew();
+}
+
+pub(crate) fn internal(err: impl std::error::Error + Send + Sync + 'static) -> AppError {
     AppError::Internal(anyhow::Error::new(err))
 }

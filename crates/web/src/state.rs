@@ -18,6 +18,8 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     pub app: Arc<AppIdentity>,
     pub states: StateSigner,
+    /// The support console's sign-in throttle and first-run hint.
+    pub console: Arc<crate::ConsoleState>,
 }
 
 /// Who we are to Pipedrive, and where we live.

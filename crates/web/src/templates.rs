@@ -108,6 +108,118 @@ mod tests {
         assert!(dashboard.contains("reconnect"), "the reauth banner shows");
     }
 
+    fn health(context: &mut Context) {
+        context.insert(
+            "counts",
+            &serde_json::json!({"queued": 3, "running": 1, "dead": 1}),
+        );
+        context.insert(
+            "budget",
+            &serde_json::json!({"spent": 120, "daily_limit": 100, "learned": false,
+                "resets_at": "2026-11-30 00:00 UTC", "exhausted_until": "2026-11-30 00:00 UTC"}),
+        );
+        context.insert(
+            "figures",
+            &serde_json::json!({"calls": 5, "tokens_spent": 120, "rate_limited": 2,
+                "waited_seconds": 4, "deferred": 1}),
+        );
+        context.insert(
+            "dead_jobs",
+            &serde_json::json!([{"id": "j-1", "kind": "deal.sync", "lane": "default", "attempts": 3,
+                "max_attempts": 3, "last_error": "<b>boom</b>", "failed_at": "today"}]),
+        );
+    }
+
+    #[test]
+    fn the_dashboard_shows_work_budget_and_failed_jobs() {
+        let templates = Templates::load(false).unwrap();
+        let mut context = Context::new();
+        context.insert("tenant", &serde_json::json!({"company_name": "Acme"}));
+        context.insert("status", "needs_reauth");
+        context.insert("needs_reauth", &true);
+        context.insert("scopes", &vec!["base"]);
+        context.insert("api_domain", "https://acme.pipedrive.com");
+        context.insert("user_id", &1);
+        context.insert("activity", &Vec::<serde_json::Value>::new());
+        context.insert("csrf", "token");
+        context.insert("retry_base", "/dashboard/jobs");
+        health(&mut context);
+        let html = templates.render("dashboard.html", &context).unwrap();
+        assert!(
+            html.contains("3 jobs are waiting until you reconnect"),
+            "{html}"
+        );
+        assert!(
+            html.contains("work resumes at 2026-11-30 00:00 UTC"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"action="/dashboard/jobs/j-1/retry""#),
+            "{html}"
+        );
+        assert!(html.contains("&lt;b&gt;boom"), "errors are escaped: {html}");
+    }
+
+    #[test]
+    fn console_pages_render() {
+        let templates = Templates::load(false).unwrap();
+        let mut context = Context::new();
+        context.insert("staff_email", "ada@dealbridge.test");
+        context.insert("csrf", "token");
+        context.insert("message", "Wrong email or password.");
+        context.insert("email", "ada@dealbridge.test");
+        context.insert("no_account", &false);
+        context.insert("password_file", "/data/console-password");
+        let login = templates.render("console/login.html", &context).unwrap();
+        assert!(login.contains("Wrong email or password."), "{login}");
+        assert!(login.contains("console-password"), "{login}");
+
+        health(&mut context);
+        context.insert("q", "");
+        context.insert("next_after", &42);
+        context.insert(
+            "tenants",
+            &serde_json::json!([{"id": "t-1", "company_id": 7, "company_name": "Acme",
+                "company_domain": "acme", "status": "active", "active_installations": 1,
+                "needs_reauth_installations": 1, "jobs": {"queued": 1, "running": 0, "dead": 2},
+                "budget": {"spent": 10, "daily_limit": null, "learned": false,
+                    "resets_at": "r", "exhausted_until": "soon"}}]),
+        );
+        let list = templates.render("console/tenants.html", &context).unwrap();
+        assert!(list.contains(r#"href="/console/tenants/t-1""#), "{list}");
+        assert!(list.contains("paused until soon"), "{list}");
+        assert!(list.contains("after=42"), "{list}");
+
+        context.insert(
+            "tenant",
+            &serde_json::json!({"id": "t-1", "company_id": 7, "company_name": "Acme",
+                "company_domain": "acme", "status": "active"}),
+        );
+        context.insert(
+            "installations",
+            &serde_json::json!([{"user_id": 1, "api_domain": "x", "status": "needs_reauth",
+                "needs_reauth": true, "updated_at": "u"}]),
+        );
+        context.insert("needs_reauth", &true);
+        context.insert("retry_base", "/console/tenants/t-1/jobs");
+        context.insert("audit", &Vec::<serde_json::Value>::new());
+        let tenant = templates.render("console/tenant.html", &context).unwrap();
+        assert!(
+            tenant.contains("jobs wait until a user reconnects"),
+            "{tenant}"
+        );
+        assert!(
+            tenant.contains("/console/tenants/t-1/jobs/j-1/retry"),
+            "{tenant}"
+        );
+
+        context.insert("retry_base", "/console/jobs");
+        let system = templates
+            .render("console/dead_jobs.html", &context)
+            .unwrap();
+        assert!(system.contains("/console/jobs/j-1/retry"), "{system}");
+    }
+
     #[test]
     fn a_broken_template_is_reported_with_its_line() {
         let mut tera = Tera::default();

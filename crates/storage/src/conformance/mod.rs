@@ -13,6 +13,8 @@ mod maintenance;
 mod nonces;
 mod retention;
 mod settings;
+mod staff;
+mod tenant_directory;
 mod tenants;
 mod tokens;
 
@@ -49,6 +51,8 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(jobs::CHECKS.iter().copied());
     all.extend(job_claims::CHECKS.iter().copied());
     all.extend(retention::CHECKS.iter().copied());
+    all.extend(staff::CHECKS.iter().copied());
+    all.extend(tenant_directory::CHECKS.iter().copied());
     all
 }
 

@@ -1,5 +1,5 @@
 //! The tenant admin's dashboard: the installation's state, a reconnect banner when Pipedrive
-//! refused our tokens, recent activity, and Disconnect.
+//! refused our tokens, the company's jobs and API budget, recent activity, and Disconnect.
 
 use actix_session::Session;
 use actix_web::{http::header, web, HttpResponse};
@@ -7,8 +7,8 @@ use dealbridge_core::installation::InstallationStatus;
 use serde::Deserialize;
 use tera::Context;
 
-use crate::services::uninstall;
-use crate::session::{check_csrf, csrf_token, DashboardUser};
+use crate::services::{tenant_health, uninstall};
+use crate::session::{check_csrf, csrf_token, sign_out, DashboardUser};
 use crate::{AppError, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -44,6 +44,18 @@ async fn show(
     context.insert("user_id", &user.user_id);
     context.insert("activity", &activity);
     context.insert("csrf", &csrf_token(&session));
+    let company = tenant.company_id;
+    context.insert(
+        "counts",
+        &tenant_health::counts(&state, Some(user.tenant_id)).await?,
+    );
+    context.insert("budget", &tenant_health::budget(&state, company).await);
+    context.insert("figures", &tenant_health::figures(&state, company).await?);
+    context.insert(
+        "dead_jobs",
+        &tenant_health::dead_jobs(&state, Some(user.tenant_id), 20).await?,
+    );
+    context.insert("retry_base", "/dashboard/jobs");
     let html = state.templates.render("dashboard.html", &context)?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -63,7 +75,7 @@ async fn disconnect(
 ) -> Result<HttpResponse, AppError> {
     check_csrf(&session, &form.csrf)?;
     uninstall::disconnect(&state, user.tenant_id, user.user_id).await?;
-    session.purge();
+    sign_out(&session);
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/?disconnected=1"))
         .finish())

@@ -1,6 +1,10 @@
 //! Every route, assembled from one module per resource.
 
+mod console_jobs;
+mod console_login;
+mod console_tenants;
 mod dashboard;
+mod dashboard_jobs;
 mod health;
 mod install;
 mod not_found;
@@ -20,6 +24,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     oauth_callback::configure(cfg);
     uninstall::configure(cfg);
     dashboard::configure(cfg);
+    dashboard_jobs::configure(cfg);
+    console_login::configure(cfg);
+    console_tenants::configure(cfg);
+    console_jobs::configure(cfg);
     pipedrive_settings::configure(cfg);
     cfg.default_service(web::to(not_found::not_found));
 }

@@ -1,4 +1,8 @@
 //! What handlers call to do real work; handlers stay small.
 
+pub mod console;
 pub mod install;
+pub mod job_retry;
+pub mod staff;
+pub mod tenant_health;
 pub mod uninstall;

@@ -1,0 +1,104 @@
+//! Staff accounts of the support console: create, unique emails, lookups, sign-in times.
+
+use std::sync::Arc;
+
+use chrono::{TimeDelta, Utc};
+
+use super::{ensure_eq, Check, CheckFuture};
+use crate::{NewStaffAccount, Store, StoreError};
+
+pub(super) const CHECKS: &[(&str, Check)] = &[
+    (
+        "staff::create_then_find_by_email",
+        create_then_find_by_email,
+    ),
+    ("staff::emails_are_unique", emails_are_unique),
+    ("staff::login_time_is_recorded", login_time_is_recorded),
+];
+
+fn account(email: &str) -> NewStaffAccount {
+    NewStaffAccount {
+        email: email.into(),
+        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$hash-of-{email}"),
+    }
+}
+
+fn create_then_find_by_email(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        ensure_eq!(store.staff_account_count().await?, 0, "fresh store");
+        let created = store
+            .create_staff_account(&account("ada@dealbridge.test"))
+            .await?;
+        ensure_eq!(created.email, "ada@dealbridge.test".to_string(), "email");
+        ensure_eq!(created.last_login_at, None, "never signed in");
+        store
+            .create_staff_account(&account("bob@dealbridge.test"))
+            .await?;
+        ensure_eq!(store.staff_account_count().await?, 2, "count");
+
+        let found = store
+            .staff_account_by_email("ada@dealbridge.test")
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("not found"))?;
+        ensure_eq!(found, created, "read back");
+        ensure_eq!(
+            found.password_hash,
+            account("ada@dealbridge.test").password_hash,
+            "hash stored as given"
+        );
+        anyhow::ensure!(
+            store
+                .staff_account_by_email("carol@dealbridge.test")
+                .await?
+                .is_none(),
+            "unknown email found"
+        );
+        anyhow::ensure!(
+            !format!("{found:?}").contains("hash-of"),
+            "Debug shows the password hash"
+        );
+        Ok(())
+    })
+}
+
+fn emails_are_unique(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        store
+            .create_staff_account(&account("ada@dealbridge.test"))
+            .await?;
+        match store
+            .create_staff_account(&account("ada@dealbridge.test"))
+            .await
+        {
+            Err(StoreError::Conflict(_)) => {}
+            other => anyhow::bail!("duplicate email: expected Conflict, got {other:?}"),
+        }
+        ensure_eq!(store.staff_account_count().await?, 1, "one account");
+        Ok(())
+    })
+}
+
+fn login_time_is_recorded(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let created = store
+            .create_staff_account(&account("ada@dealbridge.test"))
+            .await?;
+        let at = Utc::now() + TimeDelta::seconds(5);
+        store.record_staff_login(created.id, at).await?;
+        let found = store
+            .staff_account_by_email("ada@dealbridge.test")
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("gone"))?;
+        let recorded = found
+            .last_login_at
+            .ok_or_else(|| anyhow::anyhow!("login time not recorded"))?;
+        anyhow::ensure!(
+            (recorded - at).num_milliseconds().abs() < 1,
+            "login time {recorded} differs from {at}"
+        );
+        match store.record_staff_login(created.id + 1000, at).await {
+            Err(StoreError::NotFound(_)) => Ok(()),
+            other => anyhow::bail!("unknown account: expected NotFound, got {other:?}"),
+        }
+    })
+}

@@ -1,0 +1,161 @@
+//! The support console's tenant list: paging by company id, search, and the counts it carries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dealbridge_core::installation::InstallationStatus;
+use dealbridge_core::tenant::NewTenant;
+use dealbridge_core::{CompanyId, UserId};
+
+use super::jobs::{claim_one_queue, job};
+use super::{ensure_eq, fixtures, Check, CheckFuture};
+use crate::{JobCounts, JobFailure, Store, TenantListQuery};
+
+pub(super) const CHECKS: &[(&str, Check)] = &[
+    (
+        "tenant_directory::pages_in_company_order",
+        pages_in_company_order,
+    ),
+    (
+        "tenant_directory::search_matches_name_or_domain",
+        search_matches_name_or_domain,
+    ),
+    (
+        "tenant_directory::counts_installations_and_jobs_per_tenant",
+        counts_installations_and_jobs,
+    ),
+];
+
+fn companies(page: &[crate::TenantSummary]) -> Vec<i64> {
+    page.iter().map(|s| s.tenant.company_id.get()).collect()
+}
+
+fn pages_in_company_order(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        for company in [30, 10, 50, 20, 40] {
+            fixtures::tenant(store.as_ref(), company).await?;
+        }
+        let first = store
+            .list_tenants(&TenantListQuery {
+                limit: 2,
+                ..TenantListQuery::default()
+            })
+            .await?;
+        ensure_eq!(companies(&first), vec![10, 20], "first page");
+        let second = store
+            .list_tenants(&TenantListQuery {
+                after: Some(CompanyId::new(20)),
+                limit: 2,
+                ..TenantListQuery::default()
+            })
+            .await?;
+        ensure_eq!(companies(&second), vec![30, 40], "second page");
+        let last = store
+            .list_tenants(&TenantListQuery {
+                after: Some(CompanyId::new(40)),
+                limit: 2,
+                ..TenantListQuery::default()
+            })
+            .await?;
+        ensure_eq!(companies(&last), vec![50], "last page");
+        Ok(())
+    })
+}
+
+fn search_matches_name_or_domain(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let named = |company: i64, name: &str, domain: &str| NewTenant {
+            company_id: CompanyId::new(company),
+            company_name: name.into(),
+            company_domain: domain.into(),
+        };
+        for tenant in [
+            named(1, "Acme Rockets", "acme"),
+            named(2, "Globex", "globex-acme"),
+            named(3, "Initech", "initech"),
+            named(4, "100% Fruit_Co", "fruit"),
+        ] {
+            store.upsert_tenant(&tenant).await?;
+        }
+        let search = |text: &str| TenantListQuery {
+            search: Some(text.into()),
+            limit: 10,
+            ..TenantListQuery::default()
+        };
+        let acme = store.list_tenants(&search("ACME")).await?;
+        ensure_eq!(companies(&acme), vec![1, 2], "name or domain, any case");
+        let percent = store.list_tenants(&search("0% f")).await?;
+        ensure_eq!(companies(&percent), vec![4], "% matches itself");
+        let underscore = store.list_tenants(&search("t_c")).await?;
+        ensure_eq!(companies(&underscore), vec![4], "_ matches itself");
+        let blank = store.list_tenants(&search("  ")).await?;
+        ensure_eq!(blank.len(), 4, "a blank search lists everyone");
+        let none = store.list_tenants(&search("umbrella")).await?;
+        anyhow::ensure!(
+            none.is_empty(),
+            "no match expected, got {:?}",
+            companies(&none)
+        );
+        Ok(())
+    })
+}
+
+fn counts_installations_and_jobs(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let tenant = fixtures::tenant(store.as_ref(), 7).await?;
+        let quiet = fixtures::tenant(store.as_ref(), 8).await?;
+        for user in [1, 2, 3] {
+            store
+                .upsert_installation(tenant.id, &fixtures::installation(user, 1))
+                .await?;
+        }
+        store
+            .set_installation_status(tenant.id, UserId::new(2), InstallationStatus::NeedsReauth)
+            .await?;
+        store
+            .set_installation_status(tenant.id, UserId::new(3), InstallationStatus::Uninstalled)
+            .await?;
+        for n in 0..3 {
+            store.enqueue(&job(tenant.id, n)).await?;
+        }
+        let claimed =
+            claim_one_queue(store.as_ref(), Some(tenant.id), 2, Duration::from_secs(60)).await?;
+        let dead = claimed
+            .first()
+            .and_then(|j| j.lease())
+            .ok_or_else(|| anyhow::anyhow!("nothing claimed"))?;
+        let failure = JobFailure {
+            error: "boom".into(),
+            retry_at: None,
+        };
+        anyhow::ensure!(store.fail_job(&dead, &failure).await?, "lease lost");
+
+        let page = store
+            .list_tenants(&TenantListQuery {
+                limit: 10,
+                ..TenantListQuery::default()
+            })
+            .await?;
+        ensure_eq!(companies(&page), vec![7, 8], "both tenants");
+        let busy = &page[0];
+        ensure_eq!(busy.tenant.id, tenant.id, "tenant");
+        ensure_eq!(
+            (busy.active_installations, busy.needs_reauth_installations),
+            (1, 1),
+            "installations"
+        );
+        ensure_eq!(
+            busy.jobs,
+            JobCounts {
+                queued: 1,
+                running: 1,
+                dead: 1
+            },
+            "jobs"
+        );
+        ensure_eq!(page[1].tenant.id, quiet.id, "quiet tenant");
+        ensure_eq!(page[1].jobs, JobCounts::default(), "no jobs");
+        ensure_eq!(page[1].active_installations, 0, "no installations");
+        Ok(())
+    })
+}

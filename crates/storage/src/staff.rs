@@ -1,0 +1,62 @@
+//! Accounts of Dealbridge's own support staff, who sign in to the support console. They belong
+//! to no tenant. The store keeps only the password's PHC hash; hashing and verifying happen in the
+//! web crate.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::StoreResult;
+
+/// A stored staff account. `Debug` leaves the hash out: it is still worth guessing against.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StaffAccount {
+    pub id: i64,
+    /// Lower case; callers normalise before storing and looking up.
+    pub email: String,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for StaffAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffAccount")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("password_hash", &"[REDACTED]")
+            .field("created_at", &self.created_at)
+            .field("last_login_at", &self.last_login_at)
+            .finish()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewStaffAccount {
+    pub email: String,
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for NewStaffAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewStaffAccount")
+            .field("email", &self.email)
+            .field("password_hash", &"[REDACTED]")
+            .finish()
+    }
+}
+
+#[async_trait]
+pub trait StaffAccounts: Send + Sync + 'static {
+    /// Creates the account; `StoreError::Conflict` when the email is taken.
+    async fn create_staff_account(&self, new: &NewStaffAccount) -> StoreResult<StaffAccount>;
+
+    /// Exact match on the (normalised) email.
+    async fn staff_account_by_email(&self, email: &str) -> StoreResult<Option<StaffAccount>>;
+
+    /// How many accounts exist (the first run creates one when there are none).
+    async fn staff_account_count(&self) -> StoreResult<u64>;
+
+    /// Notes a successful sign-in. `NotFound` for an unknown id.
+    async fn record_staff_login(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()>;
+}

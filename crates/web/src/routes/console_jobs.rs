@@ -1,0 +1,52 @@
+//! `GET /console/jobs/dead`: dead system jobs (periodic sweeps, which belong to no tenant), and
+//! retrying them.
+
+use actix_session::Session;
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use crate::services::{console, job_retry, tenant_health};
+use crate::staff_session::{check_staff_csrf, staff_csrf_token, StaffUser};
+use crate::{pages, AppError, AppState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/console/jobs/dead", web::get().to(show))
+        .route("/console/jobs/{job_id}/retry", web::post().to(retry));
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    staff: StaffUser,
+    session: Session,
+) -> Result<HttpResponse, AppError> {
+    let mut context = console::context(&staff, &staff_csrf_token(&session)?);
+    context.insert("counts", &tenant_health::counts(&state, None).await?);
+    context.insert(
+        "dead_jobs",
+        &tenant_health::dead_jobs(&state, None, 100).await?,
+    );
+    context.insert("retry_base", "/console/jobs");
+    pages::staff_html(&state, "console/dead_jobs.html", &context)
+}
+
+#[derive(Debug, Deserialize)]
+struct RetryForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn retry(
+    state: web::Data<AppState>,
+    staff: StaffUser,
+    session: Session,
+    path: web::Path<String>,
+    form: web::Form<RetryForm>,
+) -> Result<HttpResponse, AppError> {
+    check_staff_csrf(&session, &form.csrf)?;
+    let job = tenant_health::job_id(&path)?;
+    job_retry::retry(&state, None, job, &staff.actor()).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/console/jobs/dead"))
+        .finish())
+}

@@ -1,0 +1,168 @@
+//! The support console's tenants: the list (`GET /console`), one tenant (`GET
+//! /console/tenants/{id}`) and retrying its dead jobs. Every read and write is scoped by the
+//! tenant id in the path.
+
+use actix_session::Session;
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use dealbridge_core::installation::InstallationStatus;
+use dealbridge_core::{CompanyId, TenantId};
+use dealbridge_storage::TenantListQuery;
+use serde::{Deserialize, Serialize};
+
+use crate::services::tenant_health::{self, when};
+use crate::services::{console, job_retry};
+use crate::staff_session::{check_staff_csrf, staff_csrf_token, StaffUser};
+use crate::{pages, AppError, AppState};
+
+const PAGE: u32 = 100;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/console", web::get().to(list))
+        .route("/console/tenants/{id}", web::get().to(show))
+        .route(
+            "/console/tenants/{id}/jobs/{job_id}/retry",
+            web::post().to(retry),
+        );
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    q: Option<String>,
+    after: Option<i64>,
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    staff: StaffUser,
+    session: Session,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let search = query.q.filter(|q| !q.trim().is_empty());
+    let rows = console::tenant_rows(
+        &state,
+        &TenantListQuery {
+            after: query.after.map(CompanyId::new),
+            search: search.clone(),
+            limit: PAGE,
+        },
+    )
+    .await?;
+    let next = (rows.len() == PAGE as usize)
+        .then(|| rows.last().map(|r| r.company_id))
+        .flatten();
+    let mut context = console::context(&staff, &staff_csrf_token(&session)?);
+    context.insert("tenants", &rows);
+    context.insert("q", &search.unwrap_or_default());
+    context.insert("next_after", &next);
+    pages::staff_html(&state, "console/tenants.html", &context)
+}
+
+#[derive(Debug, Serialize)]
+struct InstallationView {
+    user_id: i64,
+    api_domain: String,
+    status: &'static str,
+    needs_reauth: bool,
+    updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+struct AuditView {
+    at: String,
+    actor: String,
+    action: String,
+    detail: String,
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    staff: StaffUser,
+    session: Session,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = tenant_id(&path)?;
+    let tenant = state.store.tenant(id).await?.ok_or(AppError::NotFound)?;
+    let installations: Vec<InstallationView> = state
+        .store
+        .installations(id)
+        .await?
+        .iter()
+        .map(|i| InstallationView {
+            user_id: i.user_id.get(),
+            api_domain: i.api_domain.clone(),
+            status: i.status.as_str(),
+            needs_reauth: i.status == InstallationStatus::NeedsReauth,
+            updated_at: when(i.updated_at),
+        })
+        .collect();
+    let audit: Vec<AuditView> = state
+        .store
+        .audit_log(Some(id), 50)
+        .await?
+        .into_iter()
+        .map(|e| AuditView {
+            at: when(e.created_at),
+            actor: e.actor,
+            action: e.action,
+            detail: e.detail.to_string(),
+        })
+        .collect();
+    let mut context = console::context(&staff, &staff_csrf_token(&session)?);
+    context.insert("tenant", &tenant);
+    context.insert("installations", &installations);
+    context.insert(
+        "needs_reauth",
+        &installations.iter().any(|i| i.needs_reauth),
+    );
+    context.insert("counts", &tenant_health::counts(&state, Some(id)).await?);
+    context.insert(
+        "budget",
+        &tenant_health::budget(&state, tenant.company_id).await,
+    );
+    context.insert(
+        "figures",
+        &tenant_health::figures(&state, tenant.company_id).await?,
+    );
+    context.insert(
+        "dead_jobs",
+        &tenant_health::dead_jobs(&state, Some(id), 50).await?,
+    );
+    context.insert("retry_base", &format!("/console/tenants/{id}/jobs"));
+    context.insert("audit", &audit);
+    pages::staff_html(&state, "console/tenant.html", &context)
+}
+
+#[derive(Debug, Deserialize)]
+struct RetryForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn retry(
+    state: web::Data<AppState>,
+    staff: StaffUser,
+    session: Session,
+    path: web::Path<(String, String)>,
+    form: web::Form<RetryForm>,
+) -> Result<HttpResponse, AppError> {
+    check_staff_csrf(&session, &form.csrf)?;
+    let (tenant, job) = path.into_inner();
+    let tenant = tenant_id(&tenant)?;
+    // The audit entry belongs to the tenant, so it must exist before anything changes.
+    state
+        .store
+        .tenant(tenant)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let job = tenant_health::job_id(&job)?;
+    job_retry::retry(&state, Some(tenant), job, &staff.actor()).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("/console/tenants/{tenant}")))
+        .finish())
+}
+
+fn tenant_id(text: &str) -> Result<TenantId, AppError> {
+    text.parse().map_err(|_| AppError::NotFound)
+}

@@ -1,0 +1,60 @@
+//! The support console's pages, beyond one tenant's health: the tenants list with each company's
+//! budget, and what every console page's template needs.
+
+use dealbridge_storage::TenantListQuery;
+use serde::Serialize;
+use tera::Context;
+
+use crate::services::tenant_health::{self, BudgetView, CountsView};
+use crate::staff_session::StaffUser;
+use crate::{AppError, AppState};
+
+#[derive(Debug, Serialize)]
+pub struct TenantRow {
+    pub id: String,
+    pub company_id: i64,
+    pub company_name: String,
+    pub company_domain: String,
+    pub status: &'static str,
+    pub active_installations: u64,
+    pub needs_reauth_installations: u64,
+    pub jobs: CountsView,
+    pub budget: Option<BudgetView>,
+}
+
+/// One page of tenants. The budgets are read concurrently: one ledger read per row.
+pub async fn tenant_rows(
+    state: &AppState,
+    query: &TenantListQuery,
+) -> Result<Vec<TenantRow>, AppError> {
+    let summaries = state.store.list_tenants(query).await?;
+    let budgets = futures::future::join_all(
+        summaries
+            .iter()
+            .map(|s| tenant_health::budget(state, s.tenant.company_id)),
+    )
+    .await;
+    Ok(summaries
+        .into_iter()
+        .zip(budgets)
+        .map(|(s, budget)| TenantRow {
+            id: s.tenant.id.to_string(),
+            company_id: s.tenant.company_id.get(),
+            company_name: s.tenant.company_name,
+            company_domain: s.tenant.company_domain,
+            status: s.tenant.status.as_str(),
+            active_installations: s.active_installations,
+            needs_reauth_installations: s.needs_reauth_installations,
+            jobs: s.jobs.into(),
+            budget,
+        })
+        .collect())
+}
+
+/// Who is signed in and the form token for the sign-out button in the navigation.
+pub fn context(staff: &StaffUser, csrf: &str) -> Context {
+    let mut context = Context::new();
+    context.insert("staff_email", &staff.email);
+    context.insert("csrf", csrf);
+    context
+}

@@ -1,0 +1,126 @@
+//! What the dashboard and the support console show about a company's work: job counts, dead jobs,
+//! today's API budget and the cumulative figures, shaped for the templates.
+
+use chrono::{DateTime, Utc};
+use dealbridge_core::{CompanyId, TenantId};
+use dealbridge_storage::{Job, JobCounts, JobId};
+use serde::Serialize;
+
+use crate::{AppError, AppState};
+
+#[derive(Debug, Serialize)]
+pub struct CountsView {
+    pub queued: u64,
+    pub running: u64,
+    pub dead: u64,
+}
+
+impl From<JobCounts> for CountsView {
+    fn from(counts: JobCounts) -> Self {
+        Self {
+            queued: counts.queued,
+            running: counts.running,
+            dead: counts.dead,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobView {
+    pub id: String,
+    pub kind: String,
+    pub lane: &'static str,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub last_error: Option<String>,
+    pub failed_at: String,
+}
+
+impl From<&Job> for JobView {
+    fn from(job: &Job) -> Self {
+        Self {
+            id: job.id.to_string(),
+            kind: job.kind.clone(),
+            lane: job.lane.as_str(),
+            attempts: job.attempts,
+            max_attempts: job.max_attempts,
+            last_error: job.last_error.clone(),
+            failed_at: when(job.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct BudgetView {
+    pub spent: u64,
+    pub daily_limit: Option<u64>,
+    /// The limit was learned from Pipedrive's refusal, not configured.
+    pub learned: bool,
+    pub resets_at: String,
+    /// Set while the company's work waits for the reset.
+    pub exhausted_until: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FiguresView {
+    pub calls: i64,
+    pub tokens_spent: i64,
+    pub rate_limited: i64,
+    pub waited_seconds: i64,
+    pub deferred: i64,
+}
+
+/// Times as support and customers read them, always in UTC.
+pub fn when(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub async fn counts(state: &AppState, tenant: Option<TenantId>) -> Result<CountsView, AppError> {
+    Ok(state.store.job_counts(tenant).await?.into())
+}
+
+pub async fn dead_jobs(
+    state: &AppState,
+    tenant: Option<TenantId>,
+    limit: u32,
+) -> Result<Vec<JobView>, AppError> {
+    let jobs = state.store.dead_jobs(tenant, limit).await?;
+    Ok(jobs.iter().map(JobView::from).collect())
+}
+
+/// Today's budget from the ledger. `None` when the ledger cannot say (logged): a page that shows
+/// everything else is more use to the reader than an error page.
+pub async fn budget(state: &AppState, company: CompanyId) -> Option<BudgetView> {
+    let pipedrive_company = dealbridge_pipedrive::CompanyId(u64::try_from(company.get()).ok()?);
+    match state.pipedrive.ledger().status(pipedrive_company).await {
+        Ok(status) => Some(BudgetView {
+            spent: status.spent,
+            daily_limit: status.daily_limit,
+            learned: status.learned,
+            resets_at: when(status.resets_at),
+            exhausted_until: status.exhausted_until.map(when),
+        }),
+        Err(err) => {
+            tracing::warn!(company.id = %company, error.cause = %err, "budget status unavailable");
+            None
+        }
+    }
+}
+
+pub async fn figures(state: &AppState, company: CompanyId) -> Result<FiguresView, AppError> {
+    let figures = state.store.budget_figures(company).await?;
+    Ok(FiguresView {
+        calls: figures.calls,
+        tokens_spent: figures.tokens_spent,
+        rate_limited: figures.rate_limited,
+        waited_seconds: figures.waited_ms / 1000,
+        deferred: figures.deferred,
+    })
+}
+
+/// A job id from a path; anything unparsable names no job.
+pub fn job_id(text: &str) -> Result<JobId, AppError> {
+    uuid::Uuid::parse_str(text)
+        .map(JobId::from_uuid)
+        .map_err(|_| AppError::NotFound)
+}
