@@ -382,6 +382,15 @@ async fn the_console_lists_installed_tenants_and_shows_one() {
         "{searched}"
     );
 
+    app.store
+        .record_field(
+            tenant.id,
+            dealbridge_core::fields::FieldPurpose::DealOrderStatus,
+            dealbridge_core::fields::FieldEntity::Deal,
+            "f00dcafe",
+        )
+        .await
+        .unwrap();
     let page = get(&app, &client, &format!("/console/tenants/{}", tenant.id)).await;
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["cache-control"], "no-store");
@@ -391,6 +400,8 @@ async fn the_console_lists_installed_tenants_and_shows_one() {
         "Pipedrive said 400: bad field",
         "API budget today",
         "install",
+        "Order status",
+        "f00dcafe",
     ] {
         assert!(html.contains(expected), "missing {expected:?}: {html}");
     }

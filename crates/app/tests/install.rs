@@ -159,6 +159,14 @@ async fn serve_provisions_the_custom_fields_after_install() {
     }
     let log = app.store.audit_log(Some(tenant.id), 10).await.unwrap();
     assert!(log.iter().any(|e| e.action == "install.provisioned"));
+    let dashboard = app.get("/dashboard").await.text().await.unwrap();
+    for field in app.store.provisioned_fields(tenant.id).await.unwrap() {
+        assert!(
+            dashboard.contains(&field.field_code) && dashboard.contains(field.purpose.spec().name),
+            "{} not shown: {dashboard}",
+            field.field_code
+        );
+    }
 }
 
 #[tokio::test]

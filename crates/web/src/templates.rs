@@ -128,6 +128,11 @@ mod tests {
             &serde_json::json!([{"id": "j-1", "kind": "deal.sync", "lane": "default", "attempts": 3,
                 "max_attempts": 3, "last_error": "<b>boom</b>", "failed_at": "today"}]),
         );
+        context.insert(
+            "fields",
+            &serde_json::json!([{"name": "Order status", "entity": "deal",
+                "field_code": "c0ffee", "recorded_at": "today"}]),
+        );
     }
 
     #[test]
@@ -158,6 +163,7 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("&lt;b&gt;boom"), "errors are escaped: {html}");
+        assert!(html.contains("<code>c0ffee</code>"), "{html}");
     }
 
     #[test]

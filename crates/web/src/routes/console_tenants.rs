@@ -84,31 +84,8 @@ async fn show(
 ) -> Result<HttpResponse, AppError> {
     let id = tenant_id(&path)?;
     let tenant = state.store.tenant(id).await?.ok_or(AppError::NotFound)?;
-    let installations: Vec<InstallationView> = state
-        .store
-        .installations(id)
-        .await?
-        .iter()
-        .map(|i| InstallationView {
-            user_id: i.user_id.get(),
-            api_domain: i.api_domain.clone(),
-            status: i.status.as_str(),
-            needs_reauth: i.status == InstallationStatus::NeedsReauth,
-            updated_at: when(i.updated_at),
-        })
-        .collect();
-    let audit: Vec<AuditView> = state
-        .store
-        .audit_log(Some(id), 50)
-        .await?
-        .into_iter()
-        .map(|e| AuditView {
-            at: when(e.created_at),
-            actor: e.actor,
-            action: e.action,
-            detail: e.detail.to_string(),
-        })
-        .collect();
+    let installations = installation_views(&state, id).await?;
+    let audit = audit_views(&state, id).await?;
     let mut context = console::context(&staff, &staff_csrf_token(&session)?);
     context.insert("tenant", &tenant);
     context.insert("installations", &installations);
@@ -131,7 +108,46 @@ async fn show(
     );
     context.insert("retry_base", &format!("/console/tenants/{id}/jobs"));
     context.insert("audit", &audit);
+    context.insert("fields", &tenant_health::fields(&state, id).await?);
+    context.insert(
+        "uninstalled_at",
+        &state.store.uninstalled_at(id).await?.map(when),
+    );
     pages::staff_html(&state, "console/tenant.html", &context)
+}
+
+async fn installation_views(
+    state: &AppState,
+    id: TenantId,
+) -> Result<Vec<InstallationView>, AppError> {
+    Ok(state
+        .store
+        .installations(id)
+        .await?
+        .iter()
+        .map(|i| InstallationView {
+            user_id: i.user_id.get(),
+            api_domain: i.api_domain.clone(),
+            status: i.status.as_str(),
+            needs_reauth: i.status == InstallationStatus::NeedsReauth,
+            updated_at: when(i.updated_at),
+        })
+        .collect())
+}
+
+async fn audit_views(state: &AppState, id: TenantId) -> Result<Vec<AuditView>, AppError> {
+    Ok(state
+        .store
+        .audit_log(Some(id), 50)
+        .await?
+        .into_iter()
+        .map(|e| AuditView {
+            at: when(e.created_at),
+            actor: e.actor,
+            action: e.action,
+            detail: e.detail.to_string(),
+        })
+        .collect())
 }
 
 #[derive(Debug, Deserialize)]

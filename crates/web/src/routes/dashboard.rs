@@ -56,6 +56,10 @@ async fn show(
         &tenant_health::dead_jobs(&state, Some(user.tenant_id), 20).await?,
     );
     context.insert("retry_base", "/dashboard/jobs");
+    context.insert(
+        "fields",
+        &tenant_health::fields(&state, user.tenant_id).await?,
+    );
     let html = state.templates.render("dashboard.html", &context)?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")

@@ -71,6 +71,31 @@ pub struct FiguresView {
 }
 
 /// Times as support and customers read them, always in UTC.
+/// A custom field Dealbridge keeps in the company's Pipedrive.
+#[derive(Debug, Serialize)]
+pub struct FieldView {
+    /// The name it was created with (an admin may have renamed it since; the code is what counts).
+    pub name: &'static str,
+    pub entity: &'static str,
+    pub field_code: String,
+    pub recorded_at: String,
+}
+
+pub async fn fields(state: &AppState, tenant: TenantId) -> Result<Vec<FieldView>, AppError> {
+    Ok(state
+        .store
+        .provisioned_fields(tenant)
+        .await?
+        .into_iter()
+        .map(|f| FieldView {
+            name: f.purpose.spec().name,
+            entity: f.entity.as_str(),
+            field_code: f.field_code,
+            recorded_at: when(f.recorded_at),
+        })
+        .collect())
+}
+
 pub fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
