@@ -78,6 +78,14 @@ pub fn csrf_token(session: &Session) -> Option<String> {
     session.get::<String>(CSRF).ok().flatten()
 }
 
+/// A form whose only field is its CSRF token (retry, disconnect, sign-out buttons). A missing
+/// token reads as empty, so it is refused by the check rather than by the form parser.
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
 pub fn check_csrf(session: &Session, submitted: &str) -> Result<(), AppError> {
     check_token(session, CSRF, submitted)
 }

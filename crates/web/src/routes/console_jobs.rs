@@ -4,9 +4,9 @@
 use actix_session::Session;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
 
 use crate::services::{console, job_retry, tenant_health};
+use crate::session::CsrfForm;
 use crate::staff_session::{check_staff_csrf, staff_csrf_token, StaffUser};
 use crate::{pages, AppError, AppState};
 
@@ -30,18 +30,12 @@ async fn show(
     pages::staff_html(&state, "console/dead_jobs.html", &context)
 }
 
-#[derive(Debug, Deserialize)]
-struct RetryForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn retry(
     state: web::Data<AppState>,
     staff: StaffUser,
     session: Session,
     path: web::Path<String>,
-    form: web::Form<RetryForm>,
+    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
     check_staff_csrf(&session, &form.csrf)?;
     let job = tenant_health::job_id(&path)?;

@@ -12,6 +12,7 @@ use tera::Context;
 
 use crate::login_throttle::{PER_ADDRESS, PER_EMAIL};
 use crate::services::staff::{check_sign_in, normalize_email};
+use crate::session::CsrfForm;
 use crate::staff_session::{
     check_staff_csrf, is_signed_in, sign_in_staff, sign_out_staff, staff_csrf_token, LOGIN_PATH,
 };
@@ -121,13 +122,7 @@ async fn sign_in(
     Ok(see_other("/console"))
 }
 
-#[derive(Deserialize)]
-struct LogoutForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-async fn sign_out(session: Session, form: web::Form<LogoutForm>) -> Result<HttpResponse, AppError> {
+async fn sign_out(session: Session, form: web::Form<CsrfForm>) -> Result<HttpResponse, AppError> {
     check_staff_csrf(&session, &form.csrf)?;
     sign_out_staff(&session);
     Ok(see_other(LOGIN_PATH))

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::services::tenant_health::{self, when};
 use crate::services::{console, job_retry};
+use crate::session::CsrfForm;
 use crate::staff_session::{check_staff_csrf, staff_csrf_token, StaffUser};
 use crate::{pages, AppError, AppState};
 
@@ -150,18 +151,12 @@ async fn audit_views(state: &AppState, id: TenantId) -> Result<Vec<AuditView>, A
         .collect())
 }
 
-#[derive(Debug, Deserialize)]
-struct RetryForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn retry(
     state: web::Data<AppState>,
     staff: StaffUser,
     session: Session,
     path: web::Path<(String, String)>,
-    form: web::Form<RetryForm>,
+    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
     check_staff_csrf(&session, &form.csrf)?;
     let (tenant, job) = path.into_inner();

@@ -4,11 +4,10 @@
 use actix_session::Session;
 use actix_web::{http::header, web, HttpResponse};
 use dealbridge_core::installation::InstallationStatus;
-use serde::Deserialize;
 use tera::Context;
 
 use crate::services::{tenant_health, uninstall};
-use crate::session::{check_csrf, csrf_token, sign_out, DashboardUser};
+use crate::session::{check_csrf, csrf_token, sign_out, CsrfForm, DashboardUser};
 use crate::{AppError, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -66,16 +65,11 @@ async fn show(
         .body(html))
 }
 
-#[derive(Debug, Deserialize)]
-struct DisconnectForm {
-    csrf: String,
-}
-
 async fn disconnect(
     state: web::Data<AppState>,
     user: DashboardUser,
     session: Session,
-    form: web::Form<DisconnectForm>,
+    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
     check_csrf(&session, &form.csrf)?;
     uninstall::disconnect(&state, user.tenant_id, user.user_id).await?;

@@ -4,20 +4,13 @@
 use actix_session::Session;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
 
 use crate::services::{job_retry, tenant_health};
-use crate::session::{check_csrf, DashboardUser};
+use crate::session::{check_csrf, CsrfForm, DashboardUser};
 use crate::{AppError, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/dashboard/jobs/{job_id}/retry", web::post().to(retry));
-}
-
-#[derive(Debug, Deserialize)]
-struct RetryForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 async fn retry(
@@ -25,7 +18,7 @@ async fn retry(
     user: DashboardUser,
     session: Session,
     path: web::Path<String>,
-    form: web::Form<RetryForm>,
+    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
     check_csrf(&session, &form.csrf)?;
     let job = tenant_health::job_id(&path)?;
