@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod budget_gate;
 pub mod cli;
 pub mod keys_cmd;
 pub mod pipedrive_setup;
