@@ -12,8 +12,9 @@ use dealbridge_storage::Store;
 use dealbridge_web::{AppIdentity, AppState, StateSigner, Templates};
 use tracing_actix_web::TracingLogger;
 
-use crate::pipedrive_setup::EmbeddedSandbox;
+use crate::pipedrive_setup::{return_leases, EmbeddedSandbox};
 use crate::settings::Settings;
+use dealbridge_budget::StoreLedger;
 use dealbridge_tokens::TokenVault;
 
 pub struct Application {
@@ -23,6 +24,7 @@ pub struct Application {
     sandbox: Option<EmbeddedSandbox>,
     keys: Arc<dealbridge_crypto::KeyRing>,
     vault: TokenVault,
+    ledger: Arc<StoreLedger>,
     settings: Settings,
 }
 
@@ -47,6 +49,7 @@ impl Application {
             pipedrive.pipedrive.oauth().clone(),
         );
         let sandbox = pipedrive.sandbox.clone();
+        let ledger = pipedrive.ledger.clone();
         let state = AppState {
             store: store.clone(),
             templates,
@@ -71,6 +74,7 @@ impl Application {
             sandbox,
             keys,
             vault,
+            ledger,
             settings,
         })
     }
@@ -98,13 +102,15 @@ impl Application {
             server,
             store,
             vault,
+            ledger,
             settings,
             ..
         } = self;
         let shutdown = crate::workers::shutdown_signal();
-        let workers = crate::workers::run(store, Some(vault), &settings, shutdown);
+        let workers = crate::workers::run(store, Some(vault), ledger.clone(), &settings, shutdown);
         let web = async { server.await.context("web server") };
         let (web, jobs) = tokio::join!(web, workers);
+        return_leases(&ledger).await;
         tracing::info!("stopped");
         web.and(jobs)
     }
@@ -112,7 +118,9 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, then stops accepting and lets requests in flight finish
     /// (up to the shutdown timeout).
     pub async fn run(self) -> anyhow::Result<()> {
-        self.server.await.context("web server")?;
+        let served = self.server.await.context("web server");
+        return_leases(&self.ledger).await;
+        served?;
         tracing::info!("stopped");
         Ok(())
     }

@@ -4,10 +4,13 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
+use dealbridge_budget::StoreLedger;
 use dealbridge_jobs::{JobContext, JobError, Registry, Worker};
 use dealbridge_storage::Store;
 use dealbridge_tokens::TokenVault;
 
+use crate::budget_gate::{GateConfig, LedgerGate};
+use crate::pipedrive_setup::return_leases;
 use crate::settings::Settings;
 
 /// Refresh tokens expire after 60 days unused; refreshing those idle for 30 keeps every install alive.
@@ -47,13 +50,17 @@ async fn refresh_sweep(vault: &TokenVault) -> Result<(), JobError> {
 }
 
 /// Runs workers until `shutdown` completes, then stops claiming and lets running jobs finish.
+/// A tenant's jobs are claimed only while its company has Pipedrive budget for their lane.
 pub async fn run(
     store: Arc<dyn Store>,
     vault: Option<TokenVault>,
+    ledger: Arc<StoreLedger>,
     settings: &Settings,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let gate = LedgerGate::new(store.clone(), ledger, GateConfig::default());
     let worker = Worker::builder(store, registry(vault))
+        .budget(Arc::new(gate))
         .concurrency(settings.worker_concurrency)
         .shutdown_grace(settings.shutdown_timeout)
         .build();
@@ -94,18 +101,18 @@ pub async fn worker_only(settings: &Settings) -> anyhow::Result<()> {
     let store = crate::store::open(settings).await?;
     // Only a real Pipedrive is reachable from a separate worker process: an embedded sandbox lives
     // inside its `serve` process, which runs the sweep itself.
-    let vault = match settings.pipedrive.credentials {
+    let (vault, ledger) = match settings.pipedrive.credentials {
         Some(_) => {
             let keys = Arc::new(crate::secrets::key_ring(settings)?);
             let pipedrive = crate::pipedrive_setup::connect(settings, store.clone()).await?;
-            Some(TokenVault::new(
-                store.clone(),
-                keys,
-                pipedrive.pipedrive.oauth().clone(),
-            ))
+            let vault = TokenVault::new(store.clone(), keys, pipedrive.pipedrive.oauth().clone());
+            (Some(vault), pipedrive.ledger)
         }
-        None => None,
+        // The budgets are in the store all the same: the gate reads them.
+        None => (None, crate::pipedrive_setup::ledger(store.clone())),
     };
     tracing::info!(concurrency = settings.worker_concurrency, "workers running");
-    run(store, vault, settings, shutdown_signal()).await
+    let outcome = run(store, vault, ledger.clone(), settings, shutdown_signal()).await;
+    return_leases(&ledger).await;
+    outcome
 }
