@@ -23,7 +23,7 @@ pub struct PipedriveSetup {
     pub jwt_secret: SecretString,
     pub sandbox: Option<EmbeddedSandbox>,
     /// The budgets every Pipedrive call spends from; the job queue's gate reads them too, and
-    /// exit returns its leases (see [`crate::workers::return_leases`]).
+    /// exit returns its leases (see [`return_leases`]).
     pub ledger: Arc<StoreLedger>,
 }
 
