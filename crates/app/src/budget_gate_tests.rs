@@ -385,3 +385,110 @@ async fn an_unreadable_budget_admits_a_little_work() {
         Admission::Ready { allowance: 2 }
     );
 }
+
+/// A tenant of its own company, with one installation in `status`.
+async fn tenant_with(store: &dyn Store, company: i64, status: InstallationStatus) -> TenantId {
+    let tenant = store
+        .upsert_tenant(&NewTenant {
+            company_id: dealbridge_core::CompanyId::new(company),
+            company_name: format!("Company {company}"),
+            company_domain: format!("c{company}"),
+        })
+        .await
+        .unwrap();
+    store
+        .upsert_installation(tenant.id, &installation(USER))
+        .await
+        .unwrap();
+    store
+        .set_installation_status(tenant.id, dealbridge_core::UserId::new(USER), status)
+        .await
+        .unwrap();
+    tenant.id
+}
+
+#[tokio::test]
+async fn workers_run_what_the_gate_admits_and_keep_the_rest_queued() {
+    use dealbridge_jobs::{JobContext, JobState, NewJob, Registry, Worker};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("worker.db").display());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url, 4).await.unwrap());
+    store.migrate().await.unwrap();
+    let ledger = Arc::new(StoreLedger::new(
+        store.clone(),
+        StoreLedgerConfig {
+            lease_calls: 1,
+            ..StoreLedgerConfig::default()
+        },
+    ));
+    let ready = tenant_with(&*store, 1, InstallationStatus::Active).await;
+    let reauth = tenant_with(&*store, 2, InstallationStatus::NeedsReauth).await;
+    let reserve_only = tenant_with(&*store, 3, InstallationStatus::Active).await;
+    ledger
+        .set_daily_limit(CompanyId(3), Some(1_000))
+        .await
+        .unwrap();
+    let spend = CallRequest {
+        company: CompanyId(3),
+        user: UserId(USER as u64),
+        lane: dealbridge_pipedrive::Lane::Webhook,
+        cost: 850,
+        search: false,
+    };
+    let Grant::Granted(r) = ledger.reserve(&spend).await.unwrap() else {
+        panic!("expected a grant");
+    };
+    ledger
+        .settle(r, Outcome::Responded { status: 200 })
+        .await
+        .unwrap();
+
+    let job = |tenant: Option<TenantId>, lane: Lane| {
+        let job = NewJob::new("test.job", serde_json::json!({})).lane(lane);
+        match tenant {
+            Some(t) => job.tenant(t),
+            None => job,
+        }
+    };
+    let mut ids = Vec::new();
+    for (tenant, lane) in [
+        (None, Lane::Default),
+        (Some(ready), Lane::Bulk),
+        (Some(reserve_only), Lane::Realtime),
+        (Some(reauth), Lane::Realtime),
+        (Some(reserve_only), Lane::Bulk),
+    ] {
+        ids.push((
+            tenant,
+            store.enqueue(&job(tenant, lane)).await.unwrap().id(),
+        ));
+    }
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let seen = ran.clone();
+    let registry = Registry::new().handle("test.job", move |ctx: JobContext| {
+        let seen = seen.clone();
+        async move {
+            lock(&seen).push(ctx.job.id);
+            Ok(())
+        }
+    });
+    let gate = LedgerGate::new(store.clone(), ledger, GateConfig::default());
+    Worker::builder(store.clone(), registry)
+        .budget(Arc::new(gate))
+        .build()
+        .run_until_idle()
+        .await
+        .unwrap();
+
+    let mut ran = lock(&ran).clone();
+    ran.sort();
+    let mut expected: Vec<_> = ids[..3].iter().map(|(_, id)| *id).collect();
+    expected.sort();
+    assert_eq!(ran, expected, "system, funded and priority work ran");
+    // Waiting is neither failing nor dropping: the jobs are queued as they were.
+    for (tenant, id) in &ids[3..] {
+        let job = store.job(*tenant, *id).await.unwrap().unwrap();
+        assert_eq!((job.state, job.attempts), (JobState::Queued, 0));
+    }
+}
