@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod budget_gate;
 pub mod cli;
 pub mod console_bootstrap;
 pub mod keys_cmd;

@@ -35,6 +35,9 @@ pub struct PipedriveSetup {
     pub client_secret: SecretString,
     pub jwt_secret: SecretString,
     pub sandbox: Option<EmbeddedSandbox>,
+    /// The budgets every Pipedrive call spends from; the job queue's gate reads them too, and
+    /// exit returns its leases (see [`return_leases`]).
+    pub ledger: Arc<StoreLedger>,
 }
 
 /// The sandbox serving this process, when no real Pipedrive is configured.
@@ -78,17 +81,37 @@ pub async fn connect(
         client_secret.clone(),
         callback,
     );
-    // Budgets live in the store, so every instance spends from the same ones.
-    let ledger = Arc::new(StoreLedger::new(store, StoreLedgerConfig::default()));
-    ledger.spawn_flusher();
-    let pipedrive = Pipedrive::new(config, ledger).context("building the Pipedrive client")?;
+    let ledger = ledger(store);
+    let pipedrive =
+        Pipedrive::new(config, ledger.clone()).context("building the Pipedrive client")?;
     Ok(PipedriveSetup {
         pipedrive,
         client_id,
         client_secret,
         jwt_secret,
         sandbox,
+        ledger,
     })
+}
+
+/// The budget ledger of this process. Budgets live in the store, so every instance spends from
+/// the same ones.
+pub fn ledger(store: Arc<dyn dealbridge_storage::Store>) -> Arc<StoreLedger> {
+    let ledger = Arc::new(StoreLedger::new(store, StoreLedgerConfig::default()));
+    ledger.spawn_flusher();
+    ledger
+}
+
+/// Gives back this process's unused token and slot leases at exit, once nothing spends from the
+/// ledger any more, so other instances can use them at once instead of after their lease ends.
+pub async fn return_leases(ledger: &StoreLedger) {
+    match ledger.shutdown().await {
+        Ok(()) => tracing::info!("budget leases returned"),
+        // Harmless: what could not be written back frees itself when its lease ends.
+        Err(e) => {
+            tracing::warn!(error = %e, "could not return budget leases; they expire by themselves")
+        }
+    }
 }
 
 fn start_sandbox(

@@ -12,8 +12,9 @@ use dealbridge_storage::Store;
 use dealbridge_web::{AppIdentity, AppState, ConsoleState, StateSigner, Templates};
 use tracing_actix_web::TracingLogger;
 
-use crate::pipedrive_setup::EmbeddedSandbox;
+use crate::pipedrive_setup::{return_leases, EmbeddedSandbox};
 use crate::settings::Settings;
+use dealbridge_budget::StoreLedger;
 use dealbridge_tokens::TokenVault;
 
 pub struct Application {
@@ -24,6 +25,7 @@ pub struct Application {
     keys: Arc<dealbridge_crypto::KeyRing>,
     vault: TokenVault,
     pipedrive: dealbridge_pipedrive::Pipedrive,
+    ledger: Arc<StoreLedger>,
     settings: Settings,
 }
 
@@ -55,6 +57,7 @@ impl Application {
             sandbox.is_some(),
         )
         .await?;
+        let ledger = pipedrive.ledger.clone();
         let state = AppState {
             store: store.clone(),
             templates,
@@ -81,6 +84,7 @@ impl Application {
             keys,
             vault,
             pipedrive: client,
+            ledger,
             settings,
         })
     }
@@ -109,13 +113,21 @@ impl Application {
             store,
             vault,
             pipedrive,
+            ledger,
             settings,
             ..
         } = self;
         let shutdown = crate::workers::shutdown_signal();
-        let workers = crate::workers::run(store, Some((pipedrive, vault)), &settings, shutdown);
+        let workers = crate::workers::run(
+            store,
+            Some((pipedrive, vault)),
+            ledger.clone(),
+            &settings,
+            shutdown,
+        );
         let web = async { server.await.context("web server") };
         let (web, jobs) = tokio::join!(web, workers);
+        return_leases(&ledger).await;
         tracing::info!("stopped");
         web.and(jobs)
     }
@@ -123,7 +135,9 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, then stops accepting and lets requests in flight finish
     /// (up to the shutdown timeout).
     pub async fn run(self) -> anyhow::Result<()> {
-        self.server.await.context("web server")?;
+        let served = self.server.await.context("web server");
+        return_leases(&self.ledger).await;
+        served?;
         tracing::info!("stopped");
         Ok(())
     }

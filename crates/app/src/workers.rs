@@ -4,12 +4,15 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
+use dealbridge_budget::StoreLedger;
 use dealbridge_jobs::{JobContext, JobError, Registry, Worker};
 use dealbridge_pipedrive::Pipedrive;
 use dealbridge_storage::Store;
 use dealbridge_tokens::TokenVault;
 use dealbridge_workflows::{RetentionPolicy, Workflows};
 
+use crate::budget_gate::{GateConfig, LedgerGate};
+use crate::pipedrive_setup::return_leases;
 use crate::settings::Settings;
 
 /// Refresh tokens expire after 60 days unused; refreshing those idle for 30 keeps every install alive.
@@ -58,9 +61,11 @@ async fn refresh_sweep(vault: &TokenVault) -> Result<(), JobError> {
 }
 
 /// Runs workers until `shutdown` completes, then stops claiming and lets running jobs finish.
+/// A tenant's jobs are claimed only while its company has Pipedrive budget for their lane.
 pub async fn run(
     store: Arc<dyn Store>,
     pipedrive: Option<(Pipedrive, TokenVault)>,
+    ledger: Arc<StoreLedger>,
     settings: &Settings,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
@@ -69,7 +74,9 @@ pub async fn run(
         pipedrive,
         retention: retention_policy(settings),
     };
+    let gate = LedgerGate::new(store.clone(), ledger, GateConfig::default());
     let worker = Worker::builder(store, registry(deps))
+        .budget(Arc::new(gate))
         .concurrency(settings.worker_concurrency)
         .shutdown_grace(settings.shutdown_timeout)
         .build();
@@ -117,15 +124,25 @@ pub async fn worker_only(settings: &Settings) -> anyhow::Result<()> {
     let store = crate::store::open(settings).await?;
     // Only a real Pipedrive is reachable from a separate worker process: an embedded sandbox lives
     // inside its `serve` process, which runs the sweep itself.
-    let pipedrive = match settings.pipedrive.credentials {
+    let (pipedrive, ledger) = match settings.pipedrive.credentials {
         Some(_) => {
             let keys = Arc::new(crate::secrets::key_ring(settings)?);
             let setup = crate::pipedrive_setup::connect(settings, store.clone()).await?;
             let vault = TokenVault::new(store.clone(), keys, setup.pipedrive.oauth().clone());
-            Some((setup.pipedrive, vault))
+            (Some((setup.pipedrive, vault)), setup.ledger)
         }
-        None => None,
+        // The budgets are in the store all the same: the gate reads them.
+        None => (None, crate::pipedrive_setup::ledger(store.clone())),
     };
     tracing::info!(concurrency = settings.worker_concurrency, "workers running");
-    run(store, pipedrive, settings, shutdown_signal()).await
+    let outcome = run(
+        store,
+        pipedrive,
+        ledger.clone(),
+        settings,
+        shutdown_signal(),
+    )
+    .await;
+    return_leases(&ledger).await;
+    outcome
 }

@@ -402,3 +402,29 @@ async fn unused_leased_slots_go_back_to_the_other_instance() {
 }
 
 use chrono::Offset as _;
+
+#[tokio::test]
+async fn shutdown_returns_unused_leased_tokens_at_once() {
+    for pair in pairs(StoreLedgerConfig::default()).await {
+        pair.one.set_daily_limit(A, Some(10_000)).await.unwrap();
+        // A lease of four calls' worth is taken for the first call.
+        let r = granted(&pair.one, call(Lane::Interactive, 5)).await;
+        pair.one
+            .settle(r, Outcome::Responded { status: 200 })
+            .await
+            .unwrap();
+        // A flush keeps a lease that has not ended...
+        pair.one.flush().await.unwrap();
+        assert_eq!(pair.two.status(A).await.unwrap().spent, 20, "{}", pair.name);
+        // ...shutdown gives back its unused part, well before its lifetime ends.
+        pair.one.shutdown().await.unwrap();
+        assert_eq!(pair.two.status(A).await.unwrap().spent, 5, "{}", pair.name);
+        let figures = pair.two.figures(A).await.unwrap();
+        assert_eq!(
+            (figures.calls, figures.tokens_spent),
+            (1, 5),
+            "{}",
+            pair.name
+        );
+    }
+}

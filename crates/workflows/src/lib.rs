@@ -2,6 +2,7 @@
 
 mod company;
 mod errors;
+mod lanes;
 mod provision;
 mod retention;
 
@@ -13,6 +14,7 @@ use dealbridge_storage::Store;
 use dealbridge_tokens::TokenVault;
 
 pub use errors::job_error;
+pub use lanes::ledger_lane;
 pub use provision::{provision_job, ProvisionPayload, PROVISION_KIND};
 pub use retention::{RetentionPolicy, PURGE_KIND};
 

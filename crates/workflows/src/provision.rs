@@ -6,11 +6,12 @@ use dealbridge_core::fields::{FieldEntity, FieldPurpose, FieldSpec, ProvisionedF
 use dealbridge_core::{TenantId, UserId};
 use dealbridge_jobs::{JobContext, JobError};
 use dealbridge_pipedrive::models::{Field, ListQuery, NewField};
-use dealbridge_pipedrive::{CompanyClient, Lane};
+use dealbridge_pipedrive::CompanyClient;
 use dealbridge_storage::{Lane as QueueLane, NewJob};
 use serde::{Deserialize, Serialize};
 
 use crate::errors::{job_error, store_error};
+use crate::ledger_lane;
 use crate::Workflows;
 
 pub const PROVISION_KIND: &str = "install.provision";
@@ -42,7 +43,7 @@ impl Workflows {
             .ok_or_else(|| JobError::permanent("install.provision needs a tenant"))?;
         let payload: ProvisionPayload = ctx.payload()?;
         let client = self
-            .company_client(tenant_id, payload.user_id, Lane::Interactive)
+            .company_client(tenant_id, payload.user_id, ledger_lane(ctx.job.lane))
             .await?;
         let existing = deal_fields(&client).await?;
         let recorded = self

@@ -24,7 +24,7 @@ type Run = fn(Options) -> Pin<Box<dyn Future<Output = anyhow::Result<Report>>>>;
 pub const ALL: &[(&str, &str, Run)] = &[
     (
         "budget",
-        "50 companies' budgets through two ledger instances on Postgres vs a naive client",
+        "50 companies' budgets through two app processes' ledgers on Postgres vs a naive client",
         |o| Box::pin(budget::run(o)),
     ),
     (

@@ -1,9 +1,12 @@
 //! `budget`: 50 companies of mixed plans with backlogs bigger than their daily budgets, worked by
-//! two independent instances (each its own Pipedrive client, store-backed ledger and Postgres
-//! pool, in this process) against the sandbox; then the same backlogs through a naive client
-//! that only retries on 429. Reports the share of each company's budget used and the 429s.
+//! two app processes (this one and a peer: this binary run again, each with its own Pipedrive
+//! client, store-backed ledger and Postgres pool, each with half of every backlog) against the
+//! sandbox; then the same backlogs through a naive client that only retries on 429. Reports the
+//! share of each company's budget used and the 429s.
 
+mod instance;
 mod naive;
+mod peer;
 mod smart;
 
 use std::str::FromStr;
@@ -27,6 +30,7 @@ const BUDGET_DIVISOR: u64 = 300;
 const RUN_CAP: Duration = Duration::from_secs(120);
 /// Workers per lane, company and instance.
 const WORKERS: usize = 2;
+/// App processes of the ledger run, and client instances of the naive one.
 const INSTANCES: usize = 2;
 
 /// One company of the run and its backlog.
@@ -101,6 +105,9 @@ impl RunResult {
 }
 
 pub async fn run(_options: Options) -> anyhow::Result<Report> {
+    if std::env::var_os(peer::PEER_VAR).is_some() {
+        return peer::run().await;
+    }
     let url = std::env::var("BENCH_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let schema = format!("bench_budget_{}", uuid::Uuid::new_v4().simple());
@@ -119,7 +126,13 @@ pub async fn run(_options: Options) -> anyhow::Result<Report> {
     let control = sandbox.control().clone();
     let companies = setup(&control).await?;
 
-    let smart = smart::run(&companies, options, &control, sandbox.base_url()).await;
+    let shared = smart::Shared {
+        options,
+        postgres_url: &url,
+        schema: &schema,
+        sandbox_url: sandbox.base_url(),
+    };
+    let smart = smart::run(&companies, shared, &control).await;
     // Fresh budgets and windows for the naive run.
     tokio::time::sleep(Duration::from_secs(3)).await;
     control.reset_budgets();
@@ -140,7 +153,7 @@ pub async fn run(_options: Options) -> anyhow::Result<Report> {
         .row(
             "setup",
             format!(
-                "{COMPANIES} companies (Lite/Growth/Premium/Ultimate, 1-5 seats), budgets = plan / {BUDGET_DIVISOR}, {INSTANCES} instances x {WORKERS} bulk + {WORKERS} webhook workers per company, Postgres"
+                "{COMPANIES} companies (Lite/Growth/Premium/Ultimate, 1-5 seats), budgets = plan / {BUDGET_DIVISOR}, {INSTANCES} app processes (half of each backlog each) x {WORKERS} bulk + {WORKERS} webhook workers per company, Postgres"
             ),
         )
         .row(
