@@ -4,6 +4,7 @@ pub mod budget_gate;
 pub mod cli;
 pub mod console_bootstrap;
 pub mod keys_cmd;
+pub mod metrics_export;
 pub mod pipedrive_setup;
 pub mod sandbox_cmd;
 pub mod secrets;

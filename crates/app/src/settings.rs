@@ -60,6 +60,9 @@ pub struct Settings {
     pub session_key: Option<SecretString>,
     /// Where the embedded sandbox listens when no Pipedrive credentials are configured.
     pub sandbox_listen: SocketAddr,
+    /// `DEALBRIDGE_METRICS_LISTEN`: where `/metrics` (Prometheus text format) is served; unset
+    /// means not at all. A separate address, so the figures never face the public internet.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// How to reach Pipedrive. Without credentials Dealbridge runs against an embedded sandbox.
@@ -117,6 +120,8 @@ struct Raw {
     session_key: Option<SecretString>,
     #[serde(default = "defaults::sandbox_listen")]
     sandbox_listen: String,
+    #[serde(default)]
+    metrics_listen: Option<String>,
 }
 
 mod defaults {
@@ -278,7 +283,15 @@ impl Raw {
                 "must be at least 1 (a reinstall by mistake must not lose the settings)".into(),
             ));
         }
+        let metrics_listen =
+            match self.metrics_listen.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(address) => Some(address.parse().map_err(|_| {
+                    invalid("metrics_listen", format!("{address:?} is not HOST:PORT"))
+                })?),
+            };
         Ok(Settings {
+            metrics_listen,
             retention_days: self.retention_days,
             pipedrive,
             encryption_keys: self.encryption_keys,

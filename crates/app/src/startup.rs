@@ -26,6 +26,8 @@ pub struct Application {
     vault: TokenVault,
     pipedrive: dealbridge_pipedrive::Pipedrive,
     ledger: Arc<StoreLedger>,
+    /// The `/metrics` server and its port, when configured.
+    metrics: Option<(Server, u16)>,
     settings: Settings,
 }
 
@@ -50,6 +52,7 @@ impl Application {
             pipedrive.pipedrive.oauth().clone(),
         );
         let sandbox = pipedrive.sandbox.clone();
+        let metrics = crate::metrics_export::bind(&settings, &pipedrive.pipedrive)?;
         let client = pipedrive.pipedrive.clone();
         let console_password = crate::console_bootstrap::first_staff_account(
             store.as_ref(),
@@ -85,6 +88,7 @@ impl Application {
             vault,
             pipedrive: client,
             ledger,
+            metrics,
             settings,
         })
     }
@@ -102,6 +106,11 @@ impl Application {
         self.port
     }
 
+    /// The port `/metrics` is served on, when `DEALBRIDGE_METRICS_LISTEN` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
+    }
+
     pub fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
     }
@@ -114,9 +123,11 @@ impl Application {
             vault,
             pipedrive,
             ledger,
+            metrics,
             settings,
             ..
         } = self;
+        spawn_metrics(metrics);
         let shutdown = crate::workers::shutdown_signal();
         let workers = crate::workers::run(
             store,
@@ -135,11 +146,19 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, then stops accepting and lets requests in flight finish
     /// (up to the shutdown timeout).
     pub async fn run(self) -> anyhow::Result<()> {
+        spawn_metrics(self.metrics);
         let served = self.server.await.context("web server");
         return_leases(&self.ledger).await;
         served?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The metrics server stops on the same signals as the others (actix listens for them itself).
+fn spawn_metrics(metrics: Option<(Server, u16)>) {
+    if let Some((server, _)) = metrics {
+        tokio::spawn(server);
     }
 }
 

@@ -128,6 +128,10 @@ pub async fn worker_only(settings: &Settings) -> anyhow::Result<()> {
         Some(_) => {
             let keys = Arc::new(crate::secrets::key_ring(settings)?);
             let setup = crate::pipedrive_setup::connect(settings, store.clone()).await?;
+            // Most API calls are made here, so this process exports its own figures.
+            if let Some((server, _)) = crate::metrics_export::bind(settings, &setup.pipedrive)? {
+                tokio::spawn(server);
+            }
             let vault = TokenVault::new(store.clone(), keys, setup.pipedrive.oauth().clone());
             (Some((setup.pipedrive, vault)), setup.ledger)
         }

@@ -159,6 +159,31 @@ async fn serve_provisions_the_custom_fields_after_install() {
     }
     let log = app.store.audit_log(Some(tenant.id), 10).await.unwrap();
     assert!(log.iter().any(|e| e.action == "install.provisioned"));
+    let metrics = reqwest::get(format!("{}/metrics", app.metrics_address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let calls = metric(
+        &metrics,
+        "dealbridge_pipedrive_calls_total",
+        installed.company_id,
+    );
+    let tokens = metric(
+        &metrics,
+        "dealbridge_pipedrive_tokens_spent_total",
+        installed.company_id,
+    );
+    // Listing the deal fields and creating three of them.
+    assert!(calls >= 4.0, "calls {calls}: {metrics}");
+    assert!(tokens > 0.0, "tokens {tokens}: {metrics}");
+    assert_eq!(
+        app.get("/metrics").await.status(),
+        404,
+        "metrics are not on the public address"
+    );
+
     let dashboard = app.get("/dashboard").await.text().await.unwrap();
     for field in app.store.provisioned_fields(tenant.id).await.unwrap() {
         assert!(
@@ -259,4 +284,13 @@ async fn denied_consent_and_bad_codes_end_on_a_retry_page_and_store_nothing() {
             .is_none(),
         "half an install"
     );
+}
+
+/// The value of one company's sample of a counter in a Prometheus text page.
+fn metric(page: &str, name: &str, company: u64) -> f64 {
+    let prefix = format!("{name}{{company=\"{company}\"}} ");
+    page.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix:?} in {page}"))
 }

@@ -22,6 +22,7 @@ fn defaults_need_no_configuration() {
         assert_eq!(settings.database_kind, DatabaseKind::Sqlite);
         assert_eq!(settings.log_format, LogFormat::Pretty);
         assert_eq!(settings.retention_days, 30);
+        assert_eq!(settings.metrics_listen, None, "metrics are opt-in");
         Ok(())
     });
 }

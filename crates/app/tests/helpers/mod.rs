@@ -16,6 +16,8 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub sandbox: Option<EmbeddedSandbox>,
     pub keys: Arc<dealbridge_crypto::KeyRing>,
+    /// Where `/metrics` is served (tests always turn it on).
+    pub metrics_address: String,
     _data: tempfile::TempDir,
 }
 
@@ -40,6 +42,7 @@ pub fn test_settings(data: &tempfile::TempDir, database_url: Option<&str>) -> Se
     settings.listen = "127.0.0.1:0".parse().expect("literal address");
     settings.public_url = "http://127.0.0.1:0".parse().expect("literal URL");
     settings.sandbox_listen = "127.0.0.1:0".parse().expect("literal address");
+    settings.metrics_listen = Some("127.0.0.1:0".parse().expect("literal address"));
     settings.database_url = database_url.unwrap_or(&sqlite).to_string().into();
     if database_url.is_some_and(|url| url.starts_with("postgres")) {
         settings.database_kind = DatabaseKind::Postgres;
@@ -70,6 +73,10 @@ async fn spawn(database_url: Option<&str>, workers: bool) -> TestApp {
     let store = app.store();
     let sandbox = app.sandbox().cloned();
     let keys = app.keys();
+    let metrics_address = format!(
+        "http://127.0.0.1:{}",
+        app.metrics_port().expect("metrics are on in tests")
+    );
     if workers {
         tokio::spawn(app.run_with_workers());
     } else {
@@ -81,6 +88,7 @@ async fn spawn(database_url: Option<&str>, workers: bool) -> TestApp {
         store,
         sandbox,
         keys,
+        metrics_address,
         _data: data,
     }
 }
