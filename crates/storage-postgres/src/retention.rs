@@ -4,7 +4,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dealbridge_core::fields::{FieldEntity, FieldPurpose, ProvisionedField};
 use dealbridge_core::{CompanyId, TenantId};
-use dealbridge_storage::{ProvisionedFields, PurgedTenant, Retention, StoreError, StoreResult};
+use dealbridge_storage::{
+    provisioned_field_from_columns, ProvisionedFields, PurgedTenant, Retention, StoreError,
+    StoreResult,
+};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
@@ -71,16 +74,14 @@ impl Retention for PgStore {
 }
 
 fn field_from_row(row: &PgRow) -> StoreResult<ProvisionedField> {
-    let purpose: String = row.try_get("purpose").map_err(StoreError::backend)?;
-    let entity: String = row.try_get("entity").map_err(StoreError::backend)?;
-    Ok(ProvisionedField {
-        purpose: FieldPurpose::parse(&purpose)
-            .ok_or_else(|| StoreError::Corrupt(format!("field purpose {purpose:?}")))?,
-        entity: FieldEntity::parse(&entity)
-            .ok_or_else(|| StoreError::Corrupt(format!("field entity {entity:?}")))?,
-        field_code: row.try_get("field_code").map_err(StoreError::backend)?,
-        recorded_at: row.try_get("recorded_at").map_err(StoreError::backend)?,
-    })
+    let text =
+        |name: &str| -> StoreResult<String> { row.try_get(name).map_err(StoreError::backend) };
+    provisioned_field_from_columns(
+        &text("purpose")?,
+        &text("entity")?,
+        text("field_code")?,
+        row.try_get("recorded_at").map_err(StoreError::backend)?,
+    )
 }
 
 #[async_trait]

@@ -27,7 +27,7 @@ pub use jobs::{
     tenant_from_key, tenant_key, Claim, Enqueued, Job, JobCounts, JobFailure, JobId, JobLease,
     JobState, JobWakeups, Jobs, Lane, LeaseId, NewJob, QueueTake, ReadyQueue, SYSTEM_TENANT,
 };
-pub use retention::{ProvisionedFields, PurgedTenant, Retention};
+pub use retention::{provisioned_field_from_columns, ProvisionedFields, PurgedTenant, Retention};
 pub use staff::{NewStaffAccount, StaffAccount, StaffAccounts};
 pub use store::{
     AuditLog, Installations, Maintenance, OneTimeNonces, Store, TenantSettings, Tenants,

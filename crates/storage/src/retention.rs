@@ -6,7 +6,7 @@ use dealbridge_core::audit::NewAuditEntry;
 use dealbridge_core::fields::{FieldEntity, FieldPurpose, ProvisionedField};
 use dealbridge_core::{CompanyId, TenantId};
 
-use crate::StoreResult;
+use crate::{StoreError, StoreResult};
 
 /// A tenant whose data the purge removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +46,23 @@ pub trait Retention: Send + Sync + 'static {
 
     /// When the tenant became uninstalled, if it is.
     async fn uninstalled_at(&self, tenant_id: TenantId) -> StoreResult<Option<DateTime<Utc>>>;
+}
+
+/// A provisioned field from its stored columns (both backends store the same text columns).
+pub fn provisioned_field_from_columns(
+    purpose: &str,
+    entity: &str,
+    field_code: String,
+    recorded_at: DateTime<Utc>,
+) -> StoreResult<ProvisionedField> {
+    Ok(ProvisionedField {
+        purpose: FieldPurpose::parse(purpose)
+            .ok_or_else(|| StoreError::Corrupt(format!("field purpose {purpose:?}")))?,
+        entity: FieldEntity::parse(entity)
+            .ok_or_else(|| StoreError::Corrupt(format!("field entity {entity:?}")))?,
+        field_code,
+        recorded_at,
+    })
 }
 
 #[async_trait]
