@@ -1,5 +1,5 @@
-//! `/metrics`: the per-company Pipedrive figures in Prometheus' text format, served on their own
-//! address (`DEALBRIDGE_METRICS_LISTEN`) so they never face the public internet.
+//! `/metrics`: the per-company Pipedrive figures and the job queue's depth in Prometheus' text
+//! format, served on their own address (`DEALBRIDGE_METRICS_LISTEN`) so they never face the public internet.
 //!
 //! The figures already live in the Pipedrive client (the dashboard reads them too), so the page is
 //! built from a snapshot at scrape time rather than by instrumenting every call twice. The
@@ -12,14 +12,17 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
+use chrono::Utc;
 use dealbridge_pipedrive::{CompanyFigures, Pipedrive};
-use metrics::{counter, describe_counter, with_local_recorder, Unit};
+use dealbridge_storage::{LaneOverview, Store};
+use metrics::{counter, describe_counter, describe_gauge, gauge, with_local_recorder, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 pub struct MetricsExporter {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     pipedrive: Pipedrive,
+    store: Arc<dyn Store>,
 }
 
 /// One exported figure: its name, help text, unit and how to read it from a company's figures.
@@ -76,25 +79,49 @@ const COUNTERS: &[Exported] = &[
 ];
 
 impl MetricsExporter {
-    pub fn new(pipedrive: Pipedrive) -> Self {
+    pub fn new(pipedrive: Pipedrive, store: Arc<dyn Store>) -> Self {
         let recorder = PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         with_local_recorder(&recorder, || {
             for counter in COUNTERS {
                 describe_counter!(counter.name, counter.unit, counter.help);
             }
+            describe_gauge!(
+                JOBS,
+                Unit::Count,
+                "Jobs in the queue by lane and state, all tenants (the same from every instance)."
+            );
+            describe_gauge!(
+                OLDEST_READY,
+                Unit::Seconds,
+                "How long the oldest job ready to run in each lane has waited."
+            );
         });
         Self {
             recorder,
             handle,
             pipedrive,
+            store,
         }
     }
 
     /// The page as of now.
-    pub fn render(&self) -> String {
+    pub async fn render(&self) -> String {
         let figures = self.pipedrive.figures().snapshot_all();
+        let now = Utc::now();
+        // A store that cannot answer leaves the queue gauges at their last values; the page
+        // still serves the client's figures.
+        let queue = match self.store.queue_overview(now).await {
+            Ok(queue) => queue,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics: queue overview unavailable");
+                Vec::new()
+            }
+        };
         with_local_recorder(&self.recorder, || {
+            for lane in &queue {
+                record_lane(lane, now);
+            }
             for (company, figures) in &figures {
                 let company = company.0.to_string();
                 for exported in COUNTERS {
@@ -107,11 +134,30 @@ impl MetricsExporter {
     }
 }
 
+const JOBS: &str = "dealbridge_jobs";
+const OLDEST_READY: &str = "dealbridge_jobs_oldest_ready_seconds";
+
+fn record_lane(lane: &LaneOverview, now: chrono::DateTime<Utc>) {
+    let name = lane.lane.as_str();
+    for (state, count) in [
+        ("queued", lane.counts.queued),
+        ("running", lane.counts.running),
+        ("dead", lane.counts.dead),
+    ] {
+        gauge!(JOBS, "lane" => name, "state" => state).set(count as f64);
+    }
+    let waited = lane.oldest_ready_at.map_or(0.0, |at| {
+        (now - at).num_milliseconds().max(0) as f64 / 1000.0
+    });
+    gauge!(OLDEST_READY, "lane" => name).set(waited);
+}
+
 /// The metrics server of this process when `DEALBRIDGE_METRICS_LISTEN` is set, and its port.
 /// Not yet running: spawn the server where the process runs its others.
 pub fn bind(
     settings: &crate::settings::Settings,
     pipedrive: &Pipedrive,
+    store: Arc<dyn Store>,
 ) -> anyhow::Result<Option<(Server, u16)>> {
     let Some(address) = settings.metrics_listen else {
         return Ok(None);
@@ -119,7 +165,7 @@ pub fn bind(
     let listener = TcpListener::bind(address)
         .with_context(|| format!("binding the metrics address {address}"))?;
     let port = listener.local_addr()?.port();
-    let server = serve(listener, MetricsExporter::new(pipedrive.clone()))?;
+    let server = serve(listener, MetricsExporter::new(pipedrive.clone(), store))?;
     tracing::info!(%address, port, "metrics served at /metrics");
     Ok(Some((server, port)))
 }
@@ -142,5 +188,5 @@ pub fn serve(listener: TcpListener, exporter: MetricsExporter) -> anyhow::Result
 async fn page(exporter: web::Data<Arc<MetricsExporter>>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(exporter.render())
+        .body(exporter.render().await)
 }

@@ -52,7 +52,7 @@ impl Application {
             pipedrive.pipedrive.oauth().clone(),
         );
         let sandbox = pipedrive.sandbox.clone();
-        let metrics = crate::metrics_export::bind(&settings, &pipedrive.pipedrive)?;
+        let metrics = crate::metrics_export::bind(&settings, &pipedrive.pipedrive, store.clone())?;
         let client = pipedrive.pipedrive.clone();
         let console_password = crate::console_bootstrap::first_staff_account(
             store.as_ref(),

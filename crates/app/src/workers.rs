@@ -129,7 +129,9 @@ pub async fn worker_only(settings: &Settings) -> anyhow::Result<()> {
             let keys = Arc::new(crate::secrets::key_ring(settings)?);
             let setup = crate::pipedrive_setup::connect(settings, store.clone()).await?;
             // Most API calls are made here, so this process exports its own figures.
-            if let Some((server, _)) = crate::metrics_export::bind(settings, &setup.pipedrive)? {
+            if let Some((server, _)) =
+                crate::metrics_export::bind(settings, &setup.pipedrive, store.clone())?
+            {
                 tokio::spawn(server);
             }
             let vault = TokenVault::new(store.clone(), keys, setup.pipedrive.oauth().clone());

@@ -372,6 +372,12 @@ async fn the_console_lists_installed_tenants_and_shows_one() {
         "{list}"
     );
     assert!(list.contains("1 dead"), "{list}");
+    assert!(
+        list.contains(
+            r#"<td>default</td><td>0</td><td>0</td><td><a href="/console/jobs/dead">1</a></td>"#
+        ),
+        "queue overview: {list}"
+    );
     let searched = get(&app, &client, "/console?q=other")
         .await
         .text()

@@ -178,6 +178,10 @@ async fn serve_provisions_the_custom_fields_after_install() {
     // Listing the deal fields and creating three of them.
     assert!(calls >= 4.0, "calls {calls}: {metrics}");
     assert!(tokens > 0.0, "tokens {tokens}: {metrics}");
+    assert!(
+        metrics.contains(r#"dealbridge_jobs{lane="realtime",state="dead"} 0"#),
+        "queue gauges missing: {metrics}"
+    );
     assert_eq!(
         app.get("/metrics").await.status(),
         404,

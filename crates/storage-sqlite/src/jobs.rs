@@ -37,11 +37,11 @@ fn wake_workers() {
     wakeups().send_modify(|n| *n = n.wrapping_add(1));
 }
 
-fn millis(at: DateTime<Utc>) -> i64 {
+pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
-fn from_millis(ms: i64) -> StoreResult<DateTime<Utc>> {
+pub(crate) fn from_millis(ms: i64) -> StoreResult<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("job time {ms}")))
 }
 

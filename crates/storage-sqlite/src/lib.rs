@@ -6,6 +6,7 @@ mod install;
 mod installations;
 mod jobs;
 mod maintenance;
+mod queue_overview;
 mod retention;
 mod settings;
 mod staff;

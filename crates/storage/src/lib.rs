@@ -3,6 +3,7 @@
 mod budgets;
 mod error;
 mod jobs;
+mod queue_overview;
 mod retention;
 mod staff;
 mod store;
@@ -27,6 +28,7 @@ pub use jobs::{
     tenant_from_key, tenant_key, Claim, Enqueued, Job, JobCounts, JobFailure, JobId, JobLease,
     JobState, JobWakeups, Jobs, Lane, LeaseId, NewJob, QueueTake, ReadyQueue, SYSTEM_TENANT,
 };
+pub use queue_overview::{fold_overview, LaneOverview, OverviewRow, QueueOverview};
 pub use retention::{provisioned_field_from_columns, ProvisionedFields, PurgedTenant, Retention};
 pub use staff::{NewStaffAccount, StaffAccount, StaffAccounts};
 pub use store::{

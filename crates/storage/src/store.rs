@@ -22,6 +22,7 @@ pub trait Store:
     + Budgets
     + Retention
     + ProvisionedFields
+    + crate::QueueOverview
     + crate::StaffAccounts
     + crate::TenantDirectory
 {
@@ -39,6 +40,7 @@ impl<T> Store for T where
         + Budgets
         + Retention
         + ProvisionedFields
+        + crate::QueueOverview
         + crate::StaffAccounts
         + crate::TenantDirectory
 {

@@ -11,6 +11,7 @@ mod job_claims;
 mod jobs;
 mod maintenance;
 mod nonces;
+mod queue_overview;
 mod retention;
 mod settings;
 mod staff;
@@ -51,6 +52,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(jobs::CHECKS.iter().copied());
     all.extend(job_claims::CHECKS.iter().copied());
     all.extend(retention::CHECKS.iter().copied());
+    all.extend(queue_overview::CHECKS.iter().copied());
     all.extend(staff::CHECKS.iter().copied());
     all.extend(tenant_directory::CHECKS.iter().copied());
     all

@@ -55,6 +55,7 @@ async fn list(
         .flatten();
     let mut context = console::context(&staff, &staff_csrf_token(&session)?);
     context.insert("tenants", &rows);
+    context.insert("queue", &console::queue_rows(&state).await?);
     context.insert("q", &search.unwrap_or_default());
     context.insert("next_after", &next);
     pages::staff_html(&state, "console/tenants.html", &context)

@@ -51,6 +51,44 @@ pub async fn tenant_rows(
         .collect())
 }
 
+/// One lane of the whole queue, for the tenants page's header.
+#[derive(Debug, Serialize)]
+pub struct LaneRow {
+    pub lane: &'static str,
+    pub queued: u64,
+    pub running: u64,
+    pub dead: u64,
+    /// How long the oldest ready job has waited, in words ("—" when none is waiting).
+    pub waiting: String,
+}
+
+pub async fn queue_rows(state: &AppState) -> Result<Vec<LaneRow>, AppError> {
+    let now = chrono::Utc::now();
+    Ok(state
+        .store
+        .queue_overview(now)
+        .await?
+        .into_iter()
+        .map(|l| LaneRow {
+            lane: l.lane.as_str(),
+            queued: l.counts.queued,
+            running: l.counts.running,
+            dead: l.counts.dead,
+            waiting: l
+                .oldest_ready_at
+                .map_or_else(|| "—".to_string(), |at| waited(now - at)),
+        })
+        .collect())
+}
+
+fn waited(d: chrono::Duration) -> String {
+    match d.num_seconds().max(0) {
+        s if s < 120 => format!("{s} s"),
+        s if s < 2 * 3600 => format!("{} min", s / 60),
+        s => format!("{} h", s / 3600),
+    }
+}
+
 /// Who is signed in and the form token for the sign-out button in the navigation.
 pub fn context(staff: &StaffUser, csrf: &str) -> Context {
     let mut context = Context::new();
