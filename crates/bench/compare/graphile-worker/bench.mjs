@@ -70,7 +70,9 @@ function workerOptions(pgPool, schema) {
 
 function makePool() {
   const pool = new pg.Pool({ connectionString: URL, max: SETTINGS.maxPoolSize });
-  pool.on("error", (e) => process.stderr.write(`idle Postgres client failed: ${e.message}\n`));
+  const report = (e) => process.stderr.write(`Postgres client failed: ${e.message}\n`);
+  pool.on("error", report);
+  pool.on("connect", (client) => client.on("error", report));
   return pool;
 }
 
