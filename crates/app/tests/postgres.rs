@@ -78,8 +78,12 @@ async fn console_signs_in_and_lists_tenants(admin_url: String) -> Result<(), Fai
         .rsplit_once('/')
         .map(|(base, _)| base)
         .unwrap_or(&admin_url);
-    let app = helpers::spawn_app_with(Some(&format!("{base}/{name}"))).await;
-    let outcome = console_checks(&app).await;
+    let url = format!("{base}/{name}");
+    let app = helpers::spawn_app_with(Some(&url)).await;
+    let outcome = match console_checks(&app).await {
+        Ok(()) => throttle_holds_across_instances(&app, &url).await,
+        failed => failed,
+    };
     drop(app);
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
         .await
@@ -111,26 +115,10 @@ async fn console_checks(app: &helpers::TestApp) -> Result<(), Failed> {
     )
     .map_err(|e| e.to_string())?;
     let client = helpers::browser();
-    let login = format!("{}/console/login", app.address);
-    let page = client.get(&login).send().await.map_err(|e| e.to_string())?;
-    let html = page.text().await.map_err(|e| e.to_string())?;
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .ok_or("no CSRF token on the sign-in page")?;
-    let answer = client
-        .post(&login)
-        .form(&[
-            ("csrf", csrf),
-            ("email", dealbridge_app::console_bootstrap::FIRST_ACCOUNT),
-            ("password", password.trim()),
-        ])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if answer.status() != 303 {
-        return Err(format!("sign-in answered {}", answer.status()).into());
+    let account = dealbridge_app::console_bootstrap::FIRST_ACCOUNT;
+    let status = sign_in(&app.address, &client, account, password.trim()).await?;
+    if status != 303 {
+        return Err(format!("sign-in answered {status}").into());
     }
     let list = client
         .get(format!("{}/console?q=postgres", app.address))
@@ -144,4 +132,66 @@ async fn console_checks(app: &helpers::TestApp) -> Result<(), Failed> {
         return Err(format!("the tenant list misses the tenant or its job: {list}").into());
     }
     Ok(())
+}
+
+/// Failed sign-ins counted by one instance lock the account on another: the throttle is in the
+/// store, not in a process.
+async fn throttle_holds_across_instances(
+    app: &helpers::TestApp,
+    database_url: &str,
+) -> Result<(), Failed> {
+    let other = helpers::spawn_app_with(Some(database_url)).await;
+    let account = dealbridge_app::console_bootstrap::FIRST_ACCOUNT;
+    for _ in 0..5 {
+        let status = sign_in(
+            &app.address,
+            &helpers::browser(),
+            account,
+            "wrong-password-1",
+        )
+        .await?;
+        if status != 401 {
+            return Err(format!("a wrong password answered {status}").into());
+        }
+    }
+    let password = std::fs::read_to_string(
+        app.data_path()
+            .join(dealbridge_app::console_bootstrap::PASSWORD_FILE),
+    )
+    .map_err(|e| e.to_string())?;
+    let status = sign_in(
+        &other.address,
+        &helpers::browser(),
+        account,
+        password.trim(),
+    )
+    .await?;
+    if status != 429 {
+        return Err(format!("the other instance answered {status}, not 429").into());
+    }
+    Ok(())
+}
+
+/// Signs in through the form (CSRF token from the page) and returns the answer's status.
+async fn sign_in(
+    address: &str,
+    client: &reqwest::Client,
+    email: &str,
+    password: &str,
+) -> Result<reqwest::StatusCode, Failed> {
+    let login = format!("{address}/console/login");
+    let page = client.get(&login).send().await.map_err(|e| e.to_string())?;
+    let html = page.text().await.map_err(|e| e.to_string())?;
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or("no CSRF token on the sign-in page")?;
+    let answer = client
+        .post(&login)
+        .form(&[("csrf", csrf), ("email", email), ("password", password)])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(answer.status())
 }

@@ -9,6 +9,7 @@ mod maintenance;
 mod queue_overview;
 mod retention;
 mod settings;
+mod sign_in_failures;
 mod staff;
 mod tenant_directory;
 mod tenants;

@@ -5,6 +5,7 @@ mod error;
 mod jobs;
 mod queue_overview;
 mod retention;
+mod sign_in_failures;
 mod staff;
 mod store;
 mod tenant_directory;
@@ -30,6 +31,7 @@ pub use jobs::{
 };
 pub use queue_overview::{fold_overview, LaneOverview, OverviewRow, QueueOverview};
 pub use retention::{provisioned_field_from_columns, ProvisionedFields, PurgedTenant, Retention};
+pub use sign_in_failures::{failure_window_from_columns, FailureWindow, SignInFailures};
 pub use staff::{NewStaffAccount, StaffAccount, StaffAccounts};
 pub use store::{
     AuditLog, Installations, Maintenance, OneTimeNonces, Store, TenantSettings, Tenants,

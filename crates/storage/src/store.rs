@@ -23,6 +23,7 @@ pub trait Store:
     + Retention
     + ProvisionedFields
     + crate::QueueOverview
+    + crate::SignInFailures
     + crate::StaffAccounts
     + crate::TenantDirectory
 {
@@ -41,6 +42,7 @@ impl<T> Store for T where
         + Retention
         + ProvisionedFields
         + crate::QueueOverview
+        + crate::SignInFailures
         + crate::StaffAccounts
         + crate::TenantDirectory
 {

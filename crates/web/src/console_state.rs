@@ -1,14 +1,12 @@
-//! What the support console keeps in memory: the sign-in throttle and the stand-in hash that
-//! unknown emails are checked against.
+//! What the support console keeps in memory: the stand-in hash that unknown emails are checked
+//! against, and where the offline first run's password is. (The sign-in throttle is in the store,
+//! shared by every instance.)
 
 use std::path::PathBuf;
 
 use tokio::sync::OnceCell;
 
-use crate::login_throttle::LoginThrottle;
-
 pub struct ConsoleState {
-    pub throttle: LoginThrottle,
     dummy_hash: OnceCell<String>,
     /// Offline first run: where the generated password of `support@localhost` was written.
     pub first_run_password_file: Option<PathBuf>,
@@ -17,7 +15,6 @@ pub struct ConsoleState {
 impl ConsoleState {
     pub fn new(first_run_password_file: Option<PathBuf>) -> Self {
         Self {
-            throttle: LoginThrottle::default(),
             dummy_hash: OnceCell::new(),
             first_run_password_file,
         }

@@ -1,110 +1,72 @@
-//! Failed support-console sign-ins, counted per email and per client address in this process.
-//! After too many failures within the window the key is refused until the window has passed, so a
-//! password cannot be guessed faster than a few tries per quarter hour per account. Each instance
-//! counts on its own: with `n` instances an attacker gets `n` times the tries, still far too few.
+//! Failed support-console sign-ins, counted per email and per client address in the store, so all
+//! instances refuse the same guesser. After too many failures within the window the key is refused
+//! until the window has passed: a password cannot be guessed faster than a few tries per quarter
+//! hour per account, however many instances run.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use dealbridge_storage::{FailureWindow, Store, StoreResult};
 
 /// Failures of one account before it is refused for the rest of the window.
 pub const PER_EMAIL: u32 = 5;
 /// Failures from one address (across accounts); higher, since offices share an address.
 pub const PER_ADDRESS: u32 = 20;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Past this many keys, expired ones are dropped on the next failure (bounds the memory a flood
-/// of made-up emails can take).
-const PRUNE_ABOVE: usize = 10_000;
 
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    count: u32,
-    since: Instant,
+/// How long `key` stays refused at `now`, or `None` when it may try.
+pub async fn refused_for(
+    store: &dyn Store,
+    key: &str,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Duration>> {
+    let window = store.sign_in_failures(key, now).await?;
+    Ok(window.and_then(|window| refusal(window, limit, now)))
 }
 
-#[derive(Debug, Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, Failures>>,
+pub async fn record_failure(store: &dyn Store, key: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    let window = chrono::Duration::from_std(WINDOW).unwrap_or(chrono::Duration::minutes(15));
+    store
+        .record_sign_in_failure(key, now, window)
+        .await
+        .map(drop)
 }
 
-impl LoginThrottle {
-    /// How long `key` stays refused, or `None` when it may try.
-    pub fn refused_for(&self, key: &str, limit: u32) -> Option<Duration> {
-        self.refused_for_at(key, limit, Instant::now())
-    }
+/// A successful sign-in forgets the account's failures.
+pub async fn clear(store: &dyn Store, key: &str) -> StoreResult<()> {
+    store.clear_sign_in_failures(key).await
+}
 
-    pub fn record_failure(&self, key: &str) {
-        self.record_failure_at(key, Instant::now());
-    }
-
-    /// A successful sign-in forgets the account's failures.
-    pub fn clear(&self, key: &str) {
-        self.lock().remove(key);
-    }
-
-    fn refused_for_at(&self, key: &str, limit: u32, now: Instant) -> Option<Duration> {
-        let failures = *self.lock().get(key)?;
-        let ends = failures.since + WINDOW;
-        (failures.count >= limit && ends > now).then(|| ends - now)
-    }
-
-    fn record_failure_at(&self, key: &str, now: Instant) {
-        let mut map = self.lock();
-        if map.len() > PRUNE_ABOVE {
-            map.retain(|_, f| f.since + WINDOW > now);
-        }
-        let entry = map.entry(key.to_string()).or_insert(Failures {
-            count: 0,
-            since: now,
-        });
-        if entry.since + WINDOW <= now {
-            *entry = Failures {
-                count: 0,
-                since: now,
-            };
-        }
-        entry.count += 1;
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Failures>> {
-        // A panic while holding the lock cannot leave the map inconsistent (each update is one
-        // assignment), so a poisoned lock is still usable.
-        self.failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+fn refusal(window: FailureWindow, limit: u32, now: DateTime<Utc>) -> Option<Duration> {
+    (window.failures >= limit && window.ends_at > now)
+        .then(|| (window.ends_at - now).to_std().unwrap_or_default())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn refuses_after_the_limit_until_the_window_ends() {
-        let throttle = LoginThrottle::default();
-        let start = Instant::now();
-        for _ in 0..3 {
-            assert_eq!(throttle.refused_for_at("a", 3, start), None);
-            throttle.record_failure_at("a", start);
+    fn window(failures: u32, ends_in_secs: i64, now: DateTime<Utc>) -> FailureWindow {
+        FailureWindow {
+            failures,
+            ends_at: now + chrono::Duration::seconds(ends_in_secs),
         }
-        let wait = throttle.refused_for_at("a", 3, start + Duration::from_secs(60));
-        assert_eq!(wait, Some(WINDOW - Duration::from_secs(60)));
-        assert_eq!(throttle.refused_for_at("b", 3, start), None, "per key");
-        assert_eq!(throttle.refused_for_at("a", 3, start + WINDOW), None);
     }
 
     #[test]
-    fn a_new_window_starts_from_zero_and_success_clears() {
-        let throttle = LoginThrottle::default();
-        let start = Instant::now();
-        for _ in 0..2 {
-            throttle.record_failure_at("a", start);
-        }
-        throttle.record_failure_at("a", start + WINDOW);
-        assert_eq!(throttle.refused_for_at("a", 2, start + WINDOW), None);
-        throttle.record_failure_at("a", start + WINDOW);
-        assert!(throttle.refused_for_at("a", 2, start + WINDOW).is_some());
-        throttle.clear("a");
-        assert_eq!(throttle.refused_for_at("a", 2, start + WINDOW), None);
+    fn refuses_at_the_limit_until_the_window_ends() {
+        let now = Utc::now();
+        assert_eq!(
+            refusal(window(2, 600, now), 3, now),
+            None,
+            "under the limit"
+        );
+        assert_eq!(
+            refusal(window(3, 600, now), 3, now),
+            Some(Duration::from_secs(600)),
+            "at the limit: refused for the rest of the window"
+        );
+        assert_eq!(refusal(window(9, 0, now), 3, now), None, "window over");
     }
 }

@@ -18,7 +18,7 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     pub app: Arc<AppIdentity>,
     pub states: StateSigner,
-    /// The support console's sign-in throttle and first-run hint.
+    /// The support console's stand-in hash and first-run hint.
     pub console: Arc<crate::ConsoleState>,
 }
 

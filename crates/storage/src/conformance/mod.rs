@@ -14,6 +14,7 @@ mod nonces;
 mod queue_overview;
 mod retention;
 mod settings;
+mod sign_in_failures;
 mod staff;
 mod tenant_directory;
 mod tenants;
@@ -53,6 +54,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(job_claims::CHECKS.iter().copied());
     all.extend(retention::CHECKS.iter().copied());
     all.extend(queue_overview::CHECKS.iter().copied());
+    all.extend(sign_in_failures::CHECKS.iter().copied());
     all.extend(staff::CHECKS.iter().copied());
     all.extend(tenant_directory::CHECKS.iter().copied());
     all

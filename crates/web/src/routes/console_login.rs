@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use tera::Context;
 
-use crate::login_throttle::{PER_ADDRESS, PER_EMAIL};
+use crate::login_throttle::{self, PER_ADDRESS, PER_EMAIL};
 use crate::services::staff::{check_sign_in, normalize_email};
 use crate::session::CsrfForm;
 use crate::staff_session::{
@@ -69,10 +69,12 @@ async fn sign_in(
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
     let address_key = format!("address:{address}");
-    let throttle = &state.console.throttle;
-    let refused = throttle
-        .refused_for(&email_key, PER_EMAIL)
-        .or_else(|| throttle.refused_for(&address_key, PER_ADDRESS));
+    let store = state.store.as_ref();
+    let now = chrono::Utc::now();
+    let refused = match login_throttle::refused_for(store, &email_key, PER_EMAIL, now).await? {
+        Some(wait) => Some(wait),
+        None => login_throttle::refused_for(store, &address_key, PER_ADDRESS, now).await?,
+    };
     if let Some(wait) = refused {
         audit_failure(&state, &email, &address, "throttled").await?;
         let minutes = wait.as_secs().div_ceil(60).max(1);
@@ -91,8 +93,8 @@ async fn sign_in(
     }
     let password = password.unwrap_or_else(|| SecretString::from(""));
     let Some(account) = check_sign_in(&state, &email, password).await? else {
-        throttle.record_failure(&email_key);
-        throttle.record_failure(&address_key);
+        login_throttle::record_failure(store, &email_key, now).await?;
+        login_throttle::record_failure(store, &address_key, now).await?;
         audit_failure(&state, &email, &address, "wrong email or password").await?;
         let message = "Wrong email or password.";
         return page(
@@ -104,7 +106,7 @@ async fn sign_in(
         )
         .await;
     };
-    throttle.clear(&email_key);
+    login_throttle::clear(store, &email_key).await?;
     state
         .store
         .record_staff_login(account.id, chrono::Utc::now())
