@@ -8,10 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dealbridge_core::CompanyId;
 use dealbridge_storage::{
-    rolled_budget, to_millis, BudgetColumns, BudgetFigures, Budgets, DailyBudget, SlotRelease,
-    SlotTake, SlotsTaken, StoreError, StoreResult, TokenTake, WindowKey,
+    read_budget_columns, read_budget_figures, rolled_budget, to_millis, BudgetFigures, Budgets,
+    DailyBudget, SlotRelease, SlotTake, SlotsTaken, StoreError, StoreResult, TokenTake, WindowKey,
 };
-use sqlx::postgres::PgRow;
 use sqlx::Row;
 
 use crate::PgStore;
@@ -74,28 +73,6 @@ static EXHAUST_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-fn budget_row(row: &PgRow) -> StoreResult<BudgetColumns> {
-    let get = |e: sqlx::Error| StoreError::backend(e);
-    Ok((
-        row.try_get("daily_limit").map_err(get)?,
-        row.try_get("learned_limit").map_err(get)?,
-        row.try_get("spent").map_err(get)?,
-        row.try_get("period_end_ms").map_err(get)?,
-        row.try_get("exhausted_until_ms").map_err(get)?,
-    ))
-}
-
-fn figures_row(row: &PgRow) -> StoreResult<BudgetFigures> {
-    let get = |e: sqlx::Error| StoreError::backend(e);
-    Ok(BudgetFigures {
-        calls: row.try_get("calls").map_err(get)?,
-        tokens_spent: row.try_get("tokens_spent").map_err(get)?,
-        rate_limited: row.try_get("rate_limited").map_err(get)?,
-        waited_ms: row.try_get("waited_ms").map_err(get)?,
-        deferred: row.try_get("deferred").map_err(get)?,
-    })
-}
-
 fn ids(key: &WindowKey) -> (i64, i64, &'static str) {
     (key.company_id.get(), key.user_id.get(), key.kind.as_str())
 }
@@ -115,7 +92,7 @@ impl Budgets for PgStore {
             .await
             .map_err(StoreError::backend)?;
         let taken: i64 = row.try_get("last_take").map_err(StoreError::backend)?;
-        let budget = rolled_budget(budget_row(&row)?, take.now, take.period_end);
+        let budget = rolled_budget(read_budget_columns(&row)?, take.now, take.period_end);
         Ok((taken, budget))
     }
 
@@ -171,7 +148,7 @@ impl Budgets for PgStore {
             .fetch_one(&self.pool)
             .await
             .map_err(StoreError::backend)?;
-        Ok(rolled_budget(budget_row(&row)?, now, period_end))
+        Ok(rolled_budget(read_budget_columns(&row)?, now, period_end))
     }
 
     async fn budget_daily(
@@ -189,7 +166,7 @@ impl Budgets for PgStore {
         .await
         .map_err(StoreError::backend)?;
         let columns = match row {
-            Some(row) => budget_row(&row)?,
+            Some(row) => read_budget_columns(&row)?,
             None => (None, None, 0, 0, None),
         };
         Ok(rolled_budget(columns, now, period_end))
@@ -408,7 +385,7 @@ impl Budgets for PgStore {
         .await
         .map_err(StoreError::backend)?;
         row.as_ref()
-            .map(figures_row)
+            .map(read_budget_figures)
             .transpose()
             .map(Option::unwrap_or_default)
     }
@@ -424,7 +401,7 @@ impl Budgets for PgStore {
         rows.iter()
             .map(|row| {
                 let id: i64 = row.try_get("company_id").map_err(StoreError::backend)?;
-                Ok((CompanyId::new(id), figures_row(row)?))
+                Ok((CompanyId::new(id), read_budget_figures(row)?))
             })
             .collect()
     }

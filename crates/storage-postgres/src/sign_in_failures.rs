@@ -1,9 +1,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dealbridge_storage::{
-    failure_window_from_columns, to_millis, FailureWindow, SignInFailures, StoreError, StoreResult,
+    read_failure_window, to_millis, FailureWindow, SignInFailures, StoreError, StoreResult,
 };
-use sqlx::Row;
 
 use crate::PgStore;
 
@@ -35,10 +34,7 @@ impl SignInFailures for PgStore {
         .fetch_one(&self.pool)
         .await
         .map_err(StoreError::backend)?;
-        Ok(failure_window_from_columns(
-            row.try_get("failures").map_err(StoreError::backend)?,
-            row.try_get("window_ends_ms").map_err(StoreError::backend)?,
-        ))
+        read_failure_window(&row)
     }
 
     async fn sign_in_failures(
@@ -55,13 +51,7 @@ impl SignInFailures for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::backend)?;
-        row.map(|row| {
-            Ok(failure_window_from_columns(
-                row.try_get("failures").map_err(StoreError::backend)?,
-                row.try_get("window_ends_ms").map_err(StoreError::backend)?,
-            ))
-        })
-        .transpose()
+        row.as_ref().map(read_failure_window).transpose()
     }
 
     async fn clear_sign_in_failures(&self, key: &str) -> StoreResult<()> {

@@ -7,10 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dealbridge_core::CompanyId;
 use dealbridge_storage::{
-    rolled_budget, to_millis, BudgetColumns, BudgetFigures, Budgets, DailyBudget, SlotRelease,
-    SlotTake, SlotsTaken, StoreError, StoreResult, TokenTake, WindowKey,
+    read_budget_columns, read_budget_figures, rolled_budget, to_millis, BudgetFigures, Budgets,
+    DailyBudget, SlotRelease, SlotTake, SlotsTaken, StoreError, StoreResult, TokenTake, WindowKey,
 };
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use crate::SqliteStore;
@@ -73,28 +72,6 @@ static EXHAUST_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-fn budget_row(row: &SqliteRow) -> StoreResult<BudgetColumns> {
-    let get = |e: sqlx::Error| StoreError::backend(e);
-    Ok((
-        row.try_get("daily_limit").map_err(get)?,
-        row.try_get("learned_limit").map_err(get)?,
-        row.try_get("spent").map_err(get)?,
-        row.try_get("period_end_ms").map_err(get)?,
-        row.try_get("exhausted_until_ms").map_err(get)?,
-    ))
-}
-
-fn figures_row(row: &SqliteRow) -> StoreResult<BudgetFigures> {
-    let get = |e: sqlx::Error| StoreError::backend(e);
-    Ok(BudgetFigures {
-        calls: row.try_get("calls").map_err(get)?,
-        tokens_spent: row.try_get("tokens_spent").map_err(get)?,
-        rate_limited: row.try_get("rate_limited").map_err(get)?,
-        waited_ms: row.try_get("waited_ms").map_err(get)?,
-        deferred: row.try_get("deferred").map_err(get)?,
-    })
-}
-
 fn ids(key: &WindowKey) -> (i64, i64, &'static str) {
     (key.company_id.get(), key.user_id.get(), key.kind.as_str())
 }
@@ -114,7 +91,7 @@ impl Budgets for SqliteStore {
             .await
             .map_err(StoreError::backend)?;
         let taken: i64 = row.try_get("last_take").map_err(StoreError::backend)?;
-        let budget = rolled_budget(budget_row(&row)?, take.now, take.period_end);
+        let budget = rolled_budget(read_budget_columns(&row)?, take.now, take.period_end);
         Ok((taken, budget))
     }
 
@@ -170,7 +147,7 @@ impl Budgets for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(StoreError::backend)?;
-        Ok(rolled_budget(budget_row(&row)?, now, period_end))
+        Ok(rolled_budget(read_budget_columns(&row)?, now, period_end))
     }
 
     async fn budget_daily(
@@ -188,7 +165,7 @@ impl Budgets for SqliteStore {
         .await
         .map_err(StoreError::backend)?;
         let columns = match row {
-            Some(row) => budget_row(&row)?,
+            Some(row) => read_budget_columns(&row)?,
             None => (None, None, 0, 0, None),
         };
         Ok(rolled_budget(columns, now, period_end))
@@ -425,7 +402,7 @@ impl Budgets for SqliteStore {
         .await
         .map_err(StoreError::backend)?;
         row.as_ref()
-            .map(figures_row)
+            .map(read_budget_figures)
             .transpose()
             .map(Option::unwrap_or_default)
     }
@@ -441,7 +418,7 @@ impl Budgets for SqliteStore {
         rows.iter()
             .map(|row| {
                 let id: i64 = row.try_get("company_id").map_err(StoreError::backend)?;
-                Ok((CompanyId::new(id), figures_row(row)?))
+                Ok((CompanyId::new(id), read_budget_figures(row)?))
             })
             .collect()
     }

@@ -5,10 +5,8 @@ use chrono::{DateTime, Utc};
 use dealbridge_core::fields::{FieldEntity, FieldPurpose, ProvisionedField};
 use dealbridge_core::{CompanyId, TenantId};
 use dealbridge_storage::{
-    provisioned_field_from_columns, ProvisionedFields, PurgedTenant, Retention, StoreError,
-    StoreResult,
+    read_provisioned_field, ProvisionedFields, PurgedTenant, Retention, StoreError, StoreResult,
 };
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use crate::audit::append_audit_in;
@@ -75,17 +73,6 @@ impl Retention for SqliteStore {
     }
 }
 
-fn field_from_row(row: &SqliteRow) -> StoreResult<ProvisionedField> {
-    let text =
-        |name: &str| -> StoreResult<String> { row.try_get(name).map_err(StoreError::backend) };
-    provisioned_field_from_columns(
-        &text("purpose")?,
-        &text("entity")?,
-        text("field_code")?,
-        row.try_get("recorded_at").map_err(StoreError::backend)?,
-    )
-}
-
 #[async_trait]
 impl ProvisionedFields for SqliteStore {
     async fn record_field(
@@ -112,7 +99,7 @@ impl ProvisionedFields for SqliteStore {
         .fetch_one(&self.pool)
         .await
         .map_err(|e| crate::db_error(e, "tenant"))?;
-        field_from_row(&row)
+        read_provisioned_field(&row)
     }
 
     async fn provisioned_fields(&self, tenant_id: TenantId) -> StoreResult<Vec<ProvisionedField>> {
@@ -124,6 +111,6 @@ impl ProvisionedFields for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::backend)?;
-        rows.iter().map(field_from_row).collect()
+        rows.iter().map(read_provisioned_field).collect()
     }
 }

@@ -14,7 +14,10 @@ mod tokens;
 #[cfg(feature = "sqlx")]
 mod sqlx_support;
 #[cfg(feature = "sqlx")]
-pub use sqlx_support::sqlx_error;
+pub use sqlx_support::{
+    read_budget_columns, read_budget_figures, read_failure_window, read_provisioned_field,
+    sqlx_error, NamedRow,
+};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
