@@ -38,7 +38,11 @@ fn racing_bumps_each_count(store: Arc<dyn Store>) -> CheckFuture {
             seen.push(bump??);
         }
         seen.sort_unstable();
-        ensure_eq!(seen, (1..=8).collect::<Vec<i64>>(), "every bump got its own epoch");
+        ensure_eq!(
+            seen,
+            (1..=8).collect::<Vec<i64>>(),
+            "every bump got its own epoch"
+        );
         ensure_eq!(store.session_epoch("installation:t:1").await?, 8, "final");
         Ok(())
     })

@@ -14,7 +14,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
     ),
     ("staff::emails_are_unique", emails_are_unique),
     ("staff::login_time_is_recorded", login_time_is_recorded),
-    ("staff::removed_accounts_are_gone", removed_accounts_are_gone),
+    (
+        "staff::removed_accounts_are_gone",
+        removed_accounts_are_gone,
+    ),
 ];
 
 fn account(email: &str) -> NewStaffAccount {
