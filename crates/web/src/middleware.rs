@@ -74,13 +74,9 @@ pub async fn html_errors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // Guards answer refusals as responses (not `Err`), so every refusal arrives here as one.
     let wants_html = accepts_html(req.request());
-    let http_request = req.request().clone();
-    let response = match next.call(req).await {
-        Ok(response) => response.map_into_boxed_body(),
-        // An error from a guard: answer it here, so it gets a page too.
-        Err(err) => ServiceResponse::from_err(err, http_request),
-    };
+    let response = next.call(req).await?.map_into_boxed_body();
     let status = response.status();
     if !wants_html || !(status.is_client_error() || status.is_server_error()) {
         return Ok(response);

@@ -11,7 +11,7 @@
 use std::future::{ready, Ready};
 
 use actix_session::{Session, SessionExt};
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
@@ -85,24 +85,30 @@ const SIGN_IN_FIRST: AppError =
 pub async fn require_dashboard(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no AppState")))?;
     let session = req.get_session();
-    match authorise(&state, &session).await? {
+    let authorised = match authorise(&state, &session).await {
+        Ok(authorised) => authorised,
+        Err(err) => return Ok(req.error_response(err).map_into_right_body()),
+    };
+    match authorised {
         Some(user) => {
             req.extensions_mut().insert(user);
         }
         None => {
             forget(&session);
-            return Err(SIGN_IN_FIRST.into());
+            let mut refused = req.error_response(SIGN_IN_FIRST);
+            crate::middleware::no_store(refused.headers_mut());
+            return Ok(refused.map_into_right_body());
         }
     }
     let mut response = next.call(req).await?;
     crate::middleware::no_store(response.headers_mut());
-    Ok(response)
+    Ok(response.map_into_left_body())
 }
 
 /// The user the session names, if everything the server knows still agrees with it.

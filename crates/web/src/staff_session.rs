@@ -7,7 +7,7 @@
 //! copy of the cookie).
 
 use actix_session::{Session, SessionExt};
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
@@ -63,26 +63,33 @@ impl FromRequest for StaffUser {
 pub async fn require_staff(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no AppState")))?;
     if !PUBLIC_PATHS.contains(&req.path()) {
         let session = req.get_session();
-        match signed_in_staff(&state, &session).await? {
-            Some(staff) => {
+        let refusal = match signed_in_staff(&state, &session).await {
+            Ok(Some(staff)) => {
                 req.extensions_mut().insert(staff);
+                None
             }
-            None => {
+            Ok(None) => {
                 forget(&session);
-                return Err(to_login());
+                Some(to_login())
             }
+            Err(err) => Some(err.into()),
+        };
+        if let Some(refusal) = refusal {
+            let mut refused = req.error_response(refusal);
+            crate::middleware::console_headers(refused.headers_mut());
+            return Ok(refused.map_into_right_body());
         }
     }
     let mut response = next.call(req).await?;
     crate::middleware::console_headers(response.headers_mut());
-    Ok(response)
+    Ok(response.map_into_left_body())
 }
 
 /// The engineer this session names, if the sign-in is young enough, the account still exists and
