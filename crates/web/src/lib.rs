@@ -5,7 +5,7 @@ mod client_address;
 mod console_state;
 mod error;
 mod iframe_jwt;
-mod login_throttle;
+pub mod login_throttle;
 mod middleware;
 mod oauth_state;
 mod pages;
