@@ -24,6 +24,7 @@ pub use middleware::{html_errors, request_id_header, security_headers};
 pub use oauth_state::StateSigner;
 pub use request_log::RequestSpan;
 pub use routes::configure;
+pub use services::rejections::CALLOUTS_PER_WINDOW;
 pub use services::staff::{
     add_account as add_staff_account, normalize_email, StaffAccountError, MIN_PASSWORD_CHARS,
 };
