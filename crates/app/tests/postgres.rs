@@ -25,7 +25,7 @@ fn main() {
     })
     .with_ignored_flag(url.is_none());
     let race = Trial::test(
-        "postgres::sixty_parallel_sign_ins_verify_at_most_the_limit",
+        "postgres::sixty_parallel_sign_ins_on_two_instances_verify_at_most_the_limit",
         {
             let url = url.clone();
             move || run(sign_in_race(url.unwrap_or_default()))
@@ -180,18 +180,23 @@ async fn throttle_holds_across_instances(
     Ok(())
 }
 
-/// The sign-in race on Postgres (see `helpers::race`), on a database of its own.
+/// The sign-in race on Postgres (see `helpers::race`), on a database of its own, across two
+/// instances.
 async fn sign_in_race(admin_url: String) -> Result<(), Failed> {
     let name = format!("dealbridge_app_test_{}", uuid::Uuid::new_v4().simple());
     let base = admin_url
         .rsplit_once('/')
         .map(|(base, _)| base)
         .unwrap_or(&admin_url);
-    let app = helpers::spawn_app_with(Some(&format!("{base}/{name}"))).await;
-    let outcome = helpers::race::parallel_sign_ins(&app)
+    let url = format!("{base}/{name}");
+    let app = helpers::spawn_app_with(Some(&url)).await;
+    // Two instances on one database, as production runs: the limit must hold across them.
+    let other = helpers::spawn_app_with(Some(&url)).await;
+    let instances = [app.address.clone(), other.address.clone()];
+    let outcome = helpers::race::parallel_sign_ins(&app, &instances)
         .await
         .map_err(Failed::from);
-    drop(app);
+    drop((app, other));
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
         .await
         .map_err(|e| e.to_string())?;

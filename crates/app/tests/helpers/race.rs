@@ -8,34 +8,41 @@ use super::{browser, csrf_in, TestApp};
 
 const WRONG: usize = 59;
 
-/// Fires the 59 wrong guesses together; once the store shows all of them reserved (most still in
+/// Fires the 59 wrong guesses together, spread over `instances` (addresses of app instances sharing
+/// `app`'s store; `app`'s own when empty); once the store shows all of them reserved (most still in
 /// Argon2), fires the right password. At most the per-account limit's number may be verified
 /// (401), everything else must be refused (429), the right one included, and no sign-in may
 /// happen.
-pub async fn parallel_sign_ins(app: &TestApp) -> Result<(), String> {
+pub async fn parallel_sign_ins(app: &TestApp, instances: &[String]) -> Result<(), String> {
+    let instances = if instances.is_empty() {
+        vec![app.address.clone()]
+    } else {
+        instances.to_vec()
+    };
     let password = std::fs::read_to_string(app.data_path().join(PASSWORD_FILE))
         .map_err(|e| e.to_string())?
         .trim()
         .to_string();
     let mut forms = Vec::new();
-    for _ in 0..=WRONG {
+    for n in 0..=WRONG {
+        let address = instances[n % instances.len()].clone();
         let client = browser();
         let page = client
-            .get(format!("{}/console/login", app.address))
+            .get(format!("{address}/console/login"))
             .send()
             .await
             .map_err(|e| e.to_string())?;
         let csrf = csrf_in(&page.text().await.map_err(|e| e.to_string())?);
-        forms.push((client, csrf));
+        forms.push((address, client, csrf));
     }
     let right = forms.pop().ok_or("no browser for the right password")?;
     let wrong: Vec<_> = forms
         .into_iter()
         .enumerate()
-        .map(|(n, form)| tokio::spawn(post(app.address.clone(), form, format!("wrong-{n}"))))
+        .map(|(n, form)| tokio::spawn(post(form, format!("wrong-{n}"))))
         .collect();
     wait_until_reserved(app, WRONG as u32).await?;
-    let right = tokio::spawn(post(app.address.clone(), right, password));
+    let right = tokio::spawn(post(right, password));
 
     let mut verified = 0;
     for answer in futures_join(wrong).await? {
@@ -71,8 +78,7 @@ pub async fn parallel_sign_ins(app: &TestApp) -> Result<(), String> {
 }
 
 async fn post(
-    address: String,
-    (client, csrf): (reqwest::Client, String),
+    (address, client, csrf): (String, reqwest::Client, String),
     password: String,
 ) -> Result<u16, String> {
     let answer = client
