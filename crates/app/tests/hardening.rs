@@ -117,6 +117,14 @@ async fn the_data_folder_and_database_are_private() {
     if wal.exists() {
         assert_eq!(mode(&wal), 0o600, "write-ahead log");
     }
+
+    // A database left world-readable by an older release is narrowed at the next start.
+    let database = folder.join("db/dealbridge.db");
+    std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let url = format!("sqlite://{}", database.display());
+    let again = helpers::spawn_app_with(Some(&url)).await;
+    assert_eq!(again.get("/healthz").await.status(), 200);
+    assert_eq!(mode(&database), 0o600, "narrowed");
 }
 
 #[tokio::test]

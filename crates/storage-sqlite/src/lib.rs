@@ -76,7 +76,21 @@ fn create_private(path: &std::path::Path) -> StoreResult<()> {
     file.write(true).create(true).truncate(false);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
-    file.open(path).map_err(StoreError::backend)?;
+    let file = file.open(path).map_err(StoreError::backend)?;
+    // A database created by an older release (world-readable) is narrowed too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file
+            .metadata()
+            .map_err(StoreError::backend)?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(StoreError::backend)?;
+        }
+    }
     Ok(())
 }
 
