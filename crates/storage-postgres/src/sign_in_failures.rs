@@ -8,7 +8,7 @@ use crate::PgStore;
 
 #[async_trait]
 impl SignInFailures for PgStore {
-    async fn record_sign_in_failure(
+    async fn reserve_sign_in_attempt(
         &self,
         key: &str,
         now: DateTime<Utc>,

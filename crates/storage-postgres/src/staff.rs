@@ -53,6 +53,15 @@ impl StaffAccounts for PgStore {
         Ok(u64::try_from(n).unwrap_or_default())
     }
 
+    async fn delete_staff_account(&self, email: &str) -> StoreResult<bool> {
+        let done = sqlx::query("delete from staff_accounts where email = $1")
+            .bind(email)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn record_staff_login(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
         let done = sqlx::query("update staff_accounts set last_login_at = $1 where id = $2")
             .bind(at)

@@ -8,7 +8,7 @@ use crate::SqliteStore;
 
 #[async_trait]
 impl SignInFailures for SqliteStore {
-    async fn record_sign_in_failure(
+    async fn reserve_sign_in_attempt(
         &self,
         key: &str,
         now: DateTime<Utc>,
