@@ -1,0 +1,165 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dealbridge_core::audit::NewAuditEntry;
+use dealbridge_core::installation::{
+    Installation, InstallationStatus, NewInstallation, SealedTokens,
+};
+use dealbridge_core::tenant::{NewTenant, Tenant};
+use dealbridge_core::{TenantId, UserId};
+use dealbridge_storage::{Installations, NewJob, StoreError, StoreResult};
+
+use crate::backend::Backend;
+use crate::statement::sql;
+use crate::values::{Id, Scopes};
+use crate::SqlStore;
+
+const COLUMNS: &str = "tenant_id, user_id, api_domain, scopes, status, access_token_ciphertext,
+    refresh_token_ciphertext, token_key_id, access_expires_at, created_at, updated_at";
+
+fn installation_from_row<B: Backend>(row: &B::Row) -> StoreResult<Installation> {
+    let status: String = B::get(row, "status")?;
+    let tenant: Id = B::get(row, "tenant_id")?;
+    let scopes: Scopes = B::get(row, "scopes")?;
+    let access: Option<Vec<u8>> = B::get(row, "access_token_ciphertext")?;
+    let refresh: Option<Vec<u8>> = B::get(row, "refresh_token_ciphertext")?;
+    let key_id: Option<String> = B::get(row, "token_key_id")?;
+    let expires: Option<DateTime<Utc>> = B::get(row, "access_expires_at")?;
+    let tokens = SealedTokens::from_columns(access, refresh, key_id, expires)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Installation {
+        tenant_id: TenantId::from_uuid(tenant.0),
+        user_id: UserId::new(B::get(row, "user_id")?),
+        api_domain: B::get(row, "api_domain")?,
+        scopes: scopes.0,
+        status: InstallationStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("installation status {status:?}")))?,
+        tokens,
+        created_at: B::get(row, "created_at")?,
+        updated_at: B::get(row, "updated_at")?,
+    })
+}
+
+/// Inside a caller's transaction or on a pooled connection.
+pub(super) async fn upsert_installation_in<B: Backend>(
+    conn: &mut B::Connection,
+    tenant_id: TenantId,
+    new: &NewInstallation,
+) -> StoreResult<Installation> {
+    let statement = format!(
+        "insert into installations ({COLUMNS}, tokens_updated_at)
+         values ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, $9, $9)
+         on conflict (tenant_id, user_id) do update set
+             api_domain = excluded.api_domain,
+             scopes = excluded.scopes,
+             status = 'active',
+             access_token_ciphertext = excluded.access_token_ciphertext,
+             refresh_token_ciphertext = excluded.refresh_token_ciphertext,
+             token_key_id = excluded.token_key_id,
+             access_expires_at = excluded.access_expires_at,
+             updated_at = excluded.updated_at,
+             -- New tokens: a refresh still running on the old ones must not overwrite them.
+             tokens_updated_at = excluded.tokens_updated_at,
+             refresh_lease_holder = null,
+             refresh_lease_until = null
+         returning {COLUMNS}"
+    );
+    let row = sql::<B>(&statement)
+        .bind(Id(tenant_id.as_uuid()))
+        .bind(new.user_id.get())
+        .bind(&new.api_domain)
+        .bind(Scopes(new.scopes.clone()))
+        .bind(&new.tokens.access_token)
+        .bind(&new.tokens.refresh_token)
+        .bind(&new.tokens.key_id)
+        .bind(new.tokens.access_expires_at)
+        .bind(Utc::now())
+        .fetch_one(conn)
+        .await?;
+    installation_from_row::<B>(&row)
+}
+
+#[async_trait]
+impl<B: Backend> Installations for SqlStore<B> {
+    async fn upsert_installation(
+        &self,
+        tenant_id: TenantId,
+        new: &NewInstallation,
+    ) -> StoreResult<Installation> {
+        upsert_installation_in::<B>(&mut *self.conn().await?, tenant_id, new).await
+    }
+
+    async fn installation(
+        &self,
+        tenant_id: TenantId,
+        user_id: UserId,
+    ) -> StoreResult<Option<Installation>> {
+        let statement =
+            format!("select {COLUMNS} from installations where tenant_id = $1 and user_id = $2");
+        let row = sql::<B>(&statement)
+            .bind(Id(tenant_id.as_uuid()))
+            .bind(user_id.get())
+            .fetch_optional(&mut *self.conn().await?)
+            .await?;
+        row.as_ref().map(installation_from_row::<B>).transpose()
+    }
+
+    async fn installations(&self, tenant_id: TenantId) -> StoreResult<Vec<Installation>> {
+        let statement =
+            format!("select {COLUMNS} from installations where tenant_id = $1 order by user_id");
+        let rows = sql::<B>(&statement)
+            .bind(Id(tenant_id.as_uuid()))
+            .fetch_all(&mut *self.conn().await?)
+            .await?;
+        rows.iter().map(installation_from_row::<B>).collect()
+    }
+
+    async fn set_installation_status(
+        &self,
+        tenant_id: TenantId,
+        user_id: UserId,
+        status: InstallationStatus,
+    ) -> StoreResult<()> {
+        let changed = sql::<B>(
+            "update installations set status = $1, updated_at = $2
+             where tenant_id = $3 and user_id = $4",
+        )
+        .bind(status.as_str())
+        .bind(Utc::now())
+        .bind(Id(tenant_id.as_uuid()))
+        .bind(user_id.get())
+        .execute(&mut *self.conn().await?)
+        .await?;
+        if changed == 0 {
+            return Err(StoreError::NotFound("installation"));
+        }
+        Ok(())
+    }
+
+    async fn destroy_tokens(&self, tenant_id: TenantId) -> StoreResult<u64> {
+        sql::<B>(
+            "update installations set access_token_ciphertext = null,
+                 refresh_token_ciphertext = null, token_key_id = null,
+                 access_expires_at = null, updated_at = $1
+             where tenant_id = $2 and refresh_token_ciphertext is not null",
+        )
+        .bind(Utc::now())
+        .bind(Id(tenant_id.as_uuid()))
+        .execute(&mut *self.conn().await?)
+        .await
+    }
+
+    async fn record_install(
+        &self,
+        tenant: &NewTenant,
+        installation: &NewInstallation,
+        audit: &NewAuditEntry,
+        follow_up: &[NewJob],
+    ) -> StoreResult<(Tenant, Installation)> {
+        self.record_install_tx(tenant, installation, audit, follow_up)
+            .await
+    }
+
+    async fn retire_installation(&self, tenant_id: TenantId, user_id: UserId) -> StoreResult<u64> {
+        self.retire_installation_tx(tenant_id, user_id).await
+    }
+}

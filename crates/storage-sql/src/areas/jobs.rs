@@ -1,0 +1,283 @@
+//! The job queue: single-job writes and reads here; the batched, fenced writes whose SQL differs
+//! per database are `Queue` (see `postgres/queue.rs` and `sqlite/queue.rs`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dealbridge_core::TenantId;
+use dealbridge_storage::{
+    tenant_from_key, Claim, Enqueued, Job, JobCounts, JobFailure, JobId, JobLease, JobState,
+    JobWakeups, Jobs, Lane, LeaseId, NewJob, ReadyQueue, StoreError, StoreResult,
+};
+
+use crate::backend::Backend;
+use crate::statement::sql;
+use crate::values::{Id, QueueTime};
+use crate::SqlStore;
+
+pub(crate) const COLUMNS: &str = "tenant_id, id, kind, payload, lane, priority, state, attempts,
+    max_attempts, run_at, locked_until, locked_by, lease_id, last_error, unique_key, created_at,
+    updated_at";
+
+/// Names the partial unique index, so an insert can skip exactly the open-duplicate case.
+pub(crate) const ON_UNIQUE: &str = "on conflict (tenant_id, unique_key)
+    where unique_key is not null and state in ('queued', 'running') do nothing";
+
+pub(crate) fn attempts_column(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+fn corrupt(what: &str, value: impl std::fmt::Debug) -> StoreError {
+    StoreError::Corrupt(format!("job {what} {value:?}"))
+}
+
+pub(crate) fn job_from_row<B: Backend>(row: &B::Row) -> StoreResult<Job> {
+    let count = |name: &str| -> StoreResult<u32> {
+        let value: i32 = B::get(row, name)?;
+        u32::try_from(value).map_err(|_| corrupt(name, value))
+    };
+    let lane: String = B::get(row, "lane")?;
+    let state: String = B::get(row, "state")?;
+    let tenant: Id = B::get(row, "tenant_id")?;
+    let id: Id = B::get(row, "id")?;
+    let lease: Option<Id> = B::get(row, "lease_id")?;
+    let time =
+        |name: &str| -> StoreResult<DateTime<Utc>> { B::get(row, name).map(|t: QueueTime| t.0) };
+    let locked_until: Option<QueueTime> = B::get(row, "locked_until")?;
+    Ok(Job {
+        id: JobId::from_uuid(id.0),
+        tenant_id: tenant_from_key(tenant.0),
+        kind: B::get(row, "kind")?,
+        payload: B::get(row, "payload")?,
+        lane: Lane::parse(&lane).ok_or_else(|| corrupt("lane", &lane))?,
+        priority: B::get(row, "priority")?,
+        state: JobState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+        attempts: count("attempts")?,
+        max_attempts: count("max_attempts")?,
+        run_at: time("run_at")?,
+        locked_until: locked_until.map(|t| t.0),
+        locked_by: B::get(row, "locked_by")?,
+        lease_id: lease.map(|l| LeaseId::from_uuid(l.0)),
+        last_error: B::get(row, "last_error")?,
+        unique_key: B::get(row, "unique_key")?,
+        created_at: time("created_at")?,
+        updated_at: time("updated_at")?,
+    })
+}
+
+/// Inserts one job; `None` when an open job holds its unique key.
+pub(crate) async fn insert_job<B: Backend>(
+    conn: &mut B::Connection,
+    job: &NewJob,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<JobId>> {
+    let id = JobId::new();
+    let statement = format!(
+        "insert into jobs (tenant_id, id, kind, payload, lane, priority, state, attempts,
+             max_attempts, run_at, unique_key, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, $9, $10, $10) {ON_UNIQUE}"
+    );
+    let inserted = sql::<B>(&statement)
+        .bind(Id::from(job.tenant_id))
+        .bind(Id(id.as_uuid()))
+        .bind(&job.kind)
+        .bind(&job.payload)
+        .bind(job.lane.as_str())
+        .bind(job.priority)
+        .bind(attempts_column(job.max_attempts))
+        .bind(QueueTime(job.run_at.unwrap_or(now)))
+        .bind(&job.unique_key)
+        .bind(QueueTime(now))
+        .execute(conn)
+        .await?;
+    Ok((inserted == 1).then_some(id))
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// Enqueues on a connection the caller controls, typically inside the transaction of the change
+    /// that caused the job (`let mut tx = store.pool().begin().await?; ...;
+    /// PgStore::enqueue_in(&mut tx, &job).await?; tx.commit().await?`): the job exists if and only
+    /// if that change commits. Postgres workers are notified at commit; SQLite wakes this
+    /// process's workers at once (if the transaction is still open they find nothing and wait on).
+    pub async fn enqueue_in(conn: &mut B::Connection, job: &NewJob) -> StoreResult<Enqueued> {
+        // A duplicate's holder can finish between our insert and our lookup; then insert again.
+        for _ in 0..3 {
+            if let Some(id) = insert_job::<B>(conn, job, Utc::now()).await? {
+                B::wake_local_workers();
+                return Ok(Enqueued::New(id));
+            }
+            let holder = sql::<B>(
+                "select id from jobs where tenant_id = $1 and unique_key = $2
+                 and state in ('queued', 'running')",
+            )
+            .bind(Id::from(job.tenant_id))
+            .bind(&job.unique_key)
+            .fetch_optional(conn)
+            .await?;
+            if let Some(row) = holder {
+                let id: Id = B::get(&row, "id")?;
+                return Ok(Enqueued::Duplicate(JobId::from_uuid(id.0)));
+            }
+        }
+        Err(StoreError::Conflict("unique job key kept changing hands"))
+    }
+}
+
+#[async_trait]
+impl<B: Backend> Jobs for SqlStore<B> {
+    async fn enqueue(&self, job: &NewJob) -> StoreResult<Enqueued> {
+        Self::enqueue_in(&mut *self.conn().await?, job).await
+    }
+
+    async fn enqueue_batch(&self, jobs: &[NewJob]) -> StoreResult<u64> {
+        B::enqueue_batch(&self.pool, jobs).await
+    }
+
+    async fn job(&self, tenant_id: Option<TenantId>, id: JobId) -> StoreResult<Option<Job>> {
+        let statement = format!("select {COLUMNS} from jobs where tenant_id = $1 and id = $2");
+        let row = sql::<B>(&statement)
+            .bind(Id::from(tenant_id))
+            .bind(Id(id.as_uuid()))
+            .fetch_optional(&mut *self.conn().await?)
+            .await?;
+        row.as_ref().map(job_from_row::<B>).transpose()
+    }
+
+    async fn ready_queues(
+        &self,
+        now: DateTime<Utc>,
+        after: Option<ReadyQueue>,
+        limit: u32,
+    ) -> StoreResult<Vec<ReadyQueue>> {
+        let rows = sql::<B>(B::READY_QUEUES)
+            .bind(Id::from(after.and_then(|q| q.tenant_id)))
+            .bind(after.map_or("", |q| q.lane.as_str()))
+            .bind(QueueTime(now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.conn().await?)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let tenant: Id = B::get(row, "tenant_id")?;
+                let lane: String = B::get(row, "lane")?;
+                Ok(ReadyQueue {
+                    tenant_id: tenant_from_key(tenant.0),
+                    lane: Lane::parse(&lane).ok_or_else(|| corrupt("lane", &lane))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn claim_jobs(&self, claim: &Claim<'_>) -> StoreResult<Vec<Job>> {
+        B::claim_jobs(&self.pool, claim).await
+    }
+
+    async fn extend_leases(
+        &self,
+        leases: &[JobLease],
+        locked_until: DateTime<Utc>,
+    ) -> StoreResult<Vec<JobId>> {
+        B::extend_leases(&self.pool, leases, locked_until).await
+    }
+
+    async fn complete_jobs(&self, leases: &[JobLease]) -> StoreResult<u64> {
+        B::complete_jobs(&self.pool, leases).await
+    }
+
+    async fn fail_job(&self, lease: &JobLease, failure: &JobFailure) -> StoreResult<bool> {
+        let failed = sql::<B>(
+            "update jobs set state = case when $1 is null then 'dead' else 'queued' end,
+                 run_at = coalesce($1, run_at), last_error = $2, locked_until = null,
+                 locked_by = null, lease_id = null, updated_at = $3
+             where tenant_id = $4 and id = $5 and lease_id = $6 and state = 'running'",
+        )
+        .bind(failure.retry_at.map(QueueTime))
+        .bind(&failure.error)
+        .bind(QueueTime(Utc::now()))
+        .bind(Id::from(lease.tenant_id))
+        .bind(Id(lease.id.as_uuid()))
+        .bind(Id(lease.lease_id.as_uuid()))
+        .execute(&mut *self.conn().await?)
+        .await?;
+        if failure.retry_at.is_some() {
+            B::wake_local_workers();
+        }
+        Ok(failed == 1)
+    }
+
+    async fn release_jobs(&self, leases: &[JobLease], run_at: DateTime<Utc>) -> StoreResult<u64> {
+        B::release_jobs(&self.pool, leases, run_at).await
+    }
+
+    async fn recover_expired(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        sql::<B>(
+            "update jobs set state = case when attempts >= max_attempts then 'dead' else 'queued' end,
+                 last_error = 'lease expired: the worker stopped or stalled',
+                 locked_until = null, locked_by = null, lease_id = null, updated_at = $1
+             where state = 'running' and locked_until < $1",
+        )
+        .bind(QueueTime(now))
+        .execute(&mut *self.conn().await?)
+        .await
+    }
+
+    async fn dead_jobs(&self, tenant_id: Option<TenantId>, limit: u32) -> StoreResult<Vec<Job>> {
+        let statement = format!(
+            "select {COLUMNS} from jobs where tenant_id = $1 and state = 'dead'
+             order by updated_at desc, id desc limit $2"
+        );
+        let rows = sql::<B>(&statement)
+            .bind(Id::from(tenant_id))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.conn().await?)
+            .await?;
+        rows.iter().map(job_from_row::<B>).collect()
+    }
+
+    async fn retry_dead_job(&self, tenant_id: Option<TenantId>, id: JobId) -> StoreResult<()> {
+        let retried = sql::<B>(
+            "update jobs set state = 'queued', attempts = 0, run_at = $1, updated_at = $1
+             where tenant_id = $2 and id = $3 and state = 'dead'",
+        )
+        .bind(QueueTime(Utc::now()))
+        .bind(Id::from(tenant_id))
+        .bind(Id(id.as_uuid()))
+        .execute(&mut *self.conn().await?)
+        .await?;
+        if retried == 0 {
+            return Err(StoreError::NotFound("dead job"));
+        }
+        B::notify_retry(&self.pool).await
+    }
+
+    async fn cancel_tenant_jobs(&self, tenant_id: TenantId) -> StoreResult<u64> {
+        sql::<B>("delete from jobs where tenant_id = $1")
+            .bind(Id(tenant_id.as_uuid()))
+            .execute(&mut *self.conn().await?)
+            .await
+    }
+
+    async fn job_counts(&self, tenant_id: Option<TenantId>) -> StoreResult<JobCounts> {
+        let rows =
+            sql::<B>("select state, count(*) as n from jobs where tenant_id = $1 group by state")
+                .bind(Id::from(tenant_id))
+                .fetch_all(&mut *self.conn().await?)
+                .await?;
+        let mut counts = JobCounts::default();
+        for row in rows {
+            let state: String = B::get(&row, "state")?;
+            let n: i64 = B::get(&row, "n")?;
+            let n = u64::try_from(n).unwrap_or_default();
+            match JobState::parse(&state) {
+                Some(JobState::Queued) => counts.queued = n,
+                Some(JobState::Running) => counts.running = n,
+                Some(JobState::Dead) => counts.dead = n,
+                None => return Err(corrupt("state", &state)),
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn job_wakeups(&self) -> StoreResult<Box<dyn JobWakeups>> {
+        B::job_wakeups(&self.pool).await
+    }
+}

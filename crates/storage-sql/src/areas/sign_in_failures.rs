@@ -1,0 +1,71 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dealbridge_storage::{
+    failure_window_from_columns, to_millis, FailureWindow, SignInFailures, StoreResult,
+};
+
+use crate::backend::Backend;
+use crate::statement::sql;
+use crate::SqlStore;
+
+fn window_from_row<B: Backend>(row: &B::Row) -> StoreResult<FailureWindow> {
+    Ok(failure_window_from_columns(
+        B::get(row, "failures")?,
+        B::get(row, "window_ends_ms")?,
+    ))
+}
+
+#[async_trait]
+impl<B: Backend> SignInFailures for SqlStore<B> {
+    async fn record_sign_in_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+    ) -> StoreResult<FailureWindow> {
+        let now_ms = to_millis(now);
+        let mut conn = self.conn().await?;
+        sql::<B>("delete from sign_in_failures where window_ends_ms <= $1")
+            .bind(now_ms)
+            .execute(&mut conn)
+            .await?;
+        // One statement, so failures racing on several instances each count.
+        let row = sql::<B>(
+            "insert into sign_in_failures as f (key, failures, window_ends_ms) values ($1, 1, $3)
+             on conflict (key) do update set
+                 failures = case when f.window_ends_ms <= $2 then 1 else f.failures + 1 end,
+                 window_ends_ms = case when f.window_ends_ms <= $2 then $3 else f.window_ends_ms end
+             returning failures, window_ends_ms",
+        )
+        .bind(key)
+        .bind(now_ms)
+        .bind(to_millis(now + window))
+        .fetch_one(&mut conn)
+        .await?;
+        window_from_row::<B>(&row)
+    }
+
+    async fn sign_in_failures(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<FailureWindow>> {
+        let row = sql::<B>(
+            "select failures, window_ends_ms from sign_in_failures
+             where key = $1 and window_ends_ms > $2",
+        )
+        .bind(key)
+        .bind(to_millis(now))
+        .fetch_optional(&mut *self.conn().await?)
+        .await?;
+        row.as_ref().map(window_from_row::<B>).transpose()
+    }
+
+    async fn clear_sign_in_failures(&self, key: &str) -> StoreResult<()> {
+        sql::<B>("delete from sign_in_failures where key = $1")
+            .bind(key)
+            .execute(&mut *self.conn().await?)
+            .await?;
+        Ok(())
+    }
+}

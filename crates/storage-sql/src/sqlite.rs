@@ -1,0 +1,126 @@
+//! SQLite: the embedded default, for one app instance. One writer at a time makes every statement
+//! atomic, so nothing here needs row locks.
+
+mod queue;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use dealbridge_storage::{StoreError, StoreResult};
+use futures::future::BoxFuture;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Pool;
+use sqlx::Sqlite;
+use uuid::Uuid;
+
+use crate::backend::{Backend, Query};
+use crate::statement::UNIQUE_CONSTRAINTS;
+use crate::values::{column_via, Id, QueueTime, Scopes};
+use crate::SqlStore;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// The SQLite store.
+pub type SqliteStore = SqlStore<Sqlite>;
+
+column_via!(
+    Id,
+    Sqlite,
+    String,
+    |id: &Id| id.0.to_string(),
+    |text: String| { Uuid::parse_str(&text).map(Id).map_err(Into::into) }
+);
+column_via!(
+    Scopes,
+    Sqlite,
+    String,
+    |s: &Scopes| s.0.join(","),
+    |text: String| { Ok(Scopes(dealbridge_core::installation::parse_scopes(&text))) }
+);
+column_via!(
+    QueueTime,
+    Sqlite,
+    i64,
+    |t: &QueueTime| t.0.timestamp_millis(),
+    |ms| {
+        DateTime::<Utc>::from_timestamp_millis(ms)
+            .map(QueueTime)
+            .ok_or_else(|| format!("job time {ms} out of range").into())
+    }
+);
+
+impl SqlStore<Sqlite> {
+    /// Opens (creating if needed) the database at `url`, e.g. `sqlite://data/dealbridge.db`.
+    /// Does not migrate; call `Maintenance::migrate`.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(StoreError::backend)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            // Concurrent writers queue instead of failing.
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(parent) = options.get_filename().parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(StoreError::backend)?;
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(Self { pool })
+    }
+}
+
+impl Backend for Sqlite {
+    const BACKEND_NAME: &'static str = "sqlite";
+    const GREATEST: &'static str = "max";
+    const LEAST: &'static str = "min";
+    const SKIP_LOCKED: &'static str = "";
+    const JSON_ELEMENTS: &'static str = "json_each";
+    const READY_QUEUES: &'static str = queue::READY_QUEUES;
+    const HAS_MIGRATIONS_TABLE: &'static str = "select count(*) as present from sqlite_master
+        where type = 'table' and name = '_sqlx_migrations'";
+
+    fn migrator() -> &'static sqlx::migrate::Migrator {
+        &MIGRATOR
+    }
+
+    fn migrate(pool: &Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::migrate::MigrateError>> {
+        Box::pin(MIGRATOR.run(pool))
+    }
+
+    fn fetch_all<'c, 'q: 'c>(
+        query: Query<'q, Self>,
+        conn: &'c mut Self::Connection,
+    ) -> BoxFuture<'c, Result<Vec<Self::Row>, sqlx::Error>> {
+        Box::pin(query.fetch_all(conn))
+    }
+
+    fn fetch_optional<'c, 'q: 'c>(
+        query: Query<'q, Self>,
+        conn: &'c mut Self::Connection,
+    ) -> BoxFuture<'c, Result<Option<Self::Row>, sqlx::Error>> {
+        Box::pin(query.fetch_optional(conn))
+    }
+
+    fn execute<'c, 'q: 'c>(
+        query: Query<'q, Self>,
+        conn: &'c mut Self::Connection,
+    ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
+        Box::pin(async move { Ok(query.execute(conn).await?.rows_affected()) })
+    }
+
+    /// SQLite names no constraint, only its columns: "UNIQUE constraint failed: t.a, t.b".
+    fn unique_constraint(err: &dyn sqlx::error::DatabaseError) -> Option<&'static str> {
+        let columns = err.message().strip_prefix("UNIQUE constraint failed: ")?;
+        UNIQUE_CONSTRAINTS
+            .iter()
+            .find(|(_, known)| *known == columns)
+            .map(|(name, _)| *name)
+    }
+}
