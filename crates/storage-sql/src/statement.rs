@@ -20,6 +20,11 @@ impl<'q, B: Backend> Sql<'q, B> {
         Self(B::bind_value(self.0, value))
     }
 
+    /// Binds a tuple of values in order.
+    pub(crate) fn binds(self, values: impl Values<'q, B>) -> Self {
+        values.bind_to(self)
+    }
+
     pub(crate) async fn fetch_all<'c>(self, conn: &'c mut B::Connection) -> StoreResult<Vec<B::Row>>
     where
         'q: 'c,
@@ -57,6 +62,37 @@ impl<'q, B: Backend> Sql<'q, B> {
         B::execute(self.0, conn).await.map_err(store_error::<B>)
     }
 }
+
+/// A tuple of values a statement binds in order, so binds read as one list.
+pub(crate) trait Values<'q, B: Backend> {
+    fn bind_to(self, sql: Sql<'q, B>) -> Sql<'q, B>;
+}
+
+macro_rules! tuple_values {
+    ($($value:ident),+) => {
+        impl<'q, B: Backend, $($value),+> Values<'q, B> for ($($value,)+)
+        where
+            $(B: Bind<'q, $value>),+
+        {
+            #[allow(non_snake_case)] // the type parameters name the values
+            fn bind_to(self, sql: Sql<'q, B>) -> Sql<'q, B> {
+                let ($($value,)+) = self;
+                $(let sql = sql.bind($value);)+
+                sql
+            }
+        }
+    };
+}
+
+tuple_values!(A, C);
+tuple_values!(A, C, D);
+tuple_values!(A, C, D, E);
+tuple_values!(A, C, D, E, F);
+tuple_values!(A, C, D, E, F, G);
+tuple_values!(A, C, D, E, F, G, H);
+tuple_values!(A, C, D, E, F, G, H, I);
+tuple_values!(A, C, D, E, F, G, H, I, J);
+tuple_values!(A, C, D, E, F, G, H, I, J, K);
 
 /// Maps a driver error by kind and, for unique violations, by the constraint's name (the
 /// migrations name every one), so the caller gets an error it can act on.

@@ -35,11 +35,13 @@ pub(super) async fn append_audit_in<B: Backend>(
          values ($1, $2, $3, $4, $5)
          returning id, tenant_id, actor, action, detail, created_at",
     )
-    .bind(tenant_column(entry.tenant_id))
-    .bind(&entry.actor)
-    .bind(&entry.action)
-    .bind(&entry.detail)
-    .bind(Utc::now())
+    .binds((
+        tenant_column(entry.tenant_id),
+        &entry.actor,
+        &entry.action,
+        &entry.detail,
+        Utc::now(),
+    ))
     .fetch_one(conn)
     .await?;
     entry_from_row::<B>(&row)
@@ -60,8 +62,7 @@ impl<B: Backend> AuditLog for SqlStore<B> {
             "select id, tenant_id, actor, action, detail, created_at from audit_log
              where tenant_id is not distinct from $1 order by id desc limit $2",
         )
-        .bind(tenant_column(tenant_id))
-        .bind(i64::from(limit))
+        .binds((tenant_column(tenant_id), i64::from(limit)))
         .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(entry_from_row::<B>).collect()

@@ -79,13 +79,15 @@ const ADD_SLOTS: &str =
 impl<B: Backend> Budgets for SqlStore<B> {
     async fn budget_take_tokens(&self, take: &TokenTake) -> StoreResult<(i64, DailyBudget)> {
         let row = sql::<B>(&take_sql::<B>())
-            .bind(take.company_id.get())
-            .bind(to_millis(take.now))
-            .bind(to_millis(take.period_end))
-            .bind(take.min)
-            .bind(take.max)
-            .bind(take.bulk)
-            .bind(take.reserve_bp)
+            .binds((
+                take.company_id.get(),
+                to_millis(take.now),
+                to_millis(take.period_end),
+                take.min,
+                take.max,
+                take.bulk,
+                take.reserve_bp,
+            ))
             .fetch_one(&mut *self.conn().await?)
             .await?;
         let taken: i64 = B::get(&row, "last_take")?;
@@ -105,9 +107,7 @@ impl<B: Backend> Budgets for SqlStore<B> {
             B::GREATEST
         );
         sql::<B>(&statement)
-            .bind(company_id.get())
-            .bind(to_millis(period_end))
-            .bind(tokens)
+            .binds((company_id.get(), to_millis(period_end), tokens))
             .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
@@ -127,10 +127,12 @@ impl<B: Backend> Budgets for SqlStore<B> {
                  daily_limit = $4, spent = {SPENT}, exhausted_until_ms = {EXHAUSTED}, {ROLL_PERIOD}"
         );
         sql::<B>(&statement)
-            .bind(company_id.get())
-            .bind(to_millis(now))
-            .bind(to_millis(period_end))
-            .bind(limit)
+            .binds((
+                company_id.get(),
+                to_millis(now),
+                to_millis(period_end),
+                limit,
+            ))
             .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
@@ -155,10 +157,12 @@ impl<B: Backend> Budgets for SqlStore<B> {
             B::GREATEST
         );
         let row = sql::<B>(&statement)
-            .bind(company_id.get())
-            .bind(to_millis(now))
-            .bind(to_millis(period_end))
-            .bind(to_millis(until))
+            .binds((
+                company_id.get(),
+                to_millis(now),
+                to_millis(period_end),
+                to_millis(until),
+            ))
             .fetch_one(&mut *self.conn().await?)
             .await?;
         Ok(rolled_budget(columns_from_row::<B>(&row)?, now, period_end))
@@ -188,10 +192,12 @@ impl<B: Backend> Budgets for SqlStore<B> {
              on conflict do nothing"
         );
         sql::<B>(&statement)
-            .bind(key.company_id.get())
-            .bind(key.user_id.get())
-            .bind(key.kind.as_str())
-            .bind(size)
+            .binds((
+                key.company_id.get(),
+                key.user_id.get(),
+                key.kind.as_str(),
+                size,
+            ))
             .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
@@ -208,10 +214,7 @@ impl<B: Backend> Budgets for SqlStore<B> {
         let removed = sql::<B>(&format!(
             "delete from budget_slots where {WINDOW} and slot >= $4"
         ))
-        .bind(company)
-        .bind(user)
-        .bind(kind)
-        .bind(size)
+        .binds((company, user, kind, size))
         .execute(&mut tx)
         .await?;
         if removed > 0 {
@@ -221,18 +224,12 @@ impl<B: Backend> Budgets for SqlStore<B> {
                 B::GREATEST
             );
             sql::<B>(&statement)
-                .bind(company)
-                .bind(user)
-                .bind(kind)
-                .bind(to_millis(hold_until))
+                .binds((company, user, kind, to_millis(hold_until)))
                 .execute(&mut tx)
                 .await?;
         }
         sql::<B>(&format!("{ADD_SLOTS} on conflict do nothing"))
-            .bind(company)
-            .bind(user)
-            .bind(kind)
-            .bind(size)
+            .binds((company, user, kind, size))
             .execute(&mut tx)
             .await?;
         commit(tx).await
@@ -252,14 +249,16 @@ impl<B: Backend> Budgets for SqlStore<B> {
             B::SKIP_LOCKED
         );
         let rows = sql::<B>(&statement)
-            .bind(key.company_id.get())
-            .bind(key.user_id.get())
-            .bind(key.kind.as_str())
-            .bind(take.below)
-            .bind(to_millis(take.now))
-            .bind(take.prefer_high)
-            .bind(to_millis(take.leased_until))
-            .bind(i64::from(take.count.max(0)))
+            .binds((
+                key.company_id.get(),
+                key.user_id.get(),
+                key.kind.as_str(),
+                take.below,
+                to_millis(take.now),
+                take.prefer_high,
+                to_millis(take.leased_until),
+                i64::from(take.count.max(0)),
+            ))
             .fetch_all(&mut conn)
             .await?;
         let mut slots = rows
@@ -279,10 +278,12 @@ impl<B: Backend> Budgets for SqlStore<B> {
             B::GREATEST
         );
         let row = sql::<B>(&statement)
-            .bind(key.company_id.get())
-            .bind(key.user_id.get())
-            .bind(key.kind.as_str())
-            .bind(take.below)
+            .binds((
+                key.company_id.get(),
+                key.user_id.get(),
+                key.kind.as_str(),
+                take.below,
+            ))
             .fetch_one(&mut conn)
             .await?;
         let next: Option<i64> = B::get(&row, "next")?;
@@ -322,10 +323,12 @@ impl<B: Backend> Budgets for SqlStore<B> {
             greatest = B::GREATEST,
         );
         sql::<B>(&statement)
-            .bind(key.company_id.get())
-            .bind(key.user_id.get())
-            .bind(key.kind.as_str())
-            .bind(&values)
+            .binds((
+                key.company_id.get(),
+                key.user_id.get(),
+                key.kind.as_str(),
+                &values,
+            ))
             .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
@@ -363,12 +366,14 @@ impl<B: Backend> Budgets for SqlStore<B> {
             B::SKIP_LOCKED
         );
         sql::<B>(&statement)
-            .bind(company)
-            .bind(user)
-            .bind(kind)
-            .bind(i64::from(keep_free))
-            .bind(to_millis(now))
-            .bind(to_millis(until))
+            .binds((
+                company,
+                user,
+                kind,
+                i64::from(keep_free),
+                to_millis(now),
+                to_millis(until),
+            ))
             .execute(&mut conn)
             .await?;
         Ok(())
@@ -388,13 +393,15 @@ impl<B: Backend> Budgets for SqlStore<B> {
                  rate_limited = f.rate_limited + $4, waited_ms = f.waited_ms + $5,
                  deferred = f.deferred + $6, updated_at = $7",
         )
-        .bind(company_id.get())
-        .bind(delta.calls)
-        .bind(delta.tokens_spent)
-        .bind(delta.rate_limited)
-        .bind(delta.waited_ms)
-        .bind(delta.deferred)
-        .bind(Utc::now())
+        .binds((
+            company_id.get(),
+            delta.calls,
+            delta.tokens_spent,
+            delta.rate_limited,
+            delta.waited_ms,
+            delta.deferred,
+            Utc::now(),
+        ))
         .execute(&mut *self.conn().await?)
         .await?;
         Ok(())

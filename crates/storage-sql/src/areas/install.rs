@@ -53,9 +53,7 @@ impl<B: Backend> SqlStore<B> {
                  updated_at = $1
              where tenant_id = $2 and user_id = $3",
         )
-        .bind(now)
-        .bind(tenant)
-        .bind(user_id.get())
+        .binds((now, tenant, user_id.get()))
         .execute(&mut tx)
         .await?;
         if retired == 0 {
@@ -74,8 +72,7 @@ impl<B: Backend> SqlStore<B> {
                 "update tenants set status = 'uninstalled', updated_at = $1,
                  uninstalled_at = coalesce(uninstalled_at, $1) where id = $2",
             )
-            .bind(now)
-            .bind(tenant)
+            .binds((now, tenant))
             .execute(&mut tx)
             .await?;
         }
@@ -102,9 +99,7 @@ impl<B: Backend> OneTimeNonces for SqlStore<B> {
             "insert into used_nonces (purpose, nonce, expires_at) values ($1, $2, $3)
              on conflict (purpose, nonce) do nothing",
         )
-        .bind(purpose)
-        .bind(nonce)
-        .bind(expires_at)
+        .binds((purpose, nonce, expires_at))
         .execute(&mut conn)
         .await?;
         Ok(inserted == 1)

@@ -64,15 +64,17 @@ pub(super) async fn upsert_installation_in<B: Backend>(
          returning {COLUMNS}"
     );
     let row = sql::<B>(&statement)
-        .bind(Id(tenant_id.as_uuid()))
-        .bind(new.user_id.get())
-        .bind(&new.api_domain)
-        .bind(Scopes(new.scopes.clone()))
-        .bind(&new.tokens.access_token)
-        .bind(&new.tokens.refresh_token)
-        .bind(&new.tokens.key_id)
-        .bind(new.tokens.access_expires_at)
-        .bind(Utc::now())
+        .binds((
+            Id(tenant_id.as_uuid()),
+            new.user_id.get(),
+            &new.api_domain,
+            Scopes(new.scopes.clone()),
+            &new.tokens.access_token,
+            &new.tokens.refresh_token,
+            &new.tokens.key_id,
+            new.tokens.access_expires_at,
+            Utc::now(),
+        ))
         .fetch_one(conn)
         .await?;
     installation_from_row::<B>(&row)
@@ -96,8 +98,7 @@ impl<B: Backend> Installations for SqlStore<B> {
         let statement =
             format!("select {COLUMNS} from installations where tenant_id = $1 and user_id = $2");
         let row = sql::<B>(&statement)
-            .bind(Id(tenant_id.as_uuid()))
-            .bind(user_id.get())
+            .binds((Id(tenant_id.as_uuid()), user_id.get()))
             .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.as_ref().map(installation_from_row::<B>).transpose()
@@ -123,10 +124,12 @@ impl<B: Backend> Installations for SqlStore<B> {
             "update installations set status = $1, updated_at = $2
              where tenant_id = $3 and user_id = $4",
         )
-        .bind(status.as_str())
-        .bind(Utc::now())
-        .bind(Id(tenant_id.as_uuid()))
-        .bind(user_id.get())
+        .binds((
+            status.as_str(),
+            Utc::now(),
+            Id(tenant_id.as_uuid()),
+            user_id.get(),
+        ))
         .execute(&mut *self.conn().await?)
         .await?;
         if changed == 0 {
@@ -142,8 +145,7 @@ impl<B: Backend> Installations for SqlStore<B> {
                  access_expires_at = null, updated_at = $1
              where tenant_id = $2 and refresh_token_ciphertext is not null",
         )
-        .bind(Utc::now())
-        .bind(Id(tenant_id.as_uuid()))
+        .binds((Utc::now(), Id(tenant_id.as_uuid())))
         .execute(&mut *self.conn().await?)
         .await
     }

@@ -77,16 +77,18 @@ pub(crate) async fn insert_job<B: Backend>(
          values ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, $9, $10, $10) {ON_UNIQUE}"
     );
     let inserted = sql::<B>(&statement)
-        .bind(Id::from(job.tenant_id))
-        .bind(Id(id.as_uuid()))
-        .bind(&job.kind)
-        .bind(&job.payload)
-        .bind(job.lane.as_str())
-        .bind(job.priority)
-        .bind(attempts_column(job.max_attempts))
-        .bind(QueueTime(job.run_at.unwrap_or(now)))
-        .bind(&job.unique_key)
-        .bind(QueueTime(now))
+        .binds((
+            Id::from(job.tenant_id),
+            Id(id.as_uuid()),
+            &job.kind,
+            &job.payload,
+            job.lane.as_str(),
+            job.priority,
+            attempts_column(job.max_attempts),
+            QueueTime(job.run_at.unwrap_or(now)),
+            &job.unique_key,
+            QueueTime(now),
+        ))
         .execute(conn)
         .await?;
     Ok((inserted == 1).then_some(id))
@@ -109,8 +111,7 @@ impl<B: Backend> SqlStore<B> {
                 "select id from jobs where tenant_id = $1 and unique_key = $2
                  and state in ('queued', 'running')",
             )
-            .bind(Id::from(job.tenant_id))
-            .bind(&job.unique_key)
+            .binds((Id::from(job.tenant_id), &job.unique_key))
             .fetch_optional(conn)
             .await?;
             if let Some(row) = holder {
@@ -135,8 +136,7 @@ impl<B: Backend> Jobs for SqlStore<B> {
     async fn job(&self, tenant_id: Option<TenantId>, id: JobId) -> StoreResult<Option<Job>> {
         let statement = format!("select {COLUMNS} from jobs where tenant_id = $1 and id = $2");
         let row = sql::<B>(&statement)
-            .bind(Id::from(tenant_id))
-            .bind(Id(id.as_uuid()))
+            .binds((Id::from(tenant_id), Id(id.as_uuid())))
             .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.as_ref().map(job_from_row::<B>).transpose()
@@ -149,10 +149,12 @@ impl<B: Backend> Jobs for SqlStore<B> {
         limit: u32,
     ) -> StoreResult<Vec<ReadyQueue>> {
         let rows = sql::<B>(B::READY_QUEUES)
-            .bind(Id::from(after.and_then(|q| q.tenant_id)))
-            .bind(after.map_or("", |q| q.lane.as_str()))
-            .bind(QueueTime(now))
-            .bind(i64::from(limit))
+            .binds((
+                Id::from(after.and_then(|q| q.tenant_id)),
+                after.map_or("", |q| q.lane.as_str()),
+                QueueTime(now),
+                i64::from(limit),
+            ))
             .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter()
@@ -190,12 +192,14 @@ impl<B: Backend> Jobs for SqlStore<B> {
                  locked_by = null, lease_id = null, updated_at = $3
              where tenant_id = $4 and id = $5 and lease_id = $6 and state = 'running'",
         )
-        .bind(failure.retry_at.map(QueueTime))
-        .bind(&failure.error)
-        .bind(QueueTime(Utc::now()))
-        .bind(Id::from(lease.tenant_id))
-        .bind(Id(lease.id.as_uuid()))
-        .bind(Id(lease.lease_id.as_uuid()))
+        .binds((
+            failure.retry_at.map(QueueTime),
+            &failure.error,
+            QueueTime(Utc::now()),
+            Id::from(lease.tenant_id),
+            Id(lease.id.as_uuid()),
+            Id(lease.lease_id.as_uuid()),
+        ))
         .execute(&mut *self.conn().await?)
         .await?;
         if failure.retry_at.is_some() {
@@ -226,8 +230,7 @@ impl<B: Backend> Jobs for SqlStore<B> {
              order by updated_at desc, id desc limit $2"
         );
         let rows = sql::<B>(&statement)
-            .bind(Id::from(tenant_id))
-            .bind(i64::from(limit))
+            .binds((Id::from(tenant_id), i64::from(limit)))
             .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter().map(job_from_row::<B>).collect()
@@ -238,9 +241,7 @@ impl<B: Backend> Jobs for SqlStore<B> {
             "update jobs set state = 'queued', attempts = 0, run_at = $1, updated_at = $1
              where tenant_id = $2 and id = $3 and state = 'dead'",
         )
-        .bind(QueueTime(Utc::now()))
-        .bind(Id::from(tenant_id))
-        .bind(Id(id.as_uuid()))
+        .binds((QueueTime(Utc::now()), Id::from(tenant_id), Id(id.as_uuid())))
         .execute(&mut *self.conn().await?)
         .await?;
         if retried == 0 {

@@ -43,8 +43,7 @@ impl<B: Backend> Retention for SqlStore<B> {
             B::SKIP_LOCKED
         );
         let rows = sql::<B>(&statement)
-            .bind(before)
-            .bind(i64::from(limit))
+            .binds((before, i64::from(limit)))
             .fetch_all(&mut tx)
             .await?;
         let mut purged = Vec::with_capacity(rows.len());
@@ -100,11 +99,13 @@ impl<B: Backend> ProvisionedFields for SqlStore<B> {
                  recorded_at = excluded.recorded_at
              returning purpose, entity, field_code, recorded_at",
         )
-        .bind(Id(tenant_id.as_uuid()))
-        .bind(purpose.as_str())
-        .bind(entity.as_str())
-        .bind(field_code)
-        .bind(Utc::now())
+        .binds((
+            Id(tenant_id.as_uuid()),
+            purpose.as_str(),
+            entity.as_str(),
+            field_code,
+            Utc::now(),
+        ))
         .fetch_one(&mut *self.conn().await?)
         .await?;
         field_from_row::<B>(&row)

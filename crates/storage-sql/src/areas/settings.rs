@@ -47,11 +47,13 @@ impl<B: Backend> TenantSettings for SqlStore<B> {
              having coalesce(max(version), 0) = $5
              returning version, body, saved_by, saved_at",
         )
-        .bind(Id(tenant_id.as_uuid()))
-        .bind(body)
-        .bind(saved_by)
-        .bind(Utc::now())
-        .bind(based_on.unwrap_or(0))
+        .binds((
+            Id(tenant_id.as_uuid()),
+            body,
+            saved_by,
+            Utc::now(),
+            based_on.unwrap_or(0),
+        ))
         .fetch_optional(&mut *self.conn().await?)
         .await?;
         match row {
@@ -69,8 +71,7 @@ impl<B: Backend> TenantSettings for SqlStore<B> {
             "select version, body, saved_by, saved_at from tenant_settings
              where tenant_id = $1 order by version desc limit $2",
         )
-        .bind(Id(tenant_id.as_uuid()))
-        .bind(i64::from(limit))
+        .binds((Id(tenant_id.as_uuid()), i64::from(limit)))
         .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(settings_from_row::<B>).collect()

@@ -37,9 +37,7 @@ impl<B: Backend> SignInFailures for SqlStore<B> {
                  window_ends_ms = case when f.window_ends_ms <= $2 then $3 else f.window_ends_ms end
              returning failures, window_ends_ms",
         )
-        .bind(key)
-        .bind(now_ms)
-        .bind(to_millis(now + window))
+        .binds((key, now_ms, to_millis(now + window)))
         .fetch_one(&mut conn)
         .await?;
         window_from_row::<B>(&row)
@@ -54,8 +52,7 @@ impl<B: Backend> SignInFailures for SqlStore<B> {
             "select failures, window_ends_ms from sign_in_failures
              where key = $1 and window_ends_ms > $2",
         )
-        .bind(key)
-        .bind(to_millis(now))
+        .binds((key, to_millis(now)))
         .fetch_optional(&mut *self.conn().await?)
         .await?;
         row.as_ref().map(window_from_row::<B>).transpose()

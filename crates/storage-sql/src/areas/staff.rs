@@ -27,9 +27,7 @@ impl<B: Backend> StaffAccounts for SqlStore<B> {
              returning {COLUMNS}"
         );
         let row = sql::<B>(&statement)
-            .bind(&new.email)
-            .bind(&new.password_hash)
-            .bind(Utc::now())
+            .binds((&new.email, &new.password_hash, Utc::now()))
             .fetch_one(&mut *self.conn().await?)
             .await?;
         account_from_row::<B>(&row)
@@ -54,8 +52,7 @@ impl<B: Backend> StaffAccounts for SqlStore<B> {
 
     async fn record_staff_login(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
         let changed = sql::<B>("update staff_accounts set last_login_at = $1 where id = $2")
-            .bind(at)
-            .bind(id)
+            .binds((at, id))
             .execute(&mut *self.conn().await?)
             .await?;
         if changed == 0 {

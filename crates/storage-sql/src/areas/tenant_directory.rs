@@ -54,9 +54,11 @@ impl<B: Backend> TenantDirectory for SqlStore<B> {
             .filter(|s| !s.is_empty())
             .map(like_pattern);
         let rows = sql::<B>(SELECT)
-            .bind(query.after.map_or(i64::MIN, |c| c.get()))
-            .bind(&pattern)
-            .bind(i64::from(query.limit))
+            .binds((
+                query.after.map_or(i64::MIN, |c| c.get()),
+                &pattern,
+                i64::from(query.limit),
+            ))
             .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter().map(summary_from_row::<B>).collect()

@@ -43,11 +43,13 @@ pub(super) async fn upsert_tenant_in<B: Backend>(
          returning {COLUMNS}"
     );
     let row = sql::<B>(&statement)
-        .bind(Id(TenantId::new().as_uuid()))
-        .bind(new.company_id.get())
-        .bind(&new.company_name)
-        .bind(&new.company_domain)
-        .bind(Utc::now())
+        .binds((
+            Id(TenantId::new().as_uuid()),
+            new.company_id.get(),
+            &new.company_name,
+            &new.company_domain,
+            Utc::now(),
+        ))
         .fetch_one(conn)
         .await?;
     tenant_from_row::<B>(&row)
@@ -84,9 +86,7 @@ impl<B: Backend> Tenants for SqlStore<B> {
                      then coalesce(uninstalled_at, $2) else null end
              where id = $3",
         )
-        .bind(status.as_str())
-        .bind(Utc::now())
-        .bind(Id(id.as_uuid()))
+        .binds((status.as_str(), Utc::now(), Id(id.as_uuid())))
         .execute(&mut *self.conn().await?)
         .await?;
         if changed == 0 {

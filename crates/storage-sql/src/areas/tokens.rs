@@ -46,11 +46,7 @@ impl<B: Backend> TokenUpkeep for SqlStore<B> {
                and (refresh_lease_holder is null or refresh_lease_holder = $1
                     or refresh_lease_until < $5)",
         )
-        .bind(holder)
-        .bind(until)
-        .bind(Id(tenant_id.as_uuid()))
-        .bind(user_id.get())
-        .bind(now)
+        .binds((holder, until, Id(tenant_id.as_uuid()), user_id.get(), now))
         .execute(&mut *self.conn().await?)
         .await?;
         Ok(taken == 1)
@@ -66,9 +62,7 @@ impl<B: Backend> TokenUpkeep for SqlStore<B> {
             "update installations set refresh_lease_holder = null, refresh_lease_until = null
              where tenant_id = $1 and user_id = $2 and refresh_lease_holder = $3",
         )
-        .bind(Id(tenant_id.as_uuid()))
-        .bind(user_id.get())
-        .bind(holder)
+        .binds((Id(tenant_id.as_uuid()), user_id.get(), holder))
         .execute(&mut *self.conn().await?)
         .await?;
         Ok(released == 1)
@@ -89,14 +83,16 @@ impl<B: Backend> TokenUpkeep for SqlStore<B> {
              where tenant_id = $6 and user_id = $7 and refresh_lease_holder = $8
                and status = 'active' and refresh_token_ciphertext is not null",
         )
-        .bind(&tokens.access_token)
-        .bind(&tokens.refresh_token)
-        .bind(&tokens.key_id)
-        .bind(tokens.access_expires_at)
-        .bind(now)
-        .bind(Id(tenant_id.as_uuid()))
-        .bind(user_id.get())
-        .bind(holder)
+        .binds((
+            &tokens.access_token,
+            &tokens.refresh_token,
+            &tokens.key_id,
+            tokens.access_expires_at,
+            now,
+            Id(tenant_id.as_uuid()),
+            user_id.get(),
+            holder,
+        ))
         .execute(&mut *self.conn().await?)
         .await?;
         lease_lost(stored)
@@ -114,10 +110,7 @@ impl<B: Backend> TokenUpkeep for SqlStore<B> {
              where tenant_id = $2 and user_id = $3 and refresh_lease_holder = $4
                and status = 'active'",
         )
-        .bind(Utc::now())
-        .bind(Id(tenant_id.as_uuid()))
-        .bind(user_id.get())
-        .bind(holder)
+        .binds((Utc::now(), Id(tenant_id.as_uuid()), user_id.get(), holder))
         .execute(&mut *self.conn().await?)
         .await?;
         lease_lost(marked)
@@ -138,10 +131,7 @@ impl<B: Backend> TokenUpkeep for SqlStore<B> {
              order by tenant_id, user_id
              limit $4",
         )
-        .bind(written_before)
-        .bind(after_tenant)
-        .bind(after_user)
-        .bind(i64::from(limit))
+        .binds((written_before, after_tenant, after_user, i64::from(limit)))
         .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter()
@@ -172,10 +162,7 @@ impl<B: Backend> TokenUpkeep for SqlStore<B> {
              order by i.tenant_id, i.user_id
              limit $4",
         )
-        .bind(active_key_id)
-        .bind(after_tenant)
-        .bind(after_user)
-        .bind(i64::from(limit))
+        .binds((active_key_id, after_tenant, after_user, i64::from(limit)))
         .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter()
@@ -221,14 +208,16 @@ impl<B: Backend> TokenUpkeep for SqlStore<B> {
              where tenant_id = $4 and user_id = $5 and token_key_id = $6
                and access_token_ciphertext = $7 and refresh_token_ciphertext = $8",
         )
-        .bind(&reencrypted.access_token)
-        .bind(&reencrypted.refresh_token)
-        .bind(&reencrypted.key_id)
-        .bind(Id(tenant_id.as_uuid()))
-        .bind(user_id.get())
-        .bind(&previous.key_id)
-        .bind(&previous.access_token)
-        .bind(&previous.refresh_token)
+        .binds((
+            &reencrypted.access_token,
+            &reencrypted.refresh_token,
+            &reencrypted.key_id,
+            Id(tenant_id.as_uuid()),
+            user_id.get(),
+            &previous.key_id,
+            &previous.access_token,
+            &previous.refresh_token,
+        ))
         .execute(&mut *self.conn().await?)
         .await?;
         Ok(replaced == 1)

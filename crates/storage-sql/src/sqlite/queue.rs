@@ -57,10 +57,12 @@ async fn per_lease(
     let mut changed = Vec::new();
     for lease in leases {
         let done = sql::<Sqlite>(statement)
-            .bind(first)
-            .bind(Id::from(lease.tenant_id))
-            .bind(Id(lease.id.as_uuid()))
-            .bind(Id(lease.lease_id.as_uuid()))
+            .binds((
+                first,
+                Id::from(lease.tenant_id),
+                Id(lease.id.as_uuid()),
+                Id(lease.lease_id.as_uuid()),
+            ))
             .execute(&mut tx)
             .await?;
         if done == 1 {
@@ -108,15 +110,15 @@ impl Queue for Sqlite {
             .checked_add_signed(lease)
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let mut query = sql::<Sqlite>(&statement)
-            .bind(claim.worker)
-            .bind(Id(claim.lease_id.as_uuid()))
-            .bind(QueueTime(until))
+            .binds((claim.worker, Id(claim.lease_id.as_uuid()), QueueTime(until)))
             .bind(QueueTime(claim.now));
         for take in claim.takes {
             query = query
-                .bind(Id::from(take.queue.tenant_id))
-                .bind(take.queue.lane.as_str())
-                .bind(QueueTime(claim.now))
+                .binds((
+                    Id::from(take.queue.tenant_id),
+                    take.queue.lane.as_str(),
+                    QueueTime(claim.now),
+                ))
                 .bind(i64::from(take.limit));
         }
         let mut conn = pool.acquire().await.map_err(StoreError::backend)?;
