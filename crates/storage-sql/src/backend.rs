@@ -1,8 +1,7 @@
 //! The dialect seam: what a database must provide so the statements of `areas/` run on it.
 //!
-//! `Backend` bundles the sqlx bounds (as supertraits, which Rust carries to every use site, unlike
-//! `where` clauses) with the few things that truly differ between SQLite and Postgres. Areas are
-//! written once against it; `sqlite.rs` and `postgres.rs` implement it.
+//! `Backend` bundles the sqlx bounds with the few things that truly differ between SQLite and
+//! Postgres. Areas are written once against it; `sqlite.rs` and `postgres.rs` implement it.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -41,8 +40,9 @@ where
     }
 }
 
-/// Every value type the areas bind.
-pub trait Binds:
+/// A database the store runs on: every value type the areas bind and read (as supertraits, which
+/// Rust carries to every use site, unlike `where` clauses), statement execution, and what differs.
+pub trait Backend:
     for<'q> Bind<'q, i16>
     + for<'q> Bind<'q, i32>
     + for<'q> Bind<'q, i64>
@@ -61,34 +61,7 @@ pub trait Binds:
     + for<'q> Bind<'q, Scopes>
     + for<'q> Bind<'q, QueueTime>
     + for<'q> Bind<'q, Option<QueueTime>>
-{
-}
-
-impl<DB> Binds for DB where
-    DB: for<'q> Bind<'q, i16>
-        + for<'q> Bind<'q, i32>
-        + for<'q> Bind<'q, i64>
-        + for<'q> Bind<'q, Option<i64>>
-        + for<'q> Bind<'q, bool>
-        + for<'q> Bind<'q, &'q str>
-        + for<'q> Bind<'q, Option<&'q str>>
-        + for<'q> Bind<'q, &'q String>
-        + for<'q> Bind<'q, &'q Option<String>>
-        + for<'q> Bind<'q, &'q Vec<u8>>
-        + for<'q> Bind<'q, DateTime<Utc>>
-        + for<'q> Bind<'q, Option<DateTime<Utc>>>
-        + for<'q> Bind<'q, &'q Value>
-        + for<'q> Bind<'q, Id>
-        + for<'q> Bind<'q, Option<Id>>
-        + for<'q> Bind<'q, Scopes>
-        + for<'q> Bind<'q, QueueTime>
-        + for<'q> Bind<'q, Option<QueueTime>>
-{
-}
-
-/// Every value type the areas read.
-pub trait Gets:
-    Get<i16>
+    + Get<i16>
     + Get<i32>
     + Get<i64>
     + Get<Option<i64>>
@@ -104,31 +77,8 @@ pub trait Gets:
     + Get<Scopes>
     + Get<QueueTime>
     + Get<Option<QueueTime>>
+    + Queue
 {
-}
-
-impl<DB> Gets for DB where
-    DB: Get<i16>
-        + Get<i32>
-        + Get<i64>
-        + Get<Option<i64>>
-        + Get<String>
-        + Get<Option<String>>
-        + Get<Option<Vec<u8>>>
-        + Get<Vec<u8>>
-        + Get<DateTime<Utc>>
-        + Get<Option<DateTime<Utc>>>
-        + Get<Value>
-        + Get<Id>
-        + Get<Option<Id>>
-        + Get<Scopes>
-        + Get<QueueTime>
-        + Get<Option<QueueTime>>
-{
-}
-
-/// A database the store runs on: the bounds above, statement execution, and what differs.
-pub trait Backend: Binds + Gets + Queue {
     /// `"postgres"` or `"sqlite"`.
     const BACKEND_NAME: &'static str;
     /// The larger / smaller of two values (`greatest`/`least` against `max`/`min`).
@@ -196,3 +146,30 @@ pub trait Queue: Database {
     /// A dead job was queued again. No insert fires the Postgres trigger, so notify explicitly.
     async fn notify_retry(pool: &Pool<Self>) -> StoreResult<()>;
 }
+
+/// The statement execution of `Backend`, for a database whose connections are sqlx executors.
+macro_rules! sqlx_execution {
+    () => {
+        fn fetch_all<'c, 'q: 'c>(
+            query: Query<'q, Self>,
+            conn: &'c mut Self::Connection,
+        ) -> BoxFuture<'c, Result<Vec<Self::Row>, sqlx::Error>> {
+            Box::pin(query.fetch_all(conn))
+        }
+
+        fn fetch_optional<'c, 'q: 'c>(
+            query: Query<'q, Self>,
+            conn: &'c mut Self::Connection,
+        ) -> BoxFuture<'c, Result<Option<Self::Row>, sqlx::Error>> {
+            Box::pin(query.fetch_optional(conn))
+        }
+
+        fn execute<'c, 'q: 'c>(
+            query: Query<'q, Self>,
+            conn: &'c mut Self::Connection,
+        ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
+            Box::pin(async move { Ok(query.execute(conn).await?.rows_affected()) })
+        }
+    };
+}
+pub(crate) use sqlx_execution;

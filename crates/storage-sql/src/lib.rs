@@ -14,7 +14,7 @@ use dealbridge_storage::{StoreError, StoreResult};
 use sqlx::pool::PoolConnection;
 use sqlx::Pool;
 
-pub use backend::{Backend, Bind, Binds, Get, Gets};
+pub use backend::{Backend, Bind, Get, Queue};
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
 #[cfg(feature = "sqlite")]

@@ -13,7 +13,7 @@ use sqlx::Pool;
 use sqlx::{ConnectOptions, Connection, Postgres};
 use uuid::Uuid;
 
-use crate::backend::{Backend, Query};
+use crate::backend::{sqlx_execution, Backend, Query};
 use crate::statement::UNIQUE_CONSTRAINTS;
 use crate::values::{column_via, Id, QueueTime, Scopes};
 use crate::SqlStore;
@@ -110,26 +110,7 @@ impl Backend for Postgres {
         Box::pin(MIGRATOR.run(pool))
     }
 
-    fn fetch_all<'c, 'q: 'c>(
-        query: Query<'q, Self>,
-        conn: &'c mut Self::Connection,
-    ) -> BoxFuture<'c, Result<Vec<Self::Row>, sqlx::Error>> {
-        Box::pin(query.fetch_all(conn))
-    }
-
-    fn fetch_optional<'c, 'q: 'c>(
-        query: Query<'q, Self>,
-        conn: &'c mut Self::Connection,
-    ) -> BoxFuture<'c, Result<Option<Self::Row>, sqlx::Error>> {
-        Box::pin(query.fetch_optional(conn))
-    }
-
-    fn execute<'c, 'q: 'c>(
-        query: Query<'q, Self>,
-        conn: &'c mut Self::Connection,
-    ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
-        Box::pin(async move { Ok(query.execute(conn).await?.rows_affected()) })
-    }
+    sqlx_execution!();
 
     fn unique_constraint(err: &dyn sqlx::error::DatabaseError) -> Option<&'static str> {
         let name = err.constraint()?;

@@ -14,7 +14,7 @@ use sqlx::Pool;
 use sqlx::Sqlite;
 use uuid::Uuid;
 
-use crate::backend::{Backend, Query};
+use crate::backend::{sqlx_execution, Backend, Query};
 use crate::statement::UNIQUE_CONSTRAINTS;
 use crate::values::{column_via, Id, QueueTime, Scopes};
 use crate::SqlStore;
@@ -94,26 +94,7 @@ impl Backend for Sqlite {
         Box::pin(MIGRATOR.run(pool))
     }
 
-    fn fetch_all<'c, 'q: 'c>(
-        query: Query<'q, Self>,
-        conn: &'c mut Self::Connection,
-    ) -> BoxFuture<'c, Result<Vec<Self::Row>, sqlx::Error>> {
-        Box::pin(query.fetch_all(conn))
-    }
-
-    fn fetch_optional<'c, 'q: 'c>(
-        query: Query<'q, Self>,
-        conn: &'c mut Self::Connection,
-    ) -> BoxFuture<'c, Result<Option<Self::Row>, sqlx::Error>> {
-        Box::pin(query.fetch_optional(conn))
-    }
-
-    fn execute<'c, 'q: 'c>(
-        query: Query<'q, Self>,
-        conn: &'c mut Self::Connection,
-    ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
-        Box::pin(async move { Ok(query.execute(conn).await?.rows_affected()) })
-    }
+    sqlx_execution!();
 
     /// SQLite names no constraint, only its columns: "UNIQUE constraint failed: t.a, t.b".
     fn unique_constraint(err: &dyn sqlx::error::DatabaseError) -> Option<&'static str> {
@@ -122,5 +103,39 @@ impl Backend for Sqlite {
             .iter()
             .find(|(_, known)| *known == columns)
             .map(|(name, _)| *name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite names no constraint; its column list must lead to the name the migrations give.
+    #[tokio::test]
+    async fn unique_violations_are_named_like_on_postgres() {
+        let store = SqliteStore::connect("sqlite::memory:", 1)
+            .await
+            .expect("store");
+        dealbridge_storage::Maintenance::migrate(&store)
+            .await
+            .expect("migrate");
+        let insert = "insert into staff_accounts (email, password_hash, created_at)
+            values ('ada@dealbridge.test', 'x', '2026-01-01T00:00:00Z')";
+        store.execute(insert, ()).await.expect("first insert");
+        match store.execute(insert, ()).await {
+            Err(StoreError::StaffEmailTaken) => {}
+            other => panic!("expected StaffEmailTaken, got {other:?}"),
+        }
+        let sqlx::Error::Database(err) = sqlx::query(insert)
+            .execute(store.pool())
+            .await
+            .expect_err("duplicate")
+        else {
+            panic!("not a database error");
+        };
+        assert_eq!(
+            Sqlite::unique_constraint(err.as_ref()),
+            Some("staff_accounts_email_key")
+        );
     }
 }

@@ -4,6 +4,7 @@
 use dealbridge_storage::{StoreError, StoreResult};
 
 use crate::backend::{Backend, Bind, Query};
+use crate::SqlStore;
 
 /// The statement `text`; bind values in `$N` order (sqlx's SQLite driver reads `$N` too).
 pub(crate) fn sql<B: Backend>(text: &str) -> Sql<'_, B> {
@@ -25,73 +26,107 @@ impl<'q, B: Backend> Sql<'q, B> {
         values.bind_to(self)
     }
 
-    pub(crate) async fn fetch_all<'c>(self, conn: &'c mut B::Connection) -> StoreResult<Vec<B::Row>>
-    where
-        'q: 'c,
-    {
+    pub(crate) async fn fetch_all(self, conn: &mut B::Connection) -> StoreResult<Vec<B::Row>> {
         B::fetch_all(self.0, conn).await.map_err(store_error::<B>)
     }
 
-    pub(crate) async fn fetch_optional<'c>(
+    pub(crate) async fn fetch_optional(
         self,
-        conn: &'c mut B::Connection,
-    ) -> StoreResult<Option<B::Row>>
-    where
-        'q: 'c,
-    {
+        conn: &mut B::Connection,
+    ) -> StoreResult<Option<B::Row>> {
         B::fetch_optional(self.0, conn)
             .await
             .map_err(store_error::<B>)
     }
 
     /// Exactly one row: statements that always return one (`insert ... returning`, aggregates).
-    pub(crate) async fn fetch_one<'c>(self, conn: &'c mut B::Connection) -> StoreResult<B::Row>
-    where
-        'q: 'c,
-    {
-        self.fetch_optional(conn)
-            .await?
-            .ok_or_else(|| StoreError::backend(sqlx::Error::RowNotFound))
+    pub(crate) async fn fetch_one(self, conn: &mut B::Connection) -> StoreResult<B::Row> {
+        let row = self.fetch_optional(conn).await?;
+        row.ok_or_else(|| StoreError::backend(sqlx::Error::RowNotFound))
     }
 
     /// Runs the statement; how many rows it changed.
-    pub(crate) async fn execute<'c>(self, conn: &'c mut B::Connection) -> StoreResult<u64>
-    where
-        'q: 'c,
-    {
+    pub(crate) async fn execute(self, conn: &mut B::Connection) -> StoreResult<u64> {
         B::execute(self.0, conn).await.map_err(store_error::<B>)
     }
 }
 
-/// A tuple of values a statement binds in order, so binds read as one list.
-pub(crate) trait Values<'q, B: Backend> {
+/// One statement on a pooled connection: `text` with `values` bound in `$N` order.
+impl<B: Backend> SqlStore<B> {
+    pub(crate) async fn execute<'q>(
+        &self,
+        text: &'q str,
+        values: impl Values<'q, B>,
+    ) -> StoreResult<u64> {
+        sql(text)
+            .binds(values)
+            .execute(&mut *self.conn().await?)
+            .await
+    }
+
+    pub(crate) async fn fetch_all<'q>(
+        &self,
+        text: &'q str,
+        values: impl Values<'q, B>,
+    ) -> StoreResult<Vec<B::Row>> {
+        sql(text)
+            .binds(values)
+            .fetch_all(&mut *self.conn().await?)
+            .await
+    }
+
+    pub(crate) async fn fetch_optional<'q>(
+        &self,
+        text: &'q str,
+        values: impl Values<'q, B>,
+    ) -> StoreResult<Option<B::Row>> {
+        sql(text)
+            .binds(values)
+            .fetch_optional(&mut *self.conn().await?)
+            .await
+    }
+
+    pub(crate) async fn fetch_one<'q>(
+        &self,
+        text: &'q str,
+        values: impl Values<'q, B>,
+    ) -> StoreResult<B::Row> {
+        sql(text)
+            .binds(values)
+            .fetch_one(&mut *self.conn().await?)
+            .await
+    }
+}
+
+/// A tuple of values a statement binds in order.
+pub(crate) trait Values<'q, B: Backend>: Send {
     fn bind_to(self, sql: Sql<'q, B>) -> Sql<'q, B>;
 }
 
+impl<'q, B: Backend> Values<'q, B> for () {
+    fn bind_to(self, sql: Sql<'q, B>) -> Sql<'q, B> {
+        sql
+    }
+}
+
+/// Implements `Values` for the tuple of the given arity and every shorter one.
 macro_rules! tuple_values {
-    ($($value:ident),+) => {
-        impl<'q, B: Backend, $($value),+> Values<'q, B> for ($($value,)+)
+    ($first:ident $(, $value:ident)*) => {
+        impl<'q, B: Backend, $first: Send $(, $value: Send)*> Values<'q, B> for ($first, $($value,)*)
         where
-            $(B: Bind<'q, $value>),+
+            B: Bind<'q, $first> $(+ Bind<'q, $value>)*
         {
             #[allow(non_snake_case)] // the type parameters name the values
             fn bind_to(self, sql: Sql<'q, B>) -> Sql<'q, B> {
-                let ($($value,)+) = self;
-                $(let sql = sql.bind($value);)+
-                sql
+                let ($first, $($value,)*) = self;
+                sql.bind($first)$(.bind($value))*
             }
         }
+        tuple_values!($($value),*);
     };
+    () => {};
 }
 
-tuple_values!(A, C);
-tuple_values!(A, C, D);
-tuple_values!(A, C, D, E);
-tuple_values!(A, C, D, E, F);
-tuple_values!(A, C, D, E, F, G);
-tuple_values!(A, C, D, E, F, G, H);
-tuple_values!(A, C, D, E, F, G, H, I);
-tuple_values!(A, C, D, E, F, G, H, I, J);
 tuple_values!(A, C, D, E, F, G, H, I, J, K);
 
 /// Maps a driver error by kind and, for unique violations, by the constraint's name (the

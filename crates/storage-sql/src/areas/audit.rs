@@ -9,6 +9,12 @@ use crate::statement::sql;
 use crate::values::Id;
 use crate::SqlStore;
 
+const APPEND: &str = "insert into audit_log (tenant_id, actor, action, detail, created_at)
+    values ($1, $2, $3, $4, $5) returning id, tenant_id, actor, action, detail, created_at";
+
+const LOG: &str = "select id, tenant_id, actor, action, detail, created_at from audit_log
+    where tenant_id is not distinct from $1 order by id desc limit $2";
+
 fn entry_from_row<B: Backend>(row: &B::Row) -> StoreResult<AuditEntry> {
     let tenant_id: Option<Id> = B::get(row, "tenant_id")?;
     Ok(AuditEntry {
@@ -30,21 +36,15 @@ pub(super) async fn append_audit_in<B: Backend>(
     conn: &mut B::Connection,
     entry: &NewAuditEntry,
 ) -> StoreResult<AuditEntry> {
-    let row = sql::<B>(
-        "insert into audit_log (tenant_id, actor, action, detail, created_at)
-         values ($1, $2, $3, $4, $5)
-         returning id, tenant_id, actor, action, detail, created_at",
-    )
-    .binds((
-        tenant_column(entry.tenant_id),
+    let tenant = tenant_column(entry.tenant_id);
+    let values = (
+        tenant,
         &entry.actor,
         &entry.action,
         &entry.detail,
         Utc::now(),
-    ))
-    .fetch_one(conn)
-    .await?;
-    entry_from_row::<B>(&row)
+    );
+    entry_from_row::<B>(&sql::<B>(APPEND).binds(values).fetch_one(conn).await?)
 }
 
 #[async_trait]
@@ -58,13 +58,8 @@ impl<B: Backend> AuditLog for SqlStore<B> {
         tenant_id: Option<TenantId>,
         limit: u32,
     ) -> StoreResult<Vec<AuditEntry>> {
-        let rows = sql::<B>(
-            "select id, tenant_id, actor, action, detail, created_at from audit_log
-             where tenant_id is not distinct from $1 order by id desc limit $2",
-        )
-        .binds((tenant_column(tenant_id), i64::from(limit)))
-        .fetch_all(&mut *self.conn().await?)
-        .await?;
+        let values = (tenant_column(tenant_id), i64::from(limit));
+        let rows = self.fetch_all(LOG, values).await?;
         rows.iter().map(entry_from_row::<B>).collect()
     }
 }

@@ -67,6 +67,10 @@ fn figures_from_row<B: Backend>(row: &B::Row) -> StoreResult<BudgetFigures> {
 }
 
 /// `$1` company, `$2` user, `$3` kind: the window a slot statement works on.
+fn window(key: &WindowKey) -> (i64, i64, &'static str) {
+    (key.company_id.get(), key.user_id.get(), key.kind.as_str())
+}
+
 const WINDOW: &str = "company_id = $1 and user_id = $2 and kind = $3";
 
 /// Inserts the slots `0..$4` of the window that are missing (`$4` may be 0).
@@ -75,19 +79,22 @@ const ADD_SLOTS: &str =
     insert into budget_slots (company_id, user_id, kind, slot)
     select $1, $2, $3, n from g where $4 > 0";
 
+const ADD_FIGURES: &str = "insert into budget_figures as f
+        (company_id, calls, tokens_spent, rate_limited, waited_ms, deferred, updated_at)
+    values ($1, $2, $3, $4, $5, $6, $7)
+    on conflict (company_id) do update set
+        calls = f.calls + $2, tokens_spent = f.tokens_spent + $3,
+        rate_limited = f.rate_limited + $4, waited_ms = f.waited_ms + $5,
+        deferred = f.deferred + $6, updated_at = $7";
+
 #[async_trait]
 impl<B: Backend> Budgets for SqlStore<B> {
     async fn budget_take_tokens(&self, take: &TokenTake) -> StoreResult<(i64, DailyBudget)> {
+        let (now, period_end) = (to_millis(take.now), to_millis(take.period_end));
+        let amounts = (take.min, take.max, take.bulk, take.reserve_bp);
         let row = sql::<B>(&take_sql::<B>())
-            .binds((
-                take.company_id.get(),
-                to_millis(take.now),
-                to_millis(take.period_end),
-                take.min,
-                take.max,
-                take.bulk,
-                take.reserve_bp,
-            ))
+            .binds((take.company_id.get(), now, period_end))
+            .binds(amounts)
             .fetch_one(&mut *self.conn().await?)
             .await?;
         let taken: i64 = B::get(&row, "last_take")?;
@@ -106,11 +113,8 @@ impl<B: Backend> Budgets for SqlStore<B> {
              where company_id = $1 and period_end_ms = $2",
             B::GREATEST
         );
-        sql::<B>(&statement)
-            .binds((company_id.get(), to_millis(period_end), tokens))
-            .execute(&mut *self.conn().await?)
-            .await?;
-        Ok(())
+        let values = (company_id.get(), to_millis(period_end), tokens);
+        self.execute(&statement, values).await.map(drop)
     }
 
     async fn budget_set_limit(
@@ -126,16 +130,13 @@ impl<B: Backend> Budgets for SqlStore<B> {
              on conflict (company_id) do update set
                  daily_limit = $4, spent = {SPENT}, exhausted_until_ms = {EXHAUSTED}, {ROLL_PERIOD}"
         );
-        sql::<B>(&statement)
-            .binds((
-                company_id.get(),
-                to_millis(now),
-                to_millis(period_end),
-                limit,
-            ))
-            .execute(&mut *self.conn().await?)
-            .await?;
-        Ok(())
+        let values = (
+            company_id.get(),
+            to_millis(now),
+            to_millis(period_end),
+            limit,
+        );
+        self.execute(&statement, values).await.map(drop)
     }
 
     async fn budget_mark_exhausted(
@@ -156,15 +157,13 @@ impl<B: Backend> Budgets for SqlStore<B> {
              returning {COLUMNS}",
             B::GREATEST
         );
-        let row = sql::<B>(&statement)
-            .binds((
-                company_id.get(),
-                to_millis(now),
-                to_millis(period_end),
-                to_millis(until),
-            ))
-            .fetch_one(&mut *self.conn().await?)
-            .await?;
+        let values = (
+            company_id.get(),
+            to_millis(now),
+            to_millis(period_end),
+            to_millis(until),
+        );
+        let row = self.fetch_one(&statement, values).await?;
         Ok(rolled_budget(columns_from_row::<B>(&row)?, now, period_end))
     }
 
@@ -175,11 +174,7 @@ impl<B: Backend> Budgets for SqlStore<B> {
         period_end: DateTime<Utc>,
     ) -> StoreResult<DailyBudget> {
         let statement = format!("select {COLUMNS} from budget_companies where company_id = $1");
-        let row = sql::<B>(&statement)
-            .bind(company_id.get())
-            .fetch_optional(&mut *self.conn().await?)
-            .await?;
-        let columns = match row {
+        let columns = match self.fetch_optional(&statement, (company_id.get(),)).await? {
             Some(row) => columns_from_row::<B>(&row)?,
             None => (None, None, 0, 0, None),
         };
@@ -191,16 +186,10 @@ impl<B: Backend> Budgets for SqlStore<B> {
             "{ADD_SLOTS} and not exists (select 1 from budget_slots where {WINDOW})
              on conflict do nothing"
         );
-        sql::<B>(&statement)
-            .binds((
-                key.company_id.get(),
-                key.user_id.get(),
-                key.kind.as_str(),
-                size,
-            ))
-            .execute(&mut *self.conn().await?)
-            .await?;
-        Ok(())
+        let (company, user, kind) = window(&key);
+        self.execute(&statement, (company, user, kind, size))
+            .await
+            .map(drop)
     }
 
     async fn budget_resize_window(
@@ -209,26 +198,21 @@ impl<B: Backend> Budgets for SqlStore<B> {
         size: i32,
         hold_until: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let (company, user, kind) = (key.company_id.get(), key.user_id.get(), key.kind.as_str());
+        let (company, user, kind) = window(&key);
         let mut tx = self.begin().await?;
-        let removed = sql::<B>(&format!(
-            "delete from budget_slots where {WINDOW} and slot >= $4"
-        ))
-        .binds((company, user, kind, size))
-        .execute(&mut tx)
-        .await?;
-        if removed > 0 {
+        let remove = format!("delete from budget_slots where {WINDOW} and slot >= $4");
+        let removed = sql::<B>(&remove).binds((company, user, kind, size));
+        if removed.execute(&mut tx).await? > 0 {
             // Sends counted in the removed slots may still be in the window.
-            let statement = format!(
+            let hold = format!(
                 "update budget_slots set held_until_ms = {}(held_until_ms, $4) where {WINDOW}",
                 B::GREATEST
             );
-            sql::<B>(&statement)
-                .binds((company, user, kind, to_millis(hold_until)))
-                .execute(&mut tx)
-                .await?;
+            let values = (company, user, kind, to_millis(hold_until));
+            sql::<B>(&hold).binds(values).execute(&mut tx).await?;
         }
-        sql::<B>(&format!("{ADD_SLOTS} on conflict do nothing"))
+        let add = format!("{ADD_SLOTS} on conflict do nothing");
+        sql::<B>(&add)
             .binds((company, user, kind, size))
             .execute(&mut tx)
             .await?;
@@ -236,8 +220,7 @@ impl<B: Backend> Budgets for SqlStore<B> {
     }
 
     async fn budget_take_slots(&self, take: &SlotTake) -> StoreResult<SlotsTaken> {
-        let key = &take.key;
-        let mut conn = self.conn().await?;
+        let (company, user, kind) = window(&take.key);
         let statement = format!(
             "update budget_slots set busy_until_ms = $7
              where (company_id, user_id, kind, slot) in (
@@ -248,18 +231,19 @@ impl<B: Backend> Budgets for SqlStore<B> {
              returning slot",
             B::SKIP_LOCKED
         );
+        let (now, leased_until) = (to_millis(take.now), to_millis(take.leased_until));
         let rows = sql::<B>(&statement)
             .binds((
-                key.company_id.get(),
-                key.user_id.get(),
-                key.kind.as_str(),
+                company,
+                user,
+                kind,
                 take.below,
-                to_millis(take.now),
+                now,
                 take.prefer_high,
-                to_millis(take.leased_until),
-                i64::from(take.count.max(0)),
+                leased_until,
             ))
-            .fetch_all(&mut conn)
+            .bind(i64::from(take.count.max(0)))
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         let mut slots = rows
             .iter()
@@ -277,14 +261,8 @@ impl<B: Backend> Budgets for SqlStore<B> {
              where {WINDOW} and slot < $4",
             B::GREATEST
         );
-        let row = sql::<B>(&statement)
-            .binds((
-                key.company_id.get(),
-                key.user_id.get(),
-                key.kind.as_str(),
-                take.below,
-            ))
-            .fetch_one(&mut conn)
+        let row = self
+            .fetch_one(&statement, (company, user, kind, take.below))
             .await?;
         let next: Option<i64> = B::get(&row, "next")?;
         Ok(SlotsTaken {
@@ -303,14 +281,13 @@ impl<B: Backend> Budgets for SqlStore<B> {
         }
         // The releases as one JSON array of [slot, leased until, busy until] (ms), so a batch is
         // one statement on both databases.
-        let values = serde_json::Value::Array(
-            releases
-                .iter()
-                .map(|r| json!([r.slot, to_millis(r.leased_until), to_millis(r.busy_until)]))
-                .collect(),
-        );
-        let elements = B::JSON_ELEMENTS;
-        let field = |i: u8| format!("cast(v.value ->> {i} as bigint)");
+        let releases = releases.iter();
+        let values =
+            releases.map(|r| json!([r.slot, to_millis(r.leased_until), to_millis(r.busy_until)]));
+        let values = serde_json::Value::Array(values.collect());
+        let (elements, field) = (B::JSON_ELEMENTS, |i: u8| {
+            format!("cast(v.value ->> {i} as bigint)")
+        });
         let statement = format!(
             "update budget_slots set busy_until_ms = (
                  select case when budget_slots.busy_until_ms = {leased} then {busy}
@@ -322,16 +299,10 @@ impl<B: Backend> Budgets for SqlStore<B> {
             slot = field(0),
             greatest = B::GREATEST,
         );
-        sql::<B>(&statement)
-            .binds((
-                key.company_id.get(),
-                key.user_id.get(),
-                key.kind.as_str(),
-                &values,
-            ))
-            .execute(&mut *self.conn().await?)
-            .await?;
-        Ok(())
+        let (company, user, kind) = window(&key);
+        self.execute(&statement, (company, user, kind, &values))
+            .await
+            .map(drop)
     }
 
     async fn budget_hold_window(
@@ -341,18 +312,15 @@ impl<B: Backend> Budgets for SqlStore<B> {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let greatest = B::GREATEST;
-        let (company, user, kind) = (key.company_id.get(), key.user_id.get(), key.kind.as_str());
-        let mut conn = self.conn().await?;
+        let (greatest, (company, user, kind)) = (B::GREATEST, window(&key));
         if keep_free <= 0 {
             // A block covers leased slots too: their release keeps the later time.
             let statement = format!(
                 "update budget_slots set held_until_ms = {greatest}(held_until_ms, $4)
                  where {WINDOW}"
             );
-            let query = sql::<B>(&statement).bind(company).bind(user).bind(kind);
-            query.bind(to_millis(until)).execute(&mut conn).await?;
-            return Ok(());
+            let values = (company, user, kind, to_millis(until));
+            return self.execute(&statement, values).await.map(drop);
         }
         // The highest free slots stay free, so priority work keeps its room longest. SQLite
         // needs a limit before an offset; i64::MAX is none.
@@ -365,18 +333,15 @@ impl<B: Backend> Budgets for SqlStore<B> {
             i64::MAX,
             B::SKIP_LOCKED
         );
-        sql::<B>(&statement)
-            .binds((
-                company,
-                user,
-                kind,
-                i64::from(keep_free),
-                to_millis(now),
-                to_millis(until),
-            ))
-            .execute(&mut conn)
-            .await?;
-        Ok(())
+        let values = (
+            company,
+            user,
+            kind,
+            i64::from(keep_free),
+            to_millis(now),
+            to_millis(until),
+        );
+        self.execute(&statement, values).await.map(drop)
     }
 
     async fn budget_add_figures(
@@ -384,57 +349,35 @@ impl<B: Backend> Budgets for SqlStore<B> {
         company_id: CompanyId,
         delta: &BudgetFigures,
     ) -> StoreResult<()> {
-        sql::<B>(
-            "insert into budget_figures as f
-                 (company_id, calls, tokens_spent, rate_limited, waited_ms, deferred, updated_at)
-             values ($1, $2, $3, $4, $5, $6, $7)
-             on conflict (company_id) do update set
-                 calls = f.calls + $2, tokens_spent = f.tokens_spent + $3,
-                 rate_limited = f.rate_limited + $4, waited_ms = f.waited_ms + $5,
-                 deferred = f.deferred + $6, updated_at = $7",
-        )
-        .binds((
-            company_id.get(),
+        let figures = (
             delta.calls,
             delta.tokens_spent,
             delta.rate_limited,
             delta.waited_ms,
-            delta.deferred,
-            Utc::now(),
-        ))
-        .execute(&mut *self.conn().await?)
-        .await?;
-        Ok(())
+        );
+        let add = sql::<B>(ADD_FIGURES).bind(company_id.get()).binds(figures);
+        let add = add.binds((delta.deferred, Utc::now()));
+        add.execute(&mut *self.conn().await?).await.map(drop)
     }
 
     async fn budget_figures(&self, company_id: CompanyId) -> StoreResult<BudgetFigures> {
-        let row = sql::<B>(
-            "select calls, tokens_spent, rate_limited, waited_ms, deferred
-             from budget_figures where company_id = $1",
-        )
-        .bind(company_id.get())
-        .fetch_optional(&mut *self.conn().await?)
-        .await?;
-        row.as_ref()
+        let statement = "select calls, tokens_spent, rate_limited, waited_ms, deferred
+            from budget_figures where company_id = $1";
+        let row = self.fetch_optional(statement, (company_id.get(),)).await?;
+        Ok(row
+            .as_ref()
             .map(figures_from_row::<B>)
-            .transpose()
-            .map(Option::unwrap_or_default)
+            .transpose()?
+            .unwrap_or_default())
     }
 
     async fn budget_figures_all(&self) -> StoreResult<Vec<(CompanyId, BudgetFigures)>> {
-        let rows = sql::<B>(
-            "select company_id, calls, tokens_spent, rate_limited, waited_ms, deferred
-             from budget_figures order by company_id",
-        )
-        .fetch_all(&mut *self.conn().await?)
-        .await?;
+        let statement = "select company_id, calls, tokens_spent, rate_limited, waited_ms, deferred
+            from budget_figures order by company_id";
+        let rows = self.fetch_all(statement, ()).await?;
+        let company = |row: &B::Row| B::get(row, "company_id").map(CompanyId::new);
         rows.iter()
-            .map(|row| {
-                Ok((
-                    CompanyId::new(B::get(row, "company_id")?),
-                    figures_from_row::<B>(row)?,
-                ))
-            })
+            .map(|row| Ok((company(row)?, figures_from_row::<B>(row)?)))
             .collect()
     }
 }

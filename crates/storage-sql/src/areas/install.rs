@@ -16,6 +16,17 @@ use crate::statement::sql;
 use crate::values::Id;
 use crate::{commit, SqlStore};
 
+const RETIRE: &str = "update installations set status = 'uninstalled',
+        access_token_ciphertext = null, refresh_token_ciphertext = null, token_key_id = null,
+        access_expires_at = null, updated_at = $1
+    where tenant_id = $2 and user_id = $3";
+
+const ACTIVE: &str = "select count(*) as n from installations
+    where tenant_id = $1 and status <> 'uninstalled'";
+
+const TENANT_LEFT: &str = "update tenants set status = 'uninstalled', updated_at = $1,
+    uninstalled_at = coalesce(uninstalled_at, $1) where id = $2";
+
 impl<B: Backend> SqlStore<B> {
     pub(super) async fn record_install_tx(
         &self,
@@ -44,37 +55,21 @@ impl<B: Backend> SqlStore<B> {
         tenant_id: TenantId,
         user_id: UserId,
     ) -> StoreResult<u64> {
-        let now = Utc::now();
-        let tenant = Id(tenant_id.as_uuid());
+        let (now, tenant) = (Utc::now(), Id(tenant_id.as_uuid()));
         let mut tx = self.begin().await?;
-        let retired = sql::<B>(
-            "update installations set status = 'uninstalled', access_token_ciphertext = null,
-                 refresh_token_ciphertext = null, token_key_id = null, access_expires_at = null,
-                 updated_at = $1
-             where tenant_id = $2 and user_id = $3",
-        )
-        .binds((now, tenant, user_id.get()))
-        .execute(&mut tx)
-        .await?;
-        if retired == 0 {
+        let retire = sql::<B>(RETIRE).binds((now, tenant, user_id.get()));
+        if retire.execute(&mut tx).await? == 0 {
             return Err(StoreError::NotFound("installation"));
         }
-        let row = sql::<B>(
-            "select count(*) as n from installations
-             where tenant_id = $1 and status <> 'uninstalled'",
-        )
-        .bind(tenant)
-        .fetch_one(&mut tx)
-        .await?;
-        let active: i64 = B::get(&row, "n")?;
+        let active: i64 = B::get(
+            &sql::<B>(ACTIVE).bind(tenant).fetch_one(&mut tx).await?,
+            "n",
+        )?;
         if active == 0 {
-            sql::<B>(
-                "update tenants set status = 'uninstalled', updated_at = $1,
-                 uninstalled_at = coalesce(uninstalled_at, $1) where id = $2",
-            )
-            .binds((now, tenant))
-            .execute(&mut tx)
-            .await?;
+            sql::<B>(TENANT_LEFT)
+                .binds((now, tenant))
+                .execute(&mut tx)
+                .await?;
         }
         commit(tx).await?;
         Ok(u64::try_from(active).unwrap_or_default())
@@ -89,19 +84,11 @@ impl<B: Backend> OneTimeNonces for SqlStore<B> {
         nonce: &str,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut conn = self.conn().await?;
         // Forget expired entries as we go; the table stays as small as the live nonces.
-        sql::<B>("delete from used_nonces where expires_at < $1")
-            .bind(Utc::now())
-            .execute(&mut conn)
-            .await?;
-        let inserted = sql::<B>(
-            "insert into used_nonces (purpose, nonce, expires_at) values ($1, $2, $3)
-             on conflict (purpose, nonce) do nothing",
-        )
-        .binds((purpose, nonce, expires_at))
-        .execute(&mut conn)
-        .await?;
-        Ok(inserted == 1)
+        let forget = "delete from used_nonces where expires_at < $1";
+        self.execute(forget, (Utc::now(),)).await?;
+        let record = "insert into used_nonces (purpose, nonce, expires_at) values ($1, $2, $3)
+            on conflict (purpose, nonce) do nothing";
+        Ok(self.execute(record, (purpose, nonce, expires_at)).await? == 1)
     }
 }

@@ -16,6 +16,14 @@ use crate::SqlStore;
 const COLUMNS: &str = "tenant_id, user_id, api_domain, scopes, status, access_token_ciphertext,
     refresh_token_ciphertext, token_key_id, access_expires_at, created_at, updated_at";
 
+const SET_STATUS: &str = "update installations set status = $1, updated_at = $2
+    where tenant_id = $3 and user_id = $4";
+
+const DESTROY_TOKENS: &str = "update installations set access_token_ciphertext = null,
+        refresh_token_ciphertext = null, token_key_id = null, access_expires_at = null,
+        updated_at = $1
+    where tenant_id = $2 and refresh_token_ciphertext is not null";
+
 fn installation_from_row<B: Backend>(row: &B::Row) -> StoreResult<Installation> {
     let status: String = B::get(row, "status")?;
     let tenant: Id = B::get(row, "tenant_id")?;
@@ -49,9 +57,7 @@ pub(super) async fn upsert_installation_in<B: Backend>(
         "insert into installations ({COLUMNS}, tokens_updated_at)
          values ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, $9, $9)
          on conflict (tenant_id, user_id) do update set
-             api_domain = excluded.api_domain,
-             scopes = excluded.scopes,
-             status = 'active',
+             api_domain = excluded.api_domain, scopes = excluded.scopes, status = 'active',
              access_token_ciphertext = excluded.access_token_ciphertext,
              refresh_token_ciphertext = excluded.refresh_token_ciphertext,
              token_key_id = excluded.token_key_id,
@@ -59,22 +65,19 @@ pub(super) async fn upsert_installation_in<B: Backend>(
              updated_at = excluded.updated_at,
              -- New tokens: a refresh still running on the old ones must not overwrite them.
              tokens_updated_at = excluded.tokens_updated_at,
-             refresh_lease_holder = null,
-             refresh_lease_until = null
+             refresh_lease_holder = null, refresh_lease_until = null
          returning {COLUMNS}"
     );
+    let (tokens, scopes) = (&new.tokens, Scopes(new.scopes.clone()));
     let row = sql::<B>(&statement)
         .binds((
             Id(tenant_id.as_uuid()),
             new.user_id.get(),
             &new.api_domain,
-            Scopes(new.scopes.clone()),
-            &new.tokens.access_token,
-            &new.tokens.refresh_token,
-            &new.tokens.key_id,
-            new.tokens.access_expires_at,
-            Utc::now(),
+            scopes,
         ))
+        .binds((&tokens.access_token, &tokens.refresh_token, &tokens.key_id))
+        .binds((tokens.access_expires_at, Utc::now()))
         .fetch_one(conn)
         .await?;
     installation_from_row::<B>(&row)
@@ -97,19 +100,16 @@ impl<B: Backend> Installations for SqlStore<B> {
     ) -> StoreResult<Option<Installation>> {
         let statement =
             format!("select {COLUMNS} from installations where tenant_id = $1 and user_id = $2");
-        let row = sql::<B>(&statement)
-            .binds((Id(tenant_id.as_uuid()), user_id.get()))
-            .fetch_optional(&mut *self.conn().await?)
-            .await?;
+        let values = (Id(tenant_id.as_uuid()), user_id.get());
+        let row = self.fetch_optional(&statement, values).await?;
         row.as_ref().map(installation_from_row::<B>).transpose()
     }
 
     async fn installations(&self, tenant_id: TenantId) -> StoreResult<Vec<Installation>> {
         let statement =
             format!("select {COLUMNS} from installations where tenant_id = $1 order by user_id");
-        let rows = sql::<B>(&statement)
-            .bind(Id(tenant_id.as_uuid()))
-            .fetch_all(&mut *self.conn().await?)
+        let rows = self
+            .fetch_all(&statement, (Id(tenant_id.as_uuid()),))
             .await?;
         rows.iter().map(installation_from_row::<B>).collect()
     }
@@ -120,34 +120,21 @@ impl<B: Backend> Installations for SqlStore<B> {
         user_id: UserId,
         status: InstallationStatus,
     ) -> StoreResult<()> {
-        let changed = sql::<B>(
-            "update installations set status = $1, updated_at = $2
-             where tenant_id = $3 and user_id = $4",
-        )
-        .binds((
+        let values = (
             status.as_str(),
             Utc::now(),
             Id(tenant_id.as_uuid()),
             user_id.get(),
-        ))
-        .execute(&mut *self.conn().await?)
-        .await?;
-        if changed == 0 {
-            return Err(StoreError::NotFound("installation"));
+        );
+        match self.execute(SET_STATUS, values).await? {
+            0 => Err(StoreError::NotFound("installation")),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     async fn destroy_tokens(&self, tenant_id: TenantId) -> StoreResult<u64> {
-        sql::<B>(
-            "update installations set access_token_ciphertext = null,
-                 refresh_token_ciphertext = null, token_key_id = null,
-                 access_expires_at = null, updated_at = $1
-             where tenant_id = $2 and refresh_token_ciphertext is not null",
-        )
-        .binds((Utc::now(), Id(tenant_id.as_uuid())))
-        .execute(&mut *self.conn().await?)
-        .await
+        let values = (Utc::now(), Id(tenant_id.as_uuid()));
+        self.execute(DESTROY_TOKENS, values).await
     }
 
     async fn record_install(

@@ -22,6 +22,25 @@ pub(crate) const COLUMNS: &str = "tenant_id, id, kind, payload, lane, priority, 
 pub(crate) const ON_UNIQUE: &str = "on conflict (tenant_id, unique_key)
     where unique_key is not null and state in ('queued', 'running') do nothing";
 
+const HOLDER: &str = "select id from jobs
+    where tenant_id = $1 and unique_key = $2 and state in ('queued', 'running')";
+
+const FAIL: &str = "update jobs set state = case when $1 is null then 'dead' else 'queued' end,
+        run_at = coalesce($1, run_at), last_error = $2, locked_until = null, locked_by = null,
+        lease_id = null, updated_at = $3
+    where tenant_id = $4 and id = $5 and lease_id = $6 and state = 'running'";
+
+const RECOVER: &str = "update jobs
+    set state = case when attempts >= max_attempts then 'dead' else 'queued' end,
+        last_error = 'lease expired: the worker stopped or stalled',
+        locked_until = null, locked_by = null, lease_id = null, updated_at = $1
+    where state = 'running' and locked_until < $1";
+
+const RETRY: &str = "update jobs set state = 'queued', attempts = 0, run_at = $1, updated_at = $1
+    where tenant_id = $2 and id = $3 and state = 'dead'";
+
+const COUNTS: &str = "select state, count(*) as n from jobs where tenant_id = $1 group by state";
+
 pub(crate) fn attempts_column(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
 }
@@ -35,13 +54,10 @@ pub(crate) fn job_from_row<B: Backend>(row: &B::Row) -> StoreResult<Job> {
         let value: i32 = B::get(row, name)?;
         u32::try_from(value).map_err(|_| corrupt(name, value))
     };
-    let lane: String = B::get(row, "lane")?;
-    let state: String = B::get(row, "state")?;
-    let tenant: Id = B::get(row, "tenant_id")?;
-    let id: Id = B::get(row, "id")?;
+    let time = |name: &str| B::get(row, name).map(|t: QueueTime| t.0);
+    let (lane, state): (String, String) = (B::get(row, "lane")?, B::get(row, "state")?);
+    let (tenant, id): (Id, Id) = (B::get(row, "tenant_id")?, B::get(row, "id")?);
     let lease: Option<Id> = B::get(row, "lease_id")?;
-    let time =
-        |name: &str| -> StoreResult<DateTime<Utc>> { B::get(row, name).map(|t: QueueTime| t.0) };
     let locked_until: Option<QueueTime> = B::get(row, "locked_until")?;
     Ok(Job {
         id: JobId::from_uuid(id.0),
@@ -76,19 +92,21 @@ pub(crate) async fn insert_job<B: Backend>(
              max_attempts, run_at, unique_key, created_at, updated_at)
          values ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, $9, $10, $10) {ON_UNIQUE}"
     );
+    let run_at = QueueTime(job.run_at.unwrap_or(now));
     let inserted = sql::<B>(&statement)
         .binds((
             Id::from(job.tenant_id),
             Id(id.as_uuid()),
             &job.kind,
             &job.payload,
+        ))
+        .binds((
             job.lane.as_str(),
             job.priority,
             attempts_column(job.max_attempts),
-            QueueTime(job.run_at.unwrap_or(now)),
-            &job.unique_key,
-            QueueTime(now),
+            run_at,
         ))
+        .binds((&job.unique_key, QueueTime(now)))
         .execute(conn)
         .await?;
     Ok((inserted == 1).then_some(id))
@@ -107,14 +125,8 @@ impl<B: Backend> SqlStore<B> {
                 B::wake_local_workers();
                 return Ok(Enqueued::New(id));
             }
-            let holder = sql::<B>(
-                "select id from jobs where tenant_id = $1 and unique_key = $2
-                 and state in ('queued', 'running')",
-            )
-            .binds((Id::from(job.tenant_id), &job.unique_key))
-            .fetch_optional(conn)
-            .await?;
-            if let Some(row) = holder {
+            let holder = sql::<B>(HOLDER).binds((Id::from(job.tenant_id), &job.unique_key));
+            if let Some(row) = holder.fetch_optional(conn).await? {
                 let id: Id = B::get(&row, "id")?;
                 return Ok(Enqueued::Duplicate(JobId::from_uuid(id.0)));
             }
@@ -135,10 +147,8 @@ impl<B: Backend> Jobs for SqlStore<B> {
 
     async fn job(&self, tenant_id: Option<TenantId>, id: JobId) -> StoreResult<Option<Job>> {
         let statement = format!("select {COLUMNS} from jobs where tenant_id = $1 and id = $2");
-        let row = sql::<B>(&statement)
-            .binds((Id::from(tenant_id), Id(id.as_uuid())))
-            .fetch_optional(&mut *self.conn().await?)
-            .await?;
+        let values = (Id::from(tenant_id), Id(id.as_uuid()));
+        let row = self.fetch_optional(&statement, values).await?;
         row.as_ref().map(job_from_row::<B>).transpose()
     }
 
@@ -148,22 +158,21 @@ impl<B: Backend> Jobs for SqlStore<B> {
         after: Option<ReadyQueue>,
         limit: u32,
     ) -> StoreResult<Vec<ReadyQueue>> {
-        let rows = sql::<B>(B::READY_QUEUES)
-            .binds((
-                Id::from(after.and_then(|q| q.tenant_id)),
-                after.map_or("", |q| q.lane.as_str()),
-                QueueTime(now),
-                i64::from(limit),
-            ))
-            .fetch_all(&mut *self.conn().await?)
-            .await?;
+        // No cursor: the nil uuid (system jobs) and the empty lane sort before every queue.
+        let (tenant, lane) = (
+            after.and_then(|q| q.tenant_id),
+            after.map_or("", |q| q.lane.as_str()),
+        );
+        let values = (Id::from(tenant), lane, QueueTime(now), i64::from(limit));
+        let rows = self.fetch_all(B::READY_QUEUES, values).await?;
         rows.iter()
             .map(|row| {
-                let tenant: Id = B::get(row, "tenant_id")?;
-                let lane: String = B::get(row, "lane")?;
+                let (tenant, lane): (Id, String) =
+                    (B::get(row, "tenant_id")?, B::get(row, "lane")?);
+                let lane = Lane::parse(&lane).ok_or_else(|| corrupt("lane", &lane))?;
                 Ok(ReadyQueue {
                     tenant_id: tenant_from_key(tenant.0),
-                    lane: Lane::parse(&lane).ok_or_else(|| corrupt("lane", &lane))?,
+                    lane,
                 })
             })
             .collect()
@@ -186,22 +195,16 @@ impl<B: Backend> Jobs for SqlStore<B> {
     }
 
     async fn fail_job(&self, lease: &JobLease, failure: &JobFailure) -> StoreResult<bool> {
-        let failed = sql::<B>(
-            "update jobs set state = case when $1 is null then 'dead' else 'queued' end,
-                 run_at = coalesce($1, run_at), last_error = $2, locked_until = null,
-                 locked_by = null, lease_id = null, updated_at = $3
-             where tenant_id = $4 and id = $5 and lease_id = $6 and state = 'running'",
-        )
-        .binds((
-            failure.retry_at.map(QueueTime),
-            &failure.error,
-            QueueTime(Utc::now()),
+        let (retry_at, now) = (failure.retry_at.map(QueueTime), QueueTime(Utc::now()));
+        let held = (
             Id::from(lease.tenant_id),
             Id(lease.id.as_uuid()),
             Id(lease.lease_id.as_uuid()),
-        ))
-        .execute(&mut *self.conn().await?)
-        .await?;
+        );
+        let fail = sql::<B>(FAIL)
+            .binds((retry_at, &failure.error, now))
+            .binds(held);
+        let failed = fail.execute(&mut *self.conn().await?).await?;
         if failure.retry_at.is_some() {
             B::wake_local_workers();
         }
@@ -213,15 +216,7 @@ impl<B: Backend> Jobs for SqlStore<B> {
     }
 
     async fn recover_expired(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        sql::<B>(
-            "update jobs set state = case when attempts >= max_attempts then 'dead' else 'queued' end,
-                 last_error = 'lease expired: the worker stopped or stalled',
-                 locked_until = null, locked_by = null, lease_id = null, updated_at = $1
-             where state = 'running' and locked_until < $1",
-        )
-        .bind(QueueTime(now))
-        .execute(&mut *self.conn().await?)
-        .await
+        self.execute(RECOVER, (QueueTime(now),)).await
     }
 
     async fn dead_jobs(&self, tenant_id: Option<TenantId>, limit: u32) -> StoreResult<Vec<Job>> {
@@ -229,44 +224,29 @@ impl<B: Backend> Jobs for SqlStore<B> {
             "select {COLUMNS} from jobs where tenant_id = $1 and state = 'dead'
              order by updated_at desc, id desc limit $2"
         );
-        let rows = sql::<B>(&statement)
-            .binds((Id::from(tenant_id), i64::from(limit)))
-            .fetch_all(&mut *self.conn().await?)
+        let rows = self
+            .fetch_all(&statement, (Id::from(tenant_id), i64::from(limit)))
             .await?;
         rows.iter().map(job_from_row::<B>).collect()
     }
 
     async fn retry_dead_job(&self, tenant_id: Option<TenantId>, id: JobId) -> StoreResult<()> {
-        let retried = sql::<B>(
-            "update jobs set state = 'queued', attempts = 0, run_at = $1, updated_at = $1
-             where tenant_id = $2 and id = $3 and state = 'dead'",
-        )
-        .binds((QueueTime(Utc::now()), Id::from(tenant_id), Id(id.as_uuid())))
-        .execute(&mut *self.conn().await?)
-        .await?;
-        if retried == 0 {
+        let values = (QueueTime(Utc::now()), Id::from(tenant_id), Id(id.as_uuid()));
+        if self.execute(RETRY, values).await? == 0 {
             return Err(StoreError::NotFound("dead job"));
         }
         B::notify_retry(&self.pool).await
     }
 
     async fn cancel_tenant_jobs(&self, tenant_id: TenantId) -> StoreResult<u64> {
-        sql::<B>("delete from jobs where tenant_id = $1")
-            .bind(Id(tenant_id.as_uuid()))
-            .execute(&mut *self.conn().await?)
-            .await
+        let statement = "delete from jobs where tenant_id = $1";
+        self.execute(statement, (Id(tenant_id.as_uuid()),)).await
     }
 
     async fn job_counts(&self, tenant_id: Option<TenantId>) -> StoreResult<JobCounts> {
-        let rows =
-            sql::<B>("select state, count(*) as n from jobs where tenant_id = $1 group by state")
-                .bind(Id::from(tenant_id))
-                .fetch_all(&mut *self.conn().await?)
-                .await?;
         let mut counts = JobCounts::default();
-        for row in rows {
-            let state: String = B::get(&row, "state")?;
-            let n: i64 = B::get(&row, "n")?;
+        for row in self.fetch_all(COUNTS, (Id::from(tenant_id),)).await? {
+            let (state, n): (String, i64) = (B::get(&row, "state")?, B::get(&row, "n")?);
             let n = u64::try_from(n).unwrap_or_default();
             match JobState::parse(&state) {
                 Some(JobState::Queued) => counts.queued = n,

@@ -2,7 +2,6 @@ use async_trait::async_trait;
 use dealbridge_storage::{Maintenance, StoreError, StoreResult};
 
 use crate::backend::Backend;
-use crate::statement::sql;
 use crate::SqlStore;
 
 #[async_trait]
@@ -17,32 +16,22 @@ impl<B: Backend> Maintenance for SqlStore<B> {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sql::<B>("select 1")
-            .execute(&mut *self.conn().await?)
-            .await?;
-        Ok(())
+        self.execute("select 1", ()).await.map(drop)
     }
 
     async fn pending_migrations(&self) -> StoreResult<Vec<i64>> {
-        let mut conn = self.conn().await?;
-        let table = sql::<B>(B::HAS_MIGRATIONS_TABLE)
-            .fetch_one(&mut conn)
-            .await?;
-        let present: i64 = B::get(&table, "present")?;
-        let applied: Vec<i64> = if present > 0 {
-            let rows = sql::<B>("select version from _sqlx_migrations where success")
-                .fetch_all(&mut conn)
-                .await?;
-            rows.iter()
-                .map(|row| B::get(row, "version"))
-                .collect::<StoreResult<_>>()?
-        } else {
-            Vec::new()
-        };
-        Ok(B::migrator()
-            .iter()
-            .map(|m| m.version)
-            .filter(|v| !applied.contains(v))
-            .collect())
+        let present: i64 = B::get(
+            &self.fetch_one(B::HAS_MIGRATIONS_TABLE, ()).await?,
+            "present",
+        )?;
+        let mut applied = Vec::new();
+        if present > 0 {
+            let statement = "select version from _sqlx_migrations where success";
+            for row in self.fetch_all(statement, ()).await? {
+                applied.push(B::get(&row, "version")?);
+            }
+        }
+        let known = B::migrator().iter().map(|m| m.version);
+        Ok(known.filter(|v: &i64| !applied.contains(v)).collect())
     }
 }

@@ -3,21 +3,17 @@ use chrono::{DateTime, Utc};
 use dealbridge_storage::{fold_overview, LaneOverview, OverviewRow, QueueOverview, StoreResult};
 
 use crate::backend::Backend;
-use crate::statement::sql;
 use crate::values::QueueTime;
 use crate::SqlStore;
+
+const OVERVIEW: &str = "select lane, state, count(*) as n,
+        min(case when state = 'queued' and run_at <= $1 then run_at end) as oldest
+    from jobs group by lane, state";
 
 #[async_trait]
 impl<B: Backend> QueueOverview for SqlStore<B> {
     async fn queue_overview(&self, now: DateTime<Utc>) -> StoreResult<Vec<LaneOverview>> {
-        let rows = sql::<B>(
-            "select lane, state, count(*) as n,
-                 min(case when state = 'queued' and run_at <= $1 then run_at end) as oldest
-             from jobs group by lane, state",
-        )
-        .bind(QueueTime(now))
-        .fetch_all(&mut *self.conn().await?)
-        .await?;
+        let rows = self.fetch_all(OVERVIEW, (QueueTime(now),)).await?;
         let rows = rows
             .iter()
             .map(|row| {

@@ -14,6 +14,17 @@ use crate::statement::sql;
 use crate::values::Id;
 use crate::{commit, SqlStore};
 
+const RECORD_FIELD: &str = "insert into provisioned_fields
+        (tenant_id, purpose, entity, field_code, recorded_at)
+    values ($1, $2, $3, $4, $5)
+    on conflict (tenant_id, purpose) do update set
+        entity = excluded.entity, field_code = excluded.field_code,
+        recorded_at = excluded.recorded_at
+    returning purpose, entity, field_code, recorded_at";
+
+const FIELDS: &str = "select purpose, entity, field_code, recorded_at from provisioned_fields
+    where tenant_id = $1 order by purpose";
+
 fn field_from_row<B: Backend>(row: &B::Row) -> StoreResult<ProvisionedField> {
     let purpose: String = B::get(row, "purpose")?;
     let entity: String = B::get(row, "entity")?;
@@ -42,10 +53,8 @@ impl<B: Backend> Retention for SqlStore<B> {
              order by uninstalled_at limit $2 {}",
             B::SKIP_LOCKED
         );
-        let rows = sql::<B>(&statement)
-            .binds((before, i64::from(limit)))
-            .fetch_all(&mut tx)
-            .await?;
+        let select = sql::<B>(&statement).binds((before, i64::from(limit)));
+        let rows = select.fetch_all(&mut tx).await?;
         let mut purged = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: Id = B::get(row, "id")?;
@@ -70,9 +79,9 @@ impl<B: Backend> Retention for SqlStore<B> {
     }
 
     async fn uninstalled_at(&self, tenant_id: TenantId) -> StoreResult<Option<DateTime<Utc>>> {
-        let row = sql::<B>("select uninstalled_at from tenants where id = $1")
-            .bind(Id(tenant_id.as_uuid()))
-            .fetch_optional(&mut *self.conn().await?)
+        let statement = "select uninstalled_at from tenants where id = $1";
+        let row = self
+            .fetch_optional(statement, (Id(tenant_id.as_uuid()),))
             .await?;
         Ok(match row {
             Some(row) => B::get(&row, "uninstalled_at")?,
@@ -90,35 +99,13 @@ impl<B: Backend> ProvisionedFields for SqlStore<B> {
         entity: FieldEntity,
         field_code: &str,
     ) -> StoreResult<ProvisionedField> {
-        let row = sql::<B>(
-            "insert into provisioned_fields (tenant_id, purpose, entity, field_code, recorded_at)
-             values ($1, $2, $3, $4, $5)
-             on conflict (tenant_id, purpose) do update set
-                 entity = excluded.entity,
-                 field_code = excluded.field_code,
-                 recorded_at = excluded.recorded_at
-             returning purpose, entity, field_code, recorded_at",
-        )
-        .binds((
-            Id(tenant_id.as_uuid()),
-            purpose.as_str(),
-            entity.as_str(),
-            field_code,
-            Utc::now(),
-        ))
-        .fetch_one(&mut *self.conn().await?)
-        .await?;
-        field_from_row::<B>(&row)
+        let (tenant, now) = (Id(tenant_id.as_uuid()), Utc::now());
+        let values = (tenant, purpose.as_str(), entity.as_str(), field_code, now);
+        field_from_row::<B>(&self.fetch_one(RECORD_FIELD, values).await?)
     }
 
     async fn provisioned_fields(&self, tenant_id: TenantId) -> StoreResult<Vec<ProvisionedField>> {
-        let rows = sql::<B>(
-            "select purpose, entity, field_code, recorded_at from provisioned_fields
-             where tenant_id = $1 order by purpose",
-        )
-        .bind(Id(tenant_id.as_uuid()))
-        .fetch_all(&mut *self.conn().await?)
-        .await?;
+        let rows = self.fetch_all(FIELDS, (Id(tenant_id.as_uuid()),)).await?;
         rows.iter().map(field_from_row::<B>).collect()
     }
 }

@@ -5,9 +5,19 @@ use dealbridge_core::TenantId;
 use dealbridge_storage::{StoreError, StoreResult, TenantSettings, SETTINGS_SAVED_MEANWHILE};
 
 use crate::backend::Backend;
-use crate::statement::sql;
 use crate::values::Id;
 use crate::SqlStore;
+
+const NEWEST_FIRST: &str = "select version, body, saved_by, saved_at from tenant_settings
+    where tenant_id = $1 order by version desc limit $2";
+
+// The version check and insert are one statement; two saves that both pass the check collide on
+// the primary key, which maps to the same Conflict as a stale version.
+const SAVE: &str = "insert into tenant_settings (tenant_id, version, body, saved_by, saved_at)
+    select $1, coalesce(max(version), 0) + 1, $2, $3, $4
+    from tenant_settings where tenant_id = $1
+    having coalesce(max(version), 0) = $5
+    returning version, body, saved_by, saved_at";
 
 fn settings_from_row<B: Backend>(row: &B::Row) -> StoreResult<VersionedSettings> {
     Ok(VersionedSettings {
@@ -21,14 +31,8 @@ fn settings_from_row<B: Backend>(row: &B::Row) -> StoreResult<VersionedSettings>
 #[async_trait]
 impl<B: Backend> TenantSettings for SqlStore<B> {
     async fn settings(&self, tenant_id: TenantId) -> StoreResult<Option<VersionedSettings>> {
-        let row = sql::<B>(
-            "select version, body, saved_by, saved_at from tenant_settings
-             where tenant_id = $1 order by version desc limit 1",
-        )
-        .bind(Id(tenant_id.as_uuid()))
-        .fetch_optional(&mut *self.conn().await?)
-        .await?;
-        row.as_ref().map(settings_from_row::<B>).transpose()
+        let mut newest = self.settings_history(tenant_id, 1).await?;
+        Ok(newest.pop())
     }
 
     async fn save_settings(
@@ -38,25 +42,14 @@ impl<B: Backend> TenantSettings for SqlStore<B> {
         body: &serde_json::Value,
         saved_by: Option<&str>,
     ) -> StoreResult<VersionedSettings> {
-        // The version check and insert are one statement; two saves that both pass the check
-        // collide on the primary key, which maps to the same Conflict as a stale version.
-        let row = sql::<B>(
-            "insert into tenant_settings (tenant_id, version, body, saved_by, saved_at)
-             select $1, coalesce(max(version), 0) + 1, $2, $3, $4
-             from tenant_settings where tenant_id = $1
-             having coalesce(max(version), 0) = $5
-             returning version, body, saved_by, saved_at",
-        )
-        .binds((
+        let values = (
             Id(tenant_id.as_uuid()),
             body,
             saved_by,
             Utc::now(),
             based_on.unwrap_or(0),
-        ))
-        .fetch_optional(&mut *self.conn().await?)
-        .await?;
-        match row {
+        );
+        match self.fetch_optional(SAVE, values).await? {
             Some(row) => settings_from_row::<B>(&row),
             None => Err(StoreError::Conflict(SETTINGS_SAVED_MEANWHILE)),
         }
@@ -67,13 +60,8 @@ impl<B: Backend> TenantSettings for SqlStore<B> {
         tenant_id: TenantId,
         limit: u32,
     ) -> StoreResult<Vec<VersionedSettings>> {
-        let rows = sql::<B>(
-            "select version, body, saved_by, saved_at from tenant_settings
-             where tenant_id = $1 order by version desc limit $2",
-        )
-        .binds((Id(tenant_id.as_uuid()), i64::from(limit)))
-        .fetch_all(&mut *self.conn().await?)
-        .await?;
+        let values = (Id(tenant_id.as_uuid()), i64::from(limit));
+        let rows = self.fetch_all(NEWEST_FIRST, values).await?;
         rows.iter().map(settings_from_row::<B>).collect()
     }
 }

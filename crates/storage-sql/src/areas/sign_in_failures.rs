@@ -5,12 +5,20 @@ use dealbridge_storage::{
 };
 
 use crate::backend::Backend;
-use crate::statement::sql;
 use crate::SqlStore;
 
+// One statement, so failures racing on several instances each count.
+const RECORD: &str = "insert into sign_in_failures as f (key, failures, window_ends_ms)
+    values ($1, 1, $3)
+    on conflict (key) do update set
+        failures = case when f.window_ends_ms <= $2 then 1 else f.failures + 1 end,
+        window_ends_ms = case when f.window_ends_ms <= $2 then $3 else f.window_ends_ms end
+    returning failures, window_ends_ms";
+
 fn window_from_row<B: Backend>(row: &B::Row) -> StoreResult<FailureWindow> {
+    let failures = B::get(row, "failures")?;
     Ok(failure_window_from_columns(
-        B::get(row, "failures")?,
+        failures,
         B::get(row, "window_ends_ms")?,
     ))
 }
@@ -24,22 +32,11 @@ impl<B: Backend> SignInFailures for SqlStore<B> {
         window: chrono::Duration,
     ) -> StoreResult<FailureWindow> {
         let now_ms = to_millis(now);
-        let mut conn = self.conn().await?;
-        sql::<B>("delete from sign_in_failures where window_ends_ms <= $1")
-            .bind(now_ms)
-            .execute(&mut conn)
+        let forget = "delete from sign_in_failures where window_ends_ms <= $1";
+        self.execute(forget, (now_ms,)).await?;
+        let row = self
+            .fetch_one(RECORD, (key, now_ms, to_millis(now + window)))
             .await?;
-        // One statement, so failures racing on several instances each count.
-        let row = sql::<B>(
-            "insert into sign_in_failures as f (key, failures, window_ends_ms) values ($1, 1, $3)
-             on conflict (key) do update set
-                 failures = case when f.window_ends_ms <= $2 then 1 else f.failures + 1 end,
-                 window_ends_ms = case when f.window_ends_ms <= $2 then $3 else f.window_ends_ms end
-             returning failures, window_ends_ms",
-        )
-        .binds((key, now_ms, to_millis(now + window)))
-        .fetch_one(&mut conn)
-        .await?;
         window_from_row::<B>(&row)
     }
 
@@ -48,21 +45,16 @@ impl<B: Backend> SignInFailures for SqlStore<B> {
         key: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<FailureWindow>> {
-        let row = sql::<B>(
-            "select failures, window_ends_ms from sign_in_failures
-             where key = $1 and window_ends_ms > $2",
-        )
-        .binds((key, to_millis(now)))
-        .fetch_optional(&mut *self.conn().await?)
-        .await?;
+        let statement = "select failures, window_ends_ms from sign_in_failures
+            where key = $1 and window_ends_ms > $2";
+        let row = self
+            .fetch_optional(statement, (key, to_millis(now)))
+            .await?;
         row.as_ref().map(window_from_row::<B>).transpose()
     }
 
     async fn clear_sign_in_failures(&self, key: &str) -> StoreResult<()> {
-        sql::<B>("delete from sign_in_failures where key = $1")
-            .bind(key)
-            .execute(&mut *self.conn().await?)
-            .await?;
-        Ok(())
+        let statement = "delete from sign_in_failures where key = $1";
+        self.execute(statement, (key,)).await.map(drop)
     }
 }

@@ -3,7 +3,6 @@ use chrono::{DateTime, Utc};
 use dealbridge_storage::{NewStaffAccount, StaffAccount, StaffAccounts, StoreError, StoreResult};
 
 use crate::backend::Backend;
-use crate::statement::sql;
 use crate::SqlStore;
 
 const COLUMNS: &str = "id, email, password_hash, created_at, last_login_at";
@@ -26,38 +25,29 @@ impl<B: Backend> StaffAccounts for SqlStore<B> {
             "insert into staff_accounts (email, password_hash, created_at) values ($1, $2, $3)
              returning {COLUMNS}"
         );
-        let row = sql::<B>(&statement)
-            .binds((&new.email, &new.password_hash, Utc::now()))
-            .fetch_one(&mut *self.conn().await?)
-            .await?;
-        account_from_row::<B>(&row)
+        let values = (&new.email, &new.password_hash, Utc::now());
+        account_from_row::<B>(&self.fetch_one(&statement, values).await?)
     }
 
     async fn staff_account_by_email(&self, email: &str) -> StoreResult<Option<StaffAccount>> {
         let statement = format!("select {COLUMNS} from staff_accounts where email = $1");
-        let row = sql::<B>(&statement)
-            .bind(email)
-            .fetch_optional(&mut *self.conn().await?)
-            .await?;
+        let row = self.fetch_optional(&statement, (email,)).await?;
         row.as_ref().map(account_from_row::<B>).transpose()
     }
 
     async fn staff_account_count(&self) -> StoreResult<u64> {
-        let row = sql::<B>("select count(*) as n from staff_accounts")
-            .fetch_one(&mut *self.conn().await?)
+        let row = self
+            .fetch_one("select count(*) as n from staff_accounts", ())
             .await?;
         let n: i64 = B::get(&row, "n")?;
         Ok(u64::try_from(n).unwrap_or_default())
     }
 
     async fn record_staff_login(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
-        let changed = sql::<B>("update staff_accounts set last_login_at = $1 where id = $2")
-            .binds((at, id))
-            .execute(&mut *self.conn().await?)
-            .await?;
-        if changed == 0 {
-            return Err(StoreError::NotFound("staff account"));
+        let statement = "update staff_accounts set last_login_at = $1 where id = $2";
+        match self.execute(statement, (at, id)).await? {
+            0 => Err(StoreError::NotFound("staff account")),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }

@@ -5,7 +5,6 @@ use dealbridge_storage::{
 
 use super::tenants::tenant_from_row;
 use crate::backend::Backend;
-use crate::statement::sql;
 use crate::SqlStore;
 
 // Counts come from correlated subqueries: each walks one tenant's rows through the primary keys,
@@ -53,13 +52,9 @@ impl<B: Backend> TenantDirectory for SqlStore<B> {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(like_pattern);
-        let rows = sql::<B>(SELECT)
-            .binds((
-                query.after.map_or(i64::MIN, |c| c.get()),
-                &pattern,
-                i64::from(query.limit),
-            ))
-            .fetch_all(&mut *self.conn().await?)
+        let after = query.after.map_or(i64::MIN, |c| c.get());
+        let rows = self
+            .fetch_all(SELECT, (after, &pattern, i64::from(query.limit)))
             .await?;
         rows.iter().map(summary_from_row::<B>).collect()
     }

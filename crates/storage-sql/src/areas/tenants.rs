@@ -9,8 +9,12 @@ use crate::statement::sql;
 use crate::values::Id;
 use crate::SqlStore;
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, company_id, company_name, company_domain, status, created_at, updated_at";
+
+const SET_STATUS: &str = "update tenants set status = $1, updated_at = $2,
+        uninstalled_at = case when $1 = 'uninstalled' then coalesce(uninstalled_at, $2) end
+    where id = $3";
 
 pub(super) fn tenant_from_row<B: Backend>(row: &B::Row) -> StoreResult<Tenant> {
     let status: String = B::get(row, "status")?;
@@ -35,23 +39,19 @@ pub(super) async fn upsert_tenant_in<B: Backend>(
     let statement = format!(
         "insert into tenants ({COLUMNS}) values ($1, $2, $3, $4, 'active', $5, $5)
          on conflict (company_id) do update set
-             company_name = excluded.company_name,
-             company_domain = excluded.company_domain,
-             status = 'active',
-             uninstalled_at = null,
-             updated_at = excluded.updated_at
+             company_name = excluded.company_name, company_domain = excluded.company_domain,
+             status = 'active', uninstalled_at = null, updated_at = excluded.updated_at
          returning {COLUMNS}"
     );
-    let row = sql::<B>(&statement)
-        .binds((
-            Id(TenantId::new().as_uuid()),
-            new.company_id.get(),
-            &new.company_name,
-            &new.company_domain,
-            Utc::now(),
-        ))
-        .fetch_one(conn)
-        .await?;
+    let id = Id(TenantId::new().as_uuid());
+    let values = (
+        id,
+        new.company_id.get(),
+        &new.company_name,
+        &new.company_domain,
+        Utc::now(),
+    );
+    let row = sql::<B>(&statement).binds(values).fetch_one(conn).await?;
     tenant_from_row::<B>(&row)
 }
 
@@ -63,35 +63,21 @@ impl<B: Backend> Tenants for SqlStore<B> {
 
     async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
         let statement = format!("select {COLUMNS} from tenants where id = $1");
-        let row = sql::<B>(&statement)
-            .bind(Id(id.as_uuid()))
-            .fetch_optional(&mut *self.conn().await?)
-            .await?;
+        let row = self.fetch_optional(&statement, (Id(id.as_uuid()),)).await?;
         row.as_ref().map(tenant_from_row::<B>).transpose()
     }
 
     async fn tenant_by_company(&self, company_id: CompanyId) -> StoreResult<Option<Tenant>> {
         let statement = format!("select {COLUMNS} from tenants where company_id = $1");
-        let row = sql::<B>(&statement)
-            .bind(company_id.get())
-            .fetch_optional(&mut *self.conn().await?)
-            .await?;
+        let row = self.fetch_optional(&statement, (company_id.get(),)).await?;
         row.as_ref().map(tenant_from_row::<B>).transpose()
     }
 
     async fn set_tenant_status(&self, id: TenantId, status: TenantStatus) -> StoreResult<()> {
-        let changed = sql::<B>(
-            "update tenants set status = $1, updated_at = $2,
-                 uninstalled_at = case when $1 = 'uninstalled'
-                     then coalesce(uninstalled_at, $2) else null end
-             where id = $3",
-        )
-        .binds((status.as_str(), Utc::now(), Id(id.as_uuid())))
-        .execute(&mut *self.conn().await?)
-        .await?;
-        if changed == 0 {
-            return Err(StoreError::NotFound("tenant"));
+        let values = (status.as_str(), Utc::now(), Id(id.as_uuid()));
+        match self.execute(SET_STATUS, values).await? {
+            0 => Err(StoreError::NotFound("tenant")),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }

@@ -39,13 +39,16 @@ pub(super) const READY_QUEUES: &str = "with recursive queues (tenant_id, lane) a
 
 /// Lease triples as three parallel arrays for `unnest`.
 fn lease_arrays(leases: &[JobLease]) -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
-    let tenants = leases.iter().map(|l| tenant_key(l.tenant_id)).collect();
-    let ids = leases.iter().map(|l| l.id.as_uuid()).collect();
-    let lease_ids = leases.iter().map(|l| l.lease_id.as_uuid()).collect();
-    (tenants, ids, lease_ids)
+    let tenants = each(leases, |l| tenant_key(l.tenant_id));
+    (
+        tenants,
+        each(leases, |l| l.id.as_uuid()),
+        each(leases, |l| l.lease_id.as_uuid()),
+    )
 }
 
-fn column<T>(items: &[T], value: impl FnMut(&T) -> Uuid) -> Vec<Uuid> {
+/// One array column for `unnest`: `value` of every item.
+fn each<T, U>(items: &[T], value: impl FnMut(&T) -> U) -> Vec<U> {
     items.iter().map(value).collect()
 }
 
@@ -63,27 +66,15 @@ impl Queue for Postgres {
              {ON_UNIQUE}"
         );
         let done = sqlx::query(&sql)
-            .bind(column(jobs, |j| tenant_key(j.tenant_id)))
-            .bind(column(jobs, |_| JobId::new().as_uuid()))
-            .bind(jobs.iter().map(|j| j.kind.clone()).collect::<Vec<_>>())
-            .bind(jobs.iter().map(|j| j.payload.clone()).collect::<Vec<_>>())
-            .bind(jobs.iter().map(|j| j.lane.as_str()).collect::<Vec<_>>())
-            .bind(jobs.iter().map(|j| j.priority).collect::<Vec<_>>())
-            .bind(
-                jobs.iter()
-                    .map(|j| attempts_column(j.max_attempts))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                jobs.iter()
-                    .map(|j| j.run_at.unwrap_or(now))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                jobs.iter()
-                    .map(|j| j.unique_key.clone())
-                    .collect::<Vec<_>>(),
-            )
+            .bind(each(jobs, |j| tenant_key(j.tenant_id)))
+            .bind(each(jobs, |_| JobId::new().as_uuid()))
+            .bind(each(jobs, |j| j.kind.clone()))
+            .bind(each(jobs, |j| j.payload.clone()))
+            .bind(each(jobs, |j| j.lane.as_str()))
+            .bind(each(jobs, |j| j.priority))
+            .bind(each(jobs, |j| attempts_column(j.max_attempts)))
+            .bind(each(jobs, |j| j.run_at.unwrap_or(now)))
+            .bind(each(jobs, |j| j.unique_key.clone()))
             .bind(now)
             .execute(pool)
             .await
@@ -115,19 +106,9 @@ impl Queue for Postgres {
         );
         let takes = claim.takes;
         let rows = sqlx::query(&sql)
-            .bind(column(takes, |t| tenant_key(t.queue.tenant_id)))
-            .bind(
-                takes
-                    .iter()
-                    .map(|t| t.queue.lane.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                takes
-                    .iter()
-                    .map(|t| attempts_column(t.limit))
-                    .collect::<Vec<_>>(),
-            )
+            .bind(each(takes, |t| tenant_key(t.queue.tenant_id)))
+            .bind(each(takes, |t| t.queue.lane.as_str()))
+            .bind(each(takes, |t| attempts_column(t.limit)))
             .bind(claim.now)
             .bind(claim.worker)
             .bind(claim.lease_id.as_uuid())
