@@ -62,6 +62,13 @@ async fn landing_page_renders_and_offers_install() {
     let html = response.text().await.unwrap();
     assert!(html.contains("Dealbridge"));
     assert!(html.contains(r#"href="/install""#), "Install is offered");
+    // The page promises only what works: features still to come are labelled as planned.
+    let (works_now, planned) = html
+        .split_once("Planned</h2>")
+        .expect("the page has a Planned section");
+    assert!(works_now.contains("What works now"));
+    assert!(!works_now.contains("Sign-ups") && !works_now.contains("Imports"));
+    assert!(planned.contains("Sign-ups") && planned.contains("Imports"));
 }
 
 #[tokio::test]
