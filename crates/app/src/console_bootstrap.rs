@@ -66,7 +66,7 @@ fn random_password() -> SecretString {
 /// Readable by the owner only. An old file (from a database since deleted) is replaced.
 fn write_private(path: &std::path::Path, password: &SecretString) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::secrets::create_private_dir(dir)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -48,6 +48,18 @@ pub fn session_key(settings: &Settings) -> anyhow::Result<Vec<u8>> {
     Ok(key)
 }
 
+/// Creates `dir` (and missing parents) readable by its owner only: the data folder holds keys, the
+/// console's first password and the SQLite database.
+pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}
+
 /// Reads `file` from the data folder, or generates and writes it (readable by its owner only).
 fn local_secret(
     data_dir: &Path,
@@ -64,8 +76,7 @@ fn local_secret(
         path = %path.display(),
         "no key configured: generated a development key for the embedded sandbox; never use it with real Pipedrive"
     );
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
+    create_private_dir(data_dir)?;
     let secret = generate()?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -47,6 +47,9 @@ pub struct Settings {
     pub log: String,
     pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
+    /// `DEALBRIDGE_SESSION_MAX_AGE_SECS`: the longest a dashboard or console sign-in lasts,
+    /// whatever the browser does with its cookie (default 12 hours).
+    pub session_max_age: Duration,
     pub dev_reload: bool,
     /// Jobs each process runs at once.
     pub worker_concurrency: usize,
@@ -100,6 +103,8 @@ struct Raw {
     log_format: String,
     #[serde(default = "defaults::shutdown_timeout_secs")]
     shutdown_timeout_secs: u64,
+    #[serde(default = "defaults::session_max_age_secs")]
+    session_max_age_secs: u64,
     #[serde(default)]
     dev_reload: bool,
     #[serde(default = "defaults::worker_concurrency")]
@@ -145,6 +150,9 @@ mod defaults {
     }
     pub fn shutdown_timeout_secs() -> u64 {
         30
+    }
+    pub fn session_max_age_secs() -> u64 {
+        12 * 3600
     }
     pub fn worker_concurrency() -> usize {
         16
@@ -277,6 +285,9 @@ impl Raw {
                 format!("{:?} is not HOST:PORT", self.sandbox_listen),
             )
         })?;
+        if self.session_max_age_secs == 0 {
+            return Err(invalid("session_max_age_secs", "must be at least 1".into()));
+        }
         if self.retention_days == 0 {
             return Err(invalid(
                 "retention_days",
@@ -306,6 +317,7 @@ impl Raw {
             log: self.log,
             log_format,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            session_max_age: Duration::from_secs(self.session_max_age_secs),
             dev_reload: self.dev_reload,
             worker_concurrency: self.worker_concurrency.max(1),
         })

@@ -1,5 +1,7 @@
 //! `dealbridge staff add EMAIL`: creates a support console account. The password is read as one
 //! line from standard input (never from the command line, where `ps` and shell history see it).
+//! `dealbridge staff remove EMAIL` deletes one; its console sessions end with it (every console
+//! request checks that the account still exists).
 
 use std::io::{BufRead, IsTerminal};
 
@@ -22,12 +24,30 @@ pub enum StaffCommand {
         /// The engineer's email, used to sign in.
         email: String,
     },
+    /// Remove a support console account; its signed-in sessions end at their next request.
+    Remove {
+        /// The engineer's email.
+        email: String,
+    },
 }
 
 pub async fn run(settings: &Settings, args: StaffArgs) -> anyhow::Result<()> {
     match args.command {
         StaffCommand::Add { email } => add(settings, &email).await,
+        StaffCommand::Remove { email } => remove(settings, &email).await,
     }
+}
+
+async fn remove(settings: &Settings, email: &str) -> anyhow::Result<()> {
+    let normalized = dealbridge_web::normalize_email(email)
+        .with_context(|| format!("{email:?} is not an email address"))?;
+    let store = crate::store::open(settings).await?;
+    anyhow::ensure!(
+        store.delete_staff_account(&normalized).await?,
+        "no support console account for {normalized}"
+    );
+    println!("removed support console account {normalized}");
+    Ok(())
 }
 
 async fn add(settings: &Settings, email: &str) -> anyhow::Result<()> {

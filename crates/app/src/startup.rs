@@ -9,7 +9,7 @@ use actix_web::middleware::{from_fn, Compress};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use dealbridge_storage::Store;
-use dealbridge_web::{AppIdentity, AppState, ConsoleState, StateSigner, Templates};
+use dealbridge_web::{AppIdentity, AppState, ConsoleState, RequestSpan, StateSigner, Templates};
 use tracing_actix_web::TracingLogger;
 
 use crate::pipedrive_setup::{return_leases, EmbeddedSandbox};
@@ -76,6 +76,7 @@ impl Application {
             // One secret to configure: the OAuth state is signed with the session key.
             states: StateSigner::new(&session_key),
             console: Arc::new(ConsoleState::new(console_password)),
+            session_max_age: settings.session_max_age,
         };
         let server = serve(listener, state, &settings, session_key.clone())?;
         tracing::info!(address = %settings.listen, port, public_url = %settings.public_url, "listening");
@@ -172,11 +173,13 @@ fn serve(
     let https = settings.public_url.scheme() == "https";
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(dealbridge_web::html_errors))
             .wrap(dealbridge_web::session_middleware(&session_key, https))
             .wrap(Compress::default())
-            .wrap(dealbridge_web::security_headers())
+            .wrap(dealbridge_web::security_headers(https))
             .wrap(from_fn(dealbridge_web::request_id_header))
-            .wrap(TracingLogger::default())
+            // Logs the path only: query strings carry OAuth codes and Pipedrive's JWTs.
+            .wrap(TracingLogger::<RequestSpan>::new())
             .app_data(state.clone())
             .configure(dealbridge_web::configure)
     })

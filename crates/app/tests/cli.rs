@@ -94,4 +94,26 @@ fn staff_add_reads_the_password_from_stdin_and_refuses_short_ones() {
     let again = add("another long password");
     assert!(!again.status.success(), "one account per email");
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+
+    let remove = || {
+        dealbridge()
+            .current_dir(dir.path())
+            .args(["staff", "remove", "ADA@dealbridge.test"])
+            .output()
+            .unwrap()
+    };
+    let removed = remove();
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&removed.stdout).contains("removed"));
+    let missing = remove();
+    assert!(!missing.status.success(), "nothing left to remove");
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no support console account"));
+    assert!(
+        add("a long enough password").status.success(),
+        "the email is free again"
+    );
 }

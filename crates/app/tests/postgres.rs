@@ -24,7 +24,15 @@ fn main() {
         move || run(console_signs_in_and_lists_tenants(url.unwrap_or_default()))
     })
     .with_ignored_flag(url.is_none());
-    libtest_mimic::run(&args, vec![trial, console]).exit();
+    let race = Trial::test(
+        "postgres::sixty_parallel_sign_ins_on_two_instances_verify_at_most_the_limit",
+        {
+            let url = url.clone();
+            move || run(sign_in_race(url.unwrap_or_default()))
+        },
+    )
+    .with_ignored_flag(url.is_none());
+    libtest_mimic::run(&args, vec![trial, console, race]).exit();
 }
 
 fn run(test: impl std::future::Future<Output = Result<(), Failed>>) -> Result<(), Failed> {
@@ -170,6 +178,33 @@ async fn throttle_holds_across_instances(
         return Err(format!("the other instance answered {status}, not 429").into());
     }
     Ok(())
+}
+
+/// The sign-in race on Postgres (see `helpers::race`), on a database of its own, across two
+/// instances.
+async fn sign_in_race(admin_url: String) -> Result<(), Failed> {
+    let name = format!("dealbridge_app_test_{}", uuid::Uuid::new_v4().simple());
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(&admin_url);
+    let url = format!("{base}/{name}");
+    let app = helpers::spawn_app_with(Some(&url)).await;
+    // Two instances on one database, as production runs: the limit must hold across them.
+    let other = helpers::spawn_app_with(Some(&url)).await;
+    let instances = [app.address.clone(), other.address.clone()];
+    let outcome = helpers::race::parallel_sign_ins(&app, &instances)
+        .await
+        .map_err(Failed::from);
+    drop((app, other));
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    sqlx::query(&format!("drop database if exists {name} with (force)"))
+        .execute(&mut admin)
+        .await
+        .map_err(|e| e.to_string())?;
+    outcome
 }
 
 /// Signs in through the form (CSRF token from the page) and returns the answer's status.

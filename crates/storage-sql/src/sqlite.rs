@@ -62,11 +62,7 @@ impl SqlStore<Sqlite> {
             .foreign_keys(true)
             // Concurrent writers queue instead of failing.
             .busy_timeout(Duration::from_secs(10));
-        if let Some(parent) = options.get_filename().parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(StoreError::backend)?;
-            }
-        }
+        create_private(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .connect_with(options)
@@ -74,6 +70,42 @@ impl SqlStore<Sqlite> {
             .map_err(StoreError::backend)?;
         Ok(Self { pool })
     }
+}
+
+/// Creates the database's folder (owner only) and file (owner read/write) when missing: it holds
+/// sealed tokens, audit entries and staff password hashes, none of which other local users may
+/// read. SQLite gives the WAL and shared-memory files the database file's permissions.
+fn create_private(path: &std::path::Path) -> StoreResult<()> {
+    if path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let mut dir = std::fs::DirBuilder::new();
+        dir.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+        dir.create(parent).map_err(StoreError::backend)?;
+    }
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    let file = file.open(path).map_err(StoreError::backend)?;
+    // A database created by an older release (world-readable) is narrowed too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file
+            .metadata()
+            .map_err(StoreError::backend)?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(StoreError::backend)?;
+        }
+    }
+    Ok(())
 }
 
 impl Backend for Sqlite {

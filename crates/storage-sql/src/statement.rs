@@ -190,4 +190,5 @@ pub(crate) const UNIQUE_CONSTRAINTS: &[(&str, &str)] = &[
         "provisioned_fields.tenant_id, provisioned_fields.purpose",
     ),
     ("sign_in_failures_pkey", "sign_in_failures.key"),
+    ("session_epochs_pkey", "session_epochs.subject"),
 ];

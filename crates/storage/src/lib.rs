@@ -5,6 +5,7 @@ mod error;
 mod jobs;
 mod queue_overview;
 mod retention;
+mod session_epochs;
 mod sign_in_failures;
 mod staff;
 mod store;
@@ -26,6 +27,7 @@ pub use jobs::{
 };
 pub use queue_overview::{fold_overview, LaneOverview, OverviewRow, QueueOverview};
 pub use retention::{provisioned_field_from_columns, ProvisionedFields, PurgedTenant, Retention};
+pub use session_epochs::{installation_subject, staff_subject, SessionEpochs};
 pub use sign_in_failures::{failure_window_from_columns, FailureWindow, SignInFailures};
 pub use staff::{NewStaffAccount, StaffAccount, StaffAccounts};
 pub use store::{

@@ -1,6 +1,6 @@
-//! Failed support-console sign-ins, counted per key (an email, a client address) in the store, so
-//! every instance refuses the same guesser: with the counts in memory, `n` instances would give an
-//! attacker `n` times the tries.
+//! Support-console sign-in attempts (and other refused requests), counted per key (an account, a
+//! client address, a rejection) in the store, so every instance refuses the same guesser: with the
+//! counts in memory, `n` instances would give an attacker `n` times the tries.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -16,10 +16,12 @@ pub struct FailureWindow {
 
 #[async_trait]
 pub trait SignInFailures: Send + Sync + 'static {
-    /// Counts one failure of `key`. A key whose window has ended (or that has none) starts a new
+    /// Reserves one attempt of `key` and returns the count including it, in one statement: callers
+    /// reserve *before* the costly check and refuse over the limit, so attempts racing on any
+    /// number of instances each count. A key whose window has ended (or that has none) starts a new
     /// window ending at `now + window`. Windows that ended are forgotten as a side effect (the keys
     /// hold emails and addresses, which are kept no longer than they are needed).
-    async fn record_sign_in_failure(
+    async fn reserve_sign_in_attempt(
         &self,
         key: &str,
         now: DateTime<Utc>,

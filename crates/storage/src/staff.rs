@@ -57,6 +57,10 @@ pub trait StaffAccounts: Send + Sync + 'static {
     /// How many accounts exist (the first run creates one when there are none).
     async fn staff_account_count(&self) -> StoreResult<u64>;
 
+    /// Removes the account; `false` when there was none. Its sessions end with it: the console
+    /// checks on every request that the signed-in account still exists.
+    async fn delete_staff_account(&self, email: &str) -> StoreResult<bool>;
+
     /// Notes a successful sign-in. `NotFound` for an unknown id.
     async fn record_staff_login(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()>;
 }

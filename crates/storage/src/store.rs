@@ -24,6 +24,7 @@ pub trait Store:
     + ProvisionedFields
     + crate::QueueOverview
     + crate::SignInFailures
+    + crate::SessionEpochs
     + crate::StaffAccounts
     + crate::TenantDirectory
 {
@@ -43,6 +44,7 @@ impl<T> Store for T where
         + ProvisionedFields
         + crate::QueueOverview
         + crate::SignInFailures
+        + crate::SessionEpochs
         + crate::StaffAccounts
         + crate::TenantDirectory
 {

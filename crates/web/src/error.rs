@@ -18,6 +18,8 @@ pub enum AppError {
     Forbidden(&'static str),
     #[error("{0}")]
     Conflict(&'static str),
+    #[error("{0}")]
+    TooManyRequests(&'static str),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     /// Anything unexpected. The client gets an opaque message; the log gets the whole chain.
@@ -41,6 +43,16 @@ impl From<crate::TemplateError> for AppError {
     }
 }
 
+impl AppError {
+    /// What an error page says: the safe message, in a sentence where the JSON word is terse.
+    pub fn page_message(&self) -> String {
+        match self {
+            Self::NotFound => "This page does not exist.".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -49,6 +61,7 @@ impl ResponseError for AppError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

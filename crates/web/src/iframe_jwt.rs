@@ -1,6 +1,12 @@
 //! Pipedrive opens the app's settings page in an iframe with a `token` JWT (HS256, signed with the
 //! extension's JWT secret or else the app's client secret) naming the user and company. We accept
 //! only HS256, require `exp`, and require the ids to match both the query and an installation.
+//!
+//! A token is a sign-in, so it must be fresh and work once: `exp` may lie at most
+//! [`MAX_LIFETIME_SECS`] ahead (Pipedrive's tokens live 5 minutes; a 10-year token is refused), an
+//! `iat`, when present, must be within [`MAX_AGE_SECS`] and not in the future, and the caller
+//! consumes [`IframeUser::single_use_id`] in the store so a replayed token (from a log, a proxy,
+//! the browser's history) signs no one in.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -17,6 +23,13 @@ pub enum IframeTokenError {
     Mismatch,
 }
 
+/// The furthest ahead a token's `exp` may be.
+pub const MAX_LIFETIME_SECS: i64 = 15 * 60;
+/// The oldest a token's `iat` may be.
+pub const MAX_AGE_SECS: i64 = 10 * 60;
+/// Clocks differ a little between Pipedrive and us.
+const CLOCK_SKEW_SECS: i64 = 60;
+
 #[derive(Debug, Deserialize)]
 struct Claims {
     #[serde(rename = "companyId", alias = "company_id")]
@@ -24,13 +37,22 @@ struct Claims {
     #[serde(rename = "userId", alias = "user_id")]
     user_id: serde_json::Value,
     exp: i64,
+    #[serde(default)]
+    iat: Option<i64>,
+    #[serde(default)]
+    jti: Option<String>,
 }
 
 /// Who Pipedrive says is looking at the page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IframeUser {
     pub company_id: i64,
     pub user_id: i64,
+    /// Until when the token would be accepted (how long its single use must be remembered).
+    pub exp: i64,
+    /// What makes this token single use: its `jti`, or else its signature (an HMAC, unique per
+    /// token; a recorded one is useless, since the token it belongs to is then spent).
+    pub single_use_id: String,
 }
 
 /// Verifies `token` and checks it against the `companyId`/`userId` query parameters.
@@ -49,12 +71,23 @@ pub fn verify(
         jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
             .map_err(|_| IframeTokenError::Invalid)?
             .claims;
-    if claims.exp <= now {
+    if claims.exp <= now || claims.iat.is_some_and(|iat| iat < now - MAX_AGE_SECS) {
         return Err(IframeTokenError::Expired);
     }
+    if claims.exp > now + MAX_LIFETIME_SECS
+        || claims.iat.is_some_and(|iat| iat > now + CLOCK_SKEW_SECS)
+    {
+        return Err(IframeTokenError::Invalid);
+    }
+    let signature = token.rsplit('.').next().unwrap_or_default();
     let user = IframeUser {
         company_id: pipedrive_id(&claims.company_id).ok_or(IframeTokenError::Invalid)?,
         user_id: pipedrive_id(&claims.user_id).ok_or(IframeTokenError::Invalid)?,
+        exp: claims.exp,
+        single_use_id: match claims.jti.filter(|j| !j.is_empty()) {
+            Some(jti) => format!("jti:{jti}"),
+            None => format!("sig:{signature}"),
+        },
     };
     if user.company_id != query_company || user.user_id != query_user {
         return Err(IframeTokenError::Mismatch);
@@ -86,13 +119,48 @@ mod tests {
 
     #[test]
     fn a_valid_token_names_the_user() {
-        let user = verify(&token(Algorithm::HS256, SECRET, good()), SECRET, 77, 9, NOW).unwrap();
+        let token = token(Algorithm::HS256, SECRET, good());
+        let user = verify(&token, SECRET, 77, 9, NOW).unwrap();
         assert_eq!(
-            user,
-            IframeUser {
-                company_id: 77,
-                user_id: 9
-            }
+            (user.company_id, user.user_id, user.exp),
+            (77, 9, NOW + 300)
+        );
+        let signature = token.rsplit('.').next().unwrap();
+        assert_eq!(user.single_use_id, format!("sig:{signature}"));
+        let with_jti = json!({"companyId": 77, "userId": 9, "exp": NOW + 300, "jti": "abc"});
+        let user = verify(
+            &self::token(Algorithm::HS256, SECRET, with_jti),
+            SECRET,
+            77,
+            9,
+            NOW,
+        );
+        assert_eq!(user.unwrap().single_use_id, "jti:abc");
+    }
+
+    #[test]
+    fn long_lived_stale_and_future_tokens_are_refused() {
+        let ten_years = json!({"companyId": 77, "userId": 9, "exp": NOW + 10 * 365 * 86400});
+        assert_eq!(
+            verify(
+                &token(Algorithm::HS256, SECRET, ten_years),
+                SECRET,
+                77,
+                9,
+                NOW
+            ),
+            Err(IframeTokenError::Invalid)
+        );
+        let stale =
+            json!({"companyId": 77, "userId": 9, "exp": NOW + 60, "iat": NOW - MAX_AGE_SECS - 1});
+        assert_eq!(
+            verify(&token(Algorithm::HS256, SECRET, stale), SECRET, 77, 9, NOW),
+            Err(IframeTokenError::Expired)
+        );
+        let future = json!({"companyId": 77, "userId": 9, "exp": NOW + 600, "iat": NOW + 3600});
+        assert_eq!(
+            verify(&token(Algorithm::HS256, SECRET, future), SECRET, 77, 9, NOW),
+            Err(IframeTokenError::Invalid)
         );
     }
 

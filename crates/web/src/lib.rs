@@ -1,14 +1,16 @@
 #![doc = include_str!("../README.md")]
 
 mod assets;
+mod client_address;
 mod console_state;
 mod error;
 mod iframe_jwt;
-mod login_throttle;
+pub mod login_throttle;
 mod middleware;
 mod oauth_state;
 mod pages;
 mod pipedrive_ids;
+mod request_log;
 mod routes;
 mod services;
 mod session;
@@ -18,11 +20,13 @@ mod templates;
 
 pub use console_state::ConsoleState;
 pub use error::AppError;
-pub use middleware::{request_id_header, security_headers};
+pub use middleware::{html_errors, request_id_header, security_headers};
 pub use oauth_state::StateSigner;
+pub use request_log::RequestSpan;
 pub use routes::configure;
+pub use services::rejections::CALLOUTS_PER_WINDOW;
 pub use services::staff::{
-    add_account as add_staff_account, StaffAccountError, MIN_PASSWORD_CHARS,
+    add_account as add_staff_account, normalize_email, StaffAccountError, MIN_PASSWORD_CHARS,
 };
 pub use session::session_middleware;
 pub use state::{AppIdentity, AppState};

@@ -1,72 +1,74 @@
-//! Failed support-console sign-ins, counted per email and per client address in the store, so all
-//! instances refuse the same guesser. After too many failures within the window the key is refused
-//! until the window has passed: a password cannot be guessed faster than a few tries per quarter
-//! hour per account, however many instances run.
+//! The support console's sign-in throttle. Every attempt is *reserved* in the store before the
+//! password is verified (one statement that counts it and returns the count), and refused when the
+//! count is over a limit, so parallel guesses cannot slip between a check and a later record: at
+//! most the limit's number of attempts is ever verified per window, across every instance.
+//!
+//! Two counters, checked in this order (a refusal stops there, so a refused attempt costs the
+//! account's counter nothing):
+//! - per client network (IPv6 /64): [`PER_ADDRESS`] attempts per [`WINDOW`], across accounts;
+//! - per account *from that network*: [`PER_ACCOUNT_FROM_ADDRESS`] per [`WINDOW`].
+//!
+//! The per-account limit slows a guesser down without locking the owner out: it is kept per
+//! network, so a guesser exhausts only their own network's tries, and the owner, signing in from an
+//! address with no failures, is not refused. A guesser spread over many networks gets
+//! [`PER_ACCOUNT_FROM_ADDRESS`] tries per network and window, against Argon2 hashes of passwords
+//! of at least 12 characters. A global per-account limit would hand every guesser a way to lock
+//! the owner out, which is the attack this design refuses.
+//!
+//! A successful sign-in clears both counters, so staff signing in normally never meet the limits.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use dealbridge_storage::{FailureWindow, Store, StoreResult};
+use dealbridge_storage::{Store, StoreResult};
 
-/// Failures of one account before it is refused for the rest of the window.
-pub const PER_EMAIL: u32 = 5;
-/// Failures from one address (across accounts); higher, since offices share an address.
 pub const PER_ADDRESS: u32 = 20;
+pub const PER_ACCOUNT_FROM_ADDRESS: u32 = 5;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// How long `key` stays refused at `now`, or `None` when it may try.
-pub async fn refused_for(
-    store: &dyn Store,
-    key: &str,
-    limit: u32,
-    now: DateTime<Utc>,
-) -> StoreResult<Option<Duration>> {
-    let window = store.sign_in_failures(key, now).await?;
-    Ok(window.and_then(|window| refusal(window, limit, now)))
+/// The counters one attempt is reserved against.
+pub struct AttemptKeys {
+    address: String,
+    account_from_address: String,
 }
 
-pub async fn record_failure(store: &dyn Store, key: &str, now: DateTime<Utc>) -> StoreResult<()> {
-    let window = chrono::Duration::from_std(WINDOW).unwrap_or(chrono::Duration::minutes(15));
-    store
-        .record_sign_in_failure(key, now, window)
-        .await
-        .map(drop)
-}
-
-/// A successful sign-in forgets the account's failures.
-pub async fn clear(store: &dyn Store, key: &str) -> StoreResult<()> {
-    store.clear_sign_in_failures(key).await
-}
-
-fn refusal(window: FailureWindow, limit: u32, now: DateTime<Utc>) -> Option<Duration> {
-    (window.failures >= limit && window.ends_at > now)
-        .then(|| (window.ends_at - now).to_std().unwrap_or_default())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn window(failures: u32, ends_in_secs: i64, now: DateTime<Utc>) -> FailureWindow {
-        FailureWindow {
-            failures,
-            ends_at: now + chrono::Duration::seconds(ends_in_secs),
+impl AttemptKeys {
+    /// `email` normalised (or empty when unusable), `network` from `client_network`.
+    pub fn new(email: &str, network: &str) -> Self {
+        Self {
+            address: format!("address:{network}"),
+            account_from_address: format!("account:{email}|{network}"),
         }
     }
 
-    #[test]
-    fn refuses_at_the_limit_until_the_window_ends() {
-        let now = Utc::now();
-        assert_eq!(
-            refusal(window(2, 600, now), 3, now),
-            None,
-            "under the limit"
-        );
-        assert_eq!(
-            refusal(window(3, 600, now), 3, now),
-            Some(Duration::from_secs(600)),
-            "at the limit: refused for the rest of the window"
-        );
-        assert_eq!(refusal(window(9, 0, now), 3, now), None, "window over");
+    fn limits(&self) -> [(&str, u32); 2] {
+        [
+            (&self.address, PER_ADDRESS),
+            (&self.account_from_address, PER_ACCOUNT_FROM_ADDRESS),
+        ]
     }
+}
+
+/// Reserves the attempt. `Some(wait)` means refused: do not verify, answer 429.
+pub async fn reserve(
+    store: &dyn Store,
+    keys: &AttemptKeys,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Duration>> {
+    let window = chrono::Duration::from_std(WINDOW).unwrap_or(chrono::Duration::minutes(15));
+    for (key, limit) in keys.limits() {
+        let counted = store.reserve_sign_in_attempt(key, now, window).await?;
+        if counted.failures > limit {
+            return Ok(Some((counted.ends_at - now).to_std().unwrap_or_default()));
+        }
+    }
+    Ok(None)
+}
+
+/// A successful sign-in forgets the account's attempts and its network's.
+pub async fn clear(store: &dyn Store, keys: &AttemptKeys) -> StoreResult<()> {
+    for (key, _) in keys.limits() {
+        store.clear_sign_in_failures(key).await?;
+    }
+    Ok(())
 }

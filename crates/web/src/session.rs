@@ -2,17 +2,31 @@
 //! signed and encrypted (actix-session), `HttpOnly`, and `SameSite=None; Secure` when served over
 //! HTTPS so it also works inside Pipedrive's iframe. The support console keeps its sign-in in the
 //! same cookie under keys of its own (see `staff_session`).
+//!
+//! A cookie alone cannot be revoked, so every request also checks the server's side (see
+//! [`require_dashboard`]): the session's age against `AppState::session_max_age`, the installation
+//! (still there, not uninstalled) and its session epoch, which logout, Disconnect and uninstall bump
+//! so that every copy of every cookie of that user ends at once, on every instance.
 
 use std::future::{ready, Ready};
 
 use actix_session::{Session, SessionExt};
-use actix_web::{dev::Payload, FromRequest, HttpRequest};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use chrono::Utc;
+use dealbridge_core::installation::{Installation, InstallationStatus};
+use dealbridge_core::tenant::{Tenant, TenantStatus};
 use dealbridge_core::{TenantId, UserId};
+use dealbridge_storage::{installation_subject, Store};
 
-use crate::AppError;
+use crate::{AppError, AppState};
 
 const TENANT: &str = "tenant_id";
 const USER: &str = "user_id";
+const EPOCH: &str = "epoch";
+const SINCE: &str = "since";
 const CSRF: &str = "csrf";
 pub(crate) const OAUTH_NONCE: &str = "oauth_nonce";
 
@@ -35,41 +49,146 @@ pub fn session_middleware(
     .build()
 }
 
-/// A signed-in dashboard user. Handlers that take it refuse requests without a session.
-#[derive(Debug, Clone, Copy)]
+/// A signed-in dashboard user, with their tenant and installation as loaded once for this
+/// request by [`require_dashboard`] (which every `/dashboard` route sits behind).
+#[derive(Debug, Clone)]
 pub struct DashboardUser {
     pub tenant_id: TenantId,
     pub user_id: UserId,
+    pub tenant: Tenant,
+    pub installation: Installation,
 }
 
 impl FromRequest for DashboardUser {
     type Error = AppError;
     type Future = Ready<Result<Self, AppError>>;
 
+    /// Only what the guard put there: a handler mounted outside the guarded scope gets a refusal,
+    /// never an unchecked session.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let session = req.get_session();
-        let tenant = session.get::<TenantId>(TENANT).ok().flatten();
-        let user = session.get::<i64>(USER).ok().flatten();
-        ready(match (tenant, user) {
-            (Some(tenant_id), Some(user)) => Ok(Self {
-                tenant_id,
-                user_id: UserId::new(user),
-            }),
-            _ => Err(AppError::Unauthorized(
-                "sign in through Pipedrive to open the dashboard",
-            )),
-        })
+        ready(
+            req.extensions()
+                .get::<DashboardUser>()
+                .cloned()
+                .ok_or(SIGN_IN_FIRST),
+        )
     }
 }
 
-/// Starts a fresh session for the user (a new cookie, so a fixated one is useless).
-pub fn sign_in(session: &Session, tenant_id: TenantId, user_id: UserId) -> Result<(), AppError> {
+const SIGN_IN_FIRST: AppError =
+    AppError::Unauthorized("sign in through Pipedrive to open the dashboard");
+
+/// The `/dashboard` scope's guard: authorisation for tenant admins lives here and nowhere else.
+/// Refuses (401) requests whose session is missing, too old, of an older epoch, or of a tenant or
+/// installation that is gone or uninstalled; a refused session is cleared from the cookie. Every
+/// answer from the scope is marked `no-store`: it shows one company's data.
+pub async fn require_dashboard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no AppState")))?;
+    let session = req.get_session();
+    let authorised = match authorise(&state, &session).await {
+        Ok(authorised) => authorised,
+        Err(err) => return Ok(req.error_response(err).map_into_right_body()),
+    };
+    match authorised {
+        Some(user) => {
+            req.extensions_mut().insert(user);
+        }
+        None => {
+            forget(&session);
+            let mut refused = req.error_response(SIGN_IN_FIRST);
+            crate::middleware::no_store(refused.headers_mut());
+            return Ok(refused.map_into_right_body());
+        }
+    }
+    let mut response = next.call(req).await?;
+    crate::middleware::no_store(response.headers_mut());
+    Ok(response.map_into_left_body())
+}
+
+/// The user the session names, if everything the server knows still agrees with it.
+pub(crate) async fn authorise(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<DashboardUser>, AppError> {
+    let get = |key| session.get::<i64>(key).ok().flatten();
+    let tenant_id = session.get::<TenantId>(TENANT).ok().flatten();
+    let (Some(tenant_id), Some(user), Some(epoch), Some(since)) =
+        (tenant_id, get(USER), get(EPOCH), get(SINCE))
+    else {
+        return Ok(None);
+    };
+    if !fresh(since, state.session_max_age) {
+        return Ok(None);
+    }
+    let user_id = UserId::new(user);
+    let store = state.store.as_ref();
+    let Some(tenant) = store.tenant(tenant_id).await? else {
+        return Ok(None);
+    };
+    // Scoped by the session's tenant: an installation of another tenant is never found.
+    let Some(installation) = store.installation(tenant_id, user_id).await? else {
+        return Ok(None);
+    };
+    let live = tenant.status != TenantStatus::Uninstalled
+        && installation.status != InstallationStatus::Uninstalled;
+    let current = store
+        .session_epoch(&installation_subject(tenant_id, user_id))
+        .await?;
+    Ok((live && current == epoch).then_some(DashboardUser {
+        tenant_id,
+        user_id,
+        tenant,
+        installation,
+    }))
+}
+
+/// Whether a session started at `since` (Unix seconds) is younger than `max_age`.
+pub(crate) fn fresh(since: i64, max_age: std::time::Duration) -> bool {
+    let age = Utc::now().timestamp() - since;
+    (0..i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX)).contains(&age)
+}
+
+/// Starts a fresh session for the user (a new cookie, so a fixated one is useless), under the
+/// installation's current epoch.
+pub async fn sign_in(
+    store: &dyn Store,
+    session: &Session,
+    tenant_id: TenantId,
+    user_id: UserId,
+) -> Result<(), AppError> {
+    let epoch = store
+        .session_epoch(&installation_subject(tenant_id, user_id))
+        .await?;
     session.renew();
     session.insert(TENANT, tenant_id).map_err(internal)?;
     session.insert(USER, user_id.get()).map_err(internal)?;
+    session.insert(EPOCH, epoch).map_err(internal)?;
+    session
+        .insert(SINCE, Utc::now().timestamp())
+        .map_err(internal)?;
     session
         .insert(CSRF, uuid::Uuid::new_v4().simple().to_string())
         .map_err(internal)?;
+    Ok(())
+}
+
+/// Ends every session of the user, everywhere (this cookie and any copy of it), then clears this
+/// cookie's dashboard keys.
+pub async fn sign_out_everywhere(
+    store: &dyn Store,
+    session: &Session,
+    user: &DashboardUser,
+) -> Result<(), AppError> {
+    store
+        .bump_session_epoch(&installation_subject(user.tenant_id, user.user_id))
+        .await?;
+    sign_out(session);
     Ok(())
 }
 
@@ -103,12 +222,31 @@ pub(crate) fn check_token(session: &Session, key: &str, submitted: &str) -> Resu
 
 /// Ends the dashboard session only: the same cookie may also carry a support-console sign-in.
 pub fn sign_out(session: &Session) {
-    for key in [TENANT, USER, CSRF] {
+    forget(session);
+    session.renew();
+}
+
+fn forget(session: &Session) {
+    for key in [TENANT, USER, EPOCH, SINCE, CSRF] {
         session.remove(key);
     }
-    session.renew();
 }
 
 pub(crate) fn internal(err: impl std::error::Error + Send + Sync + 'static) -> AppError {
     AppError::Internal(anyhow::Error::new(err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn sessions_end_at_their_maximum_age() {
+        let now = Utc::now().timestamp();
+        let hour = Duration::from_secs(3600);
+        assert!(fresh(now - 10, hour));
+        assert!(!fresh(now - 3600, hour), "at the maximum age");
+        assert!(!fresh(now + 120, hour), "from the future");
+    }
 }

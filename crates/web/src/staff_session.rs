@@ -1,27 +1,37 @@
 //! The support console's sign-in. It lives in the same encrypted cookie as the dashboard's but
-//! under its own keys, with its own CSRF token, so neither sign-in grants or ends the other. A
-//! console sign-in lasts at most `MAX_AGE`, whatever the browser does with the cookie.
-
-use std::future::{ready, Ready};
+//! under its own keys, with its own CSRF token, so neither sign-in grants or ends the other.
+//!
+//! Every console request is checked against the server's side by [`require_staff`]: the sign-in
+//! is younger than `AppState::session_max_age`, the account still exists (removing it ends its
+//! sessions), and the session's epoch is the account's current one (logout bumps it, ending every
+//! copy of the cookie).
 
 use actix_session::{Session, SessionExt};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::{dev::Payload, FromRequest, HttpRequest, HttpResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use chrono::Utc;
-use dealbridge_storage::StaffAccount;
+use dealbridge_storage::{staff_subject, StaffAccount, Store};
+use std::future::{ready, Ready};
 
-use crate::session::{check_token, internal};
-use crate::AppError;
+use crate::session::{check_token, fresh, internal};
+use crate::{AppError, AppState};
 
 const STAFF_EMAIL: &str = "staff_email";
+const STAFF_ID: &str = "staff_id";
+const STAFF_EPOCH: &str = "staff_epoch";
 const STAFF_SINCE: &str = "staff_since";
 const STAFF_CSRF: &str = "staff_csrf";
-const MAX_AGE_SECS: i64 = 12 * 3600;
 pub const LOGIN_PATH: &str = "/console/login";
+/// Console paths open to anyone: the sign-in form and signing out.
+const PUBLIC_PATHS: [&str; 2] = [LOGIN_PATH, "/console/logout"];
 
-/// A signed-in support engineer. Requests without one are sent to the console's sign-in page.
+/// A signed-in support engineer, as checked by [`require_staff`] for this request.
 #[derive(Debug, Clone)]
 pub struct StaffUser {
+    pub id: i64,
     pub email: String,
 }
 
@@ -30,21 +40,84 @@ impl StaffUser {
     pub fn actor(&self) -> String {
         format!("staff:{}", self.email)
     }
-
-    fn from_session(session: &Session) -> Option<Self> {
-        let email = session.get::<String>(STAFF_EMAIL).ok().flatten()?;
-        let since = session.get::<i64>(STAFF_SINCE).ok().flatten()?;
-        (Utc::now().timestamp() - since < MAX_AGE_SECS).then_some(Self { email })
-    }
 }
 
 impl FromRequest for StaffUser {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, actix_web::Error>>;
 
+    /// Only what the guard put there: outside the guarded scope this always sends to sign-in.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(StaffUser::from_session(&req.get_session()).ok_or_else(to_login))
+        ready(
+            req.extensions()
+                .get::<StaffUser>()
+                .cloned()
+                .ok_or_else(to_login),
+        )
     }
+}
+
+/// The `/console` scope's guard: authorisation for support staff lives here and nowhere else.
+/// Requests without a live sign-in are sent to the sign-in page (its paths excepted). Every answer
+/// from the scope is `no-store` (other companies' data) and may not be framed by anyone.
+pub async fn require_staff(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no AppState")))?;
+    if !PUBLIC_PATHS.contains(&req.path()) {
+        let session = req.get_session();
+        let refusal = match signed_in_staff(&state, &session).await {
+            Ok(Some(staff)) => {
+                req.extensions_mut().insert(staff);
+                None
+            }
+            Ok(None) => {
+                forget(&session);
+                Some(to_login())
+            }
+            Err(err) => Some(err.into()),
+        };
+        if let Some(refusal) = refusal {
+            let mut refused = req.error_response(refusal);
+            crate::middleware::console_headers(refused.headers_mut());
+            return Ok(refused.map_into_right_body());
+        }
+    }
+    let mut response = next.call(req).await?;
+    crate::middleware::console_headers(response.headers_mut());
+    Ok(response.map_into_left_body())
+}
+
+/// The engineer this session names, if the sign-in is young enough, the account still exists and
+/// the epoch is current.
+pub async fn signed_in_staff(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<StaffUser>, AppError> {
+    let email = session.get::<String>(STAFF_EMAIL).ok().flatten();
+    let get = |key| session.get::<i64>(key).ok().flatten();
+    let (Some(email), Some(id), Some(epoch), Some(since)) =
+        (email, get(STAFF_ID), get(STAFF_EPOCH), get(STAFF_SINCE))
+    else {
+        return Ok(None);
+    };
+    if !fresh(since, state.session_max_age) {
+        return Ok(None);
+    }
+    let store = state.store.as_ref();
+    // The id, not only the email: an account removed and added again is a new sign-in.
+    let exists = store
+        .staff_account_by_email(&email)
+        .await?
+        .is_some_and(|account| account.id == id);
+    if !exists || store.session_epoch(&staff_subject(id)).await? != epoch {
+        return Ok(None);
+    }
+    Ok(Some(StaffUser { id, email }))
 }
 
 fn to_login() -> actix_web::Error {
@@ -55,17 +128,20 @@ fn to_login() -> actix_web::Error {
         .into()
 }
 
-/// Whether this browser is signed in to the console (the sign-in page skips itself then).
-pub fn is_signed_in(session: &Session) -> bool {
-    StaffUser::from_session(session).is_some()
-}
-
-/// A fresh cookie (so a fixated one is useless) carrying the engineer and a new form token.
-pub fn sign_in_staff(session: &Session, account: &StaffAccount) -> Result<(), AppError> {
+/// A fresh cookie (so a fixated one is useless) carrying the engineer, the account's current
+/// epoch and a new form token.
+pub async fn sign_in_staff(
+    store: &dyn Store,
+    session: &Session,
+    account: &StaffAccount,
+) -> Result<(), AppError> {
+    let epoch = store.session_epoch(&staff_subject(account.id)).await?;
     session.renew();
     session
         .insert(STAFF_EMAIL, &account.email)
         .map_err(internal)?;
+    session.insert(STAFF_ID, account.id).map_err(internal)?;
+    session.insert(STAFF_EPOCH, epoch).map_err(internal)?;
     session
         .insert(STAFF_SINCE, Utc::now().timestamp())
         .map_err(internal)?;
@@ -73,12 +149,25 @@ pub fn sign_in_staff(session: &Session, account: &StaffAccount) -> Result<(), Ap
     Ok(())
 }
 
-/// Ends the console sign-in only; a dashboard session in the same cookie stays.
-pub fn sign_out_staff(session: &Session) {
-    for key in [STAFF_EMAIL, STAFF_SINCE, STAFF_CSRF] {
+/// Ends the console sign-in: every copy of this engineer's cookie when one is signed in (the
+/// epoch is bumped), and this cookie's console keys in any case. A dashboard session in the same
+/// cookie stays.
+pub async fn sign_out_staff(state: &AppState, session: &Session) -> Result<(), AppError> {
+    if let Some(staff) = signed_in_staff(state, session).await? {
+        state
+            .store
+            .bump_session_epoch(&staff_subject(staff.id))
+            .await?;
+    }
+    forget(session);
+    session.renew();
+    Ok(())
+}
+
+fn forget(session: &Session) {
+    for key in [STAFF_EMAIL, STAFF_ID, STAFF_EPOCH, STAFF_SINCE, STAFF_CSRF] {
         session.remove(key);
     }
-    session.renew();
 }
 
 /// The console's form token, created on first use: the sign-in form needs one before anyone is

@@ -20,6 +20,9 @@ pub struct AppState {
     pub states: StateSigner,
     /// The support console's stand-in hash and first-run hint.
     pub console: Arc<crate::ConsoleState>,
+    /// The longest a dashboard or console sign-in lasts, checked on every request (the cookie
+    /// itself carries no expiry the server could trust).
+    pub session_max_age: std::time::Duration,
 }
 
 /// Who we are to Pipedrive, and where we live.

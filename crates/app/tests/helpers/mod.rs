@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the helpers
 
+pub mod race;
+
 use std::sync::Arc;
 
 use dealbridge_app::pipedrive_setup::EmbeddedSandbox;
@@ -59,6 +61,14 @@ pub async fn spawn_app_with(database_url: Option<&str>) -> TestApp {
     spawn(database_url, false).await
 }
 
+/// The app with settings changed by `adjust` (a short session age, an https public URL).
+pub async fn spawn_app_adjusted(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let data = tempfile::tempdir().expect("temporary folder");
+    let mut settings = test_settings(&data, None);
+    adjust(&mut settings);
+    start(data, settings, false).await
+}
+
 /// The app as `serve` runs it: web server and job workers.
 pub async fn spawn_app_with_workers() -> TestApp {
     spawn(None, true).await
@@ -66,9 +76,12 @@ pub async fn spawn_app_with_workers() -> TestApp {
 
 async fn spawn(database_url: Option<&str>, workers: bool) -> TestApp {
     let data = tempfile::tempdir().expect("temporary folder");
-    let app = Application::build(test_settings(&data, database_url))
-        .await
-        .expect("app builds");
+    let settings = test_settings(&data, database_url);
+    start(data, settings, workers).await
+}
+
+async fn start(data: tempfile::TempDir, settings: Settings, workers: bool) -> TestApp {
+    let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.store();
     let sandbox = app.sandbox().cloned();
@@ -100,6 +113,49 @@ pub fn browser() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client builds")
+}
+
+/// A browser whose cookies the test can read, to copy them into another client.
+pub fn jar_browser() -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client builds");
+    (client, jar)
+}
+
+/// The `Cookie` header the jar would send to the app now.
+pub fn cookies_for(jar: &reqwest::cookie::Jar, address: &str) -> String {
+    use reqwest::cookie::CookieStore;
+    let url = address.parse().expect("the app's address is a URL");
+    jar.cookies(&url)
+        .and_then(|v| v.to_str().ok().map(str::to_string))
+        .expect("the browser holds a cookie")
+}
+
+/// Another machine replaying a copied `Cookie` header: it never takes new cookies.
+pub fn copied_cookie_client(cookie: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::COOKIE,
+        cookie.parse().expect("a cookie header value"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client builds")
+}
+
+/// The CSRF token of a form on `html`.
+pub fn csrf_in(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page has a CSRF token")
+        .to_string()
 }
 
 pub async fn spawn_app() -> TestApp {

@@ -8,6 +8,7 @@ pub(crate) mod jobs;
 mod maintenance;
 mod queue_overview;
 mod retention;
+mod session_epochs;
 mod settings;
 mod sign_in_failures;
 mod staff;

@@ -25,7 +25,7 @@ fn window_from_row<B: Backend>(row: &B::Row) -> StoreResult<FailureWindow> {
 
 #[async_trait]
 impl<B: Backend> SignInFailures for SqlStore<B> {
-    async fn record_sign_in_failure(
+    async fn reserve_sign_in_attempt(
         &self,
         key: &str,
         now: DateTime<Utc>,

@@ -43,6 +43,11 @@ impl<B: Backend> StaffAccounts for SqlStore<B> {
         Ok(u64::try_from(n).unwrap_or_default())
     }
 
+    async fn delete_staff_account(&self, email: &str) -> StoreResult<bool> {
+        let statement = "delete from staff_accounts where email = $1";
+        Ok(self.execute(statement, (email,)).await? > 0)
+    }
+
     async fn record_staff_login(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
         let statement = "update staff_accounts set last_login_at = $1 where id = $2";
         match self.execute(statement, (at, id)).await? {

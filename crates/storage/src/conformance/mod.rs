@@ -14,6 +14,7 @@ mod maintenance;
 mod nonces;
 mod queue_overview;
 mod retention;
+mod session_epochs;
 mod settings;
 mod sign_in_failures;
 mod staff;
@@ -56,6 +57,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(retention::CHECKS.iter().copied());
     all.extend(queue_overview::CHECKS.iter().copied());
     all.extend(sign_in_failures::CHECKS.iter().copied());
+    all.extend(session_epochs::CHECKS.iter().copied());
     all.extend(staff::CHECKS.iter().copied());
     all.extend(tenant_directory::CHECKS.iter().copied());
     all.extend(constraints::CHECKS.iter().copied());

@@ -31,7 +31,7 @@ fn count_within_a_window_per_key(store: Arc<dyn Store>) -> CheckFuture {
         );
         for n in 1..=3u32 {
             let at = t0 + TimeDelta::seconds(i64::from(n));
-            let counted = store.record_sign_in_failure("email:a", at, window).await?;
+            let counted = store.reserve_sign_in_attempt("email:a", at, window).await?;
             ensure_eq!(counted.failures, n, "failure {n}");
             ensure_eq!(
                 counted.ends_at,
@@ -62,9 +62,9 @@ fn ended_windows_start_over_and_are_forgotten(store: Arc<dyn Store>) -> CheckFut
     Box::pin(async move {
         let (t0, window) = (t0(), TimeDelta::minutes(15));
         for _ in 0..4 {
-            store.record_sign_in_failure("email:b", t0, window).await?;
+            store.reserve_sign_in_attempt("email:b", t0, window).await?;
         }
-        store.record_sign_in_failure("email:c", t0, window).await?;
+        store.reserve_sign_in_attempt("email:c", t0, window).await?;
         let later = t0 + window;
         ensure_eq!(
             store.sign_in_failures("email:b", later).await?,
@@ -72,7 +72,7 @@ fn ended_windows_start_over_and_are_forgotten(store: Arc<dyn Store>) -> CheckFut
             "a window is over at its end"
         );
         let fresh = store
-            .record_sign_in_failure("email:b", later, window)
+            .reserve_sign_in_attempt("email:b", later, window)
             .await?;
         ensure_eq!(fresh.failures, 1, "a new window starts from one");
         ensure_eq!(fresh.ends_at, later + window, "new window end");

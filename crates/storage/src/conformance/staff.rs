@@ -14,6 +14,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
     ),
     ("staff::emails_are_unique", emails_are_unique),
     ("staff::login_time_is_recorded", login_time_is_recorded),
+    (
+        "staff::removed_accounts_are_gone",
+        removed_accounts_are_gone,
+    ),
 ];
 
 fn account(email: &str) -> NewStaffAccount {
@@ -102,5 +106,36 @@ fn login_time_is_recorded(store: Arc<dyn Store>) -> CheckFuture {
             Err(StoreError::NotFound(_)) => Ok(()),
             other => anyhow::bail!("unknown account: expected NotFound, got {other:?}"),
         }
+    })
+}
+
+fn removed_accounts_are_gone(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        store
+            .create_staff_account(&account("ada@dealbridge.test"))
+            .await?;
+        store
+            .create_staff_account(&account("bob@dealbridge.test"))
+            .await?;
+        ensure_eq!(
+            store.delete_staff_account("ada@dealbridge.test").await?,
+            true,
+            "removed"
+        );
+        ensure_eq!(
+            store
+                .staff_account_by_email("ada@dealbridge.test")
+                .await?
+                .map(|a| a.email),
+            None,
+            "gone"
+        );
+        ensure_eq!(
+            store.delete_staff_account("ada@dealbridge.test").await?,
+            false,
+            "a second removal finds nothing"
+        );
+        ensure_eq!(store.staff_account_count().await?, 1, "the other stays");
+        Ok(())
     })
 }

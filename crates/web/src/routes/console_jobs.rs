@@ -11,8 +11,8 @@ use crate::staff_session::{check_staff_csrf, staff_csrf_token, StaffUser};
 use crate::{pages, AppError, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/console/jobs/dead", web::get().to(show))
-        .route("/console/jobs/{job_id}/retry", web::post().to(retry));
+    cfg.route("/jobs/dead", web::get().to(show))
+        .route("/jobs/{job_id}/retry", web::post().to(retry));
 }
 
 async fn show(

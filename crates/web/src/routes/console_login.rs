@@ -1,6 +1,7 @@
-//! `GET/POST /console/login`, `POST /console/logout`: the support console's sign-in. Failures are
-//! audited (the email tried and the client address, never the password) and throttled per
-//! account and per address.
+//! `GET/POST /console/login`, `POST /console/logout`: the support console's sign-in. Each attempt
+//! is reserved in the throttle before the password is verified (see `login_throttle`). Wrong
+//! passwords are audited one by one (the email tried and the client address, never the password;
+//! the throttle bounds how many), throttled attempts in aggregate.
 
 use actix_session::Session;
 use actix_web::http::{header, StatusCode};
@@ -10,22 +11,25 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use tera::Context;
 
-use crate::login_throttle::{self, PER_ADDRESS, PER_EMAIL};
+use crate::client_address::client_network;
+use crate::login_throttle::{self, AttemptKeys};
+use crate::services::rejections::audit_refusal;
 use crate::services::staff::{check_sign_in, normalize_email};
 use crate::session::CsrfForm;
 use crate::staff_session::{
-    check_staff_csrf, is_signed_in, sign_in_staff, sign_out_staff, staff_csrf_token, LOGIN_PATH,
+    check_staff_csrf, sign_in_staff, sign_out_staff, signed_in_staff, staff_csrf_token, LOGIN_PATH,
 };
 use crate::{AppError, AppState};
 
+/// Mounted inside the `/console` scope, whose guard lets these two paths through unsigned.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(LOGIN_PATH, web::get().to(show))
-        .route(LOGIN_PATH, web::post().to(sign_in))
-        .route("/console/logout", web::post().to(sign_out));
+    cfg.route("/login", web::get().to(show))
+        .route("/login", web::post().to(sign_in))
+        .route("/logout", web::post().to(sign_out));
 }
 
 async fn show(state: web::Data<AppState>, session: Session) -> Result<HttpResponse, AppError> {
-    if is_signed_in(&session) {
+    if signed_in_staff(&state, &session).await?.is_some() {
         return Ok(see_other("/console"));
     }
     page(&state, &session, StatusCode::OK, None, "").await
@@ -62,21 +66,14 @@ async fn sign_in(
         )
         .await;
     }
-    let email_key = format!("email:{}", normalize_email(&email).unwrap_or_default());
-    // The peer address, not X-Forwarded-For: a client can write that header itself.
-    let address = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
-    let address_key = format!("address:{address}");
+    let address = client_network(&req);
+    let keys = AttemptKeys::new(&normalize_email(&email).unwrap_or_default(), &address);
     let store = state.store.as_ref();
-    let now = chrono::Utc::now();
-    let refused = match login_throttle::refused_for(store, &email_key, PER_EMAIL, now).await? {
-        Some(wait) => Some(wait),
-        None => login_throttle::refused_for(store, &address_key, PER_ADDRESS, now).await?,
-    };
-    if let Some(wait) = refused {
-        audit_failure(&state, &email, &address, "throttled").await?;
+    // Reserved before verifying: parallel guesses each take a slot, and those past the limit are
+    // refused without ever reaching Argon2.
+    if let Some(wait) = login_throttle::reserve(store, &keys, chrono::Utc::now()).await? {
+        let detail = serde_json::json!({ "email": bounded(&email), "reason": "throttled" });
+        audit_refusal(&state, "console.login_throttled", &address, detail).await?;
         let minutes = wait.as_secs().div_ceil(60).max(1);
         let message = format!(
             "Too many failed sign-ins. Try again in {minutes} minute{}.",
@@ -93,8 +90,6 @@ async fn sign_in(
     }
     let password = password.unwrap_or_else(|| SecretString::from(""));
     let Some(account) = check_sign_in(&state, &email, password).await? else {
-        login_throttle::record_failure(store, &email_key, now).await?;
-        login_throttle::record_failure(store, &address_key, now).await?;
         audit_failure(&state, &email, &address, "wrong email or password").await?;
         let message = "Wrong email or password.";
         return page(
@@ -106,12 +101,12 @@ async fn sign_in(
         )
         .await;
     };
-    login_throttle::clear(store, &email_key).await?;
+    login_throttle::clear(store, &keys).await?;
     state
         .store
         .record_staff_login(account.id, chrono::Utc::now())
         .await?;
-    sign_in_staff(&session, &account)?;
+    sign_in_staff(store, &session, &account).await?;
     state
         .store
         .append_audit(&NewAuditEntry {
@@ -124,10 +119,20 @@ async fn sign_in(
     Ok(see_other("/console"))
 }
 
-async fn sign_out(session: Session, form: web::Form<CsrfForm>) -> Result<HttpResponse, AppError> {
+/// Ends this engineer's console sign-in in every browser: a copied cookie ends too.
+async fn sign_out(
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, AppError> {
     check_staff_csrf(&session, &form.csrf)?;
-    sign_out_staff(&session);
+    sign_out_staff(&state, &session).await?;
     Ok(see_other(LOGIN_PATH))
+}
+
+/// Only a bounded prefix of what was typed: the field is free text from anyone.
+fn bounded(email: &str) -> String {
+    email.trim().chars().take(254).collect()
 }
 
 async fn audit_failure(
@@ -136,8 +141,7 @@ async fn audit_failure(
     address: &str,
     reason: &str,
 ) -> Result<(), AppError> {
-    // Only a bounded prefix of what was typed: the field is free text from anyone.
-    let email: String = email.trim().chars().take(254).collect();
+    let email = bounded(email);
     tracing::info!(staff.email = %email, client.address = %address, reason, "console sign-in refused");
     state
         .store

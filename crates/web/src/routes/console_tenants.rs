@@ -19,12 +19,9 @@ use crate::{pages, AppError, AppState};
 const PAGE: u32 = 100;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/console", web::get().to(list))
-        .route("/console/tenants/{id}", web::get().to(show))
-        .route(
-            "/console/tenants/{id}/jobs/{job_id}/retry",
-            web::post().to(retry),
-        );
+    cfg.route("", web::get().to(list))
+        .route("/tenants/{id}", web::get().to(show))
+        .route("/tenants/{id}/jobs/{job_id}/retry", web::post().to(retry));
 }
 
 #[derive(Debug, Deserialize)]

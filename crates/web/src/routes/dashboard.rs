@@ -1,5 +1,6 @@
 //! The tenant admin's dashboard: the installation's state, a reconnect banner when Pipedrive
-//! refused our tokens, the company's jobs and API budget, recent activity, and Disconnect.
+//! refused our tokens, the company's jobs and API budget, recent activity, Disconnect and sign-out.
+//! The tenant and installation come from the scope's guard, loaded once for the request.
 
 use actix_session::Session;
 use actix_web::{http::header, web, HttpResponse};
@@ -7,12 +8,15 @@ use dealbridge_core::installation::InstallationStatus;
 use tera::Context;
 
 use crate::services::{tenant_health, uninstall};
-use crate::session::{check_csrf, csrf_token, sign_out, CsrfForm, DashboardUser};
+use crate::session::{
+    check_csrf, csrf_token, sign_out, sign_out_everywhere, CsrfForm, DashboardUser,
+};
 use crate::{AppError, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/dashboard", web::get().to(show))
-        .route("/dashboard/disconnect", web::post().to(disconnect));
+    cfg.route("", web::get().to(show))
+        .route("/disconnect", web::post().to(disconnect))
+        .route("/logout", web::post().to(logout));
 }
 
 async fn show(
@@ -20,19 +24,14 @@ async fn show(
     user: DashboardUser,
     session: Session,
 ) -> Result<HttpResponse, AppError> {
-    let tenant = state
-        .store
-        .tenant(user.tenant_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let installation = state
-        .store
-        .installation(user.tenant_id, user.user_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let DashboardUser {
+        tenant,
+        installation,
+        ..
+    } = &user;
     let activity = state.store.audit_log(Some(user.tenant_id), 10).await?;
     let mut context = Context::new();
-    context.insert("tenant", &tenant);
+    context.insert("tenant", tenant);
     context.insert("status", installation.status.as_str());
     context.insert(
         "needs_reauth",
@@ -72,9 +71,24 @@ async fn disconnect(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
     check_csrf(&session, &form.csrf)?;
+    // Retiring the installation bumps its session epoch: every copy of the cookie ends with it.
     uninstall::disconnect(&state, user.tenant_id, user.user_id).await?;
     sign_out(&session);
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/?disconnected=1"))
+        .finish())
+}
+
+/// Signs the user out of the dashboard in every browser: a copied cookie ends too.
+async fn logout(
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    session: Session,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, AppError> {
+    check_csrf(&session, &form.csrf)?;
+    sign_out_everywhere(state.store.as_ref(), &session, &user).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/"))
         .finish())
 }

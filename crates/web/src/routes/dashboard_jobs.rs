@@ -10,7 +10,7 @@ use crate::session::{check_csrf, CsrfForm, DashboardUser};
 use crate::{AppError, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/dashboard/jobs/{job_id}/retry", web::post().to(retry));
+    cfg.route("/jobs/{job_id}/retry", web::post().to(retry));
 }
 
 async fn retry(

@@ -14,8 +14,15 @@ mod pipedrive_settings;
 mod static_files;
 mod uninstall;
 
+use actix_web::middleware::from_fn;
 use actix_web::web;
 
+use crate::session::require_dashboard;
+use crate::staff_session::require_staff;
+
+/// Public routes, then one scope per audience with its guard: every `/dashboard` route sits behind
+/// `require_dashboard` and every `/console` route behind `require_staff`, so a route added to a
+/// scope cannot forget its authorisation. Routes inside a scope are relative to it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
     pages::configure(cfg);
@@ -23,11 +30,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     install::configure(cfg);
     oauth_callback::configure(cfg);
     uninstall::configure(cfg);
-    dashboard::configure(cfg);
-    dashboard_jobs::configure(cfg);
-    console_login::configure(cfg);
-    console_tenants::configure(cfg);
-    console_jobs::configure(cfg);
     pipedrive_settings::configure(cfg);
+    cfg.service(
+        web::scope("/dashboard")
+            .wrap(from_fn(require_dashboard))
+            .configure(dashboard::configure)
+            .configure(dashboard_jobs::configure),
+    );
+    cfg.service(
+        web::scope("/console")
+            .wrap(from_fn(require_staff))
+            .configure(console_login::configure)
+            .configure(console_tenants::configure)
+            .configure(console_jobs::configure),
+    );
     cfg.default_service(web::to(not_found::not_found));
 }

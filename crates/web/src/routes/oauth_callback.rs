@@ -6,11 +6,13 @@
 //! Pipedrive, where the settings page signs them in with Pipedrive's JWT.
 
 use actix_session::Session;
-use actix_web::{http::header, web, HttpResponse};
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use crate::client_address::client_network;
 use crate::oauth_state::StateError;
 use crate::services::install::{self, InstallError};
+use crate::services::rejections::reserve_callout;
 use crate::session::{sign_in, OAUTH_NONCE};
 use crate::{pages, AppError, AppState};
 
@@ -26,6 +28,7 @@ struct CallbackQuery {
 }
 
 async fn callback(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     query: web::Query<CallbackQuery>,
@@ -45,6 +48,9 @@ async fn callback(
             Err(problem) => return pages::install_problem(&state, &problem.to_string()),
         },
     };
+    // Each exchange is a call to Pipedrive's `/oauth/token`, which anyone can trigger with a
+    // made-up code (a callback without state needs none of ours): bounded per network.
+    reserve_callout(&state, "oauth_exchange", &client_network(&req)).await?;
     let (tenant, installation) = match install::complete(&state, code).await {
         Ok(done) => done,
         Err(InstallError::App(err)) => return Err(err),
@@ -56,7 +62,13 @@ async fn callback(
     if !signed_in {
         return pages::installed_elsewhere(&state, &tenant.company_name);
     }
-    sign_in(&session, tenant.id, installation.user_id)?;
+    sign_in(
+        state.store.as_ref(),
+        &session,
+        tenant.id,
+        installation.user_id,
+    )
+    .await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/dashboard"))
         .finish())

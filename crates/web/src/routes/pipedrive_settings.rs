@@ -1,6 +1,8 @@
 //! `GET /pipedrive/settings`: the app's settings page inside Pipedrive. Pipedrive loads it in an
-//! iframe with a `token` JWT; a valid token for a known, active installation opens a dashboard
-//! session for that user.
+//! iframe with a `token` JWT; a valid, fresh, unused token for a known, active installation opens a
+//! dashboard session for that user. A browser already signed in as someone else is not switched
+//! silently (login CSRF: a third party's own token would move the victim into its company): it is
+//! refused until that session is signed out.
 
 use actix_session::Session;
 use actix_web::{http::header, web, HttpResponse};
@@ -10,7 +12,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use crate::iframe_jwt::{self, IframeTokenError};
-use crate::session::sign_in;
+use crate::session::{authorise, sign_in};
 use crate::{AppError, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -52,7 +54,30 @@ async fn settings_page(
         .ok_or(AppError::Forbidden(
             "Dealbridge is not installed for this user",
         ))?;
-    sign_in(&session, tenant.id, installation.user_id)?;
+    if let Some(current) = authorise(&state, &session).await? {
+        if (current.tenant_id, current.user_id) != (tenant.id, installation.user_id) {
+            return Err(AppError::Conflict(
+                "this browser is signed in to Dealbridge as another Pipedrive user; sign out of the dashboard first",
+            ));
+        }
+    }
+    let expires = chrono::DateTime::from_timestamp(who.exp, 0).unwrap_or_default();
+    if !state
+        .store
+        .consume_nonce("iframe_jwt", &who.single_use_id, expires)
+        .await?
+    {
+        return Err(AppError::Unauthorized(
+            "this Pipedrive token was used already; reload the page in Pipedrive",
+        ));
+    }
+    sign_in(
+        state.store.as_ref(),
+        &session,
+        tenant.id,
+        installation.user_id,
+    )
+    .await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/dashboard"))
         .finish())

@@ -1,11 +1,12 @@
 //! `DELETE /oauth/callback`: Pipedrive's uninstall notice, authenticated with Basic
-//! `client_id:client_secret` (compared in constant time). Wrong credentials change nothing and are
-//! audited; an unknown installation is acknowledged (the notice is fire-and-forget).
+//! `client_id:client_secret` (compared in constant time; the scheme name is case-insensitive, RFC
+//! 7617). Wrong credentials change nothing and are audited in aggregate (see
+//! `services::rejections`); an unknown installation is acknowledged (the notice is
+//! fire-and-forget).
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
-use dealbridge_core::audit::NewAuditEntry;
 use dealbridge_core::{CompanyId, UserId};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -13,6 +14,8 @@ use serde::Deserialize;
 use crate::pipedrive_ids::pipedrive_id;
 use subtle::ConstantTimeEq;
 
+use crate::client_address::client_network;
+use crate::services::rejections::audit_refusal;
 use crate::services::uninstall;
 use crate::{AppError, AppState};
 
@@ -32,15 +35,8 @@ async fn uninstall_notice(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     if !has_client_credentials(&req, &state) {
-        state
-            .store
-            .append_audit(&NewAuditEntry {
-                tenant_id: None,
-                actor: "unknown".into(),
-                action: "uninstall.rejected".into(),
-                detail: serde_json::json!({ "reason": "bad client credentials" }),
-            })
-            .await?;
+        let detail = serde_json::json!({ "reason": "bad client credentials" });
+        audit_refusal(&state, "uninstall.rejected", &client_network(&req), detail).await?;
         return Err(AppError::Unauthorized("bad client credentials"));
     }
     let notice: Notice = serde_json::from_slice(&body)
@@ -88,7 +84,7 @@ fn has_client_credentials(req: &HttpRequest, state: &AppState) -> bool {
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(basic_credentials)
         .and_then(|b64| {
             base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
@@ -96,4 +92,24 @@ fn has_client_credentials(req: &HttpRequest, state: &AppState) -> bool {
         })
         .unwrap_or_default();
     bool::from(given.as_slice().ct_eq(expected.as_bytes()))
+}
+
+/// The credentials of a `Basic` authorization; the scheme name is case-insensitive (RFC 7617).
+fn basic_credentials(header: &str) -> Option<&str> {
+    let (scheme, credentials) = header.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("basic").then_some(credentials)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::basic_credentials;
+
+    #[test]
+    fn the_basic_scheme_is_case_insensitive() {
+        for header in ["Basic abc=", "basic abc=", "BASIC abc="] {
+            assert_eq!(basic_credentials(header), Some("abc="), "{header}");
+        }
+        assert_eq!(basic_credentials("Bearer abc="), None);
+        assert_eq!(basic_credentials("Basicabc="), None);
+    }
 }

@@ -3,6 +3,7 @@
 pub mod console;
 pub mod install;
 pub mod job_retry;
+pub mod rejections;
 pub mod staff;
 pub mod tenant_health;
 pub mod uninstall;

@@ -5,6 +5,7 @@
 use dealbridge_core::audit::NewAuditEntry;
 use dealbridge_core::{TenantId, UserId};
 use dealbridge_pipedrive::oauth::RevokeKind;
+use dealbridge_storage::installation_subject;
 
 use crate::{AppError, AppState};
 
@@ -17,6 +18,12 @@ pub async fn retire(
     action: &str,
 ) -> Result<u64, AppError> {
     let remaining = state.store.retire_installation(tenant_id, user_id).await?;
+    // Every dashboard session of the user ends now, copies of the cookie included, and stays
+    // ended if the app is installed again later.
+    state
+        .store
+        .bump_session_epoch(&installation_subject(tenant_id, user_id))
+        .await?;
     let cancelled = if remaining == 0 {
         // The company is gone: nothing queued for it may run any more.
         state.store.cancel_tenant_jobs(tenant_id).await?
