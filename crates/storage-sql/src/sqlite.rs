@@ -145,9 +145,9 @@ mod tests {
     /// SQLite names no constraint; its column list must lead to the name the migrations give.
     #[tokio::test]
     async fn unique_violations_are_named_like_on_postgres() {
-        let store = SqliteStore::connect("sqlite::memory:", 1)
-            .await
-            .expect("store");
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = SqliteStore::connect(&url, 1).await.expect("store");
         dealbridge_storage::Maintenance::migrate(&store)
             .await
             .expect("migrate");
