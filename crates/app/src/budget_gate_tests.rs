@@ -11,7 +11,7 @@ use dealbridge_core::installation::{NewInstallation, SealedTokens};
 use dealbridge_core::tenant::NewTenant;
 use dealbridge_pipedrive::ledger::ManualClock;
 use dealbridge_pipedrive::{CallRequest, Grant, Outcome, RateHeaders, UserId};
-use dealbridge_storage_sqlite::SqliteStore;
+use dealbridge_storage_sql::SqliteStore;
 
 use super::*;
 

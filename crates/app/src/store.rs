@@ -4,8 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use dealbridge_storage::Store;
-use dealbridge_storage_postgres::PgStore;
-use dealbridge_storage_sqlite::SqliteStore;
+use dealbridge_storage_sql::{PgStore, SqliteStore};
 use secrecy::ExposeSecret;
 
 use crate::settings::{DatabaseKind, Settings};

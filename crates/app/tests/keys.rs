@@ -7,7 +7,7 @@ use dealbridge_core::tenant::NewTenant;
 use dealbridge_core::{CompanyId, UserId};
 use dealbridge_crypto::{ExposeSecret, KeyRing, SecretString};
 use dealbridge_storage::{Installations, Maintenance, Tenants};
-use dealbridge_storage_sqlite::SqliteStore;
+use dealbridge_storage_sql::SqliteStore;
 
 fn rotate(url: &str, keys: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dealbridge"))

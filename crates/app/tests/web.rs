@@ -36,14 +36,14 @@ async fn readyz_reports_the_store_and_fails_when_migrations_are_pending() {
     );
 }
 
-async fn app_sqlite(app: &helpers::TestApp) -> dealbridge_storage_sqlite::SqliteStore {
+async fn app_sqlite(app: &helpers::TestApp) -> dealbridge_storage_sql::SqliteStore {
     let path = app.data_path().join("dealbridge.db");
-    dealbridge_storage_sqlite::SqliteStore::connect(&format!("sqlite://{}", path.display()), 1)
+    dealbridge_storage_sql::SqliteStore::connect(&format!("sqlite://{}", path.display()), 1)
         .await
         .expect("the app's SQLite file opens")
 }
 
-async fn sqlx_delete_migrations(store: &dealbridge_storage_sqlite::SqliteStore) {
+async fn sqlx_delete_migrations(store: &dealbridge_storage_sql::SqliteStore) {
     sqlx::query("delete from _sqlx_migrations")
         .execute(store.pool())
         .await

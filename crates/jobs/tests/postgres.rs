@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use dealbridge_jobs::NewJob;
 use dealbridge_storage::{Jobs, Maintenance};
-use dealbridge_storage_postgres::PgStore;
+use dealbridge_storage_sql::PgStore;
 use libtest_mimic::{Arguments, Failed, Trial};
 use rand::Rng;
 use serde_json::json;

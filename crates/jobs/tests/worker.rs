@@ -13,7 +13,7 @@ use dealbridge_jobs::{
     Admission, Backoff, JobContext, JobError, JobState, ManualBudget, NewJob, Registry, Worker,
 };
 use dealbridge_storage::{Maintenance, Store};
-use dealbridge_storage_sqlite::SqliteStore;
+use dealbridge_storage_sql::SqliteStore;
 use serde_json::json;
 
 async fn store() -> (Arc<dyn Store>, tempfile::TempDir) {

@@ -12,14 +12,6 @@ mod store;
 mod tenant_directory;
 mod tokens;
 
-#[cfg(feature = "sqlx")]
-mod sqlx_support;
-#[cfg(feature = "sqlx")]
-pub use sqlx_support::{
-    read_budget_columns, read_budget_figures, read_failure_window, read_provisioned_field,
-    sqlx_error, NamedRow,
-};
-
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
@@ -28,7 +20,7 @@ pub use budgets::{
     BudgetFigures, Budgets, DailyBudget, SlotRelease, SlotTake, SlotsTaken, TokenTake, WindowKey,
     WindowKind,
 };
-pub use error::{BoxError, StoreError, StoreResult};
+pub use error::{BoxError, StoreError, StoreResult, SETTINGS_SAVED_MEANWHILE};
 pub use jobs::{
     tenant_from_key, tenant_key, Claim, Enqueued, Job, JobCounts, JobFailure, JobId, JobLease,
     JobState, JobWakeups, Jobs, Lane, LeaseId, NewJob, QueueTake, ReadyQueue, SYSTEM_TENANT,

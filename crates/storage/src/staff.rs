@@ -48,7 +48,7 @@ impl std::fmt::Debug for NewStaffAccount {
 
 #[async_trait]
 pub trait StaffAccounts: Send + Sync + 'static {
-    /// Creates the account; `StoreError::Conflict` when the email is taken.
+    /// Creates the account; `StoreError::StaffEmailTaken` when the email is taken.
     async fn create_staff_account(&self, new: &NewStaffAccount) -> StoreResult<StaffAccount>;
 
     /// Exact match on the (normalised) email.

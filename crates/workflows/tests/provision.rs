@@ -16,7 +16,7 @@ use dealbridge_pipedrive::ledger::{InMemoryLedger, LedgerConfig};
 use dealbridge_pipedrive::{Pipedrive, PipedriveConfig};
 use dealbridge_sandbox::{AppSpec, CompanySpec, Plan, SandboxConfig, SandboxHandle, UserSpec};
 use dealbridge_storage::{Maintenance, Store};
-use dealbridge_storage_sqlite::SqliteStore;
+use dealbridge_storage_sql::SqliteStore;
 use dealbridge_tokens::TokenVault;
 use dealbridge_workflows::{provision_job, RetentionPolicy, Workflows};
 use secrecy::SecretString;

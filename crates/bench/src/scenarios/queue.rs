@@ -17,7 +17,7 @@ use chrono::Utc;
 use dealbridge_core::TenantId;
 use dealbridge_jobs::{JobContext, NewJob, Registry, Worker};
 use dealbridge_storage::{Jobs, Maintenance};
-use dealbridge_storage_postgres::PgStore;
+use dealbridge_storage_sql::PgStore;
 use hdrhistogram::Histogram;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor};

@@ -13,8 +13,7 @@ use dealbridge_pipedrive::{
     BudgetLedger, CallRequest, CompanyId, Grant, Lane, Reservation, UserId, WaitReason,
 };
 use dealbridge_storage::Store;
-use dealbridge_storage_postgres::PgStore;
-use dealbridge_storage_sqlite::SqliteStore;
+use dealbridge_storage_sql::{PgStore, SqliteStore};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor};
 

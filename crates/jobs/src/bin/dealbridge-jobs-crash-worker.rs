@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use dealbridge_jobs::{JobContext, JobError, Registry, Worker};
-use dealbridge_storage_postgres::PgStore;
+use dealbridge_storage_sql::PgStore;
 use rand::Rng;
 use sqlx::postgres::PgConnectOptions;
 

@@ -5,6 +5,7 @@
 
 mod audit;
 mod budgets;
+mod constraints;
 mod installations;
 mod installs;
 mod job_claims;
@@ -59,6 +60,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(session_epochs::CHECKS.iter().copied());
     all.extend(staff::CHECKS.iter().copied());
     all.extend(tenant_directory::CHECKS.iter().copied());
+    all.extend(constraints::CHECKS.iter().copied());
     all
 }
 

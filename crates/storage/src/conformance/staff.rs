@@ -74,8 +74,10 @@ fn emails_are_unique(store: Arc<dyn Store>) -> CheckFuture {
             .create_staff_account(&account("ada@dealbridge.test"))
             .await
         {
-            Err(StoreError::Conflict(_)) => {}
-            other => anyhow::bail!("duplicate email: expected Conflict, got {other:?}"),
+            // The unique violation surfaces as its own error, on SQLite (which names no
+            // constraint) as on Postgres, so the console can say the email is taken.
+            Err(StoreError::StaffEmailTaken) => {}
+            other => anyhow::bail!("duplicate email: expected StaffEmailTaken, got {other:?}"),
         }
         ensure_eq!(store.staff_account_count().await?, 1, "one account");
         Ok(())

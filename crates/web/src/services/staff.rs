@@ -55,7 +55,7 @@ pub async fn add_account(
         password_hash,
     };
     match store.create_staff_account(&new).await {
-        Err(StoreError::Conflict(_)) => Err(StaffAccountError::Exists(email)),
+        Err(StoreError::StaffEmailTaken) => Err(StaffAccountError::Exists(email)),
         other => Ok(other?),
     }
 }

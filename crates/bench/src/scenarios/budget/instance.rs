@@ -13,7 +13,7 @@ use dealbridge_pipedrive::{
     CompanyCtx, CompanyId, Error, Lane, Pipedrive, PipedriveConfig, TokenError, TokenSource, UserId,
 };
 use dealbridge_storage::{Maintenance, Store};
-use dealbridge_storage_postgres::PgStore;
+use dealbridge_storage_sql::PgStore;
 use secrecy::SecretString;
 use sqlx::postgres::PgConnectOptions;
 

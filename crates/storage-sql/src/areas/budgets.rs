@@ -1,0 +1,383 @@
+//! Budget ledger state. Every reservation step is one statement, so instances can take from the
+//! same rows at once: the daily take is a conditional upsert, slot leases lock free slots (on
+//! Postgres skipping rows another instance holds), and SQLite runs one writer at a time.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dealbridge_core::CompanyId;
+use dealbridge_storage::{
+    from_millis, rolled_budget, to_millis, BudgetColumns, BudgetFigures, Budgets, DailyBudget,
+    SlotRelease, SlotTake, SlotsTaken, StoreResult, TokenTake, WindowKey,
+};
+use serde_json::json;
+
+use crate::backend::Backend;
+use crate::statement::sql;
+use crate::{commit, SqlStore};
+
+/// Spent and exhausted-until as of `$2` (now): a period that ended counts as empty.
+const SPENT: &str = "(case when b.period_end_ms <= $2 then 0 else b.spent end)";
+const EXHAUSTED: &str = "(case when b.period_end_ms <= $2 then null else b.exhausted_until_ms end)";
+const ROLL_PERIOD: &str =
+    "period_end_ms = case when b.period_end_ms <= $2 then $3 else b.period_end_ms end";
+const COLUMNS: &str = "daily_limit, learned_limit, spent, period_end_ms, exhausted_until_ms";
+
+/// `$4` min, `$5` max, `$6` bulk, `$7` reserve in basis points.
+fn take_sql<B: Backend>() -> String {
+    let (least, reference) = (B::LEAST, "coalesce(b.daily_limit, b.learned_limit)");
+    let room = format!(
+        "{least}(coalesce(b.daily_limit - {SPENT}, $5),
+               case when $6 and {reference} is not null
+                    then {reference} - ({reference} * $7 + 9999) / 10000 - {SPENT}
+                    else $5 end)"
+    );
+    let granted = format!(
+        "(case when coalesce({EXHAUSTED}, 0) > $2 then 0
+               when {room} >= $4 then {least}($5, {room})
+               else 0 end)"
+    );
+    format!(
+        "insert into budget_companies as b (company_id, spent, period_end_ms, last_take)
+         values ($1, $5, $3, $5)
+         on conflict (company_id) do update set
+             spent = {SPENT} + {granted}, last_take = {granted},
+             exhausted_until_ms = {EXHAUSTED}, {ROLL_PERIOD}
+         returning last_take, {COLUMNS}"
+    )
+}
+
+fn columns_from_row<B: Backend>(row: &B::Row) -> StoreResult<BudgetColumns> {
+    Ok((
+        B::get(row, "daily_limit")?,
+        B::get(row, "learned_limit")?,
+        B::get(row, "spent")?,
+        B::get(row, "period_end_ms")?,
+        B::get(row, "exhausted_until_ms")?,
+    ))
+}
+
+fn figures_from_row<B: Backend>(row: &B::Row) -> StoreResult<BudgetFigures> {
+    Ok(BudgetFigures {
+        calls: B::get(row, "calls")?,
+        tokens_spent: B::get(row, "tokens_spent")?,
+        rate_limited: B::get(row, "rate_limited")?,
+        waited_ms: B::get(row, "waited_ms")?,
+        deferred: B::get(row, "deferred")?,
+    })
+}
+
+/// `$1` company, `$2` user, `$3` kind: the window a slot statement works on.
+fn window(key: &WindowKey) -> (i64, i64, &'static str) {
+    (key.company_id.get(), key.user_id.get(), key.kind.as_str())
+}
+
+const WINDOW: &str = "company_id = $1 and user_id = $2 and kind = $3";
+
+/// Inserts the slots `0..$4` of the window that are missing (`$4` may be 0).
+const ADD_SLOTS: &str =
+    "with recursive g(n) as (select 0 union all select n + 1 from g where n + 1 < $4)
+    insert into budget_slots (company_id, user_id, kind, slot)
+    select $1, $2, $3, n from g where $4 > 0";
+
+const ADD_FIGURES: &str = "insert into budget_figures as f
+        (company_id, calls, tokens_spent, rate_limited, waited_ms, deferred, updated_at)
+    values ($1, $2, $3, $4, $5, $6, $7)
+    on conflict (company_id) do update set
+        calls = f.calls + $2, tokens_spent = f.tokens_spent + $3,
+        rate_limited = f.rate_limited + $4, waited_ms = f.waited_ms + $5,
+        deferred = f.deferred + $6, updated_at = $7";
+
+#[async_trait]
+impl<B: Backend> Budgets for SqlStore<B> {
+    async fn budget_take_tokens(&self, take: &TokenTake) -> StoreResult<(i64, DailyBudget)> {
+        let (now, period_end) = (to_millis(take.now), to_millis(take.period_end));
+        let amounts = (take.min, take.max, take.bulk, take.reserve_bp);
+        let row = sql::<B>(&take_sql::<B>())
+            .binds((take.company_id.get(), now, period_end))
+            .binds(amounts)
+            .fetch_one(&mut *self.conn().await?)
+            .await?;
+        let taken: i64 = B::get(&row, "last_take")?;
+        let budget = rolled_budget(columns_from_row::<B>(&row)?, take.now, take.period_end);
+        Ok((taken, budget))
+    }
+
+    async fn budget_return_tokens(
+        &self,
+        company_id: CompanyId,
+        period_end: DateTime<Utc>,
+        tokens: i64,
+    ) -> StoreResult<()> {
+        let statement = format!(
+            "update budget_companies set spent = {}(spent - $3, 0)
+             where company_id = $1 and period_end_ms = $2",
+            B::GREATEST
+        );
+        let values = (company_id.get(), to_millis(period_end), tokens);
+        self.execute(&statement, values).await.map(drop)
+    }
+
+    async fn budget_set_limit(
+        &self,
+        company_id: CompanyId,
+        limit: Option<i64>,
+        now: DateTime<Utc>,
+        period_end: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let statement = format!(
+            "insert into budget_companies as b (company_id, daily_limit, period_end_ms)
+             values ($1, $4, $3)
+             on conflict (company_id) do update set
+                 daily_limit = $4, spent = {SPENT}, exhausted_until_ms = {EXHAUSTED}, {ROLL_PERIOD}"
+        );
+        let values = (
+            company_id.get(),
+            to_millis(now),
+            to_millis(period_end),
+            limit,
+        );
+        self.execute(&statement, values).await.map(drop)
+    }
+
+    async fn budget_mark_exhausted(
+        &self,
+        company_id: CompanyId,
+        now: DateTime<Utc>,
+        period_end: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<DailyBudget> {
+        let statement = format!(
+            "insert into budget_companies as b (company_id, period_end_ms, exhausted_until_ms)
+             values ($1, $3, $4)
+             on conflict (company_id) do update set
+                 learned_limit = case when b.daily_limit is null
+                                      then {}(coalesce(b.learned_limit, 0), {SPENT})
+                                      else b.learned_limit end,
+                 spent = {SPENT}, exhausted_until_ms = $4, {ROLL_PERIOD}
+             returning {COLUMNS}",
+            B::GREATEST
+        );
+        let values = (
+            company_id.get(),
+            to_millis(now),
+            to_millis(period_end),
+            to_millis(until),
+        );
+        let row = self.fetch_one(&statement, values).await?;
+        Ok(rolled_budget(columns_from_row::<B>(&row)?, now, period_end))
+    }
+
+    async fn budget_daily(
+        &self,
+        company_id: CompanyId,
+        now: DateTime<Utc>,
+        period_end: DateTime<Utc>,
+    ) -> StoreResult<DailyBudget> {
+        let statement = format!("select {COLUMNS} from budget_companies where company_id = $1");
+        let columns = match self.fetch_optional(&statement, (company_id.get(),)).await? {
+            Some(row) => columns_from_row::<B>(&row)?,
+            None => (None, None, 0, 0, None),
+        };
+        Ok(rolled_budget(columns, now, period_end))
+    }
+
+    async fn budget_ensure_window(&self, key: WindowKey, size: i32) -> StoreResult<()> {
+        let statement = format!(
+            "{ADD_SLOTS} and not exists (select 1 from budget_slots where {WINDOW})
+             on conflict do nothing"
+        );
+        let (company, user, kind) = window(&key);
+        self.execute(&statement, (company, user, kind, size))
+            .await
+            .map(drop)
+    }
+
+    async fn budget_resize_window(
+        &self,
+        key: WindowKey,
+        size: i32,
+        hold_until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (company, user, kind) = window(&key);
+        let mut tx = self.begin().await?;
+        let remove = format!("delete from budget_slots where {WINDOW} and slot >= $4");
+        let removed = sql::<B>(&remove).binds((company, user, kind, size));
+        if removed.execute(&mut tx).await? > 0 {
+            // Sends counted in the removed slots may still be in the window.
+            let hold = format!(
+                "update budget_slots set held_until_ms = {}(held_until_ms, $4) where {WINDOW}",
+                B::GREATEST
+            );
+            let values = (company, user, kind, to_millis(hold_until));
+            sql::<B>(&hold).binds(values).execute(&mut tx).await?;
+        }
+        let add = format!("{ADD_SLOTS} on conflict do nothing");
+        sql::<B>(&add)
+            .binds((company, user, kind, size))
+            .execute(&mut tx)
+            .await?;
+        commit(tx).await
+    }
+
+    async fn budget_take_slots(&self, take: &SlotTake) -> StoreResult<SlotsTaken> {
+        let (company, user, kind) = window(&take.key);
+        let statement = format!(
+            "update budget_slots set busy_until_ms = $7
+             where (company_id, user_id, kind, slot) in (
+                 select company_id, user_id, kind, slot from budget_slots
+                 where {WINDOW} and slot < $4 and busy_until_ms <= $5 and held_until_ms <= $5
+                 order by case when $6 then -slot else slot end
+                 limit $8 {})
+             returning slot",
+            B::SKIP_LOCKED
+        );
+        let (now, leased_until) = (to_millis(take.now), to_millis(take.leased_until));
+        let rows = sql::<B>(&statement)
+            .binds((
+                company,
+                user,
+                kind,
+                take.below,
+                now,
+                take.prefer_high,
+                leased_until,
+            ))
+            .bind(i64::from(take.count.max(0)))
+            .fetch_all(&mut *self.conn().await?)
+            .await?;
+        let mut slots = rows
+            .iter()
+            .map(|row| B::get(row, "slot"))
+            .collect::<StoreResult<Vec<i32>>>()?;
+        if !slots.is_empty() {
+            slots.sort_unstable();
+            return Ok(SlotsTaken {
+                slots,
+                next_free: None,
+            });
+        }
+        let statement = format!(
+            "select min({}(busy_until_ms, held_until_ms)) as next from budget_slots
+             where {WINDOW} and slot < $4",
+            B::GREATEST
+        );
+        let row = self
+            .fetch_one(&statement, (company, user, kind, take.below))
+            .await?;
+        let next: Option<i64> = B::get(&row, "next")?;
+        Ok(SlotsTaken {
+            slots,
+            next_free: next.map(from_millis),
+        })
+    }
+
+    async fn budget_release_slots(
+        &self,
+        key: WindowKey,
+        releases: &[SlotRelease],
+    ) -> StoreResult<()> {
+        if releases.is_empty() {
+            return Ok(());
+        }
+        // The releases as one JSON array of [slot, leased until, busy until] (ms), so a batch is
+        // one statement on both databases.
+        let releases = releases.iter();
+        let values =
+            releases.map(|r| json!([r.slot, to_millis(r.leased_until), to_millis(r.busy_until)]));
+        let values = serde_json::Value::Array(values.collect());
+        let (elements, field) = (B::JSON_ELEMENTS, |i: u8| {
+            format!("cast(v.value ->> {i} as bigint)")
+        });
+        let statement = format!(
+            "update budget_slots set busy_until_ms = (
+                 select case when budget_slots.busy_until_ms = {leased} then {busy}
+                             else {greatest}(budget_slots.busy_until_ms, {busy}) end
+                 from {elements}($4) v where {slot} = budget_slots.slot)
+             where {WINDOW} and slot in (select {slot} from {elements}($4) v)",
+            leased = field(1),
+            busy = field(2),
+            slot = field(0),
+            greatest = B::GREATEST,
+        );
+        let (company, user, kind) = window(&key);
+        self.execute(&statement, (company, user, kind, &values))
+            .await
+            .map(drop)
+    }
+
+    async fn budget_hold_window(
+        &self,
+        key: WindowKey,
+        keep_free: i32,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (greatest, (company, user, kind)) = (B::GREATEST, window(&key));
+        if keep_free <= 0 {
+            // A block covers leased slots too: their release keeps the later time.
+            let statement = format!(
+                "update budget_slots set held_until_ms = {greatest}(held_until_ms, $4)
+                 where {WINDOW}"
+            );
+            let values = (company, user, kind, to_millis(until));
+            return self.execute(&statement, values).await.map(drop);
+        }
+        // The highest free slots stay free, so priority work keeps its room longest. SQLite
+        // needs a limit before an offset; i64::MAX is none.
+        let statement = format!(
+            "update budget_slots set held_until_ms = {greatest}(held_until_ms, $6)
+             where (company_id, user_id, kind, slot) in (
+                 select company_id, user_id, kind, slot from budget_slots
+                 where {WINDOW} and busy_until_ms <= $5 and held_until_ms <= $5
+                 order by slot desc limit {} offset $4 {})",
+            i64::MAX,
+            B::SKIP_LOCKED
+        );
+        let values = (
+            company,
+            user,
+            kind,
+            i64::from(keep_free),
+            to_millis(now),
+            to_millis(until),
+        );
+        self.execute(&statement, values).await.map(drop)
+    }
+
+    async fn budget_add_figures(
+        &self,
+        company_id: CompanyId,
+        delta: &BudgetFigures,
+    ) -> StoreResult<()> {
+        let figures = (
+            delta.calls,
+            delta.tokens_spent,
+            delta.rate_limited,
+            delta.waited_ms,
+        );
+        let add = sql::<B>(ADD_FIGURES).bind(company_id.get()).binds(figures);
+        let add = add.binds((delta.deferred, Utc::now()));
+        add.execute(&mut *self.conn().await?).await.map(drop)
+    }
+
+    async fn budget_figures(&self, company_id: CompanyId) -> StoreResult<BudgetFigures> {
+        let statement = "select calls, tokens_spent, rate_limited, waited_ms, deferred
+            from budget_figures where company_id = $1";
+        let row = self.fetch_optional(statement, (company_id.get(),)).await?;
+        Ok(row
+            .as_ref()
+            .map(figures_from_row::<B>)
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    async fn budget_figures_all(&self) -> StoreResult<Vec<(CompanyId, BudgetFigures)>> {
+        let statement = "select company_id, calls, tokens_spent, rate_limited, waited_ms, deferred
+            from budget_figures order by company_id";
+        let rows = self.fetch_all(statement, ()).await?;
+        let company = |row: &B::Row| B::get(row, "company_id").map(CompanyId::new);
+        rows.iter()
+            .map(|row| Ok((company(row)?, figures_from_row::<B>(row)?)))
+            .collect()
+    }
+}

@@ -1,0 +1,17 @@
+//! The `Store` contract, one file per area, each statement written once for every `Backend`.
+
+mod audit;
+mod budgets;
+mod install;
+mod installations;
+pub(crate) mod jobs;
+mod maintenance;
+mod queue_overview;
+mod retention;
+mod session_epochs;
+mod settings;
+mod sign_in_failures;
+mod staff;
+mod tenant_directory;
+mod tenants;
+mod tokens;

@@ -1,0 +1,111 @@
+//! The purge of uninstalled tenants, and provisioned custom fields.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dealbridge_core::fields::{FieldEntity, FieldPurpose, ProvisionedField};
+use dealbridge_core::{CompanyId, TenantId};
+use dealbridge_storage::{
+    provisioned_field_from_columns, ProvisionedFields, PurgedTenant, Retention, StoreResult,
+};
+
+use super::audit::append_audit_in;
+use crate::backend::Backend;
+use crate::statement::sql;
+use crate::values::Id;
+use crate::{commit, SqlStore};
+
+const RECORD_FIELD: &str = "insert into provisioned_fields
+        (tenant_id, purpose, entity, field_code, recorded_at)
+    values ($1, $2, $3, $4, $5)
+    on conflict (tenant_id, purpose) do update set
+        entity = excluded.entity, field_code = excluded.field_code,
+        recorded_at = excluded.recorded_at
+    returning purpose, entity, field_code, recorded_at";
+
+const FIELDS: &str = "select purpose, entity, field_code, recorded_at from provisioned_fields
+    where tenant_id = $1 order by purpose";
+
+fn field_from_row<B: Backend>(row: &B::Row) -> StoreResult<ProvisionedField> {
+    let purpose: String = B::get(row, "purpose")?;
+    let entity: String = B::get(row, "entity")?;
+    provisioned_field_from_columns(
+        &purpose,
+        &entity,
+        B::get(row, "field_code")?,
+        B::get(row, "recorded_at")?,
+    )
+}
+
+#[async_trait]
+impl<B: Backend> Retention for SqlStore<B> {
+    async fn purge_uninstalled(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<PurgedTenant>> {
+        let mut tx = self.begin().await?;
+        // Skipping locked rows, two instances running the purge at once split the tenants between
+        // them, and a reinstall holding the row is not waited for (it is active when we next
+        // look). SQLite has one writer, so a tenant that came back is active and not selected.
+        let statement = format!(
+            "select id, company_id, uninstalled_at from tenants
+             where status = 'uninstalled' and uninstalled_at < $1
+             order by uninstalled_at limit $2 {}",
+            B::SKIP_LOCKED
+        );
+        let select = sql::<B>(&statement).binds((before, i64::from(limit)));
+        let rows = select.fetch_all(&mut tx).await?;
+        let mut purged = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: Id = B::get(row, "id")?;
+            let tenant = PurgedTenant {
+                tenant_id: TenantId::from_uuid(id.0),
+                company_id: CompanyId::new(B::get(row, "company_id")?),
+                uninstalled_at: B::get(row, "uninstalled_at")?,
+            };
+            // Jobs have no foreign key to tenants (system jobs have no parent), so they go first;
+            // the tenant's delete cascades to everything else it owns.
+            for statement in [
+                "delete from jobs where tenant_id = $1",
+                "delete from tenants where id = $1",
+            ] {
+                sql::<B>(statement).bind(id).execute(&mut tx).await?;
+            }
+            append_audit_in::<B>(&mut tx, &tenant.audit_entry()).await?;
+            purged.push(tenant);
+        }
+        commit(tx).await?;
+        Ok(purged)
+    }
+
+    async fn uninstalled_at(&self, tenant_id: TenantId) -> StoreResult<Option<DateTime<Utc>>> {
+        let statement = "select uninstalled_at from tenants where id = $1";
+        let row = self
+            .fetch_optional(statement, (Id(tenant_id.as_uuid()),))
+            .await?;
+        Ok(match row {
+            Some(row) => B::get(&row, "uninstalled_at")?,
+            None => None,
+        })
+    }
+}
+
+#[async_trait]
+impl<B: Backend> ProvisionedFields for SqlStore<B> {
+    async fn record_field(
+        &self,
+        tenant_id: TenantId,
+        purpose: FieldPurpose,
+        entity: FieldEntity,
+        field_code: &str,
+    ) -> StoreResult<ProvisionedField> {
+        let (tenant, now) = (Id(tenant_id.as_uuid()), Utc::now());
+        let values = (tenant, purpose.as_str(), entity.as_str(), field_code, now);
+        field_from_row::<B>(&self.fetch_one(RECORD_FIELD, values).await?)
+    }
+
+    async fn provisioned_fields(&self, tenant_id: TenantId) -> StoreResult<Vec<ProvisionedField>> {
+        let rows = self.fetch_all(FIELDS, (Id(tenant_id.as_uuid()),)).await?;
+        rows.iter().map(field_from_row::<B>).collect()
+    }
+}

@@ -1,0 +1,58 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dealbridge_storage::{NewStaffAccount, StaffAccount, StaffAccounts, StoreError, StoreResult};
+
+use crate::backend::Backend;
+use crate::SqlStore;
+
+const COLUMNS: &str = "id, email, password_hash, created_at, last_login_at";
+
+fn account_from_row<B: Backend>(row: &B::Row) -> StoreResult<StaffAccount> {
+    Ok(StaffAccount {
+        id: B::get(row, "id")?,
+        email: B::get(row, "email")?,
+        password_hash: B::get(row, "password_hash")?,
+        created_at: B::get(row, "created_at")?,
+        last_login_at: B::get(row, "last_login_at")?,
+    })
+}
+
+#[async_trait]
+impl<B: Backend> StaffAccounts for SqlStore<B> {
+    async fn create_staff_account(&self, new: &NewStaffAccount) -> StoreResult<StaffAccount> {
+        // A taken email fails on `staff_accounts_email_key`: `StoreError::StaffEmailTaken`.
+        let statement = format!(
+            "insert into staff_accounts (email, password_hash, created_at) values ($1, $2, $3)
+             returning {COLUMNS}"
+        );
+        let values = (&new.email, &new.password_hash, Utc::now());
+        account_from_row::<B>(&self.fetch_one(&statement, values).await?)
+    }
+
+    async fn staff_account_by_email(&self, email: &str) -> StoreResult<Option<StaffAccount>> {
+        let statement = format!("select {COLUMNS} from staff_accounts where email = $1");
+        let row = self.fetch_optional(&statement, (email,)).await?;
+        row.as_ref().map(account_from_row::<B>).transpose()
+    }
+
+    async fn staff_account_count(&self) -> StoreResult<u64> {
+        let row = self
+            .fetch_one("select count(*) as n from staff_accounts", ())
+            .await?;
+        let n: i64 = B::get(&row, "n")?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    async fn delete_staff_account(&self, email: &str) -> StoreResult<bool> {
+        let statement = "delete from staff_accounts where email = $1";
+        Ok(self.execute(statement, (email,)).await? > 0)
+    }
+
+    async fn record_staff_login(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
+        let statement = "update staff_accounts set last_login_at = $1 where id = $2";
+        match self.execute(statement, (at, id)).await? {
+            0 => Err(StoreError::NotFound("staff account")),
+            _ => Ok(()),
+        }
+    }
+}

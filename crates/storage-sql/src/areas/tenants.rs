@@ -1,0 +1,83 @@
+use async_trait::async_trait;
+use chrono::Utc;
+use dealbridge_core::tenant::{NewTenant, Tenant, TenantStatus};
+use dealbridge_core::{CompanyId, TenantId};
+use dealbridge_storage::{StoreError, StoreResult, Tenants};
+
+use crate::backend::Backend;
+use crate::statement::sql;
+use crate::values::Id;
+use crate::SqlStore;
+
+pub(super) const COLUMNS: &str =
+    "id, company_id, company_name, company_domain, status, created_at, updated_at";
+
+const SET_STATUS: &str = "update tenants set status = $1, updated_at = $2,
+        uninstalled_at = case when $1 = 'uninstalled' then coalesce(uninstalled_at, $2) end
+    where id = $3";
+
+pub(super) fn tenant_from_row<B: Backend>(row: &B::Row) -> StoreResult<Tenant> {
+    let status: String = B::get(row, "status")?;
+    let id: Id = B::get(row, "id")?;
+    Ok(Tenant {
+        id: TenantId::from_uuid(id.0),
+        company_id: CompanyId::new(B::get(row, "company_id")?),
+        company_name: B::get(row, "company_name")?,
+        company_domain: B::get(row, "company_domain")?,
+        status: TenantStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("tenant status {status:?}")))?,
+        created_at: B::get(row, "created_at")?,
+        updated_at: B::get(row, "updated_at")?,
+    })
+}
+
+/// Inside a caller's transaction or on a pooled connection.
+pub(super) async fn upsert_tenant_in<B: Backend>(
+    conn: &mut B::Connection,
+    new: &NewTenant,
+) -> StoreResult<Tenant> {
+    let statement = format!(
+        "insert into tenants ({COLUMNS}) values ($1, $2, $3, $4, 'active', $5, $5)
+         on conflict (company_id) do update set
+             company_name = excluded.company_name, company_domain = excluded.company_domain,
+             status = 'active', uninstalled_at = null, updated_at = excluded.updated_at
+         returning {COLUMNS}"
+    );
+    let id = Id(TenantId::new().as_uuid());
+    let values = (
+        id,
+        new.company_id.get(),
+        &new.company_name,
+        &new.company_domain,
+        Utc::now(),
+    );
+    let row = sql::<B>(&statement).binds(values).fetch_one(conn).await?;
+    tenant_from_row::<B>(&row)
+}
+
+#[async_trait]
+impl<B: Backend> Tenants for SqlStore<B> {
+    async fn upsert_tenant(&self, new: &NewTenant) -> StoreResult<Tenant> {
+        upsert_tenant_in::<B>(&mut *self.conn().await?, new).await
+    }
+
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
+        let statement = format!("select {COLUMNS} from tenants where id = $1");
+        let row = self.fetch_optional(&statement, (Id(id.as_uuid()),)).await?;
+        row.as_ref().map(tenant_from_row::<B>).transpose()
+    }
+
+    async fn tenant_by_company(&self, company_id: CompanyId) -> StoreResult<Option<Tenant>> {
+        let statement = format!("select {COLUMNS} from tenants where company_id = $1");
+        let row = self.fetch_optional(&statement, (company_id.get(),)).await?;
+        row.as_ref().map(tenant_from_row::<B>).transpose()
+    }
+
+    async fn set_tenant_status(&self, id: TenantId, status: TenantStatus) -> StoreResult<()> {
+        let values = (status.as_str(), Utc::now(), Id(id.as_uuid()));
+        match self.execute(SET_STATUS, values).await? {
+            0 => Err(StoreError::NotFound("tenant")),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The dialect seam: what a database must provide so the statements of `areas/` run on it.
+//!
+//! `Backend` bundles the sqlx bounds with the few things that truly differ between SQLite and
+//! Postgres. Areas are written once against it; `sqlite.rs` and `postgres.rs` implement it.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dealbridge_storage::{Claim, Job, JobId, JobLease, JobWakeups, NewJob, StoreResult};
+use futures::future::BoxFuture;
+use serde_json::Value;
+use sqlx::{Database, Decode, Encode, Pool, Type};
+
+use crate::values::{Id, QueueTime, Scopes};
+
+pub(crate) type Query<'q, B> = sqlx::query::Query<'q, B, <B as Database>::Arguments<'q>>;
+
+/// `T` can be bound in a statement of this database.
+pub trait Bind<'q, T>: Database {
+    fn bind_value(query: Query<'q, Self>, value: T) -> Query<'q, Self>;
+}
+
+impl<'q, DB: Database, T: 'q + Encode<'q, DB> + Type<DB>> Bind<'q, T> for DB {
+    fn bind_value(query: Query<'q, Self>, value: T) -> Query<'q, Self> {
+        query.bind(value)
+    }
+}
+
+/// `T` can be read from a column of this database's rows, by name.
+pub trait Get<T>: Database {
+    fn get(row: &Self::Row, column: &str) -> StoreResult<T>;
+}
+
+impl<DB: Database, T> Get<T> for DB
+where
+    T: for<'r> Decode<'r, DB> + Type<DB>,
+    for<'c> &'c str: sqlx::ColumnIndex<DB::Row>,
+{
+    fn get(row: &Self::Row, column: &str) -> StoreResult<T> {
+        sqlx::Row::try_get(row, column).map_err(dealbridge_storage::StoreError::backend)
+    }
+}
+
+/// A database the store runs on: every value type the areas bind and read (as supertraits, which
+/// Rust carries to every use site, unlike `where` clauses), statement execution, and what differs.
+pub trait Backend:
+    for<'q> Bind<'q, i16>
+    + for<'q> Bind<'q, i32>
+    + for<'q> Bind<'q, i64>
+    + for<'q> Bind<'q, Option<i64>>
+    + for<'q> Bind<'q, bool>
+    + for<'q> Bind<'q, &'q str>
+    + for<'q> Bind<'q, Option<&'q str>>
+    + for<'q> Bind<'q, &'q String>
+    + for<'q> Bind<'q, &'q Option<String>>
+    + for<'q> Bind<'q, &'q Vec<u8>>
+    + for<'q> Bind<'q, DateTime<Utc>>
+    + for<'q> Bind<'q, Option<DateTime<Utc>>>
+    + for<'q> Bind<'q, &'q Value>
+    + for<'q> Bind<'q, Id>
+    + for<'q> Bind<'q, Option<Id>>
+    + for<'q> Bind<'q, Scopes>
+    + for<'q> Bind<'q, QueueTime>
+    + for<'q> Bind<'q, Option<QueueTime>>
+    + Get<i16>
+    + Get<i32>
+    + Get<i64>
+    + Get<Option<i64>>
+    + Get<String>
+    + Get<Option<String>>
+    + Get<Option<Vec<u8>>>
+    + Get<Vec<u8>>
+    + Get<DateTime<Utc>>
+    + Get<Option<DateTime<Utc>>>
+    + Get<Value>
+    + Get<Id>
+    + Get<Option<Id>>
+    + Get<Scopes>
+    + Get<QueueTime>
+    + Get<Option<QueueTime>>
+    + Queue
+{
+    /// `"postgres"` or `"sqlite"`.
+    const BACKEND_NAME: &'static str;
+    /// The larger / smaller of two values (`greatest`/`least` against `max`/`min`).
+    const GREATEST: &'static str;
+    const LEAST: &'static str;
+    /// Appended to a `select` whose rows the statement then updates: concurrent instances skip
+    /// each other's rows instead of waiting (Postgres); SQLite has one writer at a time.
+    const SKIP_LOCKED: &'static str;
+    /// The table function that lists a JSON array's elements as rows with a `value` column.
+    const JSON_ELEMENTS: &'static str;
+    /// The first ready (tenant, lane) queues after a cursor, one index probe per queue: `$1` tenant
+    /// and `$2` lane of the cursor, `$3` now, `$4` limit.
+    const READY_QUEUES: &'static str;
+    /// Whether the table of applied migrations exists: one row, `present` = 0 or 1.
+    const HAS_MIGRATIONS_TABLE: &'static str;
+
+    /// The migrations of this database's folder, embedded in the binary.
+    fn migrator() -> &'static sqlx::migrate::Migrator;
+
+    /// Applies the pending migrations.
+    fn migrate(pool: &Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::migrate::MigrateError>>;
+
+    fn fetch_all<'c, 'q: 'c>(
+        query: Query<'q, Self>,
+        conn: &'c mut Self::Connection,
+    ) -> BoxFuture<'c, Result<Vec<Self::Row>, sqlx::Error>>;
+
+    fn fetch_optional<'c, 'q: 'c>(
+        query: Query<'q, Self>,
+        conn: &'c mut Self::Connection,
+    ) -> BoxFuture<'c, Result<Option<Self::Row>, sqlx::Error>>;
+
+    /// Runs the statement; how many rows it changed.
+    fn execute<'c, 'q: 'c>(
+        query: Query<'q, Self>,
+        conn: &'c mut Self::Connection,
+    ) -> BoxFuture<'c, Result<u64, sqlx::Error>>;
+
+    /// The name the migrations gave the unique constraint a database error reports, if any.
+    fn unique_constraint(err: &dyn sqlx::error::DatabaseError) -> Option<&'static str>;
+}
+
+/// The queue's batched writes and wake-ups: Postgres binds arrays and locks with `skip locked`;
+/// SQLite loops inside one transaction (one writer at a time makes each statement atomic).
+#[async_trait]
+pub trait Queue: Database {
+    async fn enqueue_batch(pool: &Pool<Self>, jobs: &[NewJob]) -> StoreResult<u64>;
+    async fn claim_jobs(pool: &Pool<Self>, claim: &Claim<'_>) -> StoreResult<Vec<Job>>;
+    async fn extend_leases(
+        pool: &Pool<Self>,
+        leases: &[JobLease],
+        locked_until: DateTime<Utc>,
+    ) -> StoreResult<Vec<JobId>>;
+    async fn complete_jobs(pool: &Pool<Self>, leases: &[JobLease]) -> StoreResult<u64>;
+    async fn release_jobs(
+        pool: &Pool<Self>,
+        leases: &[JobLease],
+        run_at: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+
+    /// How sleeping workers hear of new work.
+    async fn job_wakeups(pool: &Pool<Self>) -> StoreResult<Box<dyn JobWakeups>>;
+    /// Wakes this process's sleeping workers (SQLite); Postgres workers hear NOTIFY instead.
+    fn wake_local_workers();
+    /// A dead job was queued again. No insert fires the Postgres trigger, so notify explicitly.
+    async fn notify_retry(pool: &Pool<Self>) -> StoreResult<()>;
+}
+
+/// The statement execution of `Backend`, for a database whose connections are sqlx executors.
+macro_rules! sqlx_execution {
+    () => {
+        fn fetch_all<'c, 'q: 'c>(
+            query: Query<'q, Self>,
+            conn: &'c mut Self::Connection,
+        ) -> BoxFuture<'c, Result<Vec<Self::Row>, sqlx::Error>> {
+            Box::pin(query.fetch_all(conn))
+        }
+
+        fn fetch_optional<'c, 'q: 'c>(
+            query: Query<'q, Self>,
+            conn: &'c mut Self::Connection,
+        ) -> BoxFuture<'c, Result<Option<Self::Row>, sqlx::Error>> {
+            Box::pin(query.fetch_optional(conn))
+        }
+
+        fn execute<'c, 'q: 'c>(
+            query: Query<'q, Self>,
+            conn: &'c mut Self::Connection,
+        ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
+            Box::pin(async move { Ok(query.execute(conn).await?.rows_affected()) })
+        }
+    };
+}
+pub(crate) use sqlx_execution;

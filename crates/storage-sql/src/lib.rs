@@ -1,0 +1,54 @@
+#![doc = include_str!("../README.md")]
+
+mod areas;
+mod backend;
+mod statement;
+pub mod values;
+
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use dealbridge_storage::{StoreError, StoreResult};
+use sqlx::pool::PoolConnection;
+use sqlx::Pool;
+
+pub use backend::{Backend, Bind, Get, Queue};
+#[cfg(feature = "postgres")]
+pub use postgres::PgStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+/// The store on database `B`. Cheap to clone: it is a handle on a connection pool. Every area of
+/// the `Store` contract is implemented once, for any `Backend`.
+#[derive(Debug)]
+pub struct SqlStore<B: Backend> {
+    pool: Pool<B>,
+}
+
+impl<B: Backend> Clone for SqlStore<B> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+impl<B: Backend> SqlStore<B> {
+    pub fn pool(&self) -> &Pool<B> {
+        &self.pool
+    }
+
+    async fn conn(&self) -> StoreResult<PoolConnection<B>> {
+        self.pool.acquire().await.map_err(StoreError::backend)
+    }
+
+    async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, B>> {
+        self.pool.begin().await.map_err(StoreError::backend)
+    }
+}
+
+async fn commit<B: Backend>(tx: sqlx::Transaction<'_, B>) -> StoreResult<()> {
+    tx.commit().await.map_err(StoreError::backend)
+}

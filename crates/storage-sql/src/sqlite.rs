@@ -1,0 +1,173 @@
+//! SQLite: the embedded default, for one app instance. One writer at a time makes every statement
+//! atomic, so nothing here needs row locks.
+
+mod queue;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use dealbridge_storage::{StoreError, StoreResult};
+use futures::future::BoxFuture;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Pool;
+use sqlx::Sqlite;
+use uuid::Uuid;
+
+use crate::backend::{sqlx_execution, Backend, Query};
+use crate::statement::UNIQUE_CONSTRAINTS;
+use crate::values::{column_via, Id, QueueTime, Scopes};
+use crate::SqlStore;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// The SQLite store.
+pub type SqliteStore = SqlStore<Sqlite>;
+
+column_via!(
+    Id,
+    Sqlite,
+    String,
+    |id: &Id| id.0.to_string(),
+    |text: String| { Uuid::parse_str(&text).map(Id).map_err(Into::into) }
+);
+column_via!(
+    Scopes,
+    Sqlite,
+    String,
+    |s: &Scopes| s.0.join(","),
+    |text: String| { Ok(Scopes(dealbridge_core::installation::parse_scopes(&text))) }
+);
+column_via!(
+    QueueTime,
+    Sqlite,
+    i64,
+    |t: &QueueTime| t.0.timestamp_millis(),
+    |ms| {
+        DateTime::<Utc>::from_timestamp_millis(ms)
+            .map(QueueTime)
+            .ok_or_else(|| format!("job time {ms} out of range").into())
+    }
+);
+
+impl SqlStore<Sqlite> {
+    /// Opens (creating if needed) the database at `url`, e.g. `sqlite://data/dealbridge.db`.
+    /// Does not migrate; call `Maintenance::migrate`.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(StoreError::backend)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            // Concurrent writers queue instead of failing.
+            .busy_timeout(Duration::from_secs(10));
+        create_private(options.get_filename())?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(Self { pool })
+    }
+}
+
+/// Creates the database's folder (owner only) and file (owner read/write) when missing: it holds
+/// sealed tokens, audit entries and staff password hashes, none of which other local users may
+/// read. SQLite gives the WAL and shared-memory files the database file's permissions.
+fn create_private(path: &std::path::Path) -> StoreResult<()> {
+    if path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let mut dir = std::fs::DirBuilder::new();
+        dir.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+        dir.create(parent).map_err(StoreError::backend)?;
+    }
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    let file = file.open(path).map_err(StoreError::backend)?;
+    // A database created by an older release (world-readable) is narrowed too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file
+            .metadata()
+            .map_err(StoreError::backend)?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(StoreError::backend)?;
+        }
+    }
+    Ok(())
+}
+
+impl Backend for Sqlite {
+    const BACKEND_NAME: &'static str = "sqlite";
+    const GREATEST: &'static str = "max";
+    const LEAST: &'static str = "min";
+    const SKIP_LOCKED: &'static str = "";
+    const JSON_ELEMENTS: &'static str = "json_each";
+    const READY_QUEUES: &'static str = queue::READY_QUEUES;
+    const HAS_MIGRATIONS_TABLE: &'static str = "select count(*) as present from sqlite_master
+        where type = 'table' and name = '_sqlx_migrations'";
+
+    fn migrator() -> &'static sqlx::migrate::Migrator {
+        &MIGRATOR
+    }
+
+    fn migrate(pool: &Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::migrate::MigrateError>> {
+        Box::pin(MIGRATOR.run(pool))
+    }
+
+    sqlx_execution!();
+
+    /// SQLite names no constraint, only its columns: "UNIQUE constraint failed: t.a, t.b".
+    fn unique_constraint(err: &dyn sqlx::error::DatabaseError) -> Option<&'static str> {
+        let columns = err.message().strip_prefix("UNIQUE constraint failed: ")?;
+        UNIQUE_CONSTRAINTS
+            .iter()
+            .find(|(_, known)| *known == columns)
+            .map(|(name, _)| *name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite names no constraint; its column list must lead to the name the migrations give.
+    #[tokio::test]
+    async fn unique_violations_are_named_like_on_postgres() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = SqliteStore::connect(&url, 1).await.expect("store");
+        dealbridge_storage::Maintenance::migrate(&store)
+            .await
+            .expect("migrate");
+        let insert = "insert into staff_accounts (email, password_hash, created_at)
+            values ('ada@dealbridge.test', 'x', '2026-01-01T00:00:00Z')";
+        store.execute(insert, ()).await.expect("first insert");
+        match store.execute(insert, ()).await {
+            Err(StoreError::StaffEmailTaken) => {}
+            other => panic!("expected StaffEmailTaken, got {other:?}"),
+        }
+        let sqlx::Error::Database(err) = sqlx::query(insert)
+            .execute(store.pool())
+            .await
+            .expect_err("duplicate")
+        else {
+            panic!("not a database error");
+        };
+        assert_eq!(
+            Sqlite::unique_constraint(err.as_ref()),
+            Some("staff_accounts_email_key")
+        );
+    }
+}
