@@ -2,7 +2,9 @@
 //! Pipedrive client owns the budgets (per-company token buckets); this crate only needs the answer.
 //! A tenant without budget is simply not claimed for: its jobs stay queued and hold no worker.
 
+#[cfg(feature = "test-util")]
 use std::collections::HashMap;
+#[cfg(feature = "test-util")]
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -36,12 +38,15 @@ impl BudgetGate for Unlimited {
     }
 }
 
-/// Admissions set by hand, per tenant; tenants not set are unlimited. For tests and benches.
+/// Admissions set by hand, per tenant; tenants not set are unlimited. A test double (feature
+/// `test-util`).
+#[cfg(feature = "test-util")]
 #[derive(Debug, Default)]
 pub struct ManualBudget {
     admissions: Mutex<HashMap<TenantId, Admission>>,
 }
 
+#[cfg(feature = "test-util")]
 impl ManualBudget {
     pub fn set(&self, tenant_id: TenantId, admission: Admission) {
         if let Ok(mut admissions) = self.admissions.lock() {
@@ -56,6 +61,7 @@ impl ManualBudget {
     }
 }
 
+#[cfg(feature = "test-util")]
 #[async_trait]
 impl BudgetGate for ManualBudget {
     async fn admit(&self, tenant_id: TenantId, _: Lane) -> Admission {

@@ -76,14 +76,14 @@ pub(crate) async fn run_job(
     let kind = job.kind.clone();
     let result = match registry.get(&kind) {
         // Another worker version may know the kind (rolling deploy), so this is worth a retry.
-        None => Err(JobError::Retry(format!(
+        None => Err(JobError::retry(format!(
             "no handler for job kind {kind:?} in this worker"
         ))),
         Some(registered) => {
             let run = registered.handler.run(ctx.clone());
             match AssertUnwindSafe(run).catch_unwind().await {
                 Ok(result) => result,
-                Err(_) => Err(JobError::Retry(format!("handler of {kind:?} panicked"))),
+                Err(_) => Err(JobError::retry(format!("handler of {kind:?} panicked"))),
             }
         }
     };
@@ -100,15 +100,11 @@ pub(crate) async fn run_job(
                     Some(Utc::now() + chrono::TimeDelta::from_std(delay).unwrap_or_default())
                 }
             };
+            // The one place a failure is handled: its whole cause chain is logged and kept.
+            let error = err.chain();
             tracing::warn!(job.id = %lease.id, job.kind = %kind, job.attempts = attempts,
-                retry = retry_at.is_some(), error = %err, "job failed");
-            Outcome::Failed(
-                lease,
-                JobFailure {
-                    error: err.to_string(),
-                    retry_at,
-                },
-            )
+                retry = retry_at.is_some(), %error, "job failed");
+            Outcome::Failed(lease, JobFailure { error, retry_at })
         }
     };
     Leases::remove(&leases.running, lease.id);

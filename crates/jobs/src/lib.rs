@@ -9,8 +9,10 @@ mod registry;
 mod worker;
 
 pub use backoff::Backoff;
-pub use budget::{Admission, BudgetGate, ManualBudget, Unlimited};
-pub use error::{Error, JobError};
+#[cfg(feature = "test-util")]
+pub use budget::ManualBudget;
+pub use budget::{Admission, BudgetGate, Unlimited};
+pub use error::{Cause, Error, JobError};
 pub use fair::{deal, lane_weight};
 pub use registry::{Handler, JobContext, JobKind, Periodic, Registry};
 pub use worker::{Worker, WorkerBuilder, WorkerReport};

@@ -12,6 +12,10 @@ use crate::token::TokenError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// An error from below (the HTTP stack, the ledger's store, the token vault), kept as the
+/// `source` of the client's error so its whole chain reaches the log where the error is handled.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Field name → messages, from Pipedrive's `errors` object on validation failures.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
@@ -91,11 +95,14 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
 
-    /// 5xx, timeouts, connection errors: worth retrying later.
+    /// 5xx, timeouts, connection errors: worth retrying later. `source` is the error met on the
+    /// way (the transport's, the ledger's, the token source's), when there was one.
     #[error("transient Pipedrive failure ({kind:?}): {message}")]
     Transient {
         kind: TransientKind,
         message: String,
+        #[source]
+        source: Option<Cause>,
     },
 
     /// The call was not sent: the budget allows it again at `until`. The job queue parks the
@@ -162,10 +169,13 @@ impl Error {
 impl From<TokenError> for Error {
     fn from(e: TokenError) -> Self {
         match e {
-            TokenError::NeedsReauth(reason) => Error::NeedsReauth { reason },
-            TokenError::Unavailable(message) => Error::Transient {
+            TokenError::NeedsReauth(reason) => Error::NeedsReauth {
+                reason: reason.into_owned(),
+            },
+            unavailable @ TokenError::Unavailable { .. } => Error::Transient {
                 kind: TransientKind::TokenSource,
-                message,
+                message: "no access token".into(),
+                source: Some(Box::new(unavailable)),
             },
         }
     }
@@ -175,7 +185,8 @@ impl From<LedgerError> for Error {
     fn from(e: LedgerError) -> Self {
         Error::Transient {
             kind: TransientKind::Ledger,
-            message: e.to_string(),
+            message: "no budget reservation".into(),
+            source: Some(Box::new(e)),
         }
     }
 }

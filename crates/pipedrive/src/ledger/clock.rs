@@ -1,6 +1,7 @@
 //! Time source for ledgers. The default follows tokio's clock so tests with a paused runtime
 //! (`tokio::time::pause`) move the ledger's windows and the client's sleeps together.
 
+#[cfg(feature = "test-util")]
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
@@ -47,10 +48,12 @@ impl Clock for TokioClock {
     }
 }
 
-/// A clock that moves only when told to.
+/// A clock that moves only when told to. A test double (feature `test-util`).
+#[cfg(feature = "test-util")]
 #[derive(Debug, Clone)]
 pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
 
+#[cfg(feature = "test-util")]
 impl ManualClock {
     pub fn new(start: DateTime<Utc>) -> Self {
         Self(Arc::new(Mutex::new(start)))
@@ -66,6 +69,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(feature = "test-util")]
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner)

@@ -19,7 +19,8 @@ use dealbridge_jobs::{Admission, BudgetGate, Lane};
 use dealbridge_pipedrive::ledger::{Clock, TokioClock};
 use dealbridge_pipedrive::{BudgetLedger, BudgetStatus, CompanyId, LedgerError};
 use dealbridge_storage::{Store, StoreError};
-use dealbridge_workflows::ledger_lane;
+
+use crate::ledger_lane;
 
 /// Tunables of [`LedgerGate`].
 #[derive(Debug, Clone)]
@@ -252,5 +253,5 @@ impl<K: Eq + Hash, V: Clone> TtlMap<K, V> {
 }
 
 #[cfg(test)]
-#[path = "budget_gate_tests.rs"]
+#[path = "gate_tests.rs"]
 mod tests;
