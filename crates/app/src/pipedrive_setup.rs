@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use dealbridge_budget::{StoreLedger, StoreLedgerConfig};
+use dealbridge_core::installation::APP_SCOPES;
 use dealbridge_pipedrive::{Pipedrive, PipedriveConfig};
 use dealbridge_sandbox::{AppSpec, CompanySpec, Control, Plan, SandboxConfig, UserSpec};
 use secrecy::{ExposeSecret, SecretString};
@@ -15,19 +16,6 @@ use url::Url;
 use crate::settings::Settings;
 
 pub const SANDBOX_CLIENT_ID: &str = "dealbridge-local";
-
-/// The OAuth scopes Dealbridge's Marketplace app asks for (set them in Pipedrive's Developer Hub;
-/// the README lists why each is needed). The embedded sandbox registers the app with the same, so
-/// a missing scope shows up offline first. Not `admin`: nothing we do needs it.
-pub const APP_SCOPES: &[&str] = &[
-    "base",
-    "deals:full",
-    "contacts:full",
-    "activities:full",
-    "search:read",
-    "deal-fields:full",
-    "webhooks:full",
-];
 
 pub struct PipedriveSetup {
     pub pipedrive: Pipedrive,

@@ -21,9 +21,12 @@ pub use error::AppError;
 pub use middleware::{request_id_header, security_headers};
 pub use oauth_state::StateSigner;
 pub use routes::configure;
+pub use services::first_account::{
+    first_console_account, FirstAccountError, FIRST_ACCOUNT, PASSWORD_FILE,
+};
 pub use services::staff::{
     add_account as add_staff_account, StaffAccountError, MIN_PASSWORD_CHARS,
 };
-pub use session::session_middleware;
+pub use session::{session_middleware, MIN_SESSION_KEY_BYTES};
 pub use state::{AppIdentity, AppState};
 pub use templates::{TemplateError, Templates};
