@@ -13,6 +13,7 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use chrono::Utc;
+use dealbridge_core::ErrorChain;
 use dealbridge_pipedrive::{CompanyFigures, Pipedrive};
 use dealbridge_storage::{LaneOverview, Store};
 use metrics::{counter, describe_counter, describe_gauge, gauge, with_local_recorder, Unit};
@@ -114,7 +115,7 @@ impl MetricsExporter {
         let queue = match self.store.queue_overview(now).await {
             Ok(queue) => queue,
             Err(e) => {
-                tracing::warn!(error = %e, "metrics: queue overview unavailable");
+                tracing::warn!(error = %ErrorChain(&e), "metrics: queue overview unavailable");
                 Vec::new()
             }
         };

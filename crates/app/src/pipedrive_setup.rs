@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use dealbridge_budget::{StoreLedger, StoreLedgerConfig};
 use dealbridge_core::installation::APP_SCOPES;
+use dealbridge_core::ErrorChain;
 use dealbridge_pipedrive::{Pipedrive, PipedriveConfig};
 use dealbridge_sandbox::{AppSpec, CompanySpec, Control, Plan, SandboxConfig, UserSpec};
 use secrecy::{ExposeSecret, SecretString};
@@ -97,7 +98,10 @@ pub async fn return_leases(ledger: &StoreLedger) {
         Ok(()) => tracing::info!("budget leases returned"),
         // Harmless: what could not be written back frees itself when its lease ends.
         Err(e) => {
-            tracing::warn!(error = %e, "could not return budget leases; they expire by themselves")
+            tracing::warn!(
+                error = %ErrorChain(&e),
+                "could not return budget leases; they expire by themselves"
+            )
         }
     }
 }

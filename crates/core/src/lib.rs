@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 
 pub mod audit;
+mod error_chain;
 pub mod fields;
 pub mod ids;
 pub mod installation;
 pub mod settings;
 pub mod tenant;
 
+pub use error_chain::ErrorChain;
 pub use ids::{CompanyId, TenantId, UserId};

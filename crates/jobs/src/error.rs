@@ -1,4 +1,5 @@
 use chrono::{DateTime, Utc};
+use dealbridge_core::ErrorChain;
 use dealbridge_storage::StoreError;
 
 /// What made a job fail: a message of the handler's own, or the error it met, with its causes.
@@ -44,14 +45,8 @@ impl JobError {
     /// The cause and every error under it, outermost first, joined by ": ". This is what the
     /// job row keeps as its last error and what the worker logs.
     pub fn chain(&self) -> String {
-        let mut text = self.cause().to_string();
-        let mut next = self.cause().source();
-        while let Some(cause) = next {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            next = cause.source();
-        }
-        text
+        let cause: &(dyn std::error::Error + 'static) = &**self.cause();
+        ErrorChain(cause).to_string()
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
+use dealbridge_core::ErrorChain;
 use dealbridge_storage::{JobFailure, JobId, JobLease, Store};
 use futures::FutureExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
@@ -181,7 +182,7 @@ where
         match write().await {
             Ok(value) => return Some(value),
             Err(e) => {
-                tracing::error!(error = %e, attempt, "recording job outcomes failed");
+                tracing::error!(error = %ErrorChain(&e), attempt, "recording job outcomes failed");
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
             }
         }
@@ -212,7 +213,7 @@ pub(crate) async fn heartbeat(store: Arc<dyn Store>, leases: Arc<Leases>, lease:
                 }
             }
             Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "extending job leases failed"),
+            Err(e) => tracing::error!(error = %ErrorChain(&e), "extending job leases failed"),
         }
     }
 }

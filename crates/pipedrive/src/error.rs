@@ -166,6 +166,23 @@ impl Error {
     }
 }
 
+/// Writes an error with every cause under it (outermost first, joined by ": "), for the log
+/// lines of errors this crate handles itself (a failed settle, a retried call). This crate depends
+/// on nothing internal, so it keeps its own copy of `dealbridge_core::ErrorChain`.
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(cause) = next {
+            write!(f, ": {cause}")?;
+            next = cause.source();
+        }
+        Ok(())
+    }
+}
+
 impl From<TokenError> for Error {
     fn from(e: TokenError) -> Self {
         match e {

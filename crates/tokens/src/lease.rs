@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use dealbridge_core::installation::SealedTokens;
-use dealbridge_core::{TenantId, UserId};
+use dealbridge_core::{ErrorChain, TenantId, UserId};
 use dealbridge_storage::{Store, StoreError, StoreResult};
 
 /// One installation's refresh lease, held by this vault until released or ended by the store.
@@ -114,7 +114,7 @@ async fn release(store: &dyn Store, tenant_id: TenantId, user_id: UserId, holder
         tracing::warn!(
             tenant.id = %tenant_id,
             user.id = %user_id,
-            error = ?e,
+            error = %ErrorChain(&e),
             "could not release the refresh lease"
         );
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dealbridge_core::installation::{Installation, InstallationStatus, SealedTokens};
-use dealbridge_core::{CompanyId, TenantId, UserId};
+use dealbridge_core::{CompanyId, ErrorChain, TenantId, UserId};
 use dealbridge_crypto::{ExposeSecret, KeyRing, SecretString};
 use dealbridge_pipedrive::oauth::{OAuth, TokenSet};
 use dealbridge_pipedrive::{TokenError, TokenSource};
@@ -173,7 +173,7 @@ impl TokenVault {
                         tracing::warn!(
                             tenant.id = %idle.tenant_id,
                             user.id = %idle.user_id,
-                            error = ?e,
+                            error = %ErrorChain(&e),
                             "idle refresh failed"
                         );
                         sweep.failed += 1;
