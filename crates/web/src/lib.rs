@@ -5,6 +5,7 @@ mod console_state;
 mod error;
 mod iframe_jwt;
 mod login_throttle;
+pub mod metrics;
 mod middleware;
 mod oauth_state;
 mod pages;
