@@ -7,8 +7,7 @@ pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// How a handler reports failure. The worker decides what happens next: a retry after a backoff
 /// (until the job's attempt limit), or dead at once. The cause is kept as an error (not flattened
-/// to a string) so its whole chain reaches the log and the job row once, where the worker records
-/// the failure.
+/// to a string) so its whole chain reaches the log once, where the worker records the failure.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     /// Transient (timeouts, 5xx, lost connections): retried with exponential backoff and jitter.
@@ -42,8 +41,9 @@ impl JobError {
         }
     }
 
-    /// The cause and every error under it, outermost first, joined by ": ". This is what the
-    /// job row keeps as its last error and what the worker logs.
+    /// The cause and every error under it, outermost first, joined by ": ": what the worker logs.
+    /// The job row keeps only the cause's own message (`cause().to_string()`), which the
+    /// dashboard shows to the tenant's admin.
     pub fn chain(&self) -> String {
         let cause: &(dyn std::error::Error + 'static) = &**self.cause();
         ErrorChain(cause).to_string()

@@ -101,10 +101,12 @@ pub(crate) async fn run_job(
                     Some(Utc::now() + chrono::TimeDelta::from_std(delay).unwrap_or_default())
                 }
             };
-            // The one place a failure is handled: its whole cause chain is logged and kept.
-            let error = err.chain();
+            // The one place a failure is handled: the log gets its whole cause chain. The job row
+            // keeps only the cause's own message: the dashboard shows it to the tenant's admin,
+            // and what lies below it (database or transport details) is ours to read.
             tracing::warn!(job.id = %lease.id, job.kind = %kind, job.attempts = attempts,
-                retry = retry_at.is_some(), %error, "job failed");
+                retry = retry_at.is_some(), error = %err.chain(), "job failed");
+            let error = err.cause().to_string();
             Outcome::Failed(lease, JobFailure { error, retry_at })
         }
     };
