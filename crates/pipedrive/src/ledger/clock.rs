@@ -1,9 +1,6 @@
 //! Time source for ledgers. The default follows tokio's clock so tests with a paused runtime
 //! (`tokio::time::pause`) move the ledger's windows and the client's sleeps together.
 
-#[cfg(feature = "test-util")]
-use std::sync::{Arc, Mutex, PoisonError};
-
 use chrono::{DateTime, Utc};
 
 /// Wall-clock time as the ledger sees it.
@@ -45,33 +42,5 @@ impl Clock for TokioClock {
     fn now(&self) -> DateTime<Utc> {
         let elapsed = tokio::time::Instant::now().saturating_duration_since(self.anchor);
         self.anchor_utc + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::MAX)
-    }
-}
-
-/// A clock that moves only when told to. A test double (feature `test-util`).
-#[cfg(feature = "test-util")]
-#[derive(Debug, Clone)]
-pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
-
-#[cfg(feature = "test-util")]
-impl ManualClock {
-    pub fn new(start: DateTime<Utc>) -> Self {
-        Self(Arc::new(Mutex::new(start)))
-    }
-
-    pub fn advance(&self, by: std::time::Duration) {
-        let mut now = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        *now += chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
-    }
-
-    pub fn set(&self, to: DateTime<Utc>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = to;
-    }
-}
-
-#[cfg(feature = "test-util")]
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

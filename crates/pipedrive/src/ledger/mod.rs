@@ -14,13 +14,15 @@
 mod clock;
 mod config;
 #[cfg(feature = "test-util")]
+mod manual_clock;
+#[cfg(feature = "test-util")]
 mod memory;
 mod types;
 
-#[cfg(feature = "test-util")]
-pub use clock::ManualClock;
 pub use clock::{Clock, TokioClock};
 pub use config::{next_reset, LedgerConfig};
+#[cfg(feature = "test-util")]
+pub use manual_clock::ManualClock;
 #[cfg(feature = "test-util")]
 pub use memory::InMemoryLedger;
 pub use types::{
