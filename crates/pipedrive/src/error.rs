@@ -207,3 +207,63 @@ impl From<LedgerError> for Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    fn chain(err: &Error) -> String {
+        Chain(err).to_string()
+    }
+
+    #[test]
+    fn an_unavailable_token_keeps_its_cause_below_the_transient_error() {
+        let root = std::io::Error::new(std::io::ErrorKind::TimedOut, "vault store timed out");
+        let err = Error::from(TokenError::unavailable_because(
+            "reading the installation",
+            root,
+        ));
+        assert!(
+            matches!(
+                err,
+                Error::Transient {
+                    kind: TransientKind::TokenSource,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            chain(&err),
+            "transient Pipedrive failure (TokenSource): no access token: \
+             token unavailable: reading the installation: vault store timed out"
+        );
+    }
+
+    #[test]
+    fn a_ledger_failure_keeps_the_store_error_below_it() {
+        let root = std::io::Error::other("connection refused");
+        let err = Error::from(LedgerError::because("budget store", root));
+        let ledger = err.source().map(ToString::to_string);
+        assert_eq!(
+            ledger.as_deref(),
+            Some("budget ledger unavailable: budget store")
+        );
+        assert!(
+            chain(&err).ends_with("budget store: connection refused"),
+            "{}",
+            chain(&err)
+        );
+    }
+
+    #[test]
+    fn lost_authorisation_stays_needs_reauth_with_its_reason() {
+        let err = Error::from(TokenError::needs_reauth("uninstalled"));
+        assert!(
+            matches!(&err, Error::NeedsReauth { reason } if reason == "uninstalled"),
+            "{err:?}"
+        );
+    }
+}

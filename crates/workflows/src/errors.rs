@@ -101,6 +101,35 @@ mod tests {
     }
 
     #[test]
+    fn the_pipedrive_error_is_kept_as_the_cause() {
+        let err = Error::Transient {
+            kind: dealbridge_pipedrive::TransientKind::Connect,
+            message: "the request did not complete".into(),
+            source: Some(Box::new(std::io::Error::other("connection refused"))),
+        };
+        let job = job_error(err);
+        assert!(job.cause().downcast_ref::<Error>().is_some(), "{job:?}");
+        assert!(
+            job.chain().ends_with("connection refused"),
+            "{}",
+            job.chain()
+        );
+    }
+
+    #[test]
+    fn waiting_for_reconnect_says_what_pipedrive_answered() {
+        let err = Error::NeedsReauth {
+            reason: "invalid_grant".into(),
+        };
+        let job = job_error(err);
+        assert_eq!(
+            job.cause().to_string(),
+            "waiting for a user to reconnect Dealbridge to Pipedrive"
+        );
+        assert!(job.chain().contains("invalid_grant"), "{}", job.chain());
+    }
+
+    #[test]
     fn lost_authorisation_waits_instead_of_dying() {
         let err = Error::NeedsReauth {
             reason: "invalid_grant".into(),
