@@ -1,6 +1,5 @@
 #![doc = include_str!("../README.md")]
 
-pub mod budget_gate;
 pub mod cli;
 pub mod console_bootstrap;
 pub mod keys_cmd;

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use dealbridge_budget::{StoreLedger, StoreLedgerConfig};
+use dealbridge_core::installation::APP_SCOPES;
+use dealbridge_core::ErrorChain;
 use dealbridge_pipedrive::{Pipedrive, PipedriveConfig};
 use dealbridge_sandbox::{AppSpec, CompanySpec, Control, Plan, SandboxConfig, UserSpec};
 use secrecy::{ExposeSecret, SecretString};
@@ -15,19 +17,6 @@ use url::Url;
 use crate::settings::Settings;
 
 pub const SANDBOX_CLIENT_ID: &str = "dealbridge-local";
-
-/// The OAuth scopes Dealbridge's Marketplace app asks for (set them in Pipedrive's Developer Hub;
-/// the README lists why each is needed). The embedded sandbox registers the app with the same, so
-/// a missing scope shows up offline first. Not `admin`: nothing we do needs it.
-pub const APP_SCOPES: &[&str] = &[
-    "base",
-    "deals:full",
-    "contacts:full",
-    "activities:full",
-    "search:read",
-    "deal-fields:full",
-    "webhooks:full",
-];
 
 pub struct PipedriveSetup {
     pub pipedrive: Pipedrive,
@@ -109,7 +98,10 @@ pub async fn return_leases(ledger: &StoreLedger) {
         Ok(()) => tracing::info!("budget leases returned"),
         // Harmless: what could not be written back frees itself when its lease ends.
         Err(e) => {
-            tracing::warn!(error = %e, "could not return budget leases; they expire by themselves")
+            tracing::warn!(
+                error = %ErrorChain(&e),
+                "could not return budget leases; they expire by themselves"
+            )
         }
     }
 }

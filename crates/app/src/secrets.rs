@@ -9,13 +9,13 @@ use std::path::Path;
 use anyhow::Context;
 use base64::Engine as _;
 use dealbridge_crypto::KeyRing;
+use dealbridge_web::MIN_SESSION_KEY_BYTES;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::settings::Settings;
 
 const KEYS_FILE: &str = "encryption-keys";
 const SESSION_KEY_FILE: &str = "session-key";
-const MIN_SESSION_KEY: usize = 64;
 
 pub fn key_ring(settings: &Settings) -> anyhow::Result<KeyRing> {
     let text = match &settings.encryption_keys {
@@ -42,8 +42,8 @@ pub fn session_key(settings: &Settings) -> anyhow::Result<Vec<u8>> {
         .decode(text.expose_secret().trim())
         .context("DEALBRIDGE_SESSION_KEY is not base64")?;
     anyhow::ensure!(
-        key.len() >= MIN_SESSION_KEY,
-        "DEALBRIDGE_SESSION_KEY must hold at least {MIN_SESSION_KEY} bytes"
+        key.len() >= MIN_SESSION_KEY_BYTES,
+        "DEALBRIDGE_SESSION_KEY must hold at least {MIN_SESSION_KEY_BYTES} bytes"
     );
     Ok(key)
 }

@@ -2,22 +2,15 @@
 
 use std::sync::Arc;
 
-use std::time::Duration;
-
-use dealbridge_budget::StoreLedger;
-use dealbridge_jobs::{JobContext, JobError, Registry, Worker};
+use dealbridge_budget::{GateConfig, LedgerGate, StoreLedger};
+use dealbridge_jobs::{Registry, Worker};
 use dealbridge_pipedrive::Pipedrive;
 use dealbridge_storage::Store;
 use dealbridge_tokens::TokenVault;
-use dealbridge_workflows::{RetentionPolicy, Workflows};
+use dealbridge_workflows::{register_refresh_sweep, RetentionPolicy, Workflows};
 
-use crate::budget_gate::{GateConfig, LedgerGate};
 use crate::pipedrive_setup::return_leases;
 use crate::settings::Settings;
-
-/// Refresh tokens expire after 60 days unused; refreshing those idle for 30 keeps every install alive.
-const IDLE_REFRESH_AFTER_DAYS: i64 = 30;
-const REFRESH_SWEEP_EVERY: Duration = Duration::from_secs(6 * 60 * 60);
 
 /// What the job handlers of this binary act with.
 pub struct WorkerDeps {
@@ -33,31 +26,9 @@ pub fn registry(deps: WorkerDeps) -> Registry {
     let mut registry = deps.retention.register(Registry::new(), deps.store.clone());
     if let Some((pipedrive, vault)) = deps.pipedrive {
         registry = Workflows::new(deps.store, pipedrive, vault.clone()).register(registry);
-        registry = registry.periodic(
-            "tokens.refresh_sweep",
-            REFRESH_SWEEP_EVERY,
-            move |_: JobContext| {
-                let vault = vault.clone();
-                async move { refresh_sweep(&vault).await }
-            },
-        );
+        registry = register_refresh_sweep(registry, vault);
     }
     registry
-}
-
-async fn refresh_sweep(vault: &TokenVault) -> Result<(), JobError> {
-    let sweep = vault
-        .refresh_idle(chrono::Duration::days(IDLE_REFRESH_AFTER_DAYS))
-        .await
-        .map_err(|e| JobError::Retry(e.to_string()))?;
-    tracing::info!(
-        tokens.idle = sweep.found,
-        tokens.refreshed = sweep.refreshed,
-        tokens.needs_reauth = sweep.needs_reauth,
-        tokens.failed = sweep.failed,
-        "idle token sweep"
-    );
-    Ok(())
 }
 
 /// Runs workers until `shutdown` completes, then stops claiming and lets running jobs finish.

@@ -1,7 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+mod gate;
+mod lanes;
 mod local;
 mod sync;
+
+pub use gate::{GateConfig, LedgerGate};
+pub use lanes::ledger_lane;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -446,7 +451,7 @@ impl BudgetLedger for StoreLedger {
 }
 
 fn unavailable(e: StoreError) -> LedgerError {
-    LedgerError(format!("budget store: {e}"))
+    LedgerError::because("budget store", e)
 }
 
 pub(crate) fn company_id(company: CompanyId) -> dealbridge_core::CompanyId {

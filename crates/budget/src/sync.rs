@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Weak};
 
+use dealbridge_core::ErrorChain;
 use dealbridge_pipedrive::{CompanyId, LedgerError, Outcome, RateHeaders, Reservation, UserId};
 use dealbridge_storage::WindowKind;
 
@@ -231,7 +232,7 @@ impl StoreLedger {
                 tick.tick().await;
                 let Some(ledger) = weak.upgrade() else { return };
                 if let Err(e) = ledger.flush().await {
-                    tracing::warn!(error = %e, "could not write budget leases back");
+                    tracing::warn!(error = %ErrorChain(&e), "could not write budget leases back");
                 }
             }
         })

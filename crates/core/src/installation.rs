@@ -105,6 +105,19 @@ pub struct NewInstallation {
 }
 
 /// Scopes travel as Pipedrive sends them: one comma-separated string.
+/// The OAuth scopes Dealbridge's Marketplace app asks for (set them in Pipedrive's Developer Hub;
+/// the README lists why each is needed). The embedded sandbox registers the app with the same, so
+/// a missing scope shows up offline first. Not `admin`: nothing we do needs it.
+pub const APP_SCOPES: &[&str] = &[
+    "base",
+    "deals:full",
+    "contacts:full",
+    "activities:full",
+    "search:read",
+    "deal-fields:full",
+    "webhooks:full",
+];
+
 pub fn parse_scopes(scope: &str) -> Vec<String> {
     scope
         .split([',', ' '])

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod audit;
+mod error_chain;
 pub mod event;
 pub mod fields;
 pub mod ids;
@@ -8,4 +9,5 @@ pub mod installation;
 pub mod settings;
 pub mod tenant;
 
+pub use error_chain::ErrorChain;
 pub use ids::{CompanyId, TenantId, UserId};

@@ -2,9 +2,6 @@
 //! Pipedrive client owns the budgets (per-company token buckets); this crate only needs the answer.
 //! A tenant without budget is simply not claimed for: its jobs stay queued and hold no worker.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dealbridge_core::TenantId;
@@ -33,39 +30,5 @@ impl BudgetGate for Unlimited {
         Admission::Ready {
             allowance: u32::MAX,
         }
-    }
-}
-
-/// Admissions set by hand, per tenant; tenants not set are unlimited. For tests and benches.
-#[derive(Debug, Default)]
-pub struct ManualBudget {
-    admissions: Mutex<HashMap<TenantId, Admission>>,
-}
-
-impl ManualBudget {
-    pub fn set(&self, tenant_id: TenantId, admission: Admission) {
-        if let Ok(mut admissions) = self.admissions.lock() {
-            admissions.insert(tenant_id, admission);
-        }
-    }
-
-    pub fn clear(&self, tenant_id: TenantId) {
-        if let Ok(mut admissions) = self.admissions.lock() {
-            admissions.remove(&tenant_id);
-        }
-    }
-}
-
-#[async_trait]
-impl BudgetGate for ManualBudget {
-    async fn admit(&self, tenant_id: TenantId, _: Lane) -> Admission {
-        let admission = self
-            .admissions
-            .lock()
-            .ok()
-            .and_then(|a| a.get(&tenant_id).copied());
-        admission.unwrap_or(Admission::Ready {
-            allowance: u32::MAX,
-        })
     }
 }

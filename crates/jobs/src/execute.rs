@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
+use dealbridge_core::ErrorChain;
 use dealbridge_storage::{JobFailure, JobId, JobLease, Store};
 use futures::FutureExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
@@ -76,14 +77,14 @@ pub(crate) async fn run_job(
     let kind = job.kind.clone();
     let result = match registry.get(&kind) {
         // Another worker version may know the kind (rolling deploy), so this is worth a retry.
-        None => Err(JobError::Retry(format!(
+        None => Err(JobError::retry(format!(
             "no handler for job kind {kind:?} in this worker"
         ))),
         Some(registered) => {
             let run = registered.handler.run(ctx.clone());
             match AssertUnwindSafe(run).catch_unwind().await {
                 Ok(result) => result,
-                Err(_) => Err(JobError::Retry(format!("handler of {kind:?} panicked"))),
+                Err(_) => Err(JobError::retry(format!("handler of {kind:?} panicked"))),
             }
         }
     };
@@ -100,15 +101,13 @@ pub(crate) async fn run_job(
                     Some(Utc::now() + chrono::TimeDelta::from_std(delay).unwrap_or_default())
                 }
             };
+            // The one place a failure is handled: the log gets its whole cause chain. The job row
+            // keeps only the cause's own message: the dashboard shows it to the tenant's admin,
+            // and what lies below it (database or transport details) is ours to read.
             tracing::warn!(job.id = %lease.id, job.kind = %kind, job.attempts = attempts,
-                retry = retry_at.is_some(), error = %err, "job failed");
-            Outcome::Failed(
-                lease,
-                JobFailure {
-                    error: err.to_string(),
-                    retry_at,
-                },
-            )
+                retry = retry_at.is_some(), error = %err.chain(), "job failed");
+            let error = err.cause().to_string();
+            Outcome::Failed(lease, JobFailure { error, retry_at })
         }
     };
     Leases::remove(&leases.running, lease.id);
@@ -185,7 +184,7 @@ where
         match write().await {
             Ok(value) => return Some(value),
             Err(e) => {
-                tracing::error!(error = %e, attempt, "recording job outcomes failed");
+                tracing::error!(error = %ErrorChain(&e), attempt, "recording job outcomes failed");
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
             }
         }
@@ -216,7 +215,7 @@ pub(crate) async fn heartbeat(store: Arc<dyn Store>, leases: Arc<Leases>, lease:
                 }
             }
             Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "extending job leases failed"),
+            Err(e) => tracing::error!(error = %ErrorChain(&e), "extending job leases failed"),
         }
     }
 }

@@ -5,13 +5,17 @@ mod budget;
 mod error;
 mod execute;
 mod fair;
+#[cfg(feature = "test-util")]
+mod manual_budget;
 mod registry;
 mod worker;
 
 pub use backoff::Backoff;
-pub use budget::{Admission, BudgetGate, ManualBudget, Unlimited};
-pub use error::{Error, JobError};
+pub use budget::{Admission, BudgetGate, Unlimited};
+pub use error::{Cause, Error, JobError};
 pub use fair::{deal, lane_weight};
+#[cfg(feature = "test-util")]
+pub use manual_budget::ManualBudget;
 pub use registry::{Handler, JobContext, JobKind, Periodic, Registry};
 pub use worker::{Worker, WorkerBuilder, WorkerReport};
 

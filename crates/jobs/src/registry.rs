@@ -26,9 +26,22 @@ impl JobContext {
 
     /// The payload as `T`; a payload that does not parse will never parse, so that is permanent.
     pub fn payload<T: DeserializeOwned>(&self) -> Result<T, JobError> {
-        serde_json::from_value(self.job.payload.clone())
-            .map_err(|e| JobError::Permanent(format!("payload of {}: {e}", self.job.kind)))
+        serde_json::from_value(self.job.payload.clone()).map_err(|source| {
+            JobError::permanent(PayloadError {
+                kind: self.job.kind.clone(),
+                source,
+            })
+        })
     }
+}
+
+/// A job's payload is not what its kind expects.
+#[derive(Debug, thiserror::Error)]
+#[error("payload of {kind} does not parse")]
+pub struct PayloadError {
+    kind: String,
+    #[source]
+    source: serde_json::Error,
 }
 
 /// Runs one kind of job. Handlers must be idempotent: after a crash, or a lease lost to a stall,

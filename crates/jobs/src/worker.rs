@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use dealbridge_core::ErrorChain;
 use dealbridge_storage::{Claim, Job, LeaseId, Store, StoreResult};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
@@ -190,7 +191,9 @@ impl Worker {
                 match store.recover_expired(Utc::now()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(jobs = n, "recovered jobs with expired leases"),
-                    Err(e) => tracing::error!(error = %e, "recovering expired leases failed"),
+                    Err(e) => {
+                        tracing::error!(error = %ErrorChain(&e), "recovering expired leases failed")
+                    }
                 }
             }
             if Instant::now() >= next_periodic {
@@ -250,7 +253,7 @@ impl Worker {
                             tasks.spawn(task);
                         }
                     }
-                    Err(e) => tracing::error!(error = %e, "claiming jobs failed"),
+                    Err(e) => tracing::error!(error = %ErrorChain(&e), "claiming jobs failed"),
                 }
             }
             if claimed > 0 && slots.available_permits() > 0 {
@@ -291,7 +294,9 @@ impl Worker {
                     counters.released.fetch_add(n, Ordering::Relaxed);
                 }
                 // Not released: they run again once their leases expire.
-                Err(e) => tracing::error!(error = %e, "releasing unfinished jobs failed"),
+                Err(e) => {
+                    tracing::error!(error = %ErrorChain(&e), "releasing unfinished jobs failed")
+                }
             }
             for lease in unfinished {
                 if let Ok(mut held) = leases.held.lock() {
@@ -351,7 +356,7 @@ impl Worker {
         let now = Utc::now();
         for periodic in self.registry.periodic_jobs() {
             if let Err(e) = self.store.enqueue(&periodic.job_after(now)).await {
-                tracing::error!(error = %e, job.kind = %periodic.kind, "scheduling periodic job failed");
+                tracing::error!(error = %ErrorChain(&e), job.kind = %periodic.kind, "scheduling periodic job failed");
             }
         }
     }

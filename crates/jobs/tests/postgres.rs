@@ -3,9 +3,10 @@
 //! periodic scheduling by concurrent workers, and a job longer than its lease.
 //! Listed as ignored, with the reason printed, when no database is configured.
 
+mod crash_worker;
 mod support;
 
-use std::process::{Child, Command};
+use std::process::Child;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,10 +53,7 @@ async fn drop_schema(schema: Schema) {
 }
 
 fn spawn_worker(schema: &Schema) -> std::io::Result<Child> {
-    Command::new(env!("CARGO_BIN_EXE_dealbridge-jobs-crash-worker"))
-        .args([&schema.url, &schema.name])
-        .stdout(std::process::Stdio::null())
-        .spawn()
+    crash_worker::spawn(&schema.url, &schema.name)
 }
 
 async fn scalar(schema: &Schema, sql: &str) -> anyhow::Result<i64> {
@@ -74,7 +72,7 @@ async fn sigkill_mid_batch_loses_nothing(schema: &Schema) -> anyhow::Result<()> 
         .await?;
     let tenants: Vec<_> = (0..4).map(|_| dealbridge_core::TenantId::new()).collect();
     let jobs: Vec<NewJob> = (0..CRASH_JOBS)
-        .map(|n| NewJob::new("crash.effect", json!({ "n": n })).tenant(tenants[n as usize % 4]))
+        .map(|n| NewJob::new(crash_worker::KIND, json!({ "n": n })).tenant(tenants[n as usize % 4]))
         .collect();
     anyhow::ensure!(
         schema.store.enqueue_batch(&jobs).await? == CRASH_JOBS as u64,
@@ -201,6 +199,8 @@ where
 }
 
 fn main() {
+    // The crash test's worker processes are this binary, started again.
+    crash_worker::run_if_asked();
     let args = Arguments::from_args();
     let unavailable = std::env::var(URL_VAR).is_err();
     if unavailable {

@@ -83,7 +83,7 @@ async fn retries_up_to_the_limit_then_dead_with_the_error_then_retry_from_dead()
     let id = store.enqueue(&job).await.unwrap().id();
     let runs = Arc::new(AtomicU32::new(0));
     let registry = counting(runs.clone(), |n| {
-        Err(JobError::Retry(format!("HTTP 503 (run {n})")))
+        Err(JobError::retry(format!("HTTP 503 (run {n})")))
     });
     drive(&store, &registry, || runs.load(Ordering::SeqCst) >= 3).await;
     let dead = store.dead_jobs(Some(tenant), 10).await.unwrap();

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
 use crate::client::{ApiRequest, CompanyClient};
-use crate::error::{Error, Result, TransientKind};
+use crate::error::{Chain, Error, Result, TransientKind};
 use crate::http::{self, Envelope};
 use crate::ledger::{CallRequest, Grant, Outcome, RateHeaders, Reservation};
 use crate::retry::server_hint;
@@ -79,7 +79,7 @@ impl CompanyClient {
                         self.count_error();
                         return Err(error);
                     }
-                    tracing::debug!(retry, delay_ms = delay.as_millis() as u64, error = %error, "retrying");
+                    tracing::debug!(retry, delay_ms = delay.as_millis() as u64, error = %Chain(&error), "retrying");
                     self.sleep(delay).await;
                     self.pd
                         .inner
@@ -163,7 +163,7 @@ impl CompanyClient {
                 .observe_headers(company, self.ctx.user_id, &rate)
                 .await
             {
-                tracing::warn!(error = %e, "could not record rate-limit headers");
+                tracing::warn!(error = %Chain(&e), "could not record rate-limit headers");
             }
         }
         let hint = server_hint(&headers, inner.clock.now());
@@ -234,7 +234,7 @@ impl CompanyClient {
     /// ledger contract allows.
     async fn settle(&self, reservation: Reservation, outcome: Outcome) {
         if let Err(e) = self.pd.inner.ledger.settle(reservation, outcome).await {
-            tracing::warn!(error = %e, "could not settle a reservation");
+            tracing::warn!(error = %Chain(&e), "could not settle a reservation");
         }
     }
 

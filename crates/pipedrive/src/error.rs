@@ -12,6 +12,10 @@ use crate::token::TokenError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// An error from below (the HTTP stack, the ledger's store, the token vault), kept as the
+/// `source` of the client's error so its whole chain reaches the log where the error is handled.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Field name → messages, from Pipedrive's `errors` object on validation failures.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
@@ -91,11 +95,14 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
 
-    /// 5xx, timeouts, connection errors: worth retrying later.
+    /// 5xx, timeouts, connection errors: worth retrying later. `source` is the error met on the
+    /// way (the transport's, the ledger's, the token source's), when there was one.
     #[error("transient Pipedrive failure ({kind:?}): {message}")]
     Transient {
         kind: TransientKind,
         message: String,
+        #[source]
+        source: Option<Cause>,
     },
 
     /// The call was not sent: the budget allows it again at `until`. The job queue parks the
@@ -159,13 +166,33 @@ impl Error {
     }
 }
 
+/// Writes an error with every cause under it (outermost first, joined by ": "), for the log
+/// lines of errors this crate handles itself (a failed settle, a retried call). This crate depends
+/// on nothing internal, so it keeps its own copy of `dealbridge_core::ErrorChain`.
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(cause) = next {
+            write!(f, ": {cause}")?;
+            next = cause.source();
+        }
+        Ok(())
+    }
+}
+
 impl From<TokenError> for Error {
     fn from(e: TokenError) -> Self {
         match e {
-            TokenError::NeedsReauth(reason) => Error::NeedsReauth { reason },
-            TokenError::Unavailable(message) => Error::Transient {
+            TokenError::NeedsReauth(reason) => Error::NeedsReauth {
+                reason: reason.into_owned(),
+            },
+            unavailable @ TokenError::Unavailable { .. } => Error::Transient {
                 kind: TransientKind::TokenSource,
-                message,
+                message: "no access token".into(),
+                source: Some(Box::new(unavailable)),
             },
         }
     }
@@ -175,7 +202,68 @@ impl From<LedgerError> for Error {
     fn from(e: LedgerError) -> Self {
         Error::Transient {
             kind: TransientKind::Ledger,
-            message: e.to_string(),
+            message: "no budget reservation".into(),
+            source: Some(Box::new(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    fn chain(err: &Error) -> String {
+        Chain(err).to_string()
+    }
+
+    #[test]
+    fn an_unavailable_token_keeps_its_cause_below_the_transient_error() {
+        let root = std::io::Error::new(std::io::ErrorKind::TimedOut, "vault store timed out");
+        let err = Error::from(TokenError::unavailable_because(
+            "reading the installation",
+            root,
+        ));
+        assert!(
+            matches!(
+                err,
+                Error::Transient {
+                    kind: TransientKind::TokenSource,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            chain(&err),
+            "transient Pipedrive failure (TokenSource): no access token: \
+             token unavailable: reading the installation: vault store timed out"
+        );
+    }
+
+    #[test]
+    fn a_ledger_failure_keeps_the_store_error_below_it() {
+        let root = std::io::Error::other("connection refused");
+        let err = Error::from(LedgerError::because("budget store", root));
+        let ledger = err.source().map(ToString::to_string);
+        assert_eq!(
+            ledger.as_deref(),
+            Some("budget ledger unavailable: budget store")
+        );
+        assert!(
+            chain(&err).ends_with("budget store: connection refused"),
+            "{}",
+            chain(&err)
+        );
+    }
+
+    #[test]
+    fn lost_authorisation_stays_needs_reauth_with_its_reason() {
+        let err = Error::from(TokenError::needs_reauth("uninstalled"));
+        assert!(
+            matches!(&err, Error::NeedsReauth { reason } if reason == "uninstalled"),
+            "{err:?}"
+        );
     }
 }

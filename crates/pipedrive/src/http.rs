@@ -60,7 +60,8 @@ pub(crate) fn transport_error(e: reqwest::Error) -> Error {
     // Without the URL: its query may hold a search term such as an email address.
     Error::Transient {
         kind,
-        message: e.without_url().to_string(),
+        message: "the request did not complete".into(),
+        source: Some(Box::new(e.without_url())),
     }
 }
 
@@ -122,6 +123,7 @@ pub(crate) fn status_error(
         s if status.is_server_error() => Error::Transient {
             kind: TransientKind::Server { status: s },
             message,
+            source: None,
         },
         s => Error::Permanent { status: s, message },
     }

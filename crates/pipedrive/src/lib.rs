@@ -17,7 +17,7 @@ mod token;
 
 pub use client::{CompanyClient, CompanyCtx, Pipedrive};
 pub use config::{PipedriveConfig, Timeouts};
-pub use error::{Error, ErrorClass, FieldErrors, ForbiddenKind, Result, TransientKind};
+pub use error::{Cause, Error, ErrorClass, FieldErrors, ForbiddenKind, Result, TransientKind};
 pub use figures::{CompanyFigures, Figures};
 pub use ledger::{
     BudgetLedger, BudgetStatus, CallRequest, CompanyId, Grant, Lane, LedgerError, Outcome,

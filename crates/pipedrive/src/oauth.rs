@@ -167,6 +167,7 @@ impl OAuth {
                     status: status.as_u16(),
                 },
                 message: "revoke failed".into(),
+                source: None,
             });
         }
         Err(Error::OAuth(format!("revoke answered {status}")))
@@ -232,7 +233,8 @@ fn token_error(e: RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorR
         RequestTokenError::Request(HttpClientError::Reqwest(e)) => crate::http::transport_error(*e),
         RequestTokenError::Request(other) => Error::Transient {
             kind: TransientKind::Network,
-            message: other.to_string(),
+            message: "the OAuth request did not complete".into(),
+            source: Some(Box::new(other)),
         },
         // Pipedrive's OAuth error body is not documented; when it is not RFC 6749 JSON, still
         // recognise an invalid grant by its text ("Invalid grant: refresh_token is invalid").

@@ -1,17 +1,52 @@
 //! Where the client gets access tokens. The caller implements this over its token vault, which
 //! owns storage, encryption and the lock that keeps two workers from refreshing at once.
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+use crate::error::Cause;
+
+#[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    /// No usable token and no way to get one: the user must install again.
+    /// No usable token and no way to get one: the user must install again. The reason says
+    /// which state the installation is in (uninstalled, refresh token refused, ...).
     #[error("re-authorisation needed: {0}")]
-    NeedsReauth(String),
-    /// The vault or the OAuth server could not answer now; try again later.
-    #[error("token unavailable: {0}")]
-    Unavailable(String),
+    NeedsReauth(Cow<'static, str>),
+    /// The vault or the OAuth server could not answer now; try again later. `what` says which
+    /// step failed; `source` is the error it met, when there was one.
+    #[error("token unavailable: {what}")]
+    Unavailable {
+        what: Cow<'static, str>,
+        #[source]
+        source: Option<Cause>,
+    },
+}
+
+impl TokenError {
+    pub fn needs_reauth(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::NeedsReauth(reason.into())
+    }
+
+    /// Unavailable for a reason of the vault's own, with no error under it.
+    pub fn unavailable(what: impl Into<Cow<'static, str>>) -> Self {
+        Self::Unavailable {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// Unavailable because `what` failed with `source`.
+    pub fn unavailable_because(
+        what: impl Into<Cow<'static, str>>,
+        source: impl Into<Cause>,
+    ) -> Self {
+        Self::Unavailable {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
 }
 
 /// Access tokens for one company's installing user.

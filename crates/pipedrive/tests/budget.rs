@@ -151,7 +151,7 @@ impl BudgetLedger for SettleFails {
         self.0.reserve(request).await
     }
     async fn settle(&self, _: Reservation, _: Outcome) -> Result<(), LedgerError> {
-        Err(LedgerError("store down".into()))
+        Err(LedgerError::new("store down"))
     }
     async fn observe_headers(
         &self,
@@ -159,7 +159,7 @@ impl BudgetLedger for SettleFails {
         _: UserId,
         _: &RateHeaders,
     ) -> Result<(), LedgerError> {
-        Err(LedgerError("store down".into()))
+        Err(LedgerError::new("store down"))
     }
     async fn set_daily_limit(&self, c: CompanyId, t: Option<u64>) -> Result<(), LedgerError> {
         self.0.set_daily_limit(c, t).await

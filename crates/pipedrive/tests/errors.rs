@@ -199,16 +199,16 @@ impl dealbridge_pipedrive::TokenSource for VaultDown {
     async fn access_token(
         &self,
     ) -> Result<secrecy::SecretString, dealbridge_pipedrive::TokenError> {
-        Err(dealbridge_pipedrive::TokenError::Unavailable(
-            "vault timeout".into(),
+        Err(dealbridge_pipedrive::TokenError::unavailable(
+            "vault timeout",
         ))
     }
     async fn refresh(
         &self,
         _: &secrecy::SecretString,
     ) -> Result<secrecy::SecretString, dealbridge_pipedrive::TokenError> {
-        Err(dealbridge_pipedrive::TokenError::Unavailable(
-            "vault timeout".into(),
+        Err(dealbridge_pipedrive::TokenError::unavailable(
+            "vault timeout",
         ))
     }
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod lease;
 mod rotate;
 mod seal;
 mod vault;

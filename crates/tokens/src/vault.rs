@@ -8,13 +8,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dealbridge_core::installation::{Installation, InstallationStatus, SealedTokens};
-use dealbridge_core::{CompanyId, TenantId, UserId};
+use dealbridge_core::{CompanyId, ErrorChain, TenantId, UserId};
 use dealbridge_crypto::{ExposeSecret, KeyRing, SecretString};
 use dealbridge_pipedrive::oauth::{OAuth, TokenSet};
 use dealbridge_pipedrive::{TokenError, TokenSource};
 use dealbridge_storage::{InstallationKey, Store, StoreError};
 use rand::Rng;
 
+use crate::lease::RefreshLease;
 use crate::seal::{open, seal};
 
 /// Timing of refreshes. The defaults suit Pipedrive's one-hour access tokens.
@@ -167,11 +168,12 @@ impl TokenVault {
                 match source.force_refresh().await {
                     Ok(()) => sweep.refreshed += 1,
                     Err(TokenError::NeedsReauth(_)) => sweep.needs_reauth += 1,
-                    Err(TokenError::Unavailable(reason)) => {
+                    Err(e @ TokenError::Unavailable { .. }) => {
+                        // Handled here (the sweep goes on): the one place its chain is logged.
                         tracing::warn!(
                             tenant.id = %idle.tenant_id,
                             user.id = %idle.user_id,
-                            %reason,
+                            error = %ErrorChain(&e),
                             "idle refresh failed"
                         );
                         sweep.failed += 1;
@@ -237,10 +239,6 @@ impl std::fmt::Debug for InstallationTokens {
     }
 }
 
-fn unavailable(what: &str, err: impl std::fmt::Display) -> TokenError {
-    TokenError::Unavailable(format!("{what}: {err}"))
-}
-
 /// Whether the stored tokens are no longer the ones a caller saw. A refresh or a reinstall always
 /// moves the expiry; a key rotation changes the ciphertexts but not the tokens, and does not.
 fn changed(seen: &SealedTokens, current: &SealedTokens) -> bool {
@@ -298,9 +296,9 @@ impl InstallationTokens {
                     .store
                     .tenant(self.tenant_id)
                     .await
-                    .map_err(|e| unavailable("reading the tenant", e))?
+                    .map_err(|e| TokenError::unavailable_because("reading the tenant", e))?
                     .map(|t| t.company_id)
-                    .ok_or_else(|| TokenError::NeedsReauth("tenant not installed".into()))
+                    .ok_or_else(|| TokenError::needs_reauth("tenant not installed"))
             })
             .await
             .copied()
@@ -313,23 +311,20 @@ impl InstallationTokens {
             .store
             .installation(self.tenant_id, self.user_id)
             .await
-            .map_err(|e| unavailable("reading the installation", e))?;
-        let installation =
-            installation.ok_or_else(|| TokenError::NeedsReauth("not installed".into()))?;
+            .map_err(|e| TokenError::unavailable_because("reading the installation", e))?;
+        let installation = installation.ok_or_else(|| TokenError::needs_reauth("not installed"))?;
         match installation.status {
             InstallationStatus::Active => {}
             InstallationStatus::NeedsReauth => {
-                return Err(TokenError::NeedsReauth(
-                    "the refresh token was refused; the user must install again".into(),
+                return Err(TokenError::needs_reauth(
+                    "the refresh token was refused; the user must install again",
                 ))
             }
-            InstallationStatus::Uninstalled => {
-                return Err(TokenError::NeedsReauth("uninstalled".into()))
-            }
+            InstallationStatus::Uninstalled => return Err(TokenError::needs_reauth("uninstalled")),
         }
         installation
             .tokens
-            .ok_or_else(|| TokenError::NeedsReauth("no tokens stored".into()))
+            .ok_or_else(|| TokenError::needs_reauth("no tokens stored"))
     }
 
     fn is_fresh(&self, tokens: &SealedTokens) -> bool {
@@ -342,7 +337,7 @@ impl InstallationTokens {
         let company = self.company_id().await?;
         open(&self.inner().keys, company, self.user_id, tokens)
             .map(|open| open.access_token)
-            .map_err(|e| unavailable("opening the stored tokens", e))
+            .map_err(|e| TokenError::unavailable_because("opening the stored tokens", e))
     }
 
     /// The current access token if the stored tokens changed since `seen` and are fresh.
@@ -368,65 +363,48 @@ impl InstallationTokens {
         if let Some(token) = self.current_if_changed(seen, &current).await? {
             return Ok(Outcome::Current(token));
         }
-        if let Some(token) = self.take_lease(seen).await? {
-            return Ok(Outcome::Current(token));
-        }
-        // Lease held. Another process may have refreshed and released it between our last read
-        // and our taking it: read again before spending the refresh token.
-        let current = match self.read().await {
-            Ok(current) => current,
-            Err(e) => {
-                self.release().await;
-                return Err(e);
-            }
+        let mut lease = match self.take_lease(seen).await? {
+            Leased::Held(lease) => lease,
+            Leased::Landed(token) => return Ok(Outcome::Current(token)),
         };
-        match self.current_if_changed(seen, &current).await {
-            Ok(Some(token)) => {
-                self.release().await;
-                return Ok(Outcome::Current(token));
-            }
-            Ok(None) => {}
-            Err(e) => {
-                self.release().await;
-                return Err(e);
-            }
-        }
-        self.refresh_under_lease(current).await
+        let outcome = self.refresh_under_lease(&mut lease, seen).await;
+        // Every way out gives the lease back here (a no-op when storing the tokens or marking the
+        // installation already ended it); a cancelled refresh gives it back from the guard's drop.
+        lease.release().await;
+        outcome
     }
 
     /// Takes the store lease, waiting while another process holds it. Returns a token instead
     /// when that process's refresh landed meanwhile.
-    async fn take_lease(&self, seen: &SealedTokens) -> Result<Option<SecretString>, TokenError> {
+    async fn take_lease(&self, seen: &SealedTokens) -> Result<Leased, TokenError> {
         let config = &self.inner().config;
         let ttl = chrono::Duration::from_std(config.lease_ttl)
-            .map_err(|e| unavailable("lease duration", e))?;
+            .map_err(|e| TokenError::unavailable_because("lease duration", e))?;
         let started = tokio::time::Instant::now();
         loop {
             let now = Utc::now();
-            let taken = self
-                .inner()
-                .store
-                .acquire_refresh_lease(
-                    self.tenant_id,
-                    self.user_id,
-                    &self.inner().holder,
-                    now,
-                    now + ttl,
-                )
-                .await
-                .map_err(|e| unavailable("taking the refresh lease", e))?;
-            if taken {
-                return Ok(None);
+            let taken = RefreshLease::take(
+                &self.inner().store,
+                self.tenant_id,
+                self.user_id,
+                &self.inner().holder,
+                now,
+                now + ttl,
+            )
+            .await
+            .map_err(|e| TokenError::unavailable_because("taking the refresh lease", e))?;
+            if let Some(lease) = taken {
+                return Ok(Leased::Held(lease));
             }
             // Refused: another process holds it, or the installation stopped being usable
             // (`read` says which).
             let current = self.read().await?;
             if let Some(token) = self.current_if_changed(seen, &current).await? {
-                return Ok(Some(token));
+                return Ok(Leased::Landed(token));
             }
             if started.elapsed() >= config.lease_wait {
-                return Err(TokenError::Unavailable(
-                    "another process is still refreshing this installation's tokens".into(),
+                return Err(TokenError::unavailable(
+                    "another process is still refreshing this installation's tokens",
                 ));
             }
             let jitter = rand::thread_rng().gen_range(Duration::ZERO..=config.lease_poll);
@@ -434,49 +412,30 @@ impl InstallationTokens {
         }
     }
 
-    async fn release(&self) {
-        let released = self
-            .inner()
-            .store
-            .release_refresh_lease(self.tenant_id, self.user_id, &self.inner().holder)
-            .await;
-        if let Err(e) = released {
-            // The lease ends by itself after its time-to-live.
-            tracing::warn!(
-                tenant.id = %self.tenant_id,
-                user.id = %self.user_id,
-                error = %e,
-                "could not release the refresh lease"
-            );
+    /// Holding the lease: refresh with the stored refresh token, unless another process
+    /// refreshed and released between our last read and our taking the lease. An
+    /// `invalid_grant` is checked once more (re-read, retry with whatever refresh token is stored
+    /// then) before the installation is marked `needs_reauth`.
+    async fn refresh_under_lease(
+        &self,
+        lease: &mut RefreshLease,
+        seen: &SealedTokens,
+    ) -> Result<Outcome, TokenError> {
+        let mut used = self.read().await?;
+        if let Some(token) = self.current_if_changed(seen, &used).await? {
+            return Ok(Outcome::Current(token));
         }
-    }
-
-    /// Holding the lease: refresh with the stored refresh token. An `invalid_grant` is checked
-    /// once more (re-read, retry with whatever refresh token is stored then) before the
-    /// installation is marked `needs_reauth`.
-    async fn refresh_under_lease(&self, tokens: SealedTokens) -> Result<Outcome, TokenError> {
-        let company = match self.company_id().await {
-            Ok(company) => company,
-            Err(e) => {
-                self.release().await;
-                return Err(e);
-            }
-        };
-        let mut used = tokens;
+        let company = self.company_id().await?;
         let mut rechecked = false;
         loop {
-            let refresh_token = match open(&self.inner().keys, company, self.user_id, &used) {
-                Ok(open) => open.refresh_token,
-                Err(e) => {
-                    self.release().await;
-                    return Err(unavailable("opening the stored tokens", e));
-                }
-            };
+            let refresh_token = open(&self.inner().keys, company, self.user_id, &used)
+                .map_err(|e| TokenError::unavailable_because("opening the stored tokens", e))?
+                .refresh_token;
             let requested_at = Utc::now();
             match self.inner().oauth.refresh(&refresh_token).await {
                 Ok(set) => {
                     return self
-                        .commit(company, set, refresh_token, requested_at)
+                        .commit(lease, company, set, refresh_token, requested_at)
                         .await
                         .map(Outcome::Refreshed)
                 }
@@ -488,31 +447,20 @@ impl InstallationTokens {
                         %reason,
                         "refresh token refused; checking once more"
                     );
-                    let current = match self.read().await {
-                        Ok(current) => current,
-                        Err(e) => {
-                            self.release().await;
-                            return Err(e);
-                        }
-                    };
-                    match self.current_if_changed(&used, &current).await {
-                        Ok(Some(token)) => {
-                            self.release().await;
-                            return Ok(Outcome::Current(token));
-                        }
-                        Ok(None) => used = current,
-                        Err(e) => {
-                            self.release().await;
-                            return Err(e);
-                        }
+                    let current = self.read().await?;
+                    match self.current_if_changed(&used, &current).await? {
+                        Some(token) => return Ok(Outcome::Current(token)),
+                        None => used = current,
                     }
                 }
                 Err(dealbridge_pipedrive::Error::NeedsReauth { reason }) => {
-                    return self.give_up(reason).await;
+                    return self.give_up(lease, reason).await;
                 }
                 Err(e) => {
-                    self.release().await;
-                    return Err(unavailable("refreshing the access token", e));
+                    return Err(TokenError::unavailable_because(
+                        "refreshing the access token",
+                        e,
+                    ))
                 }
             }
         }
@@ -522,6 +470,7 @@ impl InstallationTokens {
     /// access token is handed to anyone. Keeps the refresh token used when the answer has none.
     async fn commit(
         &self,
+        lease: &mut RefreshLease,
         company: CompanyId,
         set: TokenSet,
         used_refresh_token: SecretString,
@@ -534,32 +483,16 @@ impl InstallationTokens {
         let expires_at = requested_at
             .checked_add_signed(lifetime)
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let sealed = match seal(
+        let sealed = seal(
             &self.inner().keys,
             company,
             self.user_id,
             &set.access_token,
             &refresh_token,
             expires_at,
-        ) {
-            Ok(sealed) => sealed,
-            Err(e) => {
-                self.release().await;
-                return Err(unavailable("sealing the new tokens", e));
-            }
-        };
-        match self
-            .inner()
-            .store
-            .store_refreshed_tokens(
-                self.tenant_id,
-                self.user_id,
-                &self.inner().holder,
-                &sealed,
-                Utc::now(),
-            )
-            .await
-        {
+        )
+        .map_err(|e| TokenError::unavailable_because("sealing the new tokens", e))?;
+        match lease.store_tokens(&sealed, Utc::now()).await {
             Ok(()) => {
                 tracing::info!(
                     tenant.id = %self.tenant_id,
@@ -576,25 +509,21 @@ impl InstallationTokens {
                     user.id = %self.user_id,
                     "refresh lease lost before the new tokens were stored; discarding them"
                 );
-                Err(TokenError::Unavailable(
-                    "the refresh lease was lost before the new tokens were stored".into(),
+                Err(TokenError::unavailable(
+                    "the refresh lease was lost before the new tokens were stored",
                 ))
             }
-            Err(e) => {
-                self.release().await;
-                Err(unavailable("storing the new tokens", e))
-            }
+            Err(e) => Err(TokenError::unavailable_because("storing the new tokens", e)),
         }
     }
 
     /// The refresh token was refused twice: mark the installation so jobs wait for a reinstall.
-    async fn give_up(&self, reason: String) -> Result<Outcome, TokenError> {
-        match self
-            .inner()
-            .store
-            .mark_needs_reauth(self.tenant_id, self.user_id, &self.inner().holder)
-            .await
-        {
+    async fn give_up(
+        &self,
+        lease: &mut RefreshLease,
+        reason: String,
+    ) -> Result<Outcome, TokenError> {
+        match lease.mark_needs_reauth().await {
             Ok(()) => {
                 tracing::warn!(
                     tenant.id = %self.tenant_id,
@@ -602,19 +531,24 @@ impl InstallationTokens {
                     %reason,
                     "refresh token refused twice; installation needs re-authorisation"
                 );
-                Err(TokenError::NeedsReauth(reason))
+                Err(TokenError::needs_reauth(reason))
             }
             // A reinstall (or another holder) replaced the row meanwhile: let the next call read it.
-            Err(StoreError::Conflict(_)) => Err(TokenError::Unavailable(
-                "the installation changed while its refresh token was refused".into(),
+            Err(StoreError::Conflict(_)) => Err(TokenError::unavailable(
+                "the installation changed while its refresh token was refused",
             )),
-            Err(e) => {
-                self.release().await;
-                Err(unavailable(
-                    "marking the installation for re-authorisation",
-                    e,
-                ))
-            }
+            Err(e) => Err(TokenError::unavailable_because(
+                "marking the installation for re-authorisation",
+                e,
+            )),
         }
     }
+}
+
+/// How taking the lease ended.
+enum Leased {
+    /// This vault holds it.
+    Held(RefreshLease),
+    /// Another process refreshed meanwhile; its access token.
+    Landed(SecretString),
 }

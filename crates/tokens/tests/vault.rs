@@ -38,6 +38,9 @@ const CLIENT_ID: &str = "dealbridge-test";
 const CLIENT_SECRET: &str = "test-secret";
 const CALLBACK: &str = "http://127.0.0.1:9/oauth/callback";
 
+#[path = "vault/lease.rs"]
+mod lease;
+
 type Cleanup = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -902,6 +905,12 @@ fn tests() -> Vec<(&'static str, TestFn)> {
         }),
         ("takes_over_an_abandoned_lease", |b| {
             Box::pin(takes_over_an_abandoned_lease(b))
+        }),
+        ("an_error_under_the_lease_releases_it", |b| {
+            Box::pin(lease::an_error_under_the_lease_releases_it(b))
+        }),
+        ("a_cancelled_refresh_releases_the_lease", |b| {
+            Box::pin(lease::a_cancelled_refresh_releases_the_lease(b))
         }),
         ("refresh_idle", |b| Box::pin(refresh_idle(b))),
         ("key_rotation_then_old_key_removed", |b| {

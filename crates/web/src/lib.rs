@@ -6,6 +6,7 @@ mod console_state;
 mod error;
 mod iframe_jwt;
 pub mod login_throttle;
+pub mod metrics;
 mod middleware;
 mod oauth_state;
 mod pages;
@@ -25,9 +26,12 @@ pub use oauth_state::StateSigner;
 pub use request_log::RequestSpan;
 pub use routes::configure;
 pub use services::rejections::CALLOUTS_PER_WINDOW;
+pub use services::first_account::{
+    first_console_account, FirstAccountError, FIRST_ACCOUNT, PASSWORD_FILE,
+};
 pub use services::staff::{
     add_account as add_staff_account, normalize_email, StaffAccountError, MIN_PASSWORD_CHARS,
 };
-pub use session::session_middleware;
+pub use session::{session_middleware, MIN_SESSION_KEY_BYTES};
 pub use state::{AppIdentity, AppState};
 pub use templates::{TemplateError, Templates};

@@ -30,7 +30,11 @@ const SINCE: &str = "since";
 const CSRF: &str = "csrf";
 pub(crate) const OAUTH_NONCE: &str = "oauth_nonce";
 
-/// Cookie sessions, encrypted and signed with `key` (at least 64 bytes). Over HTTPS the cookie is
+/// The shortest session key cookies can be signed and encrypted with (actix's `Key` needs 64
+/// bytes: half signs, half encrypts).
+pub const MIN_SESSION_KEY_BYTES: usize = 64;
+
+/// Cookie sessions, encrypted and signed with `key` (at least [`MIN_SESSION_KEY_BYTES`]). Over HTTPS the cookie is
 /// `SameSite=None; Secure` so it survives inside Pipedrive's iframe; over plain HTTP (local runs)
 /// browsers refuse `None` without `Secure`, so it falls back to `Lax`.
 pub fn session_middleware(

@@ -7,7 +7,7 @@ use dealbridge_core::{TenantId, UserId};
 use dealbridge_jobs::JobError;
 use dealbridge_pipedrive::{CompanyClient, CompanyCtx, Lane};
 
-use crate::errors::{store_error, wait_for_reconnect};
+use crate::errors::{store_error, wait_for_reconnect, BadApiDomain};
 use crate::Workflows;
 
 impl Workflows {
@@ -34,13 +34,13 @@ impl Workflows {
             .ok_or_else(|| JobError::permanent("the installation no longer exists"))?;
         match installation.status {
             InstallationStatus::Active => {}
-            InstallationStatus::NeedsReauth => return Err(wait_for_reconnect()),
+            InstallationStatus::NeedsReauth => return Err(wait_for_reconnect(None)),
             InstallationStatus::Uninstalled => {
                 return Err(JobError::permanent("the app was uninstalled"))
             }
         }
         let api_domain = url::Url::parse(&installation.api_domain)
-            .map_err(|e| JobError::permanent(format!("stored api_domain is not a URL: {e}")))?;
+            .map_err(|e| JobError::permanent(BadApiDomain(e)))?;
         let ids = u64::try_from(tenant.company_id.get())
             .ok()
             .zip(u64::try_from(user_id.get()).ok());

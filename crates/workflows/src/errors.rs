@@ -16,14 +16,14 @@ const RATE_LIMIT_PAUSE: chrono::Duration = chrono::Duration::minutes(1);
 pub fn job_error(err: Error) -> JobError {
     match err {
         Error::Transient { .. } => JobError::retry(err),
-        Error::Deferred { until, .. } => JobError::RetryAt(err.to_string(), until),
+        Error::Deferred { until, .. } => JobError::retry_at(err, until),
         Error::RateLimited { retry_after, .. } => {
             let pause = retry_after
                 .and_then(|d| chrono::Duration::from_std(d).ok())
                 .unwrap_or(RATE_LIMIT_PAUSE);
-            JobError::RetryAt(err.to_string(), Utc::now() + pause)
+            JobError::retry_at(err, Utc::now() + pause)
         }
-        Error::NeedsReauth { .. } => wait_for_reconnect(),
+        Error::NeedsReauth { .. } => wait_for_reconnect(Some(err)),
         Error::PaymentRequired { .. }
         | Error::Forbidden { .. }
         | Error::NotFound { .. }
@@ -36,12 +36,22 @@ pub fn job_error(err: Error) -> JobError {
     }
 }
 
-pub(crate) fn wait_for_reconnect() -> JobError {
-    JobError::RetryAt(
-        "waiting for a user to reconnect Dealbridge to Pipedrive".into(),
+/// Why a job waits for its user: what Pipedrive said, when a call found out.
+#[derive(Debug, thiserror::Error)]
+#[error("waiting for a user to reconnect Dealbridge to Pipedrive")]
+pub(crate) struct WaitingForReconnect(#[source] Option<Error>);
+
+pub(crate) fn wait_for_reconnect(found_by: Option<Error>) -> JobError {
+    JobError::retry_at(
+        WaitingForReconnect(found_by),
         Utc::now() + RECONNECT_RECHECK,
     )
 }
+
+/// The installation row holds an `api_domain` that is not a URL (corrupt data).
+#[derive(Debug, thiserror::Error)]
+#[error("stored api_domain is not a URL")]
+pub(crate) struct BadApiDomain(#[source] pub(crate) url::ParseError);
 
 /// The store being unreachable is transient; anything else it reports is a bug or corrupt data.
 pub(crate) fn store_error(err: StoreError) -> JobError {
@@ -62,6 +72,7 @@ mod tests {
         let err = Error::Transient {
             kind: dealbridge_pipedrive::TransientKind::Timeout,
             message: "slow".into(),
+            source: None,
         };
         assert!(matches!(job_error(err), JobError::Retry(_)));
     }
@@ -90,6 +101,35 @@ mod tests {
     }
 
     #[test]
+    fn the_pipedrive_error_is_kept_as_the_cause() {
+        let err = Error::Transient {
+            kind: dealbridge_pipedrive::TransientKind::Connect,
+            message: "the request did not complete".into(),
+            source: Some(Box::new(std::io::Error::other("connection refused"))),
+        };
+        let job = job_error(err);
+        assert!(job.cause().downcast_ref::<Error>().is_some(), "{job:?}");
+        assert!(
+            job.chain().ends_with("connection refused"),
+            "{}",
+            job.chain()
+        );
+    }
+
+    #[test]
+    fn waiting_for_reconnect_says_what_pipedrive_answered() {
+        let err = Error::NeedsReauth {
+            reason: "invalid_grant".into(),
+        };
+        let job = job_error(err);
+        assert_eq!(
+            job.cause().to_string(),
+            "waiting for a user to reconnect Dealbridge to Pipedrive"
+        );
+        assert!(job.chain().contains("invalid_grant"), "{}", job.chain());
+    }
+
+    #[test]
     fn lost_authorisation_waits_instead_of_dying() {
         let err = Error::NeedsReauth {
             reason: "invalid_grant".into(),
@@ -103,9 +143,10 @@ mod tests {
             kind: dealbridge_pipedrive::ForbiddenKind::MissingScope,
             message: "Scope deals:full is missing".into(),
         };
-        let JobError::Permanent(message) = job_error(err) else {
+        let JobError::Permanent(cause) = job_error(err) else {
             panic!("not permanent");
         };
+        let message = cause.to_string();
         assert!(message.contains("Scope deals:full is missing"), "{message}");
     }
 }

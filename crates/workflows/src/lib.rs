@@ -2,8 +2,8 @@
 
 mod company;
 mod errors;
-mod lanes;
 mod provision;
+mod refresh_sweep;
 mod retention;
 
 use std::sync::Arc;
@@ -14,8 +14,10 @@ use dealbridge_storage::Store;
 use dealbridge_tokens::TokenVault;
 
 pub use errors::job_error;
-pub use lanes::ledger_lane;
 pub use provision::{provision_job, ProvisionPayload, PROVISION_KIND};
+pub use refresh_sweep::{
+    register_refresh_sweep, IDLE_REFRESH_AFTER, REFRESH_SWEEP_EVERY, REFRESH_SWEEP_KIND,
+};
 pub use retention::{RetentionPolicy, PURGE_KIND};
 
 /// What the workflow jobs need: the store, the shared Pipedrive client and the token vault.

@@ -11,8 +11,8 @@ use dealbridge_storage::{Lane as QueueLane, NewJob};
 use serde::{Deserialize, Serialize};
 
 use crate::errors::{job_error, store_error};
-use crate::ledger_lane;
 use crate::Workflows;
+use dealbridge_budget::ledger_lane;
 
 pub const PROVISION_KIND: &str = "install.provision";
 

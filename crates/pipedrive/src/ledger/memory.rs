@@ -1,61 +1,19 @@
 //! A ledger that is exact within one process: one mutex makes every `reserve` atomic.
-//! Several instances each running this ledger would together overspend; production with more
-//! than one instance uses the store-backed ledger.
+//! Several instances each running this ledger would together overspend, so production always
+//! uses the store-backed ledger; this one is a test double (feature `test-util`) that the
+//! client's tests and other crates' tests run against.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, FixedOffset, NaiveTime, Offset as _, TimeZone as _, Utc};
+use chrono::{DateTime, Utc};
 
 use super::clock::{Clock, TokioClock};
+use super::config::{next_reset, LedgerConfig};
 use super::types::*;
 use super::{BudgetLedger, LedgerError};
-
-/// Tunables of the in-memory ledger (a store-backed ledger should accept the same).
-#[derive(Debug, Clone)]
-pub struct LedgerConfig {
-    /// The daily budget resets at midnight in this offset. Pipedrive does not name its server
-    /// time zone, so this is a setting (UTC by default).
-    pub reset_offset: FixedOffset,
-    /// Share of the daily budget kept for interactive and webhook work.
-    pub priority_reserve: f64,
-    /// Share of each burst and search window that bulk work may fill.
-    pub bulk_window_share: f64,
-    /// Burst limit assumed until Pipedrive reports one: the lowest OAuth plan's 80 per 2 s.
-    pub default_burst_limit: u32,
-    pub search_limit: u32,
-    pub window: Duration,
-}
-
-impl Default for LedgerConfig {
-    fn default() -> Self {
-        Self {
-            reset_offset: Utc.fix(),
-            priority_reserve: 0.2,
-            bulk_window_share: 0.75,
-            default_burst_limit: 80,
-            search_limit: 10,
-            window: Duration::from_secs(2),
-        }
-    }
-}
-
-/// The first midnight (in `offset`) strictly after `now`.
-pub fn next_reset(now: DateTime<Utc>, offset: FixedOffset) -> DateTime<Utc> {
-    let local_date = now.with_timezone(&offset).date_naive();
-    let next = local_date
-        .succ_opt()
-        .unwrap_or(local_date)
-        .and_time(NaiveTime::MIN);
-    offset
-        .from_local_datetime(&next)
-        .single()
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or(now + chrono::Duration::days(1))
-}
 
 /// A rolling window as a log of send times; entries older than the window drop out.
 #[derive(Debug, Default)]

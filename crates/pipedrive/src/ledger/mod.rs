@@ -7,27 +7,63 @@
 //!   installing user), reported back in `x-ratelimit-*` headers;
 //! - the **search limit**: 10 search requests per 2 seconds, per token, on every plan.
 //!
-//! [`BudgetLedger`] is the contract; [`InMemoryLedger`] is correct within one process, and a
-//! store-backed implementation makes the same promises across processes.
+//! [`BudgetLedger`] is the contract; the store-backed implementation (crate `dealbridge-budget`)
+//! keeps its promises across processes. `InMemoryLedger` (feature `test-util`, for tests only)
+//! keeps them within one process.
 
 mod clock;
+mod config;
+#[cfg(feature = "test-util")]
+mod manual_clock;
+#[cfg(feature = "test-util")]
 mod memory;
 mod types;
 
-pub use clock::{Clock, ManualClock, TokioClock};
-pub use memory::{next_reset, InMemoryLedger, LedgerConfig};
+pub use clock::{Clock, TokioClock};
+pub use config::{next_reset, LedgerConfig};
+#[cfg(feature = "test-util")]
+pub use manual_clock::ManualClock;
+#[cfg(feature = "test-util")]
+pub use memory::InMemoryLedger;
 pub use types::{
     daily_budget_for_plan, BudgetStatus, CallRequest, CompanyId, Grant, Lane, Outcome, Plan,
     RateHeaders, Reservation, UserId, WaitReason,
 };
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 
+use crate::error::Cause;
+
 /// The ledger could not answer (its store is down or timed out). The client treats this as a
-/// transient failure: a call is never sent without a reservation.
+/// transient failure: a call is never sent without a reservation. The store's error, when there
+/// is one, is kept as the source.
 #[derive(Debug, thiserror::Error)]
-#[error("budget ledger unavailable: {0}")]
-pub struct LedgerError(pub String);
+#[error("budget ledger unavailable: {what}")]
+pub struct LedgerError {
+    what: Cow<'static, str>,
+    #[source]
+    source: Option<Cause>,
+}
+
+impl LedgerError {
+    /// Unavailable for a reason of the ledger's own.
+    pub fn new(what: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// Unavailable because `what` failed with `source`.
+    pub fn because(what: impl Into<Cow<'static, str>>, source: impl Into<Cause>) -> Self {
+        Self {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+}
 
 /// Where every Pipedrive call asks for budget before it is sent, and reports back after.
 ///

@@ -29,9 +29,7 @@ impl TokenSource for Minted {
     }
 
     async fn refresh(&self, _rejected: &SecretString) -> Result<SecretString, TokenError> {
-        Err(TokenError::Unavailable(
-            "bench tokens are not refreshed".into(),
-        ))
+        Err(TokenError::unavailable("bench tokens are not refreshed"))
     }
 }
 

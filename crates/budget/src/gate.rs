@@ -14,12 +14,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dealbridge_core::installation::InstallationStatus;
 use dealbridge_core::tenant::TenantStatus;
-use dealbridge_core::TenantId;
+use dealbridge_core::{ErrorChain, TenantId};
 use dealbridge_jobs::{Admission, BudgetGate, Lane};
 use dealbridge_pipedrive::ledger::{Clock, TokioClock};
 use dealbridge_pipedrive::{BudgetLedger, BudgetStatus, CompanyId, LedgerError};
 use dealbridge_storage::{Store, StoreError};
-use dealbridge_workflows::ledger_lane;
+
+use crate::ledger_lane;
 
 /// Tunables of [`LedgerGate`].
 #[derive(Debug, Clone)]
@@ -65,7 +66,7 @@ enum Access {
 
 #[derive(Debug, thiserror::Error)]
 enum GateError {
-    #[error("store: {0}")]
+    #[error("reading the tenant")]
     Store(#[from] StoreError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -174,7 +175,7 @@ impl BudgetGate for LedgerGate {
             Err(e) => {
                 tracing::warn!(
                     tenant.id = %tenant_id,
-                    error = %e,
+                    error = %ErrorChain(&e),
                     "budget gate could not read the budget; admitting a little work"
                 );
                 Admission::Ready {
@@ -252,5 +253,5 @@ impl<K: Eq + Hash, V: Clone> TtlMap<K, V> {
 }
 
 #[cfg(test)]
-#[path = "budget_gate_tests.rs"]
+#[path = "gate_tests.rs"]
 mod tests;

@@ -1,4 +1,6 @@
-//! Which Pipedrive budget lane a job's calls spend from.
+//! Which Pipedrive budget lane a job's calls spend from. It lives with the ledger because the
+//! ledger decides what each lane may spend; the queue's lanes and the client's lanes stay unaware
+//! of each other.
 
 use dealbridge_jobs::Lane;
 

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use crate::{StoreLedger, StoreLedgerConfig};
 use chrono::TimeZone;
-use dealbridge_budget::{StoreLedger, StoreLedgerConfig};
 use dealbridge_core::installation::{NewInstallation, SealedTokens};
 use dealbridge_core::tenant::NewTenant;
 use dealbridge_pipedrive::ledger::ManualClock;
@@ -338,7 +338,7 @@ struct Unavailable;
 #[async_trait]
 impl BudgetLedger for Unavailable {
     async fn reserve(&self, _: &CallRequest) -> Result<Grant, LedgerError> {
-        Err(LedgerError("down".into()))
+        Err(LedgerError::new("down"))
     }
 
     async fn settle(
@@ -346,7 +346,7 @@ impl BudgetLedger for Unavailable {
         _: dealbridge_pipedrive::Reservation,
         _: Outcome,
     ) -> Result<(), LedgerError> {
-        Err(LedgerError("down".into()))
+        Err(LedgerError::new("down"))
     }
 
     async fn observe_headers(
@@ -355,15 +355,15 @@ impl BudgetLedger for Unavailable {
         _: UserId,
         _: &RateHeaders,
     ) -> Result<(), LedgerError> {
-        Err(LedgerError("down".into()))
+        Err(LedgerError::new("down"))
     }
 
     async fn set_daily_limit(&self, _: CompanyId, _: Option<u64>) -> Result<(), LedgerError> {
-        Err(LedgerError("down".into()))
+        Err(LedgerError::new("down"))
     }
 
     async fn status(&self, _: CompanyId) -> Result<BudgetStatus, LedgerError> {
-        Err(LedgerError("down".into()))
+        Err(LedgerError::new("down"))
     }
 }
 
