@@ -25,10 +25,10 @@ pub use middleware::{html_errors, request_id_header, security_headers};
 pub use oauth_state::StateSigner;
 pub use request_log::RequestSpan;
 pub use routes::configure;
-pub use services::rejections::CALLOUTS_PER_WINDOW;
 pub use services::first_account::{
     first_console_account, FirstAccountError, FIRST_ACCOUNT, PASSWORD_FILE,
 };
+pub use services::rejections::CALLOUTS_PER_WINDOW;
 pub use services::staff::{
     add_account as add_staff_account, normalize_email, StaffAccountError, MIN_PASSWORD_CHARS,
 };
