@@ -7,6 +7,7 @@
 mod helpers;
 
 use dealbridge_app::pipedrive_setup::SANDBOX_CLIENT_ID;
+use dealbridge_core::fields::{FieldEntity, FieldPurpose};
 use dealbridge_core::installation::InstallationStatus;
 use dealbridge_core::tenant::TenantStatus;
 use dealbridge_core::{CompanyId, UserId};
@@ -126,6 +127,77 @@ async fn install_signs_in_and_stores_only_ciphertext() {
         jobs.queued, 1,
         "post-install work enqueued with the install"
     );
+
+    // Every byte the app has on disk (the database, its write-ahead log and shared memory, and
+    // anything else in its data folder), read while the app runs, so nothing is checkpointed away.
+    let files = data_files(&app);
+    let issued = app
+        .sandbox
+        .as_ref()
+        .unwrap()
+        .control
+        .issued_tokens(installed.company_id);
+    assert!(
+        issued.len() >= 2,
+        "the sandbox issued an access and a refresh token"
+    );
+    for token in [
+        open.access_token.expose_secret(),
+        open.refresh_token.expose_secret(),
+    ] {
+        assert!(
+            issued.iter().any(|t| t == token),
+            "the stored tokens are the issued ones"
+        );
+    }
+    for (path, bytes) in &files {
+        for token in &issued {
+            assert!(
+                !contains(bytes, token.as_bytes()),
+                "a token issued by Pipedrive is in clear in {}",
+                path.display()
+            );
+        }
+    }
+    // The scan sees what the install wrote: the company's name is stored in clear.
+    assert!(
+        files
+            .iter()
+            .any(|(_, bytes)| contains(bytes, b"Demo Company")),
+        "the install's writes are not in the scanned files: {:?}",
+        files.iter().map(|(p, b)| (p, b.len())).collect::<Vec<_>>()
+    );
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every file under the app's data folder, with its bytes.
+fn data_files(app: &TestApp) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut folders = vec![app.data_path().to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.push((path, bytes));
+            }
+        }
+    }
+    let names: Vec<_> = files
+        .iter()
+        .filter_map(|(p, _)| p.file_name()?.to_str().map(str::to_owned))
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "dealbridge.db")
+            && names.iter().any(|n| n == "dealbridge.db-wal"),
+        "expected the SQLite file and its write-ahead log: {names:?}"
+    );
+    files
 }
 
 #[tokio::test]
@@ -187,6 +259,33 @@ async fn serve_provisions_the_custom_fields_after_install() {
         404,
         "metrics are not on the public address"
     );
+
+    // Pipedrive's side: one creation per field, and each recorded code is a field there with the
+    // name and type the app asked for.
+    let control = &app.sandbox.as_ref().unwrap().control;
+    let calls = control.calls(Some(installed.company_id));
+    let created = calls
+        .iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with("/dealFields") && c.status < 300)
+        .count();
+    assert_eq!(
+        created,
+        FieldPurpose::ALL.len(),
+        "field creations: {calls:?}"
+    );
+    for field in app.store.provisioned_fields(tenant.id).await.unwrap() {
+        let spec = field.purpose.spec();
+        let path = match spec.entity {
+            FieldEntity::Deal => "dealFields",
+        };
+        let in_pipedrive = sandbox_fields(&app, installed.company_id, path).await;
+        let found = in_pipedrive
+            .iter()
+            .find(|f| f["field_code"] == field.field_code.as_str())
+            .unwrap_or_else(|| panic!("{} is not a field in Pipedrive", field.field_code));
+        assert_eq!(found["field_name"], spec.name);
+        assert_eq!(found["field_type"], spec.field_type);
+    }
 
     let dashboard = app.get("/dashboard").await.text().await.unwrap();
     for field in app.store.provisioned_fields(tenant.id).await.unwrap() {
@@ -291,6 +390,28 @@ async fn denied_consent_and_bad_codes_end_on_a_retry_page_and_store_nothing() {
 }
 
 /// The value of one company's sample of a counter in a Prometheus text page.
+/// The company's custom fields as Pipedrive lists them, read with a token of the sandbox's own.
+async fn sandbox_fields(app: &TestApp, company_id: u64, path: &str) -> Vec<serde_json::Value> {
+    let control = &app.sandbox.as_ref().unwrap().control;
+    let grant = control.mint_token(company_id, None, vec![]).unwrap();
+    let page: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v2/{path}?limit=500", grant.api_domain))
+        .bearer_auth(&grant.access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no field list: {page}"))
+        .iter()
+        .filter(|f| f["is_custom_field"] == true)
+        .cloned()
+        .collect()
+}
+
 fn metric(page: &str, name: &str, company: u64) -> f64 {
     let prefix = format!("{name}{{company=\"{company}\"}} ");
     page.lines()

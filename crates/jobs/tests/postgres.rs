@@ -1,5 +1,6 @@
 //! Worker tests against a real Postgres (`TEST_POSTGRES_URL`), each in its own schema: the crash
-//! test (SIGKILL a worker process mid-batch, repeatedly) and the fairness test with 20,000 jobs.
+//! test (SIGKILL a worker process mid-batch, repeatedly), the fairness test with 20,000 jobs,
+//! periodic scheduling by concurrent workers, and a job longer than its lease.
 //! Listed as ignored, with the reason printed, when no database is configured.
 
 mod support;
@@ -149,6 +150,30 @@ async fn fairness_with_20000_queued(schema: &Schema) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `count` stores with their own pools on the test's schema: separate app instances.
+async fn pools(
+    schema: &Schema,
+    count: usize,
+) -> anyhow::Result<Vec<Arc<dyn dealbridge_storage::Store>>> {
+    let mut stores: Vec<Arc<dyn dealbridge_storage::Store>> = vec![Arc::new(schema.store.clone())];
+    for _ in 1..count {
+        let options = PgConnectOptions::from_str(&schema.url)?
+            .options([("search_path", schema.name.as_str())]);
+        stores.push(Arc::new(PgStore::connect_with(options, 4).await?));
+    }
+    Ok(stores)
+}
+
+async fn periodic_scheduled_once_by_concurrent_workers(schema: &Schema) -> anyhow::Result<()> {
+    support::periodic_jobs_scheduled_once_by_concurrent_workers(pools(schema, 4).await?).await;
+    Ok(())
+}
+
+async fn a_job_longer_than_its_lease_runs_once(schema: &Schema) -> anyhow::Result<()> {
+    support::a_job_longer_than_its_lease_runs_once(pools(schema, 2).await?).await;
+    Ok(())
+}
+
 fn trial<F>(name: &'static str, unavailable: bool, check: F) -> Trial
 where
     F: for<'a> Fn(&'a Schema) -> futures::future::LocalBoxFuture<'a, anyhow::Result<()>>
@@ -190,6 +215,16 @@ fn main() {
         trial("postgres::fairness_with_20000_queued", unavailable, |s| {
             Box::pin(fairness_with_20000_queued(s))
         }),
+        trial(
+            "postgres::periodic_scheduled_once_by_concurrent_workers",
+            unavailable,
+            |s| Box::pin(periodic_scheduled_once_by_concurrent_workers(s)),
+        ),
+        trial(
+            "postgres::a_job_longer_than_its_lease_runs_once",
+            unavailable,
+            |s| Box::pin(a_job_longer_than_its_lease_runs_once(s)),
+        ),
     ];
     libtest_mimic::run(&args, trials).exit();
 }

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -241,41 +241,28 @@ async fn shutdown_finishes_quick_jobs_and_releases_stuck_ones_unrun() {
     }
 }
 
-#[tokio::test]
+/// `count` stores, each with its own pool, on one SQLite file: separate app instances.
+async fn pools(count: usize) -> (Vec<Arc<dyn Store>>, tempfile::TempDir) {
+    let (first, dir) = store().await;
+    let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let mut stores = vec![first];
+    for _ in 1..count {
+        let store = SqliteStore::connect(&url, 4).await.expect("sqlite store");
+        stores.push(Arc::new(store));
+    }
+    (stores, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn periodic_jobs_are_scheduled_once_per_slot() {
-    let (store, _dir) = store().await;
-    let ran = Arc::new(AtomicBool::new(false));
-    let flag = ran.clone();
-    let registry = Registry::new().periodic(
-        "sys.sweep",
-        Duration::from_secs(3600),
-        move |_ctx: JobContext| {
-            let flag = flag.clone();
-            async move {
-                flag.store(true, Ordering::SeqCst);
-                Ok(())
-            }
-        },
-    );
-    for _ in 0..3 {
-        Worker::builder(store.clone(), registry.clone())
-            .build()
-            .run_until_idle()
-            .await
-            .unwrap();
-    }
-    let counts = store.job_counts(None).await.unwrap();
-    assert_eq!(counts.queued, 1, "three workers scheduled one slot once");
-    assert!(!ran.load(Ordering::SeqCst), "ran before its slot");
-    let slot = dealbridge_jobs::Periodic {
-        kind: "sys.sweep".into(),
-        every: Duration::from_secs(3600),
-        lane: dealbridge_jobs::Lane::Default,
-    }
-    .job_after(Utc::now());
-    let run_at = slot.run_at.unwrap();
-    assert_eq!(run_at.timestamp() % 3600, 0);
-    assert!(run_at > Utc::now() && run_at <= Utc::now() + TimeDelta::hours(1));
+    let (stores, _dir) = pools(4).await;
+    support::periodic_jobs_scheduled_once_by_concurrent_workers(stores).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_longer_than_its_lease_runs_once_under_the_heartbeat() {
+    let (stores, _dir) = pools(2).await;
+    support::a_job_longer_than_its_lease_runs_once(stores).await;
 }
 
 #[tokio::test]

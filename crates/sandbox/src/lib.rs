@@ -24,7 +24,7 @@ pub use control::{all_scopes, Budget, CompanyInfo, Control, DuplicateReport, Web
 pub use error::{Error, Result};
 pub use faults::{FaultSpec, Latency};
 pub use world::entities::EntityKind;
-pub use world::{App as RegisteredApp, CallRecord, TokenGrant, User};
+pub use world::{App as RegisteredApp, CallRecord, RateLimit, TokenGrant, User};
 
 /// Every operation the sandbox implements, as (file, method, path template of the official file).
 pub fn implemented_operations() -> Vec<(spec::Api, String, String)> {

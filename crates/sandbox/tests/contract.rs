@@ -1,5 +1,6 @@
 //! Every implemented operation, called once: its response must validate against the official
-//! schema for its status, and the call log must show it charged exactly its `x-token-cost`.
+//! schema for its status, and both the company's budget counter and the call log must show it
+//! charged exactly its `x-token-cost`.
 
 // Test helpers outside #[test] functions unwrap too; clippy's test allowance misses them
 // (rust-clippy#13981).
@@ -29,6 +30,8 @@ impl Checker {
         status: u16,
     ) -> Value {
         let prefix = if v2 { "/api/v2" } else { "/api/v1" };
+        let control = self.env.sandbox.control();
+        let used_before = control.budget(self.env.company_id).unwrap().used;
         let (got, resp, headers) = self
             .env
             .call(method, &format!("{prefix}{path}"), body)
@@ -45,10 +48,18 @@ impl Checker {
         );
         let calls = self.env.sandbox.control().calls(None);
         let last = calls.last().expect("call logged");
+        let cost = schema::token_cost(v2, method, template);
         assert_eq!(
             u64::from(last.cost),
-            schema::token_cost(v2, method, template),
+            cost,
             "{method} {template} charged a cost different from x-token-cost"
+        );
+        // The budget counter is what the daily limit enforces; the log only reports it.
+        let used_after = control.budget(self.env.company_id).unwrap().used;
+        assert_eq!(
+            used_after - used_before,
+            cost,
+            "{method} {template} took a different amount from the daily budget than x-token-cost"
         );
         self.covered
             .insert((v2, method.to_owned(), template.to_owned()));

@@ -58,6 +58,12 @@ async fn ids_and_tokens_are_deterministic_from_the_seed() {
         let sb = dealbridge_sandbox::spawn(cfg).await.unwrap();
         let company = sb.control().companies()[0].clone();
         let grant = sb.control().mint_token(company.id, None, vec![]).unwrap();
+        let mut issued = sb.control().issued_tokens(company.id);
+        issued.sort();
+        let mut expected = vec![grant.access_token.clone(), grant.refresh_token.clone()];
+        expected.sort();
+        assert_eq!(issued, expected, "the control API lists the issued tokens");
+        assert!(sb.control().issued_tokens(company.id + 1).is_empty());
         grants.push((
             company.id,
             company.user_ids.clone(),

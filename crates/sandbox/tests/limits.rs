@@ -9,13 +9,19 @@ mod common;
 
 use std::time::Duration;
 
-use dealbridge_sandbox::{FaultSpec, Plan};
+use dealbridge_sandbox::{FaultSpec, Plan, RateLimit};
 
 fn header(h: &reqwest::header::HeaderMap, name: &str) -> u64 {
     h[name].to_str().unwrap().parse().unwrap()
 }
 
 /// A frozen clock keeps all 81 requests inside one window however slow the machine is.
+/// Which limit the call log says refused the latest call.
+fn last_limit(env: &common::Env) -> Option<RateLimit> {
+    let calls = env.sandbox.control().calls(Some(env.company_id));
+    calls.last().expect("a logged call").limited_by
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lite_oauth_tokens_get_80_requests_per_two_seconds() {
     let env = common::env_with(|c| c.frozen_clock = true).await;
@@ -37,6 +43,7 @@ async fn lite_oauth_tokens_get_80_requests_per_two_seconds() {
     assert_eq!(body["success"], false);
     assert!(body["error"].is_string());
     assert_eq!(header(&h, "x-ratelimit-remaining"), 0);
+    assert_eq!(last_limit(&env), Some(RateLimit::Burst));
 
     // Another token of the same company has its own window.
     let other = env
@@ -78,6 +85,7 @@ async fn search_has_its_own_limit_of_ten() {
         .await;
     assert_eq!(status, 429);
     assert_eq!(header(&h, "x-ratelimit-limit"), 10);
+    assert_eq!(last_limit(&env), Some(RateLimit::Search));
     assert_eq!(
         env.call("GET", "/api/v2/persons", None).await.0,
         200,
@@ -93,6 +101,7 @@ async fn daily_budget_is_charged_by_cost_and_resets() {
     assert_eq!(env.call("GET", "/api/v2/deals", None).await.0, 200); // 10
     assert_eq!(env.call("GET", "/api/v2/deals", None).await.0, 200); // 20
     assert_eq!(env.call("GET", "/api/v2/deals", None).await.0, 429); // would be 30
+    assert_eq!(last_limit(&env), Some(RateLimit::Daily));
     assert_eq!(env.call("GET", "/api/v1/users/me", None).await.0, 200); // 22: cheaper calls still fit
     let budget = ctl.budget(env.company_id).unwrap();
     assert_eq!((budget.used, budget.remaining), (22, 3));
@@ -161,6 +170,7 @@ async fn forced_429_fault_answers_in_the_error_envelope() {
     assert_eq!(status, 429);
     assert_eq!(body["success"], false);
     assert!(h.contains_key("x-ratelimit-limit"));
+    assert_eq!(last_limit(&env), Some(RateLimit::Fault));
     assert_eq!(
         env.sandbox.control().budget(env.company_id).unwrap().used,
         0,

@@ -1,5 +1,6 @@
 //! Outgoing webhooks of FACTS §4: v2 payloads, Basic auth, retries at +3/+30/+150 s (scaled by
-//! `time_scale` 0.01 in tests), and the 30-minute ban after ten failed first attempts.
+//! `time_scale` 0.01 in tests), and the 30-minute ban after ten failed first attempts (exact to the
+//! second on a frozen clock).
 
 // Test helpers outside #[test] functions unwrap too; clippy's test allowance misses them
 // (rust-clippy#13981).
@@ -212,6 +213,81 @@ async fn ten_failed_first_attempts_ban_the_webhook_for_thirty_minutes() {
         0,
         "counter resets after the ban"
     );
+}
+
+/// Creates an organization with a newly minted token (test tokens live a minute, less than the
+/// clock is advanced).
+async fn create_with_fresh_token(env: &common::Env, name: &str) {
+    let ctl = env.sandbox.control();
+    let token = ctl.mint_token(env.company_id, None, vec![]).unwrap();
+    let body = Some(json!({ "name": name }));
+    let (status, resp, _) = env
+        .call_as(&token.access_token, "POST", "/api/v2/organizations", body)
+        .await;
+    assert_eq!(status, 200, "{name}: {resp}");
+}
+
+/// On a frozen clock the ban's edges are exact: events are still dropped 29 min 59 s after the
+/// tenth failure, and delivered again at 30 min.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_still_holds_at_29_minutes_59_seconds() {
+    let env = common::env_with(|c| {
+        c.time_scale = 0.0001;
+        c.frozen_clock = true;
+    })
+    .await;
+    env.receiver
+        .status
+        .store(503, std::sync::atomic::Ordering::Relaxed);
+    subscribe(&env, "organization", false).await;
+    let ctl = env.sandbox.control();
+    let banned_at = ctl.now_ms();
+    for i in 0..10 {
+        env.call(
+            "POST",
+            "/api/v2/organizations",
+            Some(json!({ "name": format!("Org {i}") })),
+        )
+        .await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while ctl.webhooks(env.company_id).unwrap().1[0]
+        .banned_until_ms
+        .is_none()
+    {
+        assert!(std::time::Instant::now() < deadline, "webhook never banned");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(ctl.now_ms(), banned_at, "the frozen clock moved by itself");
+    env.receiver
+        .status
+        .store(200, std::sync::atomic::Ordering::Relaxed);
+    // Let late first attempts finish before counting what arrives.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let delivered = |name: &str| {
+        env.receiver
+            .seen()
+            .iter()
+            .any(|s| s.body["data"]["name"] == name)
+    };
+    ctl.advance(Duration::from_secs(29 * 60 + 59));
+    create_with_fresh_token(&env, "at 29:59").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!delivered("at 29:59"), "the ban ended before 30 minutes");
+    assert_eq!(ctl.webhooks(env.company_id).unwrap().0, 1, "dropped events");
+
+    ctl.advance(Duration::from_secs(1));
+    create_with_fresh_token(&env, "at 30:00").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !delivered("at 30:00") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "event after the ban not delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(ctl.webhooks(env.company_id).unwrap().0, 1, "dropped events");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -438,6 +438,64 @@ async fn invalid_grant(backend: Backend) -> anyhow::Result<Cleanup> {
     Ok(cleanup)
 }
 
+/// A token inside the refresh margin (default 5 min) is refreshed before use, so no call goes out
+/// with a token about to expire; one outside it is used as stored.
+async fn refreshes_inside_the_margin(backend: Backend) -> anyhow::Result<Cleanup> {
+    let (env, cleanup) = Env::start(backend, false, quick()).await?;
+    anyhow::ensure!(
+        VaultConfig::default().refresh_margin == Duration::from_secs(5 * 60),
+        "this test assumes the 5-minute default margin"
+    );
+    env.install(Utc::now() + chrono::Duration::minutes(10))
+        .await?;
+    env.sandbox.control().clear_calls();
+    let source = env.vaults[0].source(env.tenant.id, env.user);
+    let outside = source.access_token().await?;
+    anyhow::ensure!(
+        env.refreshes() == (0, 0),
+        "refreshed a token 10 minutes from expiry: {:?}",
+        env.refreshes()
+    );
+
+    // The same token, now 4 minutes from expiry: still valid at Pipedrive, but inside the margin.
+    let refresh = env.stored_refresh_token().await?;
+    env.store_tokens(
+        &outside,
+        &refresh,
+        Utc::now() + chrono::Duration::minutes(4),
+    )
+    .await?;
+    let inside = env.vaults[1]
+        .source(env.tenant.id, env.user)
+        .access_token()
+        .await?;
+    anyhow::ensure!(
+        env.refreshes() == (1, 0),
+        "a token 4 minutes from expiry was not refreshed before use: {:?}",
+        env.refreshes()
+    );
+    anyhow::ensure!(
+        inside.expose_secret() != outside.expose_secret(),
+        "the token inside the margin was handed out"
+    );
+    let stored = env.stores[0]
+        .installation(env.tenant.id, env.user)
+        .await?
+        .and_then(|i| i.tokens)
+        .context("tokens")?;
+    anyhow::ensure!(
+        stored.access_expires_at > Utc::now() + chrono::Duration::minutes(30),
+        "the refreshed token's expiry was not stored: {}",
+        stored.access_expires_at
+    );
+    env.call_api(0).await?;
+    anyhow::ensure!(
+        env.refreshes() == (1, 0),
+        "the refreshed token was not usable"
+    );
+    Ok(cleanup)
+}
+
 /// Another process holds the lease and stores new tokens: this one waits and uses them.
 async fn waits_for_another_process(backend: Backend) -> anyhow::Result<Cleanup> {
     let (env, cleanup) = Env::start(backend, true, quick()).await?;
@@ -836,6 +894,9 @@ fn tests() -> Vec<(&'static str, TestFn)> {
         }),
         ("invalid_grant_marks_needs_reauth", |b| {
             Box::pin(invalid_grant(b))
+        }),
+        ("refreshes_inside_the_margin", |b| {
+            Box::pin(refreshes_inside_the_margin(b))
         }),
         ("waits_for_another_process", |b| {
             Box::pin(waits_for_another_process(b))

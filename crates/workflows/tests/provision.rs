@@ -303,6 +303,32 @@ async fn a_tenant_waiting_for_reconnect_is_not_provisioned_yet() -> anyhow::Resu
         Err(other) => anyhow::bail!("expected a timed wait, got {other}"),
         Ok(_) => anyhow::bail!("a client for an installation that needs reauth"),
     }
+
+    // The provisioning job itself, run by a worker: it waits, and Pipedrive sees nothing.
+    env.sandbox.control().clear_calls();
+    let registry = env.workflows.register(Registry::new());
+    let report = Worker::builder(env.store.clone(), registry)
+        .build()
+        .run_until_idle()
+        .await?;
+    assert_eq!(
+        (report.completed, report.retried, report.dead),
+        (0, 1, 0),
+        "the job ran once and was put back: {report:?}"
+    );
+    let counts = env.store.job_counts(Some(tenant.id)).await?;
+    assert_eq!(
+        (counts.queued, counts.running, counts.dead),
+        (1, 0, 0),
+        "the job waits for the reconnect"
+    );
+    assert!(
+        env.store.provisioned_fields(tenant.id).await?.is_empty(),
+        "fields recorded"
+    );
+    assert_eq!(env.field_creations(), 0, "a field was created in Pipedrive");
+    let calls = env.sandbox.control().calls(None);
+    assert!(calls.is_empty(), "Pipedrive was called: {calls:?}");
     Ok(())
 }
 

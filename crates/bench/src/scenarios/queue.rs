@@ -8,6 +8,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -103,11 +104,16 @@ pub fn run(
 }
 
 /// Worker child: connects, says `ready`, waits for `go` on stdin, drains the queue, and reports
-/// what it completed and the CPU time it spent doing so.
+/// the handler runs it counted, what the worker says it completed, and the CPU time it spent.
 async fn child(schema: &str) -> anyhow::Result<Report> {
     let url = std::env::var(URL_VAR).unwrap_or_else(|_| DEFAULT_URL.to_string());
     let store = BenchDb::connect(&url, schema, 8).await?;
-    let registry = Registry::new().handle("bench.noop", |_ctx: JobContext| async { Ok(()) });
+    let runs = Arc::new(AtomicU64::new(0));
+    let counted = runs.clone();
+    let registry = Registry::new().handle("bench.noop", move |_ctx: JobContext| {
+        counted.fetch_add(1, Ordering::Relaxed);
+        async { Ok(()) }
+    });
     let worker = Worker::builder(Arc::new(store), registry)
         .concurrency(CONCURRENCY)
         .batch_size(CONCURRENCY as u32)
@@ -119,6 +125,8 @@ async fn child(schema: &str) -> anyhow::Result<Report> {
     let report = worker.run_until_idle().await?;
     let cpu = cpu_time().unwrap_or_default().saturating_sub(cpu_before);
     let mut out = Report::new("queue-child");
+    let runs = runs.load(Ordering::Relaxed);
+    out.figure("handler_runs", runs as f64, runs.to_string());
     out.figure(
         "completed",
         report.completed as f64,
@@ -129,6 +137,7 @@ async fn child(schema: &str) -> anyhow::Result<Report> {
 }
 
 struct ChildRun {
+    handler_runs: f64,
     completed: f64,
     cpu_us: f64,
 }
@@ -179,6 +188,7 @@ async fn drain_with(
         anyhow::ensure!(status?.success(), "worker child failed");
         let figures: serde_json::Value = serde_json::from_str(&last).context("child report")?;
         runs.push(ChildRun {
+            handler_runs: figures["handler_runs"].as_f64().unwrap_or_default(),
             completed: figures["completed"].as_f64().unwrap_or_default(),
             cpu_us: figures["cpu_us"].as_f64().unwrap_or_default(),
         });
@@ -189,8 +199,32 @@ async fn drain_with(
         completed as usize == JOBS,
         "children completed {completed} of {JOBS}"
     );
+    // The workers' own reports could count a job twice or miss one; the handlers and the table
+    // cannot.
+    let handler_runs: f64 = runs.iter().map(|r| r.handler_runs).sum();
+    anyhow::ensure!(
+        handler_runs as usize == JOBS,
+        "handlers ran {handler_runs} times for {JOBS} jobs"
+    );
+    ensure_drained(db).await?;
     let cpu: f64 = runs.iter().map(|r| r.cpu_us).sum();
     Ok((completed / elapsed, cpu / completed))
+}
+
+/// Fails unless the jobs table is empty: every job ran to completion and was deleted.
+async fn ensure_drained(db: &BenchDb) -> anyhow::Result<()> {
+    let left = rows_left(db).await?;
+    anyhow::ensure!(
+        left == 0,
+        "{left} jobs left in the jobs table after the run"
+    );
+    Ok(())
+}
+
+async fn rows_left(db: &BenchDb) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("select count(*) from jobs")
+        .fetch_one(db.store.pool())
+        .await?)
 }
 
 /// Enqueues one job at a time at a steady rate while an in-process worker runs; measures the time
@@ -202,7 +236,10 @@ async fn latency(
 ) -> anyhow::Result<Histogram<u64>> {
     let histogram = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
     let record = histogram.clone();
+    let runs = Arc::new(AtomicU64::new(0));
+    let counted = runs.clone();
     let registry = Registry::new().handle("bench.noop", move |ctx: JobContext| {
+        counted.fetch_add(1, Ordering::Relaxed);
         let waited = (Utc::now() - ctx.job.created_at)
             .num_microseconds()
             .unwrap_or(0);
@@ -231,13 +268,23 @@ async fn latency(
             .await?;
         n += 1;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Until the worker has caught up (bounded, so a stuck queue fails the run instead of hanging).
+    let drain_by = Instant::now() + Duration::from_secs(30);
+    while rows_left(db).await? > 0 && Instant::now() < drain_by {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let _ = stop.send(());
     running.await??;
+    ensure_drained(db).await?;
     let h = histogram
         .lock()
         .map_err(|_| anyhow::anyhow!("histogram poisoned"))?
         .clone();
+    let runs = runs.load(Ordering::Relaxed);
+    anyhow::ensure!(
+        runs == n as u64,
+        "handlers ran {runs} times for {n} enqueued jobs"
+    );
     Ok(h)
 }
 

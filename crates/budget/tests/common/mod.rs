@@ -1,5 +1,5 @@
-//! Two ledgers ("instances") on one store, each with its own connection pool: SQLite always,
-//! Postgres too when `TEST_POSTGRES_URL` is set (a fresh schema per test).
+//! Two ledgers ("instances") on one store, each with its own connection pool: a SQLite file, or a
+//! fresh Postgres schema in `TEST_POSTGRES_URL`.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -32,6 +32,8 @@ pub struct Pair {
     pub store: Arc<dyn Store>,
     pub clock: ManualClock,
     _dir: Option<tempfile::TempDir>,
+    /// The Postgres server and the test's schema in it.
+    schema: Option<(PgConnectOptions, String)>,
 }
 
 fn ledger(
@@ -46,48 +48,85 @@ fn ledger(
     ))
 }
 
-/// SQLite, and Postgres when configured.
-pub async fn pairs(config: StoreLedgerConfig) -> Vec<Pair> {
+/// Where a test runs: the embedded SQLite file, or a fresh schema in `TEST_POSTGRES_URL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const URL_VAR: &str = "TEST_POSTGRES_URL";
+
+/// Two ledgers with their own pools on one fresh database of `backend`. Postgres needs
+/// `TEST_POSTGRES_URL`; its trials are listed as ignored when it is unset, so this is only called
+/// with it set.
+pub async fn pair(backend: Backend, config: StoreLedgerConfig) -> Pair {
     let clock = ManualClock::new(start());
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("budget.db").display());
-    let first: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url, 4).await.unwrap());
-    first.migrate().await.unwrap();
-    let second: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url, 4).await.unwrap());
-    let mut out = vec![Pair {
-        name: "sqlite",
-        one: ledger(first.clone(), &clock, &config),
-        two: ledger(second, &clock, &config),
-        store: first,
-        clock,
-        _dir: Some(dir),
-    }];
-    if let Ok(url) = std::env::var("TEST_POSTGRES_URL") {
-        let clock = ManualClock::new(start());
-        let schema = format!("budget_{}", uuid::Uuid::new_v4().simple());
-        let base = PgConnectOptions::from_str(&url).unwrap();
-        let mut admin = sqlx::PgConnection::connect_with(&base).await.unwrap();
-        admin
-            .execute(format!("create schema {schema}").as_str())
-            .await
-            .unwrap();
-        let options = base.options([("search_path", schema.as_str())]);
-        let first: Arc<dyn Store> =
-            Arc::new(PgStore::connect_with(options.clone(), 8).await.unwrap());
-        first.migrate().await.unwrap();
-        let second: Arc<dyn Store> = Arc::new(PgStore::connect_with(options, 8).await.unwrap());
-        out.push(Pair {
-            name: "postgres",
-            one: ledger(first.clone(), &clock, &config),
-            two: ledger(second, &clock, &config),
-            store: first,
-            clock,
-            _dir: None,
-        });
-    } else {
-        eprintln!("postgres ledger tests SKIPPED: TEST_POSTGRES_URL is not set");
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("budget.db").display());
+            let first: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url, 4).await.unwrap());
+            first.migrate().await.unwrap();
+            let second: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url, 4).await.unwrap());
+            Pair {
+                name: "sqlite",
+                one: ledger(first.clone(), &clock, &config),
+                two: ledger(second, &clock, &config),
+                store: first,
+                clock,
+                _dir: Some(dir),
+                schema: None,
+            }
+        }
+        Backend::Postgres => {
+            let url =
+                std::env::var(URL_VAR).expect("postgres trials run only with TEST_POSTGRES_URL");
+            let schema = format!("budget_{}", uuid::Uuid::new_v4().simple());
+            let base = PgConnectOptions::from_str(&url).unwrap();
+            let mut admin = sqlx::PgConnection::connect_with(&base).await.unwrap();
+            admin
+                .execute(format!("create schema {schema}").as_str())
+                .await
+                .unwrap();
+            admin.close().await.unwrap();
+            let options = base.clone().options([("search_path", schema.as_str())]);
+            let first: Arc<dyn Store> =
+                Arc::new(PgStore::connect_with(options.clone(), 8).await.unwrap());
+            first.migrate().await.unwrap();
+            let second: Arc<dyn Store> = Arc::new(PgStore::connect_with(options, 8).await.unwrap());
+            Pair {
+                name: "postgres",
+                one: ledger(first.clone(), &clock, &config),
+                two: ledger(second, &clock, &config),
+                store: first,
+                clock,
+                _dir: None,
+                schema: Some((base, schema)),
+            }
+        }
     }
-    out
+}
+
+impl Pair {
+    /// Drops the Postgres schema of a test that passed (a failed one keeps it for inspection).
+    pub async fn finish(self) {
+        let Pair {
+            one,
+            two,
+            store,
+            schema,
+            ..
+        } = self;
+        drop((one, two, store));
+        if let Some((base, schema)) = schema {
+            if let Ok(mut admin) = sqlx::PgConnection::connect_with(&base).await {
+                let _ = admin
+                    .execute(format!("drop schema {schema} cascade").as_str())
+                    .await;
+            }
+        }
+    }
 }
 
 pub fn call(lane: Lane, cost: u32) -> CallRequest {

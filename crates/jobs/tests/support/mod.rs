@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use dealbridge_core::TenantId;
 use dealbridge_jobs::{JobContext, JobError, NewJob, Registry, Worker};
-use dealbridge_storage::Store;
+use dealbridge_storage::{Enqueued, Store};
 use serde_json::json;
 
 /// Who started, in start order.
@@ -124,4 +124,138 @@ pub async fn small_tenant_behind_big_backlog(store: Arc<dyn Store>, big: u32) ->
     );
     eprintln!("fairness: A started {a_between} jobs while B ran its 100 ({remaining} of A left)");
     a_between
+}
+
+/// Several workers, each on its own pool of one database, start at the same moment and each
+/// schedules the registry's periodic jobs. Every kind must end up queued once, for its next slot.
+pub async fn periodic_jobs_scheduled_once_by_concurrent_workers(stores: Vec<Arc<dyn Store>>) {
+    let kinds = ["sys.sweep", "sys.purge", "sys.refresh"];
+    let every = Duration::from_secs(3600);
+    let runs = Arc::new(AtomicU64::new(0));
+    let mut registry = Registry::new();
+    for kind in kinds {
+        let runs = runs.clone();
+        registry = registry.periodic(kind, every, move |_ctx: JobContext| {
+            let runs = runs.clone();
+            async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        });
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(stores.len()));
+    let workers: Vec<_> = stores
+        .iter()
+        .map(|store| {
+            let worker = Worker::builder(store.clone(), registry.clone()).build();
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                worker.run_until_idle().await
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap().unwrap();
+    }
+    let store = &stores[0];
+    let counts = store.job_counts(None).await.unwrap();
+    assert_eq!(
+        (counts.queued, counts.running, counts.dead),
+        (kinds.len() as u64, 0, 0),
+        "{} workers at once scheduled each slot once",
+        stores.len()
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "ran before its slot");
+    for kind in kinds {
+        let slot = dealbridge_jobs::Periodic {
+            kind: kind.into(),
+            every,
+            lane: dealbridge_jobs::Lane::Default,
+        }
+        .job_after(chrono::Utc::now());
+        let run_at = slot.run_at.unwrap();
+        assert_eq!(run_at.timestamp() % 3600, 0);
+        assert!(
+            run_at > chrono::Utc::now()
+                && run_at <= chrono::Utc::now() + chrono::TimeDelta::hours(1)
+        );
+        // Scheduling the slot once more finds the job the workers queued.
+        match store.enqueue(&slot).await.unwrap() {
+            Enqueued::Duplicate(id) => {
+                let job = store.job(None, id).await.unwrap().unwrap();
+                assert_eq!((job.kind.as_str(), job.run_at), (kind, run_at));
+            }
+            Enqueued::New(_) => panic!("{kind} was not scheduled by any worker"),
+        }
+    }
+}
+
+/// A handler that runs several leases long, with two workers on their own pools watching for
+/// expired leases: the heartbeat keeps the lease alive, so the job runs exactly once. Runs are
+/// counted in the handler itself; nothing absorbs a second run.
+pub async fn a_job_longer_than_its_lease_runs_once(stores: Vec<Arc<dyn Store>>) {
+    let lease = Duration::from_secs(1);
+    let work = lease * 4;
+    let (started, finished) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (s, f) = (started.clone(), finished.clone());
+    let registry = Registry::new().handle("slow.job", move |_ctx: JobContext| {
+        let (started, finished) = (s.clone(), f.clone());
+        async move {
+            started.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(work).await;
+            finished.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    });
+    let tenant = TenantId::new();
+    stores[0]
+        .enqueue(&NewJob::new("slow.job", json!({})).tenant(tenant))
+        .await
+        .unwrap();
+    let (stop, _) = tokio::sync::watch::channel(false);
+    let workers: Vec<_> = stores
+        .iter()
+        .map(|store| {
+            let worker = Worker::builder(store.clone(), registry.clone())
+                .lease(lease)
+                .poll_interval(Duration::from_millis(50))
+                .build();
+            let mut stopped = stop.subscribe();
+            tokio::spawn(worker.run(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }))
+        })
+        .collect();
+    let store = stores[0].clone();
+    let deadline = Instant::now() + work * 4;
+    let counts = loop {
+        let counts = store.job_counts(Some(tenant)).await.unwrap();
+        if counts.queued + counts.running == 0 {
+            break counts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job never finished: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Anything that re-claimed the job while it ran would still be running now.
+    tokio::time::sleep(lease * 2).await;
+    stop.send(true).unwrap();
+    let mut reports = Vec::new();
+    for worker in workers {
+        reports.push(worker.await.unwrap().unwrap());
+    }
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        1,
+        "a job running {work:?} under a {lease:?} lease was run again: {counts:?}, {reports:?}"
+    );
+    assert_eq!(counts.dead, 0, "the job went dead");
+    for report in &reports {
+        assert_eq!(report.lost, 0, "a result was refused: {report:?}");
+    }
+    assert_eq!(reports.iter().map(|r| r.completed).sum::<u64>(), 1);
+    assert_eq!(finished.load(Ordering::SeqCst), 1);
 }

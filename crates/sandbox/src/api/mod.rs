@@ -20,7 +20,7 @@ use crate::faults::{FaultSpec, Outcome};
 use crate::limits::{budget_day, Window, SEARCH_BURST};
 use crate::server::Shared;
 use crate::spec::Api;
-use crate::world::{AccessToken, CallRecord, World};
+use crate::world::{AccessToken, CallRecord, RateLimit, World};
 use router::{Op, Route, Router};
 
 /// What an operation gets to work with.
@@ -58,6 +58,7 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
 struct Trace {
     token_id: Option<u64>,
     company_id: Option<u64>,
+    limited_by: Option<RateLimit>,
     cost: u32,
     window: Option<Window>,
     outcome: Outcome,
@@ -119,6 +120,7 @@ pub async fn dispatch(
                 .map_or_else(|e| e.status, |(s, _)| *s)
                 .as_u16(),
             time_ms: now_ms,
+            limited_by: trace.limited_by,
         });
         (result, std::mem::take(&mut world.outbox))
     };
@@ -228,6 +230,11 @@ fn limits(
     let (allowed, window) = burst.hit(limit, now_ms);
     trace.window = Some(window);
     if !allowed || outcome == Outcome::Status(429) {
+        trace.limited_by = Some(match (allowed, search) {
+            (true, _) => RateLimit::Fault,
+            (false, true) => RateLimit::Search,
+            (false, false) => RateLimit::Burst,
+        });
         return Err(ApiError::too_many("Request over limit"));
     }
     let day = budget_day(now_ms, world.daily_reset_at_secs);
@@ -236,6 +243,7 @@ fn limits(
         .get_mut(&token.company_id)
         .ok_or_else(ApiError::unauthorized)?;
     if !company.budget_allows(route.spec.cost, day) {
+        trace.limited_by = Some(RateLimit::Daily);
         return Err(ApiError::too_many(
             "Daily API token budget exhausted; it resets at the daily reset time",
         ));

@@ -172,6 +172,12 @@ impl Control {
         self.shared.world().mint(company_id, user_id, scopes, now)
     }
 
+    /// Every access and refresh token issued to a company that the sandbox still holds, in clear,
+    /// so tests can look for them where they must not be (the app's database, logs, pages).
+    pub fn issued_tokens(&self, company_id: u64) -> Vec<String> {
+        self.shared.world().issued_tokens(company_id)
+    }
+
     pub fn advance(&self, by: Duration) {
         self.shared
             .clock

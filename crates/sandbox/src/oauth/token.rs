@@ -114,6 +114,7 @@ fn log_token_call(world: &mut World, result: &Result<TokenGrant, ApiError>, now_
         cost: 0,
         status: result.as_ref().map_or_else(|e| e.status.as_u16(), |_| 200),
         time_ms: now_ms,
+        limited_by: None,
     };
     world.log_call(record);
 }

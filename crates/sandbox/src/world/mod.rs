@@ -33,6 +33,22 @@ pub struct CallRecord {
     pub status: u16,
     /// Sandbox time, ms since the Unix epoch.
     pub time_ms: i64,
+    /// For a 429: which limit refused the call.
+    pub limited_by: Option<RateLimit>,
+}
+
+/// The limit behind a 429, so tests and benches can tell a spent daily budget from a full window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimit {
+    /// The token's burst window.
+    Burst,
+    /// The token's search window.
+    Search,
+    /// The company's daily token budget.
+    Daily,
+    /// A 429 injected by a fault setting.
+    Fault,
 }
 
 /// A notice that an app was uninstalled; `uninstall` sends it as the `DELETE` of FACTS §1.7.

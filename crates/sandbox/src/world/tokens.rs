@@ -201,6 +201,22 @@ impl World {
         }
     }
 
+    /// Every access and refresh token the sandbox holds for a company (expired and revoked access
+    /// tokens included), in clear: what an app must never store or log as such.
+    pub fn issued_tokens(&self, company_id: u64) -> Vec<String> {
+        let access = self
+            .access
+            .iter()
+            .filter(|(_, t)| t.company_id == company_id)
+            .map(|(token, _)| token.clone());
+        let refresh = self
+            .refresh
+            .iter()
+            .filter(|(_, t)| t.company_id == company_id)
+            .map(|(token, _)| token.clone());
+        access.chain(refresh).collect()
+    }
+
     /// Mints a token for a company without the OAuth dance, for tests and benchmarks.
     pub fn mint(
         &mut self,

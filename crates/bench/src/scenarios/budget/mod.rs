@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dealbridge_pipedrive::ledger::{daily_budget_for_plan, Plan as LedgerPlan};
-use dealbridge_sandbox::{CompanySpec, Control, Plan, SandboxConfig, UserSpec};
+use dealbridge_sandbox::{CompanySpec, Control, Plan, RateLimit, SandboxConfig, UserSpec};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor};
 
@@ -88,7 +88,8 @@ pub(crate) struct RunResult {
     pub by_plan: Vec<(String, f64, f64)>,
     /// Every 429 the sandbox answered (no faults are injected, so each is an exhausted limit).
     pub limit_429s: u64,
-    /// Of those, the ones whose message named the daily budget (as the client saw them).
+    /// Of those, the ones the sandbox answered because the daily budget was spent (from its call
+    /// log, which says which limit refused each 429).
     pub daily_429s: u64,
     pub calls: u64,
     pub notes: Vec<(String, String)>,
@@ -211,6 +212,16 @@ pub async fn run(_options: Options) -> anyhow::Result<Report> {
             "naive_limit_429s",
             naive.limit_429s as f64,
             naive.limit_429s.to_string(),
+        )
+        .figure(
+            "daily_429s",
+            smart.daily_429s as f64,
+            smart.daily_429s.to_string(),
+        )
+        .figure(
+            "naive_daily_429s",
+            naive.daily_429s as f64,
+            naive.daily_429s.to_string(),
         );
     Ok(report)
 }
@@ -293,12 +304,16 @@ pub(crate) fn measure(
     }
     let calls = control.calls(None);
     let limit_429s = calls.iter().filter(|c| c.status == 429).count() as u64;
+    let daily_429s = calls
+        .iter()
+        .filter(|c| c.status == 429 && c.limited_by == Some(RateLimit::Daily))
+        .count() as u64;
     Ok(RunResult {
         elapsed,
         shares,
         by_plan,
         limit_429s,
-        daily_429s: 0,
+        daily_429s,
         calls: calls.len() as u64,
         notes: Vec::new(),
     })

@@ -43,11 +43,16 @@ pub(super) async fn run(
         task.await?;
     }
     let mut result = measure(companies, control, started.elapsed())?;
-    result.daily_429s = counts.daily_429s.load(Ordering::Relaxed);
-    result.notes = vec![(
-        "jobs dropped after 3 retries".into(),
-        counts.dropped.load(Ordering::Relaxed).to_string(),
-    )];
+    result.notes = vec![
+        (
+            "jobs dropped after 3 retries".into(),
+            counts.dropped.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "daily-budget 429s the client recognised".into(),
+            counts.daily_429s.load(Ordering::Relaxed).to_string(),
+        ),
+    ];
     Ok(result)
 }
 
