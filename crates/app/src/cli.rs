@@ -34,4 +34,7 @@ pub enum Command {
     Keys(crate::keys_cmd::KeysArgs),
     /// Support console accounts (`staff add EMAIL`, password on stdin).
     Staff(crate::staff_cmd::StaffArgs),
+    /// Probe this machine's server (`/healthz` on the listen address); exit 0 when healthy.
+    /// For container health checks: the image has no curl.
+    Healthcheck,
 }

@@ -38,6 +38,7 @@ fn main() -> std::process::ExitCode {
             Command::Sandbox(args) => dealbridge_app::sandbox_cmd::run(args).await,
             Command::Keys(args) => dealbridge_app::keys_cmd::run(&settings, args).await,
             Command::Staff(args) => dealbridge_app::staff_cmd::run(&settings, args).await,
+            Command::Healthcheck => dealbridge_app::healthcheck_cmd::run(&settings).await,
         }
     });
     match outcome {

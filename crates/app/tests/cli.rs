@@ -1,4 +1,8 @@
-//! The binary as an operator meets it: help text and start-up refusals.
+//! The binary as an operator meets it: help text, start-up refusals and the health probe.
+
+// Helper functions of integration tests are not `#[test]`s, so clippy's test allowance misses them
+// (rust-clippy#13981); a failed unwrap here is a failed test, which is what we want.
+#![allow(clippy::unwrap_used)]
 
 use std::process::Command;
 
@@ -24,6 +28,7 @@ fn help_lists_every_subcommand() {
         "migrate",
         "sandbox",
         "staff",
+        "healthcheck",
     ] {
         assert!(help.contains(command), "--help misses {command}:\n{help}");
     }
@@ -116,4 +121,57 @@ fn staff_add_reads_the_password_from_stdin_and_refuses_short_ones() {
         add("a long enough password").status.success(),
         "the email is free again"
     );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn healthcheck(dir: &std::path::Path, port: u16) -> std::process::Output {
+    dealbridge()
+        .current_dir(dir)
+        .env("DEALBRIDGE_LISTEN", format!("0.0.0.0:{port}"))
+        .arg("healthcheck")
+        .output()
+        .unwrap()
+}
+
+/// What the container's HEALTHCHECK runs: unhealthy while nothing serves, healthy once `serve`
+/// answers, probing the listen address on loopback when it is every interface.
+#[test]
+fn healthcheck_probes_the_servers_own_healthz() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let down = healthcheck(dir.path(), port);
+    assert!(!down.status.success(), "healthy with nothing listening");
+    assert!(String::from_utf8_lossy(&down.stderr).contains("no answer"));
+
+    let mut server = dealbridge()
+        .current_dir(dir.path())
+        .env("DEALBRIDGE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("DEALBRIDGE_SANDBOX_LISTEN", "127.0.0.1:0")
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let healthy = loop {
+        let probe = healthcheck(dir.path(), port);
+        if probe.status.success() {
+            break Some(probe);
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    let probe = healthy.expect("the server became healthy within 60 s");
+    assert!(String::from_utf8_lossy(&probe.stdout).contains("healthy"));
 }

@@ -26,6 +26,16 @@ impl Plan {
     }
 
     /// Requests per rolling 2-second window for one OAuth access token (FACTS §5.2).
+    /// Requests per 2 s for one personal API token (FACTS §5.2).
+    pub fn api_token_burst(self) -> u32 {
+        match self {
+            Plan::Lite => 20,
+            Plan::Growth => 40,
+            Plan::Premium => 100,
+            Plan::Ultimate => 120,
+        }
+    }
+
     pub fn oauth_burst(self) -> u32 {
         match self {
             Plan::Lite => 80,

@@ -20,6 +20,7 @@ use crate::faults::{FaultSpec, Outcome};
 use crate::limits::{budget_day, Window, SEARCH_BURST};
 use crate::server::Shared;
 use crate::spec::Api;
+use crate::world::api_tokens::is_api_token;
 use crate::world::{AccessToken, CallRecord, RateLimit, World};
 use router::{Op, Route, Router};
 
@@ -45,12 +46,24 @@ fn split_api(path: &str) -> Option<(Api, &str)> {
     })
 }
 
-fn bearer(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get("authorization")?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
+/// How a request authenticates: an OAuth access token, or a personal API token in the
+/// `x-api-token` header or the `api_token` query parameter (FACTS §5).
+enum Credential<'r> {
+    Bearer(&'r str),
+    ApiToken(String),
+}
+
+fn credential(req: &HttpRequest) -> Option<Credential<'_>> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(token) = header("authorization").and_then(|v| v.strip_prefix("Bearer ")) {
+        return Some(Credential::Bearer(token));
+    }
+    if let Some(token) = header("x-api-token") {
+        return Some(Credential::ApiToken(token.to_owned()));
+    }
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "api_token")
+        .map(|(_, v)| Credential::ApiToken(v.into_owned()))
 }
 
 /// Per-request facts the gate learns, for the call log and the response.
@@ -63,6 +76,8 @@ struct Trace {
     window: Option<Window>,
     outcome: Outcome,
     delay: Duration,
+    /// `x-daily-requests-left`, for API-token calls only.
+    daily_left: Option<u64>,
 }
 
 /// Where a request is going: the company domain (when addressed by `/c/{domain}`), the API
@@ -130,11 +145,18 @@ pub async fn dispatch(
     if !trace.delay.is_zero() {
         tokio::time::sleep(trace.delay).await;
     }
-    match (trace.outcome, result) {
-        (Outcome::Reset | Outcome::DropAfterWrite, _) => respond::dropped(),
+    let mut response = match (trace.outcome, result) {
+        (Outcome::Reset | Outcome::DropAfterWrite, _) => return respond::dropped(),
         (_, Ok((status, value))) => respond::ok(status, &value, trace.window),
         (_, Err(e)) => respond::error(&e, trace.window),
+    };
+    if let Some(left) = trace.daily_left {
+        response.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-daily-requests-left"),
+            left.into(),
+        );
     }
+    response
 }
 
 /// Authentication, company, route, scopes, faults, limits, charging, then the operation.
@@ -147,16 +169,18 @@ fn gate(
     now_ms: i64,
     trace: &mut Trace,
 ) -> Reply {
-    let token = match bearer(req) {
-        Some(t) => world.authenticate(t, now_ms)?.clone(),
+    let token = match credential(req) {
+        Some(Credential::Bearer(t)) => world.authenticate(t, now_ms)?.clone(),
+        Some(Credential::ApiToken(t)) => world.authenticate_api_token(&t)?.clone(),
         None => return Err(ApiError::unauthorized()),
     };
+    let api_token = is_api_token(&token);
     trace.token_id = Some(token.token_id);
     trace.company_id = Some(token.company_id);
     if let Some(limit) = world
         .companies
         .get(&token.company_id)
-        .map(|c| c.burst_limit())
+        .map(|c| c.burst_limit_for(api_token))
     {
         // Answers that stop before the limiter (401, 402, 403, 404) still carry the headers.
         let burst = world.bursts.entry((token.token_id, false)).or_default();
@@ -172,6 +196,15 @@ fn gate(
     let (outcome, delay) = faults.decide(route.is_write(), || world.chance());
     trace.delay = delay;
     limits(world, &token, route, outcome, now_ms, trace)?;
+    if api_token {
+        let write = matches!(req.method().as_str(), "POST" | "PUT" | "PATCH");
+        let (allowed, left) = world.api_token_write(token.token_id, write, now_ms);
+        trace.daily_left = Some(left);
+        if !allowed {
+            trace.limited_by = Some(RateLimit::Daily);
+            return Err(ApiError::too_many("Daily POST/PUT request limit reached"));
+        }
+    }
     match outcome {
         Outcome::Status(s) => {
             let status = StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -223,7 +256,7 @@ fn limits(
     let search = route.is_search();
     let limit = match world.companies.get(&token.company_id) {
         _ if search => SEARCH_BURST,
-        Some(c) => c.burst_limit(),
+        Some(c) => c.burst_limit_for(is_api_token(token)),
         None => return Err(ApiError::unauthorized()),
     };
     let burst = world.bursts.entry((token.token_id, search)).or_default();

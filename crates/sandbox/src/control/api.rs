@@ -157,6 +157,22 @@ impl Control {
 
     /// Mints an access token for a company without the OAuth dance (tests, benchmarks). `user_id`
     /// defaults to the company's first user; empty `scopes` grants every scope.
+    /// The user's personal API token (the company's first user when `user_id` is `None`),
+    /// created on first request and the same afterwards.
+    pub fn api_token(&self, company_id: u64, user_id: Option<u64>) -> Result<String> {
+        let mut world = self.shared.world();
+        let user_id = match user_id {
+            Some(id) => id,
+            None => world
+                .users
+                .values()
+                .find(|u| u.company_id == company_id)
+                .map(|u| u.id)
+                .ok_or_else(|| crate::error::Error::NotFound(format!("company {company_id}")))?,
+        };
+        world.api_token(company_id, user_id)
+    }
+
     pub fn mint_token(
         &self,
         company_id: u64,

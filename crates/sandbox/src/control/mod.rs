@@ -45,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/installs", web::post().to(approve))
             .route("/uninstall", web::post().to(uninstall))
             .route("/tokens", web::post().to(mint))
+            .route("/api_tokens", web::post().to(api_token))
             .route("/clock", web::get().to(clock))
             .route("/clock/advance", web::post().to(advance))
             .route("/faults", web::put().to(set_faults))
@@ -174,6 +175,17 @@ struct MintBody {
 async fn mint(s: web::Data<Shared>, body: web::Json<MintBody>) -> Result<HttpResponse> {
     let b = body.into_inner();
     Ok(HttpResponse::Ok().json(control(&s).mint_token(b.company_id, b.user_id, b.scopes)?))
+}
+
+#[derive(Deserialize)]
+struct ApiTokenBody {
+    company_id: u64,
+    user_id: Option<u64>,
+}
+
+async fn api_token(s: web::Data<Shared>, body: web::Json<ApiTokenBody>) -> Result<HttpResponse> {
+    let token = control(&s).api_token(body.company_id, body.user_id)?;
+    Ok(HttpResponse::Ok().json(json!({ "api_token": token })))
 }
 
 async fn clock(s: web::Data<Shared>) -> HttpResponse {

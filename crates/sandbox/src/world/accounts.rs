@@ -51,9 +51,13 @@ pub struct Company {
 }
 
 impl Company {
-    /// Requests per 2-second window for one OAuth token.
-    pub fn burst_limit(&self) -> u32 {
-        self.burst_override.unwrap_or(self.plan.oauth_burst())
+    /// Requests per 2-second window for one token of either kind (an override applies to both).
+    pub fn burst_limit_for(&self, api_token: bool) -> u32 {
+        match (self.burst_override, api_token) {
+            (Some(limit), _) => limit,
+            (None, true) => self.plan.api_token_burst(),
+            (None, false) => self.plan.oauth_burst(),
+        }
     }
 
     pub fn daily_budget(&self) -> u64 {

@@ -2,6 +2,7 @@
 //! mutate, copy out what they need (responses, webhook deliveries) and unlock.
 
 mod accounts;
+pub mod api_tokens;
 pub mod entities;
 mod records;
 mod tokens;
@@ -79,6 +80,10 @@ pub struct World {
     pub access: HashMap<String, AccessToken>,
     pub refresh: HashMap<String, tokens::RefreshToken>,
     pub bursts: HashMap<(u64, bool), Burst>,
+    /// Personal API tokens (`x-api-token`), by token.
+    pub api_tokens: HashMap<String, AccessToken>,
+    /// POST/PUT requests per API token today, for `x-daily-requests-left`.
+    pub api_writes: HashMap<u64, api_tokens::DailyWrites>,
     pub faults: Faults,
     pub calls: VecDeque<CallRecord>,
     /// Webhook deliveries produced under the lock, sent after it is released.
@@ -109,6 +114,8 @@ impl World {
             access: HashMap::new(),
             refresh: HashMap::new(),
             bursts: HashMap::new(),
+            api_tokens: HashMap::new(),
+            api_writes: HashMap::new(),
             faults: Faults::default(),
             calls: VecDeque::new(),
             outbox: Vec::new(),

@@ -214,7 +214,12 @@ impl World {
             .iter()
             .filter(|(_, t)| t.company_id == company_id)
             .map(|(token, _)| token.clone());
-        access.chain(refresh).collect()
+        let api = self
+            .api_tokens
+            .iter()
+            .filter(|(_, t)| t.company_id == company_id)
+            .map(|(token, _)| token.clone());
+        access.chain(refresh).chain(api).collect()
     }
 
     /// Mints a token for a company without the OAuth dance, for tests and benchmarks.
