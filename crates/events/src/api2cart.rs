@@ -41,7 +41,9 @@ pub fn parse(
     }
     check_size(body, MAX_BODY_BYTES)?;
     let store = headers.get(STORE).filter(|s| !s.is_empty());
-    let error_code = headers.get(ERROR_CODE).filter(|code| !code.is_empty() && *code != "0");
+    let error_code = headers
+        .get(ERROR_CODE)
+        .filter(|code| !code.is_empty() && *code != "0");
     if body.iter().all(u8::is_ascii_whitespace) {
         return match error_code {
             Some(code) => Ok(Delivery::ConnectionLost(ConnectionLoss {
@@ -73,7 +75,12 @@ pub fn parse(
                 EventType::OrderUpdated
             };
             let updated = order.updated_at.or(order.placed_at);
-            (kind, format!("order:{}", order.id), (modified, updated), to_value(&order)?)
+            (
+                kind,
+                format!("order:{}", order.id),
+                (modified, updated),
+                to_value(&order)?,
+            )
         }
         ("customer", "add" | "update") => {
             let raw: A2cCustomer = unwrap_result(parse_json(body)?)?;
@@ -84,14 +91,19 @@ pub fn parse(
             checks.finish()?;
             let id = customer.id.clone().unwrap_or_default();
             let updated = customer.updated_at;
-            (EventType::CustomerUpdated, format!("customer:{id}"), (modified, updated), to_value(&customer)?)
+            (
+                EventType::CustomerUpdated,
+                format!("customer:{id}"),
+                (modified, updated),
+                to_value(&customer)?,
+            )
         }
-        _ => {
-            return Err(IngestError::Invalid(vec![FieldError::header(
-                ENTITY,
-                format!("`{entity}.{action}` is not a subscribed event (order or customer, add or update)"),
-            )]))
-        }
+        _ => return Err(IngestError::Invalid(vec![FieldError::header(
+            ENTITY,
+            format!(
+                "`{entity}.{action}` is not a subscribed event (order or customer, add or update)"
+            ),
+        )])),
     };
     let (modified_text, modified_at) = modified;
     let id = entity_key.split_once(':').map_or("", |(_, id)| id);
@@ -113,15 +125,22 @@ fn to_value<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, IngestE
 }
 
 /// The entity itself, or `{"result": entity}` as the read API wraps it.
-fn unwrap_result<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, IngestError> {
+fn unwrap_result<T: serde::de::DeserializeOwned>(
+    body: serde_json::Value,
+) -> Result<T, IngestError> {
     let entity = match body {
-        serde_json::Value::Object(mut map) if map.contains_key("result") && !map.contains_key("id") => {
+        serde_json::Value::Object(mut map)
+            if map.contains_key("result") && !map.contains_key("id") =>
+        {
             map.remove("result").unwrap_or_default()
         }
         other => other,
     };
     serde_path_to_error::deserialize(entity).map_err(|error| {
-        IngestError::invalid(field_path(error.path(), "body"), error.into_inner().to_string())
+        IngestError::invalid(
+            field_path(error.path(), "body"),
+            error.into_inner().to_string(),
+        )
     })
 }
 
@@ -142,11 +161,16 @@ impl A2cDate {
             .or_else(|_| {
                 NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S").map(|at| at.and_utc())
             })
-            .map_err(|_| IngestError::invalid(format!("{field}.value"), "is not a date API2Cart uses"))
+            .map_err(|_| {
+                IngestError::invalid(format!("{field}.value"), "is not a date API2Cart uses")
+            })
     }
 }
 
-fn optional_date(field: &str, date: Option<&A2cDate>) -> Result<Option<DateTime<Utc>>, IngestError> {
+fn optional_date(
+    field: &str,
+    date: Option<&A2cDate>,
+) -> Result<Option<DateTime<Utc>>, IngestError> {
     date.map(|date| date.parse(field)).transpose()
 }
 
@@ -155,7 +179,9 @@ fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> 
     match serde_json::Value::deserialize(deserializer)? {
         serde_json::Value::String(text) => Ok(text),
         serde_json::Value::Number(number) => Ok(number.to_string()),
-        other => Err(serde::de::Error::custom(format!("expected a string or number, got {other}"))),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a string or number, got {other}"
+        ))),
     }
 }
 
@@ -164,7 +190,9 @@ fn optional_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<St
         serde_json::Value::Null => Ok(None),
         serde_json::Value::String(text) => Ok(non_empty(Some(text))),
         serde_json::Value::Number(number) => Ok(Some(number.to_string())),
-        other => Err(serde::de::Error::custom(format!("expected a string or number, got {other}"))),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a string or number, got {other}"
+        ))),
     }
 }
 
@@ -291,7 +319,9 @@ impl A2cOrder {
             number: self.order_id.filter(|number| *number != self.id),
             id: self.id,
             store: Some(store.to_owned()),
-            status: self.status.map_or_else(|| "unknown".to_owned(), |status| status.id),
+            status: self
+                .status
+                .map_or_else(|| "unknown".to_owned(), |status| status.id),
             fulfillment_status: None,
             currency: self.currency.iso3,
             total,

@@ -55,7 +55,12 @@ pub fn parse(
             } else {
                 EventType::OrderUpdated
             };
-            (kind, format!("order:{}", order.id), order.updated_at, to_value(&order))
+            (
+                kind,
+                format!("order:{}", order.id),
+                order.updated_at,
+                to_value(&order),
+            )
         }
         "customers/update" => {
             let customer = parse_json::<ShopifyCustomer>(body)?.normalize(shop);
@@ -64,12 +69,20 @@ pub fn parse(
             checks.finish()?;
             let id = customer.id.clone().unwrap_or_default();
             let updated_at = customer.updated_at;
-            (EventType::CustomerUpdated, format!("customer:{id}"), updated_at, to_value(&customer))
+            (
+                EventType::CustomerUpdated,
+                format!("customer:{id}"),
+                updated_at,
+                to_value(&customer),
+            )
         }
         other => {
             return Err(IngestError::Invalid(vec![FieldError::header(
                 "X-Shopify-Topic",
-                format!("`{other}` is not a subscribed topic (one of {})", TOPICS.join(", ")),
+                format!(
+                    "`{other}` is not a subscribed topic (one of {})",
+                    TOPICS.join(", ")
+                ),
             )]))
         }
     };
@@ -163,7 +176,8 @@ impl ShopifyOrder {
         let status = if self.cancelled_at.is_some() {
             "cancelled".to_owned()
         } else {
-            self.financial_status.unwrap_or_else(|| "pending".to_owned())
+            self.financial_status
+                .unwrap_or_else(|| "pending".to_owned())
         };
         let company = self.billing_address.and_then(|address| address.company);
         let email = non_empty(self.email).or(non_empty(self.contact_email));
@@ -224,7 +238,9 @@ impl ShopifyCustomer {
             first_name: non_empty(self.first_name),
             last_name: non_empty(self.last_name),
             phone: non_empty(self.phone),
-            company: self.default_address.and_then(|address| non_empty(address.company)),
+            company: self
+                .default_address
+                .and_then(|address| non_empty(address.company)),
             updated_at: self.updated_at,
         }
     }

@@ -104,7 +104,10 @@ pub(crate) fn number_to_amount(number: &serde_json::Number) -> String {
     match number.as_f64() {
         Some(value) if value.is_finite() => {
             let rounded = format!("{value:.6}");
-            rounded.trim_end_matches('0').trim_end_matches('.').to_owned()
+            rounded
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_owned()
         }
         _ => text,
     }
@@ -124,7 +127,10 @@ pub(crate) fn field_path(path: &serde_path_to_error::Path, root: &str) -> String
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, IngestError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let parsed: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        IngestError::invalid(field_path(error.path(), "body"), error.into_inner().to_string())
+        IngestError::invalid(
+            field_path(error.path(), "body"),
+            error.into_inner().to_string(),
+        )
     })?;
     deserializer
         .end()

@@ -46,7 +46,10 @@ pub fn parse(
         other => {
             return Err(IngestError::Invalid(vec![FieldError::header(
                 "X-WC-Webhook-Topic",
-                format!("`{other}` is not a subscribed topic (one of {})", TOPICS.join(", ")),
+                format!(
+                    "`{other}` is not a subscribed topic (one of {})",
+                    TOPICS.join(", ")
+                ),
             )]))
         }
     };
@@ -179,7 +182,10 @@ impl WooOrder {
                 .line_items
                 .into_iter()
                 .map(|line| LineItem {
-                    product_id: line.product_id.filter(|id| *id != 0).map(|id| id.to_string()),
+                    product_id: line
+                        .product_id
+                        .filter(|id| *id != 0)
+                        .map(|id| id.to_string()),
                     sku: non_empty(line.sku),
                     name: line.name,
                     quantity: line.quantity,

@@ -38,7 +38,10 @@ fn body(kind: &str, data: serde_json::Value) -> Vec<u8> {
 }
 
 fn signup() -> Vec<u8> {
-    body("signup", json!({"user_id": "u_42", "email": "ada@example.com", "name": "Ada Lovelace", "plan": "pro"}))
+    body(
+        "signup",
+        json!({"user_id": "u_42", "email": "ada@example.com", "name": "Ada Lovelace", "plan": "pro"}),
+    )
 }
 
 fn accept(body: &[u8]) -> Result<dealbridge_core::event::NewEvent, IngestError> {
@@ -74,9 +77,19 @@ fn a_signed_signup_becomes_an_event_keyed_by_its_webhook_id() {
 #[test]
 fn a_redelivery_has_the_same_dedupe_key() {
     let body = signup();
-    let first = event_api::parse(&signed(SECRET, "msg_9", now().timestamp(), &body), &body, &secrets(&[SECRET]), now());
+    let first = event_api::parse(
+        &signed(SECRET, "msg_9", now().timestamp(), &body),
+        &body,
+        &secrets(&[SECRET]),
+        now(),
+    );
     let retry_at = now() + Duration::seconds(60);
-    let retry = event_api::parse(&signed(SECRET, "msg_9", retry_at.timestamp(), &body), &body, &secrets(&[SECRET]), retry_at);
+    let retry = event_api::parse(
+        &signed(SECRET, "msg_9", retry_at.timestamp(), &body),
+        &body,
+        &secrets(&[SECRET]),
+        retry_at,
+    );
     assert_eq!(first.map(|e| e.dedupe_key), retry.map(|e| e.dedupe_key));
 }
 
@@ -139,13 +152,19 @@ fn timestamps_outside_the_tolerance_are_replays() {
         let refused = event_api::parse(&headers, &body, &secrets(&[SECRET]), now());
         assert_eq!(
             refused.as_ref().map(|_| ()),
-            Err(&IngestError::Stale { skew_seconds: skew, tolerance_seconds: TOLERANCE_SECONDS })
+            Err(&IngestError::Stale {
+                skew_seconds: skew,
+                tolerance_seconds: TOLERANCE_SECONDS
+            })
         );
         assert_eq!(refused.err().map(|e| e.status()), Some(401));
     }
     for skew in [TOLERANCE_SECONDS, -TOLERANCE_SECONDS, 0] {
         let headers = signed(SECRET, "msg_1", now().timestamp() - skew, &body);
-        assert!(event_api::parse(&headers, &body, &secrets(&[SECRET]), now()).is_ok(), "{skew}");
+        assert!(
+            event_api::parse(&headers, &body, &secrets(&[SECRET]), now()).is_ok(),
+            "{skew}"
+        );
     }
     // An unsigned stale request is told only that its signature is bad.
     let headers = signed("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_1", 0, &body);
@@ -159,53 +178,98 @@ fn oversized_bodies_are_refused_before_anything_else() {
     let refused = event_api::parse(&Headers::default(), &body, &secrets(&[SECRET]), now());
     let error = refused.err();
     assert_eq!(error.as_ref().map(IngestError::status), Some(413));
-    assert_eq!(error, Some(IngestError::TooLarge { len: MAX_BODY_BYTES + 1, limit: MAX_BODY_BYTES }));
+    assert_eq!(
+        error,
+        Some(IngestError::TooLarge {
+            len: MAX_BODY_BYTES + 1,
+            limit: MAX_BODY_BYTES
+        })
+    );
 }
 
 fn fields(result: Result<dealbridge_core::event::NewEvent, IngestError>) -> Vec<String> {
     let error = result.err().unwrap_or_else(|| IngestError::Invalid(vec![]));
     assert_eq!(error.status(), 400, "{error}");
-    error.field_errors().iter().map(|e| e.field.clone()).collect()
+    error
+        .field_errors()
+        .iter()
+        .map(|e| e.field.clone())
+        .collect()
 }
 
 #[test]
 fn malformed_json_and_unknown_types_are_400() {
     assert_eq!(fields(accept(b"{not json")), ["body"]);
     assert_eq!(fields(accept(br#"{"type":"signup"}"#)), ["body"]);
-    assert_eq!(fields(accept(&body("order.deleted", json!({}))) ), ["type"]);
-    assert_eq!(fields(accept(&body("pipedrive.deal.change", json!({})))), ["type"]);
+    assert_eq!(fields(accept(&body("order.deleted", json!({})))), ["type"]);
+    assert_eq!(
+        fields(accept(&body("pipedrive.deal.change", json!({})))),
+        ["type"]
+    );
     let extra = br#"{"type":"signup","timestamp":"2026-05-28T20:26:00Z","data":{},"x":1}"#;
     assert_eq!(fields(accept(extra)), ["x"]);
 }
 
 #[test]
 fn missing_and_invalid_fields_are_named() {
-    assert_eq!(fields(accept(&body("signup", json!({"email": "ada@example.com"})))), ["data"]);
     assert_eq!(
-        fields(accept(&body("signup", json!({"user_id": " ", "email": "ada-at-example.com"})))),
+        fields(accept(&body("signup", json!({"email": "ada@example.com"})))),
+        ["data"]
+    );
+    assert_eq!(
+        fields(accept(&body(
+            "signup",
+            json!({"user_id": " ", "email": "ada-at-example.com"})
+        ))),
         ["data.user_id", "data.email"]
     );
     assert_eq!(
-        fields(accept(&body("order.created", json!({"id": "A1", "status": "paid", "currency": "usd", "total": "12,50",
-            "customer": {"email": "nope"}, "line_items": [{"name": "Mug", "quantity": 1, "unit_price": "x"}]})))),
-        ["data.currency", "data.total", "data.customer.email", "data.line_items[0].unit_price"]
+        fields(accept(&body(
+            "order.created",
+            json!({"id": "A1", "status": "paid", "currency": "usd", "total": "12,50",
+            "customer": {"email": "nope"}, "line_items": [{"name": "Mug", "quantity": 1, "unit_price": "x"}]})
+        ))),
+        [
+            "data.currency",
+            "data.total",
+            "data.customer.email",
+            "data.line_items[0].unit_price"
+        ]
     );
     assert_eq!(
-        fields(accept(&body("order.created", json!({"id": "A1", "status": "paid", "currency": "USD", "total": 12.5})))),
+        fields(accept(&body(
+            "order.created",
+            json!({"id": "A1", "status": "paid", "currency": "USD", "total": 12.5})
+        ))),
         ["data.total"]
     );
-    assert_eq!(fields(accept(&body("customer.updated", json!({"first_name": "Ada"})))), ["data.id"]);
     assert_eq!(
-        fields(accept(&body("usage.reported", json!({"account_id": "a", "metric": "seats", "quantity": -1,
-            "period_start": "2026-05-02T00:00:00Z", "period_end": "2026-05-01T00:00:00Z"})))),
+        fields(accept(&body(
+            "customer.updated",
+            json!({"first_name": "Ada"})
+        ))),
+        ["data.id"]
+    );
+    assert_eq!(
+        fields(accept(&body(
+            "usage.reported",
+            json!({"account_id": "a", "metric": "seats", "quantity": -1,
+            "period_start": "2026-05-02T00:00:00Z", "period_end": "2026-05-01T00:00:00Z"})
+        ))),
         ["data.quantity", "data.period_end"]
     );
     assert_eq!(
-        fields(accept(&body("ticket.created", json!({"ticket_id": "T1", "email": "a@example.com", "subject": "Help", "priority": "whenever"})))),
+        fields(accept(&body(
+            "ticket.created",
+            json!({"ticket_id": "T1", "email": "a@example.com", "subject": "Help", "priority": "whenever"})
+        ))),
         ["data.priority"]
     );
     assert_eq!(
-        fields(accept(&body("deal.stage_changed", json!({"deal_id": 0, "stage_id": 3, "note": ""})))),
+        fields(accept(&body(
+            "deal.stage_changed",
+            json!({"deal_id": 0, "stage_id": 3, "note": ""})
+        ))),
         ["data.deal_id", "data.note"]
     );
 }
@@ -213,14 +277,38 @@ fn missing_and_invalid_fields_are_named() {
 #[test]
 fn every_type_parses_into_its_event() {
     let cases = [
-        ("order.created", json!({"id": "A1001", "number": "#1001", "status": "paid", "currency": "EUR", "total": "59.90",
+        (
+            "order.created",
+            json!({"id": "A1001", "number": "#1001", "status": "paid", "currency": "EUR", "total": "59.90",
             "customer": {"id": "c7", "email": "ada@example.com"},
-            "line_items": [{"sku": "MUG", "name": "Mug", "quantity": 2, "unit_price": "29.95"}]}), Some("order:A1001")),
-        ("order.updated", json!({"id": "A1001", "status": "refunded", "currency": "EUR", "total": "0"}), Some("order:A1001")),
-        ("customer.updated", json!({"email": "ada@example.com", "company": "Analytical Engines"}), Some("customer:ada@example.com")),
-        ("usage.reported", json!({"account_id": "acct_1", "metric": "api_calls", "quantity": 1200.5}), None),
-        ("ticket.created", json!({"ticket_id": "T-9", "email": "ada@example.com", "subject": "Invoice", "priority": "high"}), Some("ticket:T-9")),
-        ("deal.stage_changed", json!({"deal_id": 42, "stage_id": 3, "note": "Signed the trial agreement"}), Some("deal:42")),
+            "line_items": [{"sku": "MUG", "name": "Mug", "quantity": 2, "unit_price": "29.95"}]}),
+            Some("order:A1001"),
+        ),
+        (
+            "order.updated",
+            json!({"id": "A1001", "status": "refunded", "currency": "EUR", "total": "0"}),
+            Some("order:A1001"),
+        ),
+        (
+            "customer.updated",
+            json!({"email": "ada@example.com", "company": "Analytical Engines"}),
+            Some("customer:ada@example.com"),
+        ),
+        (
+            "usage.reported",
+            json!({"account_id": "acct_1", "metric": "api_calls", "quantity": 1200.5}),
+            None,
+        ),
+        (
+            "ticket.created",
+            json!({"ticket_id": "T-9", "email": "ada@example.com", "subject": "Invoice", "priority": "high"}),
+            Some("ticket:T-9"),
+        ),
+        (
+            "deal.stage_changed",
+            json!({"deal_id": 42, "stage_id": 3, "note": "Signed the trial agreement"}),
+            Some("deal:42"),
+        ),
     ];
     for (kind, data, entity) in cases {
         let event = accept(&body(kind, data.clone())).unwrap_or_else(|e| panic!("{kind}: {e}"));
@@ -237,7 +325,8 @@ fn contains(actual: &serde_json::Value, expected: &serde_json::Value) -> bool {
             .iter()
             .all(|(key, value)| actual.get(key).is_some_and(|found| contains(found, value))),
         (serde_json::Value::Array(actual), serde_json::Value::Array(expected)) => {
-            actual.len() == expected.len() && actual.iter().zip(expected).all(|(a, e)| contains(a, e))
+            actual.len() == expected.len()
+                && actual.iter().zip(expected).all(|(a, e)| contains(a, e))
         }
         _ => actual == expected,
     }
@@ -250,9 +339,17 @@ fn every_type_has_a_schema() {
         let name = event_api::schema_name(&kind).unwrap_or_default();
         let schema = &components["schemas"][name];
         assert_eq!(schema["type"], "object", "{kind}");
-        assert!(schema["properties"].as_object().is_some_and(|p| !p.is_empty()), "{kind}");
+        assert!(
+            schema["properties"]
+                .as_object()
+                .is_some_and(|p| !p.is_empty()),
+            "{kind}"
+        );
     }
-    assert_eq!(components["schemas"]["Signup"]["required"], json!(["user_id", "email"]));
+    assert_eq!(
+        components["schemas"]["Signup"]["required"],
+        json!(["user_id", "email"])
+    );
 }
 
 #[test]
@@ -263,6 +360,12 @@ fn secrets_must_be_whsec_base64_and_generated_ones_work() {
     let body = signup();
     use secrecy::ExposeSecret;
     let headers = signed(fresh.expose_secret(), "msg_1", now().timestamp(), &body);
-    assert!(event_api::parse(&headers, &body, &Secrets::new([&fresh]).unwrap_or_else(|_| secrets(&[])), now()).is_ok());
+    assert!(event_api::parse(
+        &headers,
+        &body,
+        &Secrets::new([&fresh]).unwrap_or_else(|_| secrets(&[])),
+        now()
+    )
+    .is_ok());
     assert!(!format!("{:?}", secrets(&[SECRET])).contains("C2FV"));
 }

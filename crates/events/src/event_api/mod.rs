@@ -53,7 +53,9 @@ impl std::fmt::Debug for Secrets {
 
 impl Secrets {
     /// Parses the tenant's current secrets (`whsec_...`, as shown in the dashboard).
-    pub fn new<'a>(secrets: impl IntoIterator<Item = &'a SecretString>) -> Result<Self, InvalidSecret> {
+    pub fn new<'a>(
+        secrets: impl IntoIterator<Item = &'a SecretString>,
+    ) -> Result<Self, InvalidSecret> {
         secrets
             .into_iter()
             .map(|secret| {
@@ -217,7 +219,10 @@ fn parse_data(
             let customer: Customer = typed(data)?;
             payloads::check_customer(&customer, &mut checks);
             let key = customer.id.clone().or_else(|| customer.email.clone());
-            (key.map(|key| format!("customer:{key}")), to_value(&customer)?)
+            (
+                key.map(|key| format!("customer:{key}")),
+                to_value(&customer)?,
+            )
         }
         // Usage reports add up rather than supersede each other, so none is ever stale.
         EventType::UsageReported => {
@@ -228,7 +233,10 @@ fn parse_data(
         EventType::TicketCreated => {
             let ticket: Ticket = typed(data)?;
             ticket.check(&mut checks);
-            (Some(format!("ticket:{}", ticket.ticket_id)), to_value(&ticket)?)
+            (
+                Some(format!("ticket:{}", ticket.ticket_id)),
+                to_value(&ticket)?,
+            )
         }
         EventType::DealStageChanged => {
             let change: DealStageChange = typed(data)?;
@@ -245,7 +253,10 @@ fn parse_data(
 
 fn typed<T: DeserializeOwned>(data: serde_json::Value) -> Result<T, IngestError> {
     serde_path_to_error::deserialize(data).map_err(|error| {
-        IngestError::invalid(field_path(error.path(), "data"), error.into_inner().to_string())
+        IngestError::invalid(
+            field_path(error.path(), "data"),
+            error.into_inner().to_string(),
+        )
     })
 }
 
