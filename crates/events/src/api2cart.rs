@@ -98,12 +98,14 @@ pub fn parse(
                 to_value(&customer)?,
             )
         }
-        _ => return Err(IngestError::Invalid(vec![FieldError::header(
-            ENTITY,
-            format!(
+        _ => {
+            return Err(IngestError::Invalid(vec![FieldError::header(
+                ENTITY,
+                format!(
                 "`{entity}.{action}` is not a subscribed event (order or customer, add or update)"
             ),
-        )])),
+            )]))
+        }
     };
     let (modified_text, modified_at) = modified;
     let id = entity_key.split_once(':').map_or("", |(_, id)| id);
