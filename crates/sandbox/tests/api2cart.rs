@@ -140,6 +140,9 @@ impl A2c {
     }
 }
 
+/// Method, name, query and body of one API call.
+type Call<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Option<Value>);
+
 #[tokio::test]
 async fn every_served_method_matches_the_official_schema() {
     let env = a2c().await;
@@ -155,7 +158,7 @@ async fn every_served_method_matches_the_official_schema() {
         .as_str()
         .unwrap()
         .to_owned();
-    let calls: Vec<(&str, &str, Vec<(&str, &str)>, Option<Value>)> = vec![
+    let calls: Vec<Call<'_>> = vec![
         ("GET", "order.list", vec![("count", "5")], None),
         ("GET", "order.info", vec![("id", &order_id)], None),
         ("GET", "customer.list", vec![], None),
