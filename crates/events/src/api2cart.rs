@@ -5,13 +5,16 @@
 //! with the normalized [`Order`] and [`Customer`] as payload.
 //!
 //! API2Cart has no delivery id, so the dedupe key is (store, entity, action, entity id, modified
-//! time). An empty body with a non-zero `X-Webhook-Error-Code` is the connection-loss notice.
+//! time), with a hash of the body standing in for a missing modified time. An empty body with a non-zero `X-Webhook-Error-Code` is the connection-loss notice.
 //! Whether the entity comes bare or wrapped in `result` is not documented: both are accepted.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use dealbridge_core::event::{EventSource, EventType, NewEvent};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
+use sha2::{Digest as _, Sha256};
 
 use crate::error::check_size;
 use crate::records::{Customer, LineItem, Order};
@@ -108,14 +111,15 @@ pub fn parse(
         }
     };
     let (modified_text, modified_at) = modified;
+    // Without a modified time (some platforms leave it out), identical bodies are the duplicates.
+    let version = modified_text
+        .filter(|text| !text.is_empty())
+        .unwrap_or_else(|| format!("sha256:{}", URL_SAFE_NO_PAD.encode(Sha256::digest(body))));
     let id = entity_key.split_once(':').map_or("", |(_, id)| id);
     Ok(Delivery::Event(NewEvent {
         source: EventSource::Api2Cart,
         kind,
-        dedupe_key: format!(
-            "{store}:{entity}:{action}:{id}:{}",
-            modified_text.unwrap_or_default()
-        ),
+        dedupe_key: format!("{store}:{entity}:{action}:{id}:{version}"),
         entity_key: Some(entity_key),
         occurred_at: modified_at.unwrap_or(now),
         payload,

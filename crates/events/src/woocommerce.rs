@@ -59,19 +59,24 @@ pub fn parse(
         .ok_or_else(|| IngestError::missing_header("X-WC-Webhook-ID"))?;
     let source = headers.get("X-WC-Webhook-Source").map(str::to_owned);
     let raw: WooOrder = parse_json(body)?;
-    let modified = raw.date_modified_gmt.clone();
+    // Part of the dedupe key: without it every later state of the order would look like a
+    // duplicate of the first.
+    let modified = raw
+        .date_modified_gmt
+        .clone()
+        .filter(|at| !at.is_empty())
+        .ok_or_else(|| IngestError::invalid("date_modified_gmt", "is required"))?;
     let order = raw.normalize(source)?;
     let mut checks = Checks::default();
     order.check("", &mut checks);
     checks.finish()?;
     let occurred_at = order
         .updated_at
-        .or(order.placed_at)
         .ok_or_else(|| IngestError::invalid("date_modified_gmt", "is required"))?;
     Ok(Delivery::Event(NewEvent {
         source: EventSource::WooCommerce,
         kind,
-        dedupe_key: format!("{webhook_id}:{}:{}", order.id, modified.unwrap_or_default()),
+        dedupe_key: format!("{webhook_id}:{}:{modified}", order.id),
         entity_key: Some(format!("order:{}", order.id)),
         occurred_at,
         payload: serde_json::to_value(&order)

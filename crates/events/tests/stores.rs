@@ -558,3 +558,28 @@ fn every_store_produces_the_same_order_shape() {
         assert!(order.is_ok(), "{payload}");
     }
 }
+
+#[test]
+fn woocommerce_orders_need_their_modified_time() {
+    let undated = br#"{"id":1,"status":"pending","currency":"USD","total":"1.00"}"#;
+    let error = woocommerce::parse(
+        &woo_headers("order.updated", undated, "ck"),
+        undated,
+        &[secret("ck")],
+    )
+    .err();
+    assert_eq!(
+        error.as_ref().map(|e| e.field_errors()[0].field.as_str()),
+        Some("date_modified_gmt")
+    );
+}
+
+#[test]
+fn api2cart_without_a_modified_time_dedupes_on_the_body() {
+    let bare = br#"{"id":"7","currency":{"iso3":"USD"},"totals":{"total":1}}"#;
+    let changed = br#"{"id":"7","currency":{"iso3":"USD"},"totals":{"total":2}}"#;
+    let key = |body: &[u8]| event_of(a2c(&a2c_headers("order", "update"), body)).dedupe_key;
+    assert_eq!(key(bare), key(bare));
+    assert_ne!(key(bare), key(changed));
+    assert!(key(bare).starts_with("1:order:update:7:sha256:"));
+}
