@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod api;
+pub mod api2cart;
 mod clock;
 pub mod config;
 mod control;

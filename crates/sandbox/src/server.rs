@@ -15,6 +15,8 @@ pub struct Shared {
     pub http: reqwest::Client,
     /// Scales webhook retry delays and timeouts.
     pub time_scale: f64,
+    /// The API2Cart stand-in's stores.
+    pub api2cart: crate::api2cart::State,
 }
 
 impl Shared {
@@ -29,6 +31,7 @@ impl Shared {
                 .build()
                 .unwrap_or_default(),
             time_scale,
+            api2cart: crate::api2cart::State::default(),
         }
     }
 
@@ -44,9 +47,11 @@ impl Shared {
     }
 }
 
-/// Registers every surface: OAuth, the control API and page, and the REST API as the fallback.
+/// Registers every surface: OAuth, the control API and page, the API2Cart stand-in, and the
+/// Pipedrive REST API as the fallback.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::oauth::configure(cfg);
     crate::control::configure(cfg);
+    crate::api2cart::configure(cfg);
     cfg.default_service(web::to(crate::api::dispatch));
 }

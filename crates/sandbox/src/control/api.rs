@@ -61,6 +61,13 @@ pub struct Control {
 }
 
 impl Control {
+    /// The API2Cart stand-in's control: stores, orders, customers, a lost connection.
+    pub fn api2cart(&self) -> crate::api2cart::Api2Cart {
+        crate::api2cart::Api2Cart {
+            shared: self.shared.clone(),
+        }
+    }
+
     fn now(&self) -> i64 {
         self.shared.clock.now_ms()
     }

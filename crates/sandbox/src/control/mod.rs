@@ -53,7 +53,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/calls", web::get().to(calls))
             .route("/calls", web::delete().to(clear_calls))
             .route("/budgets/reset", web::post().to(reset_budgets))
-            .route("/budgets/reset_time", web::put().to(reset_time)),
+            .route("/budgets/reset_time", web::put().to(reset_time))
+            .configure(crate::api2cart::configure_control),
     );
 }
 

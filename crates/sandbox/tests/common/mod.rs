@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod a2c_schema;
 pub mod schema;
 
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -23,6 +24,10 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub authorization: Option<String>,
+    /// Every header, names in lower case.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// The raw body, for senders that post an empty one.
+    pub raw: Vec<u8>,
     pub body: Value,
     pub at: std::time::Instant,
 }
@@ -56,6 +61,17 @@ impl Receiver {
                             .headers()
                             .get("authorization")
                             .map(|h| h.to_str().unwrap().to_owned()),
+                        headers: req
+                            .headers()
+                            .iter()
+                            .map(|(n, v)| {
+                                (
+                                    n.as_str().to_owned(),
+                                    v.to_str().unwrap_or_default().to_owned(),
+                                )
+                            })
+                            .collect(),
+                        raw: body.to_vec(),
                         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
                         at: std::time::Instant::now(),
                     });
