@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod audit;
+pub mod event;
 pub mod fields;
 pub mod ids;
 pub mod installation;
