@@ -26,6 +26,9 @@ pub trait Store:
     + crate::SignInFailures
     + crate::StaffAccounts
     + crate::TenantDirectory
+    + crate::Inbox
+    + crate::WebhookRegistrations
+    + crate::PipedriveMirror
 {
 }
 
@@ -45,6 +48,9 @@ impl<T> Store for T where
         + crate::SignInFailures
         + crate::StaffAccounts
         + crate::TenantDirectory
+        + crate::Inbox
+        + crate::WebhookRegistrations
+        + crate::PipedriveMirror
 {
 }
 

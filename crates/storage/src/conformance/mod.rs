@@ -6,6 +6,7 @@
 mod audit;
 mod budgets;
 mod constraints;
+mod inbox;
 mod installations;
 mod installs;
 mod job_claims;
@@ -20,6 +21,7 @@ mod staff;
 mod tenant_directory;
 mod tenants;
 mod tokens;
+mod webhooks;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -58,6 +60,8 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(sign_in_failures::CHECKS.iter().copied());
     all.extend(staff::CHECKS.iter().copied());
     all.extend(tenant_directory::CHECKS.iter().copied());
+    all.extend(inbox::CHECKS.iter().copied());
+    all.extend(webhooks::CHECKS.iter().copied());
     all.extend(constraints::CHECKS.iter().copied());
     all
 }
