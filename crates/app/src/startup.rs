@@ -77,7 +77,11 @@ impl Application {
             states: StateSigner::new(&session_key),
             console: Arc::new(ConsoleState::new(console_password)),
         };
-        let server = serve(listener, state, &settings, session_key.clone())?;
+        // Pipedrive's webhooks are recorded through group commit (see the inbox crate).
+        let writer = dealbridge_inbox::InboxWriter::spawn(store.clone(), Default::default());
+        let receiver =
+            dealbridge_inbox::PipedriveReceiver::new(store.clone(), keys.clone(), writer);
+        let server = serve(listener, state, receiver, &settings, session_key.clone())?;
         tracing::info!(address = %settings.listen, port, public_url = %settings.public_url, "listening");
         Ok(Self {
             port,
@@ -165,10 +169,12 @@ fn spawn_metrics(metrics: Option<(Server, u16)>) {
 fn serve(
     listener: TcpListener,
     state: AppState,
+    receiver: dealbridge_inbox::PipedriveReceiver,
     settings: &Settings,
     session_key: Vec<u8>,
 ) -> anyhow::Result<Server> {
     let state = web::Data::new(state);
+    let receiver = web::Data::new(receiver);
     let https = settings.public_url.scheme() == "https";
     let server = HttpServer::new(move || {
         App::new()
@@ -178,6 +184,7 @@ fn serve(
             .wrap(from_fn(dealbridge_web::request_id_header))
             .wrap(TracingLogger::default())
             .app_data(state.clone())
+            .app_data(receiver.clone())
             .configure(dealbridge_web::configure)
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs())

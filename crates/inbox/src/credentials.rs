@@ -109,9 +109,11 @@ mod tests {
         let credentials = WebhookCredentials::generate();
         let sealed = credentials.seal(&keys, tenant).expect("seal");
         let password = credentials.password.expose_secret();
-        assert!(!sealed.windows(password.len()).any(|w| w == password.as_bytes()));
-        let opened = WebhookCredentials::open(&keys, tenant, &credentials.username, &sealed)
-            .expect("open");
+        assert!(!sealed
+            .windows(password.len())
+            .any(|w| w == password.as_bytes()));
+        let opened =
+            WebhookCredentials::open(&keys, tenant, &credentials.username, &sealed).expect("open");
         assert_eq!(opened.password.expose_secret(), password);
         assert!(WebhookCredentials::open(&keys, other, &credentials.username, &sealed).is_err());
     }

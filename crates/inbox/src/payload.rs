@@ -66,8 +66,7 @@ pub fn parse_pipedrive(body: &[u8]) -> Result<PipedriveHook, PayloadError> {
         return Err(PayloadError::Version(version));
     }
     let entity_name = meta.entity.ok_or(PayloadError::Field("entity"))?;
-    let entity =
-        PipedriveEntity::parse(&entity_name).ok_or(PayloadError::Entity(entity_name))?;
+    let entity = PipedriveEntity::parse(&entity_name).ok_or(PayloadError::Entity(entity_name))?;
     let action = meta
         .action
         .as_deref()
@@ -87,7 +86,9 @@ pub fn parse_pipedrive(body: &[u8]) -> Result<PipedriveHook, PayloadError> {
         .ok_or(PayloadError::Field("timestamp"))?;
     let object_ok = |v: &serde_json::Value| v.is_null() || v.is_object();
     if !object_ok(&parsed.data) || !object_ok(&parsed.previous) {
-        return Err(PayloadError::Shape("data and previous must be objects or null".into()));
+        return Err(PayloadError::Shape(
+            "data and previous must be objects or null".into(),
+        ));
     }
     Ok(PipedriveHook {
         company_id: CompanyId::new(company_id),
@@ -149,15 +150,33 @@ mod tests {
 
     #[test]
     fn malformed_deliveries_name_what_is_wrong() {
-        assert!(matches!(parse_pipedrive(b"not json"), Err(PayloadError::Shape(_))));
-        assert!(matches!(parse_pipedrive(b"{}"), Err(PayloadError::Shape(_))));
+        assert!(matches!(
+            parse_pipedrive(b"not json"),
+            Err(PayloadError::Shape(_))
+        ));
+        assert!(matches!(
+            parse_pipedrive(b"{}"),
+            Err(PayloadError::Shape(_))
+        ));
         let cases: [(&str, serde_json::Value, PayloadError); 6] = [
             ("version", "1.0".into(), PayloadError::Version("1.0".into())),
             ("entity", "lead".into(), PayloadError::Entity("lead".into())),
             ("action", "merged".into(), PayloadError::Field("action")),
-            ("entity_id", "eight".into(), PayloadError::Field("entity_id")),
-            ("company_id", serde_json::Value::Null, PayloadError::Field("company_id")),
-            ("timestamp", "yesterday".into(), PayloadError::Field("timestamp")),
+            (
+                "entity_id",
+                "eight".into(),
+                PayloadError::Field("entity_id"),
+            ),
+            (
+                "company_id",
+                serde_json::Value::Null,
+                PayloadError::Field("company_id"),
+            ),
+            (
+                "timestamp",
+                "yesterday".into(),
+                PayloadError::Field("timestamp"),
+            ),
         ];
         for (field, value, expected) in cases {
             let mut meta = meta();
@@ -166,6 +185,9 @@ mod tests {
         }
         let mut meta = meta();
         meta["id"] = "".into();
-        assert_eq!(parse_pipedrive(&delivery(meta)), Err(PayloadError::Field("id")));
+        assert_eq!(
+            parse_pipedrive(&delivery(meta)),
+            Err(PayloadError::Field("id"))
+        );
     }
 }

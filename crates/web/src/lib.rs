@@ -20,7 +20,7 @@ pub use console_state::ConsoleState;
 pub use error::AppError;
 pub use middleware::{request_id_header, security_headers};
 pub use oauth_state::StateSigner;
-pub use routes::configure;
+pub use routes::{configure, configure_pipedrive_hooks, MAX_HOOK_BODY};
 pub use services::staff::{
     add_account as add_staff_account, StaffAccountError, MIN_PASSWORD_CHARS,
 };

@@ -10,11 +10,14 @@ mod install;
 mod not_found;
 mod oauth_callback;
 mod pages;
+pub(crate) mod pipedrive_hooks;
 mod pipedrive_settings;
 mod static_files;
 mod uninstall;
 
 use actix_web::web;
+
+pub use pipedrive_hooks::{configure as configure_pipedrive_hooks, MAX_HOOK_BODY};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
@@ -29,5 +32,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     console_tenants::configure(cfg);
     console_jobs::configure(cfg);
     pipedrive_settings::configure(cfg);
+    pipedrive_hooks::configure(cfg);
     cfg.default_service(web::to(not_found::not_found));
 }
