@@ -78,7 +78,11 @@ impl Application {
             console: Arc::new(ConsoleState::new(console_password)),
             session_max_age: settings.session_max_age,
         };
-        let server = serve(listener, state, &settings, session_key.clone())?;
+        // Pipedrive's webhooks are recorded through group commit (see the inbox crate).
+        let writer = dealbridge_inbox::InboxWriter::spawn(store.clone(), Default::default());
+        let receiver =
+            dealbridge_inbox::PipedriveReceiver::new(store.clone(), keys.clone(), writer);
+        let server = serve(listener, state, receiver, &settings, session_key.clone())?;
         tracing::info!(address = %settings.listen, port, public_url = %settings.public_url, "listening");
         Ok(Self {
             port,
@@ -166,10 +170,12 @@ fn spawn_metrics(metrics: Option<(Server, u16)>) {
 fn serve(
     listener: TcpListener,
     state: AppState,
+    receiver: dealbridge_inbox::PipedriveReceiver,
     settings: &Settings,
     session_key: Vec<u8>,
 ) -> anyhow::Result<Server> {
     let state = web::Data::new(state);
+    let receiver = web::Data::new(receiver);
     let https = settings.public_url.scheme() == "https";
     let server = HttpServer::new(move || {
         App::new()
@@ -181,6 +187,7 @@ fn serve(
             // Logs the path only: query strings carry OAuth codes and Pipedrive's JWTs.
             .wrap(TracingLogger::<RequestSpan>::new())
             .app_data(state.clone())
+            .app_data(receiver.clone())
             .configure(dealbridge_web::configure)
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs())

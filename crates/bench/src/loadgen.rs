@@ -151,3 +151,71 @@ fn content_length(head: &str) -> anyhow::Result<usize> {
     }
     anyhow::bail!("response without Content-Length (chunked bodies are not supported)")
 }
+
+/// Builds request number `n` of connection `connection`, for loads whose requests must differ
+/// (deliveries with unique event ids).
+pub type RequestMaker = Arc<dyn Fn(usize, u64) -> Vec<u8> + Send + Sync>;
+
+/// Like [`run`], with a fresh request for every send.
+pub async fn run_varied(
+    addr: SocketAddr,
+    make: RequestMaker,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<LoadResult> {
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|connection| {
+            let make = make.clone();
+            tokio::spawn(async move { varied_loop(addr, make, connection, deadline).await })
+        })
+        .collect();
+    let mut total = LoadResult {
+        requests: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latency: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+    };
+    for task in tasks {
+        let one = task.await??;
+        total.requests += one.requests;
+        total.errors += one.errors;
+        total.latency.add(&one.latency)?;
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+async fn varied_loop(
+    addr: SocketAddr,
+    make: RequestMaker,
+    connection: usize,
+    deadline: Instant,
+) -> anyhow::Result<LoadResult> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let mut result = LoadResult {
+        requests: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latency: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+    };
+    let mut buffer = Vec::with_capacity(16 * 1024);
+    let mut n = 0;
+    while Instant::now() < deadline {
+        let request = make(connection, n);
+        n += 1;
+        let sent = Instant::now();
+        stream.write_all(&request).await?;
+        let status = read_response(&mut stream, &mut buffer).await?;
+        result
+            .latency
+            .record(sent.elapsed().as_micros().max(1) as u64)?;
+        result.requests += 1;
+        if !(200..300).contains(&status) {
+            result.errors += 1;
+        }
+    }
+    Ok(result)
+}

@@ -20,6 +20,8 @@ struct Cli {
     /// Concurrent connections for HTTP scenarios.
     #[arg(long, default_value_t = 64)]
     connections: usize,
+    /// Postgres URL for `ingest` (default: `TEST_POSTGRES_URL`, else the local server).
+    url: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -27,6 +29,8 @@ fn main() -> anyhow::Result<()> {
     let options = scenarios::Options {
         duration: std::time::Duration::from_secs(cli.seconds.max(1)),
         connections: cli.connections.max(1),
+        // Lives for the whole run; leaking it keeps `Options` a plain `Copy` value.
+        url: cli.url.clone().map(|url| &*Box::leak(url.into_boxed_str())),
     };
     if cli.scenario == "list" {
         for (name, about, _) in scenarios::ALL {

@@ -191,4 +191,21 @@ pub(crate) const UNIQUE_CONSTRAINTS: &[(&str, &str)] = &[
     ),
     ("sign_in_failures_pkey", "sign_in_failures.key"),
     ("session_epochs_pkey", "session_epochs.subject"),
+    (
+        "inbox_events_pkey",
+        "inbox_events.tenant_id, inbox_events.id",
+    ),
+    (
+        "inbox_events_dedupe_key",
+        "inbox_events.tenant_id, inbox_events.source, inbox_events.dedupe_key",
+    ),
+    ("pipedrive_webhooks_pkey", "pipedrive_webhooks.tenant_id"),
+    (
+        "pipedrive_webhooks_path_token_key",
+        "pipedrive_webhooks.path_token",
+    ),
+    (
+        "pipedrive_mirror_pkey",
+        "pipedrive_mirror.tenant_id, pipedrive_mirror.entity, pipedrive_mirror.record_id",
+    ),
 ];

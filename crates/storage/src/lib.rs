@@ -2,7 +2,9 @@
 
 mod budgets;
 mod error;
+mod inbox;
 mod jobs;
+mod mirror;
 mod queue_overview;
 mod retention;
 mod session_epochs;
@@ -11,6 +13,7 @@ mod staff;
 mod store;
 mod tenant_directory;
 mod tokens;
+mod webhooks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -21,10 +24,12 @@ pub use budgets::{
     WindowKind,
 };
 pub use error::{BoxError, StoreError, StoreResult, SETTINGS_SAVED_MEANWHILE};
+pub use inbox::{Inbox, InboxEntry, InboxEvent, InboxState, Recorded};
 pub use jobs::{
     tenant_from_key, tenant_key, Claim, Enqueued, Job, JobCounts, JobFailure, JobId, JobLease,
     JobState, JobWakeups, Jobs, Lane, LeaseId, NewJob, QueueTake, ReadyQueue, SYSTEM_TENANT,
 };
+pub use mirror::{MirrorLookup, MirrorRecord, PipedriveMirror};
 pub use queue_overview::{fold_overview, LaneOverview, OverviewRow, QueueOverview};
 pub use retention::{provisioned_field_from_columns, ProvisionedFields, PurgedTenant, Retention};
 pub use session_epochs::{installation_subject, staff_subject, SessionEpochs};
@@ -35,3 +40,6 @@ pub use store::{
 };
 pub use tenant_directory::{like_pattern, TenantDirectory, TenantListQuery, TenantSummary};
 pub use tokens::{IdleInstallation, InstallationKey, StaleKeyTokens, TokenUpkeep};
+pub use webhooks::{
+    NewWebhookRegistration, WebhookRegistration, WebhookRegistrations, WebhookState,
+};

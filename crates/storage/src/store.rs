@@ -27,6 +27,9 @@ pub trait Store:
     + crate::SessionEpochs
     + crate::StaffAccounts
     + crate::TenantDirectory
+    + crate::Inbox
+    + crate::WebhookRegistrations
+    + crate::PipedriveMirror
 {
 }
 
@@ -47,6 +50,9 @@ impl<T> Store for T where
         + crate::SessionEpochs
         + crate::StaffAccounts
         + crate::TenantDirectory
+        + crate::Inbox
+        + crate::WebhookRegistrations
+        + crate::PipedriveMirror
 {
 }
 

@@ -24,7 +24,7 @@ pub use error::AppError;
 pub use middleware::{html_errors, request_id_header, security_headers};
 pub use oauth_state::StateSigner;
 pub use request_log::RequestSpan;
-pub use routes::configure;
+pub use routes::{configure, configure_pipedrive_hooks, MAX_HOOK_BODY};
 pub use services::first_account::{
     first_console_account, FirstAccountError, FIRST_ACCOUNT, PASSWORD_FILE,
 };

@@ -10,6 +10,7 @@ use crate::report::Report;
 mod budget;
 mod fairness;
 mod http;
+mod ingest;
 mod queue;
 mod sandbox;
 
@@ -17,6 +18,8 @@ mod sandbox;
 pub struct Options {
     pub duration: Duration,
     pub connections: usize,
+    /// The Postgres server's URL for scenarios that need one (`ingest`).
+    pub url: Option<&'static str>,
 }
 
 type Run = fn(Options) -> Pin<Box<dyn Future<Output = anyhow::Result<Report>>>>;
@@ -41,6 +44,11 @@ pub const ALL: &[(&str, &str, Run)] = &[
         "queue",
         "job queue on Postgres: jobs/s with 1 and 2 worker processes, latency, CPU/job",
         queue::run,
+    ),
+    (
+        "ingest",
+        "Pipedrive webhook deliveries/s and p99 ack on Postgres: group commit vs one commit each",
+        |o| Box::pin(ingest::run(o)),
     ),
     (
         "fairness",

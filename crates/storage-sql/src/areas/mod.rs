@@ -2,10 +2,12 @@
 
 mod audit;
 mod budgets;
+mod inbox;
 mod install;
 mod installations;
 pub(crate) mod jobs;
 mod maintenance;
+mod mirror;
 mod queue_overview;
 mod retention;
 mod session_epochs;
@@ -15,3 +17,4 @@ mod staff;
 mod tenant_directory;
 mod tenants;
 mod tokens;
+mod webhooks;

@@ -6,6 +6,7 @@
 mod audit;
 mod budgets;
 mod constraints;
+mod inbox;
 mod installations;
 mod installs;
 mod job_claims;
@@ -21,6 +22,7 @@ mod staff;
 mod tenant_directory;
 mod tenants;
 mod tokens;
+mod webhooks;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -60,6 +62,8 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(session_epochs::CHECKS.iter().copied());
     all.extend(staff::CHECKS.iter().copied());
     all.extend(tenant_directory::CHECKS.iter().copied());
+    all.extend(inbox::CHECKS.iter().copied());
+    all.extend(webhooks::CHECKS.iter().copied());
     all.extend(constraints::CHECKS.iter().copied());
     all
 }

@@ -10,6 +10,7 @@ mod install;
 mod not_found;
 mod oauth_callback;
 mod pages;
+pub(crate) mod pipedrive_hooks;
 mod pipedrive_settings;
 mod static_files;
 mod uninstall;
@@ -19,6 +20,8 @@ use actix_web::web;
 
 use crate::session::require_dashboard;
 use crate::staff_session::require_staff;
+
+pub use pipedrive_hooks::{configure as configure_pipedrive_hooks, MAX_HOOK_BODY};
 
 /// Public routes, then one scope per audience with its guard: every `/dashboard` route sits behind
 /// `require_dashboard` and every `/console` route behind `require_staff`, so a route added to a
@@ -44,5 +47,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(console_tenants::configure)
             .configure(console_jobs::configure),
     );
+    pipedrive_hooks::configure(cfg);
     cfg.default_service(web::to(not_found::not_found));
 }

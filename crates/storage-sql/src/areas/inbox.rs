@@ -1,0 +1,160 @@
+//! The inbox: an event's row and its job in one transaction, duplicates recognised by the
+//! `inbox_events_dedupe_key` constraint, and events older than their entity's newest kept as stale.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use dealbridge_core::event::EventSource;
+use dealbridge_core::TenantId;
+use dealbridge_storage::{
+    Inbox, InboxEntry, InboxEvent, InboxState, Recorded, StoreError, StoreResult,
+};
+use uuid::Uuid;
+
+use crate::backend::Backend;
+use crate::statement::sql;
+use crate::values::{Id, QueueTime};
+use crate::{commit, SqlStore};
+
+const COLUMNS: &str = "tenant_id, id, source, kind, dedupe_key, entity_key, occurred_at,
+    received_at, state, payload";
+
+/// Whether the entity has an event newer than the arriving one (stale ones do not count: they
+/// were older than something else already).
+const NEWER: &str = "select count(*) as n from inbox_events
+    where tenant_id = $1 and source = $2 and entity_key = $3 and occurred_at > $4
+        and state <> 'stale'";
+
+const INSERT: &str = "insert into inbox_events (tenant_id, id, source, kind, dedupe_key,
+        entity_key, occurred_at, received_at, state, payload, updated_at)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $8)
+    on conflict (tenant_id, source, dedupe_key) do nothing";
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("inbox {what} {value:?}"))
+}
+
+fn event_from_row<B: Backend>(row: &B::Row) -> StoreResult<InboxEvent> {
+    let (tenant, id): (Id, Id) = (B::get(row, "tenant_id")?, B::get(row, "id")?);
+    let (source, state): (String, String) = (B::get(row, "source")?, B::get(row, "state")?);
+    let time = |name: &str| B::get(row, name).map(|t: QueueTime| t.0);
+    Ok(InboxEvent {
+        id: id.0,
+        tenant_id: TenantId::from_uuid(tenant.0),
+        source: EventSource::parse(&source).ok_or_else(|| corrupt("source", &source))?,
+        kind: B::get(row, "kind")?,
+        dedupe_key: B::get(row, "dedupe_key")?,
+        entity_key: B::get(row, "entity_key")?,
+        occurred_at: time("occurred_at")?,
+        received_at: time("received_at")?,
+        state: InboxState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+        payload: B::get(row, "payload")?,
+    })
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// Records one entry inside the caller's transaction.
+    async fn record_in(conn: &mut B::Connection, entry: &InboxEntry) -> StoreResult<Recorded> {
+        let event = &entry.event;
+        let tenant = Id(entry.tenant_id.as_uuid());
+        let occurred = QueueTime(event.occurred_at);
+        let stale = match &event.entity_key {
+            Some(entity) => {
+                let newer =
+                    sql::<B>(NEWER).binds((tenant, event.source.as_str(), entity, occurred));
+                let n: i64 = B::get(&newer.fetch_one(conn).await?, "n")?;
+                n > 0
+            }
+            None => false,
+        };
+        let state = if stale {
+            InboxState::Stale
+        } else {
+            InboxState::Pending
+        };
+        let kind = event.kind.name();
+        let insert = sql::<B>(INSERT).binds((
+            tenant,
+            Id(entry.id),
+            event.source.as_str(),
+            kind.as_str(),
+            &event.dedupe_key,
+            &event.entity_key,
+            occurred,
+            QueueTime(Utc::now()),
+            state.as_str(),
+            &event.payload,
+        ));
+        if insert.execute(conn).await? == 0 {
+            return Ok(Recorded::Duplicate);
+        }
+        if stale {
+            return Ok(Recorded::Stale);
+        }
+        Self::enqueue_in(conn, &entry.job.clone().tenant(entry.tenant_id)).await?;
+        Ok(Recorded::New)
+    }
+}
+
+#[async_trait]
+impl<B: Backend> Inbox for SqlStore<B> {
+    async fn record_event(&self, entry: &InboxEntry) -> StoreResult<Recorded> {
+        let mut tx = self.begin().await?;
+        let recorded = Self::record_in(&mut tx, entry).await?;
+        commit(tx).await?;
+        Ok(recorded)
+    }
+
+    async fn record_events(&self, entries: &[InboxEntry]) -> StoreResult<Vec<Recorded>> {
+        let mut tx = self.begin().await?;
+        let mut recorded = Vec::with_capacity(entries.len());
+        for entry in entries {
+            recorded.push(Self::record_in(&mut tx, entry).await?);
+        }
+        commit(tx).await?;
+        Ok(recorded)
+    }
+
+    async fn inbox_event(&self, tenant_id: TenantId, id: Uuid) -> StoreResult<Option<InboxEvent>> {
+        let statement =
+            format!("select {COLUMNS} from inbox_events where tenant_id = $1 and id = $2");
+        let row = self
+            .fetch_optional(&statement, (Id(tenant_id.as_uuid()), Id(id)))
+            .await?;
+        row.as_ref().map(event_from_row::<B>).transpose()
+    }
+
+    async fn set_event_state(
+        &self,
+        tenant_id: TenantId,
+        id: Uuid,
+        state: InboxState,
+    ) -> StoreResult<()> {
+        let statement = "update inbox_events set state = $1, updated_at = $2
+            where tenant_id = $3 and id = $4";
+        let values = (
+            state.as_str(),
+            QueueTime(Utc::now()),
+            Id(tenant_id.as_uuid()),
+            Id(id),
+        );
+        match self.execute(statement, values).await? {
+            0 => Err(StoreError::NotFound("inbox event")),
+            _ => Ok(()),
+        }
+    }
+
+    async fn recent_events(
+        &self,
+        tenant_id: TenantId,
+        source: EventSource,
+        limit: u32,
+    ) -> StoreResult<Vec<InboxEvent>> {
+        let statement = format!(
+            "select {COLUMNS} from inbox_events where tenant_id = $1 and source = $2
+             order by received_at desc, id desc limit $3"
+        );
+        let values = (Id(tenant_id.as_uuid()), source.as_str(), i64::from(limit));
+        let rows = self.fetch_all(&statement, values).await?;
+        rows.iter().map(event_from_row::<B>).collect()
+    }
+}

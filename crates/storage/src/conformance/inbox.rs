@@ -1,0 +1,327 @@
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use dealbridge_core::event::{ChangeAction, EventSource, EventType, NewEvent, PipedriveEntity};
+use dealbridge_core::TenantId;
+use uuid::Uuid;
+
+use super::{ensure_eq, fixtures, Check, CheckFuture};
+use crate::{InboxEntry, InboxState, NewJob, Recorded, Store, StoreError};
+
+pub(super) const CHECKS: &[(&str, Check)] = &[
+    (
+        "inbox::an_event_and_its_job_are_recorded_together",
+        an_event_and_its_job_are_recorded_together,
+    ),
+    (
+        "inbox::a_duplicate_is_a_no_op_that_says_so",
+        a_duplicate_is_a_no_op_that_says_so,
+    ),
+    (
+        "inbox::concurrent_duplicates_record_one_row",
+        concurrent_duplicates_record_one_row,
+    ),
+    (
+        "inbox::an_event_older_than_its_entity_is_kept_as_stale",
+        an_event_older_than_its_entity_is_kept_as_stale,
+    ),
+    (
+        "inbox::a_batch_is_recorded_in_one_go",
+        a_batch_is_recorded_in_one_go,
+    ),
+    (
+        "inbox::a_failed_batch_records_nothing",
+        a_failed_batch_records_nothing,
+    ),
+    (
+        "inbox::recent_events_are_per_tenant_and_source",
+        recent_events_are_per_tenant_and_source,
+    ),
+];
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_900_000_000 + seconds, 0).unwrap_or_default()
+}
+
+fn event(source: EventSource, key: &str, entity: Option<&str>, occurred: i64) -> NewEvent {
+    NewEvent {
+        source,
+        kind: EventType::pipedrive(PipedriveEntity::Deal, ChangeAction::Change),
+        dedupe_key: key.to_owned(),
+        entity_key: entity.map(str::to_owned),
+        occurred_at: at(occurred),
+        payload: serde_json::json!({ "key": key }),
+    }
+}
+
+fn entry(tenant_id: TenantId, event: NewEvent) -> InboxEntry {
+    let id = Uuid::now_v7();
+    InboxEntry {
+        id,
+        tenant_id,
+        job: NewJob::new("event.test", serde_json::json!({ "event_id": id })),
+        event,
+    }
+}
+
+async fn queued(store: &dyn Store, tenant: TenantId) -> anyhow::Result<u64> {
+    Ok(store.job_counts(Some(tenant)).await?.queued)
+}
+
+fn an_event_and_its_job_are_recorded_together(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let tenant = fixtures::tenant(store.as_ref(), 201).await?.id;
+        let new = entry(
+            tenant,
+            event(EventSource::Pipedrive, "e1", Some("deal:1"), 10),
+        );
+        ensure_eq!(
+            store.record_event(&new).await?,
+            Recorded::New,
+            "first record"
+        );
+        let stored = store.inbox_event(tenant, new.id).await?;
+        let stored = stored.ok_or_else(|| anyhow::anyhow!("event not stored"))?;
+        ensure_eq!(stored.state, InboxState::Pending, "state");
+        ensure_eq!(stored.kind, "pipedrive.deal.change", "kind");
+        ensure_eq!(stored.occurred_at, at(10), "occurred_at");
+        ensure_eq!(stored.entity_key.as_deref(), Some("deal:1"), "entity");
+        ensure_eq!(stored.payload, new.event.payload, "payload");
+        ensure_eq!(queued(store.as_ref(), tenant).await?, 1, "its job");
+
+        store
+            .set_event_state(tenant, new.id, InboxState::Processed)
+            .await?;
+        let state = store.inbox_event(tenant, new.id).await?.map(|e| e.state);
+        ensure_eq!(state, Some(InboxState::Processed), "state set");
+
+        let other = fixtures::tenant(store.as_ref(), 202).await?.id;
+        ensure_eq!(
+            store.inbox_event(other, new.id).await?,
+            None,
+            "tenant-scoped read"
+        );
+        match store
+            .set_event_state(other, new.id, InboxState::Failed)
+            .await
+        {
+            Err(StoreError::NotFound(_)) => {}
+            other => anyhow::bail!("another tenant's event was updated: {other:?}"),
+        }
+        let missing = entry(
+            TenantId::new(),
+            event(EventSource::Pipedrive, "e2", None, 1),
+        );
+        match store.record_event(&missing).await {
+            Err(StoreError::NotFound("tenant")) => {}
+            other => anyhow::bail!("an unknown tenant's event was recorded: {other:?}"),
+        }
+        Ok(())
+    })
+}
+
+fn a_duplicate_is_a_no_op_that_says_so(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let tenant = fixtures::tenant(store.as_ref(), 203).await?.id;
+        let first = entry(
+            tenant,
+            event(EventSource::Pipedrive, "same", Some("deal:1"), 10),
+        );
+        store.record_event(&first).await?;
+        let again = entry(
+            tenant,
+            event(EventSource::Pipedrive, "same", Some("deal:1"), 10),
+        );
+        ensure_eq!(
+            store.record_event(&again).await?,
+            Recorded::Duplicate,
+            "retry"
+        );
+        ensure_eq!(
+            store.inbox_event(tenant, again.id).await?,
+            None,
+            "no second row"
+        );
+        ensure_eq!(queued(store.as_ref(), tenant).await?, 1, "no second job");
+
+        // The same key from another source, or for another tenant, is another event.
+        let shopify = entry(tenant, event(EventSource::Shopify, "same", None, 10));
+        ensure_eq!(
+            store.record_event(&shopify).await?,
+            Recorded::New,
+            "other source"
+        );
+        let other = fixtures::tenant(store.as_ref(), 204).await?.id;
+        let theirs = entry(other, event(EventSource::Pipedrive, "same", None, 10));
+        ensure_eq!(
+            store.record_event(&theirs).await?,
+            Recorded::New,
+            "other tenant"
+        );
+        Ok(())
+    })
+}
+
+fn concurrent_duplicates_record_one_row(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let tenant = fixtures::tenant(store.as_ref(), 205).await?.id;
+        let attempts = (0..8).map(|_| {
+            let store = store.clone();
+            let new = entry(tenant, event(EventSource::Pipedrive, "race", None, 10));
+            tokio::spawn(async move { store.record_event(&new).await })
+        });
+        let mut new = 0;
+        for attempt in futures::future::join_all(attempts).await {
+            if attempt?? == Recorded::New {
+                new += 1;
+            }
+        }
+        ensure_eq!(new, 1, "exactly one delivery recorded");
+        ensure_eq!(queued(store.as_ref(), tenant).await?, 1, "one job");
+        Ok(())
+    })
+}
+
+fn an_event_older_than_its_entity_is_kept_as_stale(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let tenant = fixtures::tenant(store.as_ref(), 206).await?.id;
+        let newer = entry(
+            tenant,
+            event(EventSource::Pipedrive, "n", Some("deal:7"), 20),
+        );
+        store.record_event(&newer).await?;
+        let older = entry(
+            tenant,
+            event(EventSource::Pipedrive, "o", Some("deal:7"), 10),
+        );
+        ensure_eq!(store.record_event(&older).await?, Recorded::Stale, "older");
+        let kept = store.inbox_event(tenant, older.id).await?.map(|e| e.state);
+        ensure_eq!(kept, Some(InboxState::Stale), "kept, marked stale");
+        ensure_eq!(queued(store.as_ref(), tenant).await?, 1, "no job for it");
+
+        // Another entity, or a later change of the same one, is not stale.
+        let other = entry(
+            tenant,
+            event(EventSource::Pipedrive, "x", Some("deal:8"), 5),
+        );
+        ensure_eq!(
+            store.record_event(&other).await?,
+            Recorded::New,
+            "other entity"
+        );
+        let later = entry(
+            tenant,
+            event(EventSource::Pipedrive, "l", Some("deal:7"), 30),
+        );
+        ensure_eq!(
+            store.record_event(&later).await?,
+            Recorded::New,
+            "later change"
+        );
+        Ok(())
+    })
+}
+
+fn a_batch_is_recorded_in_one_go(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let tenant = fixtures::tenant(store.as_ref(), 207).await?.id;
+        let before = entry(tenant, event(EventSource::Pipedrive, "b0", None, 1));
+        store.record_event(&before).await?;
+        let batch = vec![
+            entry(
+                tenant,
+                event(EventSource::Pipedrive, "b1", Some("deal:1"), 20),
+            ),
+            entry(tenant, event(EventSource::Pipedrive, "b0", None, 1)),
+            entry(
+                tenant,
+                event(EventSource::Pipedrive, "b2", Some("deal:1"), 10),
+            ),
+            entry(
+                tenant,
+                event(EventSource::Pipedrive, "b1", Some("deal:1"), 20),
+            ),
+        ];
+        let recorded = store.record_events(&batch).await?;
+        let expected = [
+            Recorded::New,
+            Recorded::Duplicate,
+            Recorded::Stale,
+            Recorded::Duplicate,
+        ];
+        ensure_eq!(recorded, expected, "one result per entry");
+        ensure_eq!(
+            queued(store.as_ref(), tenant).await?,
+            2,
+            "jobs of new events"
+        );
+        ensure_eq!(
+            store.record_events(&[]).await?,
+            Vec::<Recorded>::new(),
+            "empty"
+        );
+        Ok(())
+    })
+}
+
+fn a_failed_batch_records_nothing(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let tenant = fixtures::tenant(store.as_ref(), 208).await?.id;
+        let batch = vec![
+            entry(tenant, event(EventSource::Pipedrive, "f1", None, 1)),
+            entry(
+                TenantId::new(),
+                event(EventSource::Pipedrive, "f2", None, 1),
+            ),
+        ];
+        anyhow::ensure!(
+            store.record_events(&batch).await.is_err(),
+            "a batch with an unknown tenant was recorded"
+        );
+        ensure_eq!(
+            store.inbox_event(tenant, batch[0].id).await?,
+            None,
+            "rolled back"
+        );
+        ensure_eq!(queued(store.as_ref(), tenant).await?, 0, "no job left");
+        Ok(())
+    })
+}
+
+fn recent_events_are_per_tenant_and_source(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let tenant = fixtures::tenant(store.as_ref(), 209).await?.id;
+        let other = fixtures::tenant(store.as_ref(), 210).await?.id;
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let new = entry(
+                tenant,
+                event(EventSource::Pipedrive, &format!("r{n}"), None, n),
+            );
+            store.record_event(&new).await?;
+            ids.push(new.id);
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        }
+        store
+            .record_event(&entry(tenant, event(EventSource::Shopify, "s", None, 1)))
+            .await?;
+        store
+            .record_event(&entry(other, event(EventSource::Pipedrive, "t", None, 1)))
+            .await?;
+        let recent = store
+            .recent_events(tenant, EventSource::Pipedrive, 2)
+            .await?;
+        let got: Vec<Uuid> = recent.iter().map(|e| e.id).collect();
+        ensure_eq!(got, vec![ids[2], ids[1]], "newest first, limited");
+        anyhow::ensure!(
+            recent.iter().all(|e| e.tenant_id == tenant),
+            "another tenant's event listed"
+        );
+        let shopify = store
+            .recent_events(tenant, EventSource::Shopify, 10)
+            .await?;
+        ensure_eq!(shopify.len(), 1, "per source");
+        anyhow::ensure!(Utc::now() - recent[0].received_at < Duration::minutes(1));
+        Ok(())
+    })
+}
