@@ -20,6 +20,10 @@ struct Cli {
     /// Concurrent connections for HTTP scenarios.
     #[arg(long, default_value_t = 64)]
     connections: usize,
+    /// Rounds, back to back, for scenarios that compare with a peer (`queue`); medians go in the
+    /// JSON line.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -27,6 +31,7 @@ fn main() -> anyhow::Result<()> {
     let options = scenarios::Options {
         duration: std::time::Duration::from_secs(cli.seconds.max(1)),
         connections: cli.connections.max(1),
+        rounds: cli.rounds.max(1),
     };
     if cli.scenario == "list" {
         for (name, about, _) in scenarios::ALL {

@@ -11,7 +11,7 @@ mod worker;
 pub use backoff::Backoff;
 pub use budget::{Admission, BudgetGate, ManualBudget, Unlimited};
 pub use error::{Error, JobError};
-pub use fair::{deal, lane_weight};
+pub use fair::{deal, lane_weight, Candidate, Usage, USAGE_HALF_LIFE};
 pub use registry::{Handler, JobContext, JobKind, Periodic, Registry};
 pub use worker::{Worker, WorkerBuilder, WorkerReport};
 

@@ -9,6 +9,7 @@ use crate::report::Report;
 
 mod budget;
 mod fairness;
+mod graphile;
 mod http;
 mod queue;
 mod sandbox;
@@ -17,6 +18,8 @@ mod sandbox;
 pub struct Options {
     pub duration: Duration,
     pub connections: usize,
+    /// Back-to-back rounds for scenarios that compare with a peer (`queue`).
+    pub rounds: usize,
 }
 
 type Run = fn(Options) -> Pin<Box<dyn Future<Output = anyhow::Result<Report>>>>;
@@ -39,12 +42,12 @@ pub const ALL: &[(&str, &str, Run)] = &[
     ),
     (
         "queue",
-        "job queue on Postgres: jobs/s with 1 and 2 worker processes, latency, CPU/job",
+        "job queue on Postgres: jobs/s with 1 and 2 worker processes, latency, CPU/job; graphile-worker's best alongside",
         queue::run,
     ),
     (
         "fairness",
-        "tenant B's p99 with tenant A's 20,000-job backlog, over B's p99 alone",
+        "tenant B's p99 behind tenant A's 20,000-job backlog over B's p99 alone; A's drain rate with B over alone",
         fairness::run,
     ),
 ];
