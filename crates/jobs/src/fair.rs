@@ -302,7 +302,13 @@ mod tests {
         let queues = [used(Lane::Default, 5_000.0), fresh(Lane::Default)];
         let takes = deal(&queues, 16);
         assert_eq!(takes.len(), 1);
-        assert_eq!(takes[0], QueueTake { queue: queues[1].queue, limit: 16 });
+        assert_eq!(
+            takes[0],
+            QueueTake {
+                queue: queues[1].queue,
+                limit: 16
+            }
+        );
     }
 
     #[test]

@@ -50,9 +50,7 @@ pub fn run(
                         .big_started += 1;
                 }
                 tokio::time::sleep(WORK).await;
-                let mut finishes = record
-                    .lock()
-                    .map_err(|_| JobError::permanent("poisoned"))?;
+                let mut finishes = record.lock().map_err(|_| JobError::permanent("poisoned"))?;
                 if small {
                     finishes.small.push(Instant::now());
                 } else {

@@ -41,7 +41,10 @@ pub fn unavailable() -> Option<String> {
     if dir.join("node_modules/graphile-worker").is_dir() {
         return None;
     }
-    eprintln!("installing the graphile-worker harness in {}", dir.display());
+    eprintln!(
+        "installing the graphile-worker harness in {}",
+        dir.display()
+    );
     let installed = Command::new("npm")
         .args(["install", "--no-audit", "--no-fund"])
         .current_dir(&dir)

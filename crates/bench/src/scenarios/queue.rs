@@ -334,11 +334,31 @@ async fn parent(options: Options) -> anyhow::Result<Report> {
     let (one, two) = (of(|f| f.one), of(|f| f.two));
     let (p50, p99, cpu) = (of(|f| f.p50), of(|f| f.p99), of(|f| f.cpu_per_job));
     let medians = if options.rounds > 1 { " (median)" } else { "" };
-    report.figure("jobs_per_s_1", one, format!("{one:.0} jobs/s (1 worker process){medians}"));
-    report.figure("jobs_per_s_2", two, format!("{two:.0} jobs/s (2 worker processes){medians}"));
-    report.figure("p50_ms", p50, format!("{p50:.2} ms enqueue to start{medians}"));
-    report.figure("p99_ms", p99, format!("{p99:.2} ms enqueue to start{medians}"));
-    report.figure("cpu_us_per_job", cpu, format!("{cpu:.1} us worker CPU per job{medians}"));
+    report.figure(
+        "jobs_per_s_1",
+        one,
+        format!("{one:.0} jobs/s (1 worker process){medians}"),
+    );
+    report.figure(
+        "jobs_per_s_2",
+        two,
+        format!("{two:.0} jobs/s (2 worker processes){medians}"),
+    );
+    report.figure(
+        "p50_ms",
+        p50,
+        format!("{p50:.2} ms enqueue to start{medians}"),
+    );
+    report.figure(
+        "p99_ms",
+        p99,
+        format!("{p99:.2} ms enqueue to start{medians}"),
+    );
+    report.figure(
+        "cpu_us_per_job",
+        cpu,
+        format!("{cpu:.1} us worker CPU per job{medians}"),
+    );
     let peers: Vec<graphile::PeerFigures> = rounds.iter().filter_map(|(_, p)| *p).collect();
     if !peers.is_empty() {
         let of = |pick: fn(&graphile::PeerFigures) -> f64| median(peers.iter().map(pick).collect());
@@ -346,17 +366,40 @@ async fn parent(options: Options) -> anyhow::Result<Report> {
         report.figure(
             "peer_jobs_per_s",
             peer_one,
-            format!("{peer_one:.0} jobs/s graphile-worker, 1 process{medians} (ours {:.2}x)", one / peer_one),
+            format!(
+                "{peer_one:.0} jobs/s graphile-worker, 1 process{medians} (ours {:.2}x)",
+                one / peer_one
+            ),
         );
         let peer_two = of(|p| p.jobs_per_s_2);
-        report.figure("peer_jobs_per_s_2", peer_two, format!("{peer_two:.0} jobs/s graphile-worker, 2 processes{medians}"));
+        report.figure(
+            "peer_jobs_per_s_2",
+            peer_two,
+            format!("{peer_two:.0} jobs/s graphile-worker, 2 processes{medians}"),
+        );
         let (pp50, pp99) = (of(|p| p.p50_ms), of(|p| p.p99_ms));
-        report.figure("peer_p50_ms", pp50, format!("{pp50:.2} ms graphile-worker{medians}"));
-        report.figure("peer_p99_ms", pp99, format!("{pp99:.2} ms graphile-worker{medians}"));
+        report.figure(
+            "peer_p50_ms",
+            pp50,
+            format!("{pp50:.2} ms graphile-worker{medians}"),
+        );
+        report.figure(
+            "peer_p99_ms",
+            pp99,
+            format!("{pp99:.2} ms graphile-worker{medians}"),
+        );
         let pcpu = of(|p| p.cpu_us_per_job);
-        report.figure("peer_cpu_us_per_job", pcpu, format!("{pcpu:.1} us graphile-worker CPU per job{medians}"));
+        report.figure(
+            "peer_cpu_us_per_job",
+            pcpu,
+            format!("{pcpu:.1} us graphile-worker CPU per job{medians}"),
+        );
     }
     let load = median(loads);
-    report.figure("load_1m", load, format!("{load:.2} (1-minute load average at round starts{medians})"));
+    report.figure(
+        "load_1m",
+        load,
+        format!("{load:.2} (1-minute load average at round starts{medians})"),
+    );
     Ok(report)
 }

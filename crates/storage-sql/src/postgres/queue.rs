@@ -163,12 +163,12 @@ impl Queue for Postgres {
                  and j.state = 'running'"
         );
         let done = sqlx::query(&sql)
-        .bind(tenants)
-        .bind(ids)
-        .bind(lease_ids)
-        .execute(pool)
-        .await
-        .map_err(StoreError::backend)?;
+            .bind(tenants)
+            .bind(ids)
+            .bind(lease_ids)
+            .execute(pool)
+            .await
+            .map_err(StoreError::backend)?;
         Ok(done.rows_affected())
     }
 
