@@ -61,7 +61,7 @@ impl StartLog {
 /// The most of A's jobs that may start while B's burst runs: the 8 slots in flight when B arrives,
 /// a claim or two before the wake-up lands, and the rest of B's last claim. Round-robin would start
 /// about 100 (one of A's for each of B's), so this holds only if the burst overtakes the backlog.
-pub const OVERTAKEN: usize = 60;
+pub const OVERTAKEN: usize = 70;
 
 pub async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
