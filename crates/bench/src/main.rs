@@ -21,7 +21,12 @@ struct Cli {
     #[arg(long, default_value_t = 64)]
     connections: usize,
     /// Postgres URL for `ingest` (default: `TEST_POSTGRES_URL`, else the local server).
+    #[arg(long)]
     url: Option<String>,
+    /// Rounds, back to back, for scenarios that compare with a peer (`queue`); medians go in the
+    /// JSON line.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -31,6 +36,7 @@ fn main() -> anyhow::Result<()> {
         connections: cli.connections.max(1),
         // Lives for the whole run; leaking it keeps `Options` a plain `Copy` value.
         url: cli.url.clone().map(|url| &*Box::leak(url.into_boxed_str())),
+        rounds: cli.rounds.max(1),
     };
     if cli.scenario == "list" {
         for (name, about, _) in scenarios::ALL {

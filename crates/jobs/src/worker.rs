@@ -229,6 +229,7 @@ impl Worker {
                 match self.claim(&mut planner, free).await {
                     Ok((jobs, wanted, reopen)) => {
                         claimed = jobs.len();
+                        planner.charge(&jobs);
                         if claimed < wanted {
                             planner.mark_stale(); // a queue ran dry or was taken by others
                         }

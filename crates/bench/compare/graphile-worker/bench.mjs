@@ -25,7 +25,7 @@ const URL = process.env.GRAPHILE_BENCH_URL || DEFAULT_URL;
 // The same figures as crates/bench/src/scenarios/queue.rs.
 const JOBS = 20_000; // jobs per drain
 const ENQUEUE_CHUNK = 5000; // bulk enqueue chunk, as ours
-const CONCURRENCY = 64; // handlers per worker process
+const CONCURRENCY = 64; // handlers per worker process (ours); GW_CONCURRENCY overrides it here
 const POOL = 8; // Postgres connections per process (ours: PgStore pool of 8)
 const ENQUEUE_EVERY_MS = 2; // latency phase: one job every 2 ms
 const WARMUP_MS = 300; // latency phase: worker runs this long before the first enqueue
@@ -41,7 +41,7 @@ const envInt = (name, fallback) => {
   return raw === undefined || raw === "" ? fallback : Number.parseInt(raw, 10);
 };
 const SETTINGS = {
-  concurrency: CONCURRENCY,
+  concurrency: envInt("GW_CONCURRENCY", CONCURRENCY),
   maxPoolSize: envInt("GW_POOL", POOL),
   pollInterval: envInt("GW_POLL_MS", 1000),
   localQueueSize: envInt("GW_LOCAL_QUEUE", CONCURRENCY),
@@ -293,7 +293,7 @@ async function parent(seconds) {
   const p99 = quantile(samples, 0.99);
   const lq = SETTINGS.localQueueSize > 0 ? `localQueue.size ${SETTINGS.localQueueSize}` : "no localQueue";
   const rows = [
-    ["setup", `${JOBS} no-op jobs, concurrency ${CONCURRENCY} per process`],
+    ["setup", `${JOBS} no-op jobs, concurrency ${SETTINGS.concurrency} per process`],
     ["graphile-worker", `${report.version} on Node ${process.versions.node}`],
     [
       "settings",
@@ -324,6 +324,8 @@ async function parent(seconds) {
       p50_ms: r2(p50),
       p99_ms: r2(p99),
       cpu_us_per_job: r2(one.cpuPerJob),
+      concurrency: SETTINGS.concurrency,
+      local_queue: SETTINGS.localQueueSize,
     }),
   );
 }

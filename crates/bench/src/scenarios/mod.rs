@@ -9,6 +9,7 @@ use crate::report::Report;
 
 mod budget;
 mod fairness;
+mod graphile;
 mod http;
 mod ingest;
 mod queue;
@@ -20,6 +21,8 @@ pub struct Options {
     pub connections: usize,
     /// The Postgres server's URL for scenarios that need one (`ingest`).
     pub url: Option<&'static str>,
+    /// Back-to-back rounds for scenarios that compare with a peer (`queue`).
+    pub rounds: usize,
 }
 
 type Run = fn(Options) -> Pin<Box<dyn Future<Output = anyhow::Result<Report>>>>;
@@ -42,7 +45,7 @@ pub const ALL: &[(&str, &str, Run)] = &[
     ),
     (
         "queue",
-        "job queue on Postgres: jobs/s with 1 and 2 worker processes, latency, CPU/job",
+        "job queue on Postgres: jobs/s with 1 and 2 worker processes, latency, CPU/job; graphile-worker's best alongside",
         queue::run,
     ),
     (
@@ -52,7 +55,7 @@ pub const ALL: &[(&str, &str, Run)] = &[
     ),
     (
         "fairness",
-        "tenant B's p99 with tenant A's 20,000-job backlog, over B's p99 alone",
+        "tenant B's p99 behind tenant A's 20,000-job backlog over B's p99 alone; A's drain rate with B over alone",
         fairness::run,
     ),
 ];

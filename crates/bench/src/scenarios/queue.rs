@@ -22,7 +22,7 @@ use hdrhistogram::Histogram;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor};
 
-use super::Options;
+use super::{graphile, Options};
 use crate::report::Report;
 
 const URL_VAR: &str = "BENCH_POSTGRES_URL";
@@ -288,45 +288,165 @@ async fn latency(
     Ok(h)
 }
 
-async fn parent(options: Options) -> anyhow::Result<Report> {
+/// Our figures from one round: a fresh schema, both drains, the latency phase.
+struct Figures {
+    one: f64,
+    two: f64,
+    p50: f64,
+    p99: f64,
+    cpu_per_job: f64,
+}
+
+async fn ours(options: Options) -> anyhow::Result<Figures> {
     let db = BenchDb::create().await?;
     let tenants: Vec<TenantId> = (0..TENANTS).map(|_| TenantId::new()).collect();
     let (one, cpu_per_job) = drain_with(&db, &tenants, 1).await?;
     let (two, _) = drain_with(&db, &tenants, 2).await?;
     let histogram = latency(&db, &tenants, options.duration).await?;
     db.drop().await?;
-
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+    Ok(Figures {
+        one,
+        two,
+        p50: ms(0.5),
+        p99: ms(0.99),
+        cpu_per_job,
+    })
+}
+
+/// The 1-minute load average (Linux), shown next to each round: the machine is shared.
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+async fn parent(options: Options) -> anyhow::Result<Report> {
+    let peer_missing = graphile::unavailable();
+    let mut rounds = Vec::new();
+    let mut loads = Vec::new();
+    for _ in 0..options.rounds {
+        loads.push(load_average());
+        let figures = ours(options).await?;
+        let peer = match &peer_missing {
+            None => Some(graphile::run(options.duration.as_secs()).await?),
+            Some(_) => None,
+        };
+        rounds.push((figures, peer));
+    }
+
     let mut report = Report::new("queue");
     report.row(
         "setup",
         format!("{JOBS} no-op jobs over {TENANTS} tenants, concurrency {CONCURRENCY} per process"),
     );
+    match &peer_missing {
+        None => report.row("peer", format!("graphile-worker, {}", graphile::setting())),
+        Some(why) => report.row("peer", format!("graphile-worker not run: {why}")),
+    };
+    for (n, ((ours, peer), load)) in rounds.iter().zip(&loads).enumerate() {
+        report.row(
+            format!("round {} (load {load:.2})", n + 1),
+            format!(
+                "ours {:.0} / {:.0} jobs/s, p50 {:.2} p99 {:.2} ms, {:.1} us/job",
+                ours.one, ours.two, ours.p50, ours.p99, ours.cpu_per_job
+            ),
+        );
+        if let Some(peer) = peer {
+            report.row(
+                "",
+                format!(
+                    "peer {:.0} / {:.0} jobs/s, p50 {:.2} p99 {:.2} ms, {:.1} us/job",
+                    peer.jobs_per_s_1,
+                    peer.jobs_per_s_2,
+                    peer.p50_ms,
+                    peer.p99_ms,
+                    peer.cpu_us_per_job
+                ),
+            );
+        }
+    }
+    let of = |pick: fn(&Figures) -> f64| median(rounds.iter().map(|(f, _)| pick(f)).collect());
+    let (one, two) = (of(|f| f.one), of(|f| f.two));
+    let (p50, p99, cpu) = (of(|f| f.p50), of(|f| f.p99), of(|f| f.cpu_per_job));
+    let medians = if options.rounds > 1 { " (median)" } else { "" };
     report.figure(
         "jobs_per_s_1",
         one,
-        format!("{one:.0} jobs/s (1 worker process)"),
+        format!("{one:.0} jobs/s (1 worker process){medians}"),
     );
     report.figure(
         "jobs_per_s_2",
         two,
-        format!("{two:.0} jobs/s (2 worker processes)"),
+        format!("{two:.0} jobs/s (2 worker processes){medians}"),
     );
-    report.row("latency samples", histogram.len().to_string());
     report.figure(
         "p50_ms",
-        ms(0.5),
-        format!("{:.2} ms enqueue to start", ms(0.5)),
+        p50,
+        format!("{p50:.2} ms enqueue to start{medians}"),
     );
     report.figure(
         "p99_ms",
-        ms(0.99),
-        format!("{:.2} ms enqueue to start", ms(0.99)),
+        p99,
+        format!("{p99:.2} ms enqueue to start{medians}"),
     );
     report.figure(
         "cpu_us_per_job",
-        cpu_per_job,
-        format!("{cpu_per_job:.1} us worker CPU per job"),
+        cpu,
+        format!("{cpu:.1} us worker CPU per job{medians}"),
+    );
+    let peers: Vec<graphile::PeerFigures> = rounds.iter().filter_map(|(_, p)| *p).collect();
+    if !peers.is_empty() {
+        let of = |pick: fn(&graphile::PeerFigures) -> f64| median(peers.iter().map(pick).collect());
+        let peer_one = of(|p| p.jobs_per_s_1);
+        report.figure(
+            "peer_jobs_per_s",
+            peer_one,
+            format!(
+                "{peer_one:.0} jobs/s graphile-worker, 1 process{medians} (ours {:.2}x)",
+                one / peer_one
+            ),
+        );
+        let peer_two = of(|p| p.jobs_per_s_2);
+        report.figure(
+            "peer_jobs_per_s_2",
+            peer_two,
+            format!("{peer_two:.0} jobs/s graphile-worker, 2 processes{medians}"),
+        );
+        let (pp50, pp99) = (of(|p| p.p50_ms), of(|p| p.p99_ms));
+        report.figure(
+            "peer_p50_ms",
+            pp50,
+            format!("{pp50:.2} ms graphile-worker{medians}"),
+        );
+        report.figure(
+            "peer_p99_ms",
+            pp99,
+            format!("{pp99:.2} ms graphile-worker{medians}"),
+        );
+        let pcpu = of(|p| p.cpu_us_per_job);
+        report.figure(
+            "peer_cpu_us_per_job",
+            pcpu,
+            format!("{pcpu:.1} us graphile-worker CPU per job{medians}"),
+        );
+    }
+    let load = median(loads);
+    report.figure(
+        "load_1m",
+        load,
+        format!("{load:.2} (1-minute load average at round starts{medians})"),
     );
     Ok(report)
 }

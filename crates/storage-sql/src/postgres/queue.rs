@@ -37,6 +37,15 @@ pub(super) const READY_QUEUES: &str = "with recursive queues (tenant_id, lane) a
         and j.lane = q.lane and j.state = 'queued' and j.run_at <= $3)
     limit $4";
 
+/// Claims and completions commit without waiting for their WAL flush (`synchronous_commit` off for
+/// that one transaction; `set_config(..., true)` lasts until its commit). Durability allows it: a
+/// claim lost in a database crash leaves the job queued, and a lost completion runs the job again,
+/// both what a worker crash already does (handlers are idempotent, delivery is at least once). WAL
+/// stays ordered, so nothing else is affected; enqueues, failures and retries still wait for the
+/// flush. The CTE is joined in, so it is evaluated before the statement's rows are written.
+const RELAXED_COMMIT: &str =
+    "relaxed as (select set_config('synchronous_commit', 'off', true) as setting)";
+
 /// Lease triples as three parallel arrays for `unnest`.
 fn lease_arrays(leases: &[JobLease]) -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
     let tenants = each(leases, |l| tenant_key(l.tenant_id));
@@ -90,9 +99,11 @@ impl Queue for Postgres {
         let sql = format!(
             // The picked rows are locked, so their ctids are stable until we commit; updating by
             // ctid is a TID scan, where a join back on the key let the planner hash the whole table.
-            "update jobs set state = 'running', attempts = attempts + 1, locked_by = $5,
+            "with {RELAXED_COMMIT}
+             update jobs set state = 'running', attempts = attempts + 1, locked_by = $5,
                  lease_id = $6, locked_until = $7, updated_at = $4
-             where ctid = any(array(
+             from relaxed
+             where jobs.ctid = any(array(
                  select j.ctid
                  from unnest($1::uuid[], $2::text[], $3::int4[]) as q(tenant_id, lane, take)
                  cross join lateral (
@@ -144,18 +155,20 @@ impl Queue for Postgres {
 
     async fn complete_jobs(pool: &PgPool, leases: &[JobLease]) -> StoreResult<u64> {
         let (tenants, ids, lease_ids) = lease_arrays(leases);
-        let done = sqlx::query(
-            "delete from jobs j
-             using unnest($1::uuid[], $2::uuid[], $3::uuid[]) as d(tenant_id, id, lease_id)
+        let sql = format!(
+            "with {RELAXED_COMMIT}
+             delete from jobs j
+             using unnest($1::uuid[], $2::uuid[], $3::uuid[]) as d(tenant_id, id, lease_id), relaxed
              where j.tenant_id = d.tenant_id and j.id = d.id and j.lease_id = d.lease_id
-                 and j.state = 'running'",
-        )
-        .bind(tenants)
-        .bind(ids)
-        .bind(lease_ids)
-        .execute(pool)
-        .await
-        .map_err(StoreError::backend)?;
+                 and j.state = 'running'"
+        );
+        let done = sqlx::query(&sql)
+            .bind(tenants)
+            .bind(ids)
+            .bind(lease_ids)
+            .execute(pool)
+            .await
+            .map_err(StoreError::backend)?;
         Ok(done.rows_affected())
     }
 
