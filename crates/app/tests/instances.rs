@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use dealbridge_app::pipedrive_setup::APP_SCOPES;
+use dealbridge_core::installation::APP_SCOPES;
 use dealbridge_core::{CompanyId, TenantId, UserId};
 use dealbridge_sandbox::{AppSpec, CompanySpec, Control, Plan, SandboxConfig, UserSpec};
 use dealbridge_storage::{Lane, NewJob};
