@@ -36,15 +36,23 @@ pub(crate) struct Leases {
 }
 
 impl Leases {
-    pub fn add(&self, lease: JobLease) {
-        for map in [&self.running, &self.held] {
-            if let Ok(mut map) = map.lock() {
-                map.insert(lease.id, lease);
-            }
+    /// A claimed job: its lease is kept alive from now until its outcome is recorded.
+    pub fn hold(&self, lease: JobLease) {
+        Self::insert(&self.held, lease);
+    }
+
+    /// A held job whose handler starts now.
+    pub fn start(&self, lease: JobLease) {
+        Self::insert(&self.running, lease);
+    }
+
+    fn insert(map: &Mutex<HashMap<JobId, JobLease>>, lease: JobLease) {
+        if let Ok(mut map) = map.lock() {
+            map.insert(lease.id, lease);
         }
     }
 
-    fn remove(map: &Mutex<HashMap<JobId, JobLease>>, id: JobId) {
+    pub fn remove(map: &Mutex<HashMap<JobId, JobLease>>, id: JobId) {
         if let Ok(mut map) = map.lock() {
             map.remove(&id);
         }

@@ -7,6 +7,7 @@ mod execute;
 mod fair;
 #[cfg(feature = "test-util")]
 mod manual_budget;
+mod prefetch;
 mod registry;
 mod worker;
 

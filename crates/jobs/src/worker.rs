@@ -1,10 +1,12 @@
 //! The worker: one claim loop per process that keeps up to `concurrency` handlers busy.
 //!
-//! Each pass claims as many jobs as there are free slots, in one fair, batched claim; handlers run
-//! as tasks; their outcomes are recorded in batches by one recorder task; a heartbeat task extends
+//! Each pass claims as many jobs as there are free slots, plus an adaptive reserve of ready jobs
+//! while claims cannot keep up with the handlers (`prefetch`), in one fair, batched claim; handlers
+//! run as tasks; their outcomes are recorded in batches by one recorder task; a heartbeat task extends
 //! leases. The loop sleeps on store wake-ups (LISTEN/NOTIFY) with a polling fallback, and also
 //! recovers jobs whose worker died and enqueues periodic jobs.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,13 +14,14 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use dealbridge_core::ErrorChain;
-use dealbridge_storage::{Claim, Job, LeaseId, Store, StoreResult};
+use dealbridge_storage::{Claim, Job, JobLease, LeaseId, Store, StoreResult};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::budget::{BudgetGate, Unlimited};
 use crate::execute::{heartbeat, record_outcomes, run_job, Counters, Leases};
 use crate::fair::Planner;
+use crate::prefetch::Prefetch;
 use crate::registry::{JobContext, Registry};
 use crate::Error;
 
@@ -30,6 +33,8 @@ struct Config {
     worker_id: String,
     concurrency: usize,
     batch_size: u32,
+    /// Most claimed jobs kept ready beyond the free slots; `None`: the concurrency.
+    prefetch: Option<usize>,
     lease: Duration,
     poll_interval: Duration,
     shutdown_grace: Duration,
@@ -65,6 +70,15 @@ impl WorkerBuilder {
     /// Most jobs taken in one claim (default 64).
     pub fn batch_size(mut self, n: u32) -> Self {
         self.config.batch_size = n.max(1);
+        self
+    }
+
+    /// Most claimed jobs kept ready beyond the free slots (default: the concurrency; 0 turns the
+    /// reserve off). The reserve adapts between 0 and this: it grows only while handlers finish
+    /// before a claim comes back, so slow jobs keep none (see `prefetch.rs`). A claim still takes
+    /// at most `batch_size` jobs.
+    pub fn prefetch(mut self, max: usize) -> Self {
+        self.config.prefetch = Some(max);
         self
     }
 
@@ -122,6 +136,7 @@ impl Worker {
             worker_id: format!("worker-{}-{}", std::process::id(), &suffix[..8]),
             concurrency: 16,
             batch_size: 64,
+            prefetch: None,
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
@@ -179,6 +194,9 @@ impl Worker {
             (config.lease / 2).clamp(Duration::from_millis(250), Duration::from_secs(5));
         let (mut next_recovery, mut next_periodic) = (Instant::now(), Instant::now());
         let mut lingering: Option<Instant> = None;
+        // Claimed jobs waiting for a slot (their leases are held and heartbeated meanwhile).
+        let mut ready: VecDeque<Job> = VecDeque::new();
+        let mut reserve = Prefetch::new(config.prefetch.unwrap_or(config.concurrency));
         tracing::info!(worker.id = %config.worker_id, concurrency = config.concurrency, "worker started");
         tokio::pin!(shutdown);
 
@@ -201,12 +219,44 @@ impl Worker {
                 self.schedule_periodic().await;
             }
 
-            // Batch claims: with only a few slots free while handlers are still running, wait a
-            // moment for more to free up, so a busy worker claims in batches instead of paying
-            // a claim per finished job. Bounded by LINGER, so long handlers cannot idle slots.
+            // New work (perhaps a quieter tenant's) while claimed jobs wait for slots: claim before
+            // starting any of them, so what the deal now puts first is ordered ahead of the
+            // reserve instead of waiting for it to drain. Bounded: the reserve may grow by one
+            // round of slots at most.
+            let overtake = !ready.is_empty()
+                && ready.len() < reserve.target() + config.concurrency
+                && wakeups.wait(Duration::ZERO).await;
+            if overtake {
+                planner.mark_stale();
+            } else {
+                for (job, permit) in start_ready(&mut ready, &slots) {
+                    if let Some(lease) = job.lease() {
+                        leases.start(lease);
+                    }
+                    tasks.spawn(run_job(
+                        self.registry.clone(),
+                        JobContext { job },
+                        leases.clone(),
+                        outcomes.clone(),
+                        permit,
+                    ));
+                }
+            }
+            // Jobs to claim: one per free slot, plus what the reserve lacks; on new work while
+            // jobs wait, one round of slots.
             let free = slots.available_permits();
+            let room = if overtake {
+                config.concurrency
+            } else {
+                (free + reserve.target()).saturating_sub(ready.len())
+            };
+
+            // Batch claims: with room for only a few jobs while handlers are still running, wait a
+            // moment for more slots to free up, so a busy worker claims in batches instead of
+            // paying a claim per finished job. Bounded by LINGER, so long handlers cannot idle
+            // slots.
             let low_water = (config.concurrency / 4).max(1);
-            if free > 0 && free < low_water && !tasks.is_empty() {
+            if !overtake && room > 0 && room < low_water && !tasks.is_empty() {
                 let since = *lingering.get_or_insert_with(Instant::now);
                 if let Some(left) = LINGER.checked_sub(since.elapsed()) {
                     tokio::select! {
@@ -221,46 +271,43 @@ impl Worker {
             lingering = None;
             let mut claimed = 0;
             let mut wait = config.poll_interval;
-            if free > 0 {
+            if room > 0 {
                 // A wake-up that arrived while we were busy: new jobs, perhaps of a new tenant.
                 if wakeups.wait(Duration::ZERO).await {
                     planner.mark_stale();
                 }
-                match self.claim(&mut planner, free).await {
+                match self.claim(&mut planner, room).await {
                     Ok((jobs, wanted, reopen)) => {
                         claimed = jobs.len();
                         planner.charge(&jobs);
                         if claimed < wanted {
                             planner.mark_stale(); // a queue ran dry or was taken by others
                         }
+                        if wanted > 0 {
+                            let all_idle = slots.available_permits() == config.concurrency;
+                            reserve.observe(claimed >= wanted, all_idle);
+                        }
                         if let Some(reopen) = reopen {
                             let until = (reopen - Utc::now()).to_std().unwrap_or_default();
                             wait = wait.min(until.max(Duration::from_millis(10)));
                         }
+                        let reserved = !ready.is_empty();
                         for job in jobs {
                             let Some(lease) = job.lease() else { continue };
-                            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                                break;
-                            };
-                            leases.add(lease);
-                            let ctx = JobContext { job };
-                            let task = run_job(
-                                self.registry.clone(),
-                                ctx,
-                                leases.clone(),
-                                outcomes.clone(),
-                                permit,
-                            );
-                            tasks.spawn(task);
+                            leases.hold(lease);
+                            ready.push_back(job);
+                        }
+                        if reserved {
+                            planner.order_ready(ready.make_contiguous());
                         }
                     }
                     Err(e) => tracing::error!(error = %ErrorChain(&e), "claiming jobs failed"),
                 }
             }
-            if claimed > 0 && slots.available_permits() > 0 {
-                continue; // there may be more ready work than this claim took
+            if (claimed > 0 || overtake) && slots.available_permits() > 0 {
+                continue; // start what was claimed (or held back); there may be more ready work
             }
-            if stop_when_idle && claimed == 0 && tasks.is_empty() {
+            if stop_when_idle && claimed == 0 && tasks.is_empty() && ready.is_empty() {
                 break;
             }
             let has_slots = slots.available_permits() > 0;
@@ -278,6 +325,9 @@ impl Worker {
         }
 
         tracing::info!(worker.id = %config.worker_id, running = tasks.len(), "worker stopping");
+        // Jobs claimed but never started go back at once, for another worker to run.
+        let unstarted: Vec<_> = ready.drain(..).filter_map(|job| job.lease()).collect();
+        self.release(&unstarted, &leases, &counters).await;
         let finish = async {
             while let Some(joined) = tasks.join_next().await {
                 log_join(joined)
@@ -290,20 +340,7 @@ impl Worker {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
             let unfinished = Leases::snapshot(&leases.running);
-            match store.release_jobs(&unfinished, Utc::now()).await {
-                Ok(n) => {
-                    counters.released.fetch_add(n, Ordering::Relaxed);
-                }
-                // Not released: they run again once their leases expire.
-                Err(e) => {
-                    tracing::error!(error = %ErrorChain(&e), "releasing unfinished jobs failed")
-                }
-            }
-            for lease in unfinished {
-                if let Ok(mut held) = leases.held.lock() {
-                    held.remove(&lease.id);
-                }
-            }
+            self.release(&unfinished, &leases, &counters).await;
         }
         drop(outcomes);
         let recorded = recorder.await;
@@ -353,6 +390,25 @@ impl Worker {
         Ok((self.store.claim_jobs(&claim).await?, wanted, reopen))
     }
 
+    /// Hands jobs back unrun (shutdown): queued again at once, their attempt not counted. If that
+    /// fails, they run again once their leases expire.
+    async fn release(&self, jobs: &[JobLease], leases: &Leases, counters: &Counters) {
+        if jobs.is_empty() {
+            return;
+        }
+        match self.store.release_jobs(jobs, Utc::now()).await {
+            Ok(n) => {
+                counters.released.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::error!(error = %ErrorChain(&e), "releasing unfinished jobs failed")
+            }
+        }
+        for lease in jobs {
+            Leases::remove(&leases.held, lease.id);
+        }
+    }
+
     async fn schedule_periodic(&self) {
         let now = Utc::now();
         for periodic in self.registry.periodic_jobs() {
@@ -361,6 +417,24 @@ impl Worker {
             }
         }
     }
+}
+
+/// Takes ready jobs, oldest claim first, for as many slots as are free; each with its slot's
+/// permit.
+fn start_ready(
+    ready: &mut VecDeque<Job>,
+    slots: &Arc<Semaphore>,
+) -> Vec<(Job, tokio::sync::OwnedSemaphorePermit)> {
+    let mut started = Vec::new();
+    while !ready.is_empty() {
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            break;
+        };
+        if let Some(job) = ready.pop_front() {
+            started.push((job, permit));
+        }
+    }
+    started
 }
 
 fn log_join(joined: Result<(), tokio::task::JoinError>) {
