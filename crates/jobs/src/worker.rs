@@ -219,11 +219,12 @@ impl Worker {
                 self.schedule_periodic().await;
             }
 
-            // New work (perhaps a quieter tenant's) while claimed jobs wait for slots: claim before
-            // starting any of them, so what the deal now puts first is ordered ahead of the
-            // reserve instead of waiting for it to drain. Bounded: the reserve may grow by one
-            // round of slots at most.
-            let overtake = !ready.is_empty()
+            // New work (perhaps a quieter tenant's) while more claimed jobs wait than slots are
+            // free: claim before starting any of them, so what the deal now puts first is ordered
+            // ahead of the reserve instead of waiting for it to drain. When every waiting job can
+            // start now there is nothing to overtake, and they start at once. Bounded: the reserve
+            // may grow by one round of slots at most.
+            let overtake = ready.len() > slots.available_permits()
                 && ready.len() < reserve.target() + config.concurrency
                 && wakeups.wait(Duration::ZERO).await;
             if overtake {
