@@ -20,16 +20,13 @@ impl<B: Backend> Maintenance for SqlStore<B> {
     }
 
     async fn pending_migrations(&self) -> StoreResult<Vec<i64>> {
-        let present: i64 = B::get(
-            &self.fetch_one(B::HAS_MIGRATIONS_TABLE, ()).await?,
-            "present",
-        )?;
+        let present = |row: &B::Row| B::get(row, "present").map(|n: i64| n > 0);
         let mut applied = Vec::new();
-        if present > 0 {
+        if self.fetch_one(B::HAS_MIGRATIONS_TABLE, (), present).await? {
             let statement = "select version from _sqlx_migrations where success";
-            for row in self.fetch_all(statement, ()).await? {
-                applied.push(B::get(&row, "version")?);
-            }
+            applied = self
+                .fetch_all(statement, (), |row| B::get(row, "version"))
+                .await?;
         }
         let known = B::migrator().iter().map(|m| m.version);
         Ok(known.filter(|v: &i64| !applied.contains(v)).collect())

@@ -26,20 +26,21 @@ impl<B: Backend> StaffAccounts for SqlStore<B> {
              returning {COLUMNS}"
         );
         let values = (&new.email, &new.password_hash, Utc::now());
-        account_from_row::<B>(&self.fetch_one(&statement, values).await?)
+        self.fetch_one(&statement, values, account_from_row::<B>)
+            .await
     }
 
     async fn staff_account_by_email(&self, email: &str) -> StoreResult<Option<StaffAccount>> {
         let statement = format!("select {COLUMNS} from staff_accounts where email = $1");
-        let row = self.fetch_optional(&statement, (email,)).await?;
-        row.as_ref().map(account_from_row::<B>).transpose()
+        self.fetch_optional(&statement, (email,), account_from_row::<B>)
+            .await
     }
 
     async fn staff_account_count(&self) -> StoreResult<u64> {
-        let row = self
-            .fetch_one("select count(*) as n from staff_accounts", ())
+        let statement = "select count(*) as n from staff_accounts";
+        let n: i64 = self
+            .fetch_one(statement, (), |row| B::get(row, "n"))
             .await?;
-        let n: i64 = B::get(&row, "n")?;
         Ok(u64::try_from(n).unwrap_or_default())
     }
 
