@@ -43,8 +43,7 @@ where
 /// A database the store runs on: every value type the areas bind and read (as supertraits, which
 /// Rust carries to every use site, unlike `where` clauses), statement execution, and what differs.
 pub trait Backend:
-    for<'q> Bind<'q, i16>
-    + for<'q> Bind<'q, i32>
+    for<'q> Bind<'q, i32>
     + for<'q> Bind<'q, i64>
     + for<'q> Bind<'q, Option<i64>>
     + for<'q> Bind<'q, bool>
@@ -54,7 +53,6 @@ pub trait Backend:
     + for<'q> Bind<'q, &'q Option<String>>
     + for<'q> Bind<'q, &'q Vec<u8>>
     + for<'q> Bind<'q, DateTime<Utc>>
-    + for<'q> Bind<'q, Option<DateTime<Utc>>>
     + for<'q> Bind<'q, &'q Value>
     + for<'q> Bind<'q, Id>
     + for<'q> Bind<'q, Option<Id>>

@@ -129,14 +129,10 @@ fn create_private(path: &std::path::Path) -> StoreResult<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = file
-            .metadata()
-            .map_err(StoreError::backend)?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(StoreError::backend)?;
+        let metadata = file.metadata().map_err(StoreError::backend)?;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            let private = std::fs::Permissions::from_mode(0o600);
+            file.set_permissions(private).map_err(StoreError::backend)?;
         }
     }
     Ok(())

@@ -68,12 +68,8 @@ fn figures_from_row<B: Backend>(row: &B::Row) -> StoreResult<BudgetFigures> {
 
 /// `$1` company, `$2` user, `$3` kind: the window a slot statement works on; then `$4`.
 fn window<T>(key: &WindowKey, fourth: T) -> (i64, i64, &'static str, T) {
-    (
-        key.company_id.get(),
-        key.user_id.get(),
-        key.kind.as_str(),
-        fourth,
-    )
+    let (company, user) = (key.company_id.get(), key.user_id.get());
+    (company, user, key.kind.as_str(), fourth)
 }
 
 const WINDOW: &str = "company_id = $1 and user_id = $2 and kind = $3";
@@ -222,13 +218,8 @@ impl<B: Backend> Budgets for SqlStore<B> {
              returning slot",
             B::SKIP_LOCKED
         );
-        let (now, leased_until) = (to_millis(take.now), to_millis(take.leased_until));
-        let lease = (
-            now,
-            take.prefer_high,
-            leased_until,
-            i64::from(take.count.max(0)),
-        );
+        let (count, leased_until) = (i64::from(take.count.max(0)), to_millis(take.leased_until));
+        let lease = (to_millis(take.now), take.prefer_high, leased_until, count);
         let taken = sql::<B>(&statement).binds(window(&take.key, take.below));
         let rows = taken
             .binds(lease)
@@ -323,14 +314,9 @@ impl<B: Backend> Budgets for SqlStore<B> {
         company_id: CompanyId,
         delta: &BudgetFigures,
     ) -> StoreResult<()> {
-        let (calls, tokens) = (delta.calls, delta.tokens_spent);
-        let add = sql::<B>(ADD_FIGURES).binds((company_id.get(), calls, tokens));
-        let add = add.binds((
-            delta.rate_limited,
-            delta.waited_ms,
-            delta.deferred,
-            Utc::now(),
-        ));
+        let (d, company) = (delta, company_id.get());
+        let add = sql::<B>(ADD_FIGURES).binds((company, d.calls, d.tokens_spent, d.rate_limited));
+        let add = add.binds((d.waited_ms, d.deferred, Utc::now()));
         add.execute(&mut *self.conn().await?).await.map(drop)
     }
 

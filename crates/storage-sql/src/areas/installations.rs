@@ -82,18 +82,11 @@ async fn upsert_installation_in<B: Backend>(
          returning {COLUMNS}"
     );
     let (tokens, scopes) = (&new.tokens, Scopes(new.scopes.clone()));
-    let installation = (
-        Id(tenant_id.as_uuid()),
-        new.user_id.get(),
-        &new.api_domain,
-        scopes,
-    );
-    let upsert = sql::<B>(&statement).binds(installation);
+    let (tenant, user) = (Id(tenant_id.as_uuid()), new.user_id.get());
+    let upsert = sql::<B>(&statement).binds((tenant, user, &new.api_domain, scopes));
     let upsert = upsert.binds((&tokens.access_token, &tokens.refresh_token, &tokens.key_id));
-    let row = upsert
-        .binds((tokens.access_expires_at, Utc::now()))
-        .fetch_one(conn);
-    installation_from_row::<B>(&row.await?)
+    let upsert = upsert.binds((tokens.access_expires_at, Utc::now()));
+    installation_from_row::<B>(&upsert.fetch_one(conn).await?)
 }
 
 #[async_trait]

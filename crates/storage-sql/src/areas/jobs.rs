@@ -220,14 +220,9 @@ impl<B: Backend> Jobs for SqlStore<B> {
 
     async fn fail_job(&self, lease: &JobLease, failure: &JobFailure) -> StoreResult<bool> {
         let (retry_at, now) = (failure.retry_at.map(QueueTime), QueueTime(Utc::now()));
-        let held = (
-            Id::from(lease.tenant_id),
-            Id(lease.id.as_uuid()),
-            Id(lease.lease_id.as_uuid()),
-        );
-        let fail = sql::<B>(FAIL)
-            .binds((retry_at, &failure.error, now))
-            .binds(held);
+        let (id, lease_id) = (Id(lease.id.as_uuid()), Id(lease.lease_id.as_uuid()));
+        let fail = sql::<B>(FAIL).binds((retry_at, &failure.error, now));
+        let fail = fail.binds((Id::from(lease.tenant_id), id, lease_id));
         let failed = fail.execute(&mut *self.conn().await?).await?;
         if failure.retry_at.is_some() {
             B::wake_local_workers();

@@ -43,12 +43,9 @@ pub(super) async fn upsert_tenant_in<B: Backend>(
              status = 'active', uninstalled_at = null, updated_at = excluded.updated_at
          returning {COLUMNS}"
     );
-    let (id, company, now) = (
-        Id(TenantId::new().as_uuid()),
-        new.company_id.get(),
-        Utc::now(),
-    );
-    let values = (id, company, &new.company_name, &new.company_domain, now);
+    let (id, now) = (Id(TenantId::new().as_uuid()), Utc::now());
+    let (name, domain) = (&new.company_name, &new.company_domain);
+    let values = (id, new.company_id.get(), name, domain, now);
     let row = sql::<B>(&statement).binds(values).fetch_one(conn).await?;
     tenant_from_row::<B>(&row)
 }

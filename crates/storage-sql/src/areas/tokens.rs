@@ -108,13 +108,8 @@ impl<B: Backend> TokenUpkeep for SqlStore<B> {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let (access, refresh) = (&tokens.access_token, &tokens.refresh_token);
-        let tokens = (
-            access,
-            refresh,
-            &tokens.key_id,
-            tokens.access_expires_at,
-            now,
-        );
+        let (key, expires) = (&tokens.key_id, tokens.access_expires_at);
+        let tokens = (access, refresh, key, expires, now);
         let held = (Id(tenant_id.as_uuid()), user_id.get(), holder);
         let store = sql::<B>(STORE_REFRESHED).binds(tokens).binds(held);
         lease_held(store.execute(&mut *self.conn().await?).await?)
