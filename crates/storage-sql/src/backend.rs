@@ -97,7 +97,7 @@ pub trait Backend:
     /// The first ready (tenant, lane) queues after a cursor, one index probe per queue: `$1` tenant
     /// and `$2` lane of the cursor, `$3` now, `$4` limit.
     const READY_QUEUES: &'static str;
-    /// Whether the table of applied migrations exists: one row, `present` = 0 or 1.
+    /// Whether the table of applied migrations exists: one row, `n` = 0 or 1.
     const HAS_MIGRATIONS_TABLE: &'static str;
 
     /// The migrations of this database's folder, embedded in the binary.

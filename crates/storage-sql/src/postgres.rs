@@ -135,8 +135,7 @@ impl Backend for Postgres {
     const SKIP_LOCKED: &'static str = "for update skip locked";
     const JSON_ELEMENTS: &'static str = "jsonb_array_elements";
     const READY_QUEUES: &'static str = queue::READY_QUEUES;
-    const HAS_MIGRATIONS_TABLE: &'static str =
-        "select count(to_regclass('_sqlx_migrations')) as present";
+    const HAS_MIGRATIONS_TABLE: &'static str = "select count(to_regclass('_sqlx_migrations')) as n";
 
     fn migrator() -> &'static sqlx::migrate::Migrator {
         &MIGRATOR

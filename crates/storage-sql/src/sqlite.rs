@@ -145,7 +145,7 @@ impl Backend for Sqlite {
     const SKIP_LOCKED: &'static str = "";
     const JSON_ELEMENTS: &'static str = "json_each";
     const READY_QUEUES: &'static str = queue::READY_QUEUES;
-    const HAS_MIGRATIONS_TABLE: &'static str = "select count(*) as present from sqlite_master
+    const HAS_MIGRATIONS_TABLE: &'static str = "select count(*) as n from sqlite_master
         where type = 'table' and name = '_sqlx_migrations'";
 
     fn migrator() -> &'static sqlx::migrate::Migrator {

@@ -95,6 +95,12 @@ impl<B: Backend> SqlStore<B> {
     }
 }
 
+/// The `n` of a `count(*) as n`.
+pub(crate) fn count<B: Backend>(row: &B::Row) -> StoreResult<u64> {
+    let n: i64 = B::get(row, "n")?;
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("count {n}")))
+}
+
 /// A tuple of values a statement binds in order.
 pub(crate) trait Values<'q, B: Backend>: Send {
     fn bind_to(self, sql: Sql<'q, B>) -> Sql<'q, B>;
@@ -191,4 +197,19 @@ pub(crate) fn unique_constraint(is: impl Fn(&str, &str) -> bool) -> Option<&'sta
     table
         .find(|&(name, columns)| is(name, columns))
         .map(|(name, _)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    /// A malformed line of the table would be skipped, and its violations go unnamed on SQLite.
+    #[test]
+    fn every_constraint_line_is_an_entry() {
+        let lines = super::UNIQUE_CONSTRAINTS.lines().map(str::trim);
+        for line in lines.filter(|line| !line.is_empty()) {
+            let (name, on) = line.split_once(": ").expect("`name: table (columns)`");
+            assert!(on.contains(" (") && on.ends_with(')'), "{line}");
+            let found = super::unique_constraint(|known, columns| known == name && columns == on);
+            assert_eq!(found, Some(name));
+        }
+    }
 }

@@ -11,7 +11,7 @@ use dealbridge_storage::{Installations, NewJob, StoreError, StoreResult};
 use super::audit::append_audit_in;
 use super::tenants::upsert_tenant_in;
 use crate::backend::Backend;
-use crate::statement::sql;
+use crate::statement::{count, sql};
 use crate::values::{Id, Scopes};
 use crate::{commit, SqlStore};
 
@@ -170,13 +170,12 @@ impl<B: Backend> Installations for SqlStore<B> {
         if retire.execute(&mut tx).await? == 0 {
             return Err(StoreError::NotFound("installation"));
         }
-        let active = sql::<B>(ACTIVE).bind(tenant).fetch_one(&mut tx).await?;
-        let active: i64 = B::get(&active, "n")?;
+        let active = count::<B>(&sql::<B>(ACTIVE).bind(tenant).fetch_one(&mut tx).await?)?;
         if active == 0 {
             let left = sql::<B>(TENANT_LEFT).binds((now, tenant));
             left.execute(&mut tx).await?;
         }
         commit(tx).await?;
-        Ok(u64::try_from(active).unwrap_or_default())
+        Ok(active)
     }
 }

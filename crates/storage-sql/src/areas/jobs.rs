@@ -10,7 +10,7 @@ use dealbridge_storage::{
 };
 
 use crate::backend::Backend;
-use crate::statement::sql;
+use crate::statement::{count, sql};
 use crate::values::{Batch, Id, QueueTime};
 use crate::SqlStore;
 
@@ -266,15 +266,16 @@ impl<B: Backend> Jobs for SqlStore<B> {
 
     async fn job_counts(&self, tenant_id: Option<TenantId>) -> StoreResult<JobCounts> {
         let mut counts = JobCounts::default();
-        let read = |row: &B::Row| Ok((B::get(row, "state")?, B::get(row, "n")?));
+        let read = |row: &B::Row| {
+            let state: String = B::get(row, "state")?;
+            let state = JobState::parse(&state).ok_or_else(|| corrupt("state", &state))?;
+            Ok((state, count::<B>(row)?))
+        };
         for (state, n) in self.fetch_all(COUNTS, (Id::from(tenant_id),), read).await? {
-            let (state, n): (String, i64) = (state, n);
-            let n = u64::try_from(n).unwrap_or_default();
-            match JobState::parse(&state) {
-                Some(JobState::Queued) => counts.queued = n,
-                Some(JobState::Running) => counts.running = n,
-                Some(JobState::Dead) => counts.dead = n,
-                None => return Err(corrupt("state", &state)),
+            match state {
+                JobState::Queued => counts.queued = n,
+                JobState::Running => counts.running = n,
+                JobState::Dead => counts.dead = n,
             }
         }
         Ok(counts)

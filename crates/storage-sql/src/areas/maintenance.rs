@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use dealbridge_storage::{Maintenance, StoreError, StoreResult};
 
 use crate::backend::Backend;
+use crate::statement::count;
 use crate::SqlStore;
 
 #[async_trait]
@@ -20,9 +21,12 @@ impl<B: Backend> Maintenance for SqlStore<B> {
     }
 
     async fn pending_migrations(&self) -> StoreResult<Vec<i64>> {
-        let present = |row: &B::Row| B::get(row, "present").map(|n: i64| n > 0);
         let mut applied = Vec::new();
-        if self.fetch_one(B::HAS_MIGRATIONS_TABLE, (), present).await? {
+        if self
+            .fetch_one(B::HAS_MIGRATIONS_TABLE, (), count::<B>)
+            .await?
+            > 0
+        {
             let statement = "select version from _sqlx_migrations where success";
             applied = self
                 .fetch_all(statement, (), |row| B::get(row, "version"))

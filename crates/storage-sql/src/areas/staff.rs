@@ -3,6 +3,7 @@ use chrono::{DateTime, Utc};
 use dealbridge_storage::{NewStaffAccount, StaffAccount, StaffAccounts, StoreError, StoreResult};
 
 use crate::backend::Backend;
+use crate::statement::count;
 use crate::SqlStore;
 
 const COLUMNS: &str = "id, email, password_hash, created_at, last_login_at";
@@ -38,10 +39,7 @@ impl<B: Backend> StaffAccounts for SqlStore<B> {
 
     async fn staff_account_count(&self) -> StoreResult<u64> {
         let statement = "select count(*) as n from staff_accounts";
-        let n: i64 = self
-            .fetch_one(statement, (), |row| B::get(row, "n"))
-            .await?;
-        Ok(u64::try_from(n).unwrap_or_default())
+        self.fetch_one(statement, (), count::<B>).await
     }
 
     async fn delete_staff_account(&self, email: &str) -> StoreResult<bool> {

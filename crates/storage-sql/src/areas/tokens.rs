@@ -9,7 +9,7 @@ use dealbridge_storage::{
 };
 
 use crate::backend::Backend;
-use crate::statement::sql;
+use crate::statement::{count, sql};
 use crate::values::Id;
 use crate::SqlStore;
 
@@ -168,11 +168,9 @@ impl<B: Backend> TokenUpkeep for SqlStore<B> {
     }
 
     async fn count_tokens_not_under_key(&self, active_key_id: &str) -> StoreResult<u64> {
-        let read = |row: &B::Row| B::get(row, "n");
-        let n: i64 = self
-            .fetch_one(COUNT_NOT_UNDER_KEY, (active_key_id,), read)
-            .await?;
-        u64::try_from(n).map_err(|_| StoreError::Corrupt("negative count".into()))
+        let values = (active_key_id,);
+        self.fetch_one(COUNT_NOT_UNDER_KEY, values, count::<B>)
+            .await
     }
 
     async fn replace_token_ciphertexts(
