@@ -129,6 +129,8 @@ pub trait Queue: Database {
     /// Inserts a batch of jobs: `$1`..`$9` the columns tenant, id, kind, payload, lane, priority,
     /// max attempts, run at and unique key; `$10` now. The open-duplicate clause follows.
     const ENQUEUE_BATCH: &'static str;
+    /// The most jobs one `ENQUEUE_BATCH` takes; a larger batch is several, in one transaction.
+    const ENQUEUE_ROWS: usize;
     /// Sets `locked_until` to `$4` on the jobs the leases hold (`$1`..`$3` tenants, job ids,
     /// lease ids); returns their `id`.
     const EXTEND_LEASES: &'static str;

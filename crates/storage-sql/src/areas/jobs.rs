@@ -12,7 +12,7 @@ use dealbridge_storage::{
 use crate::backend::Backend;
 use crate::statement::{count, sql};
 use crate::values::{Batch, Id, QueueTime};
-use crate::SqlStore;
+use crate::{commit, SqlStore};
 
 pub(crate) const COLUMNS: &str = "tenant_id, id, kind, payload, lane, priority, state, attempts,
     max_attempts, run_at, locked_until, locked_by, lease_id, last_error, unique_key, created_at,
@@ -151,7 +151,12 @@ impl<B: Backend> Jobs for SqlStore<B> {
 
     async fn enqueue_batch(&self, jobs: &[NewJob]) -> StoreResult<u64> {
         let ids: Vec<JobId> = jobs.iter().map(|_| JobId::new()).collect();
-        let inserted = insert_jobs::<B>(&mut *self.conn().await?, jobs, &ids).await?;
+        // One statement on Postgres, several on SQLite: the transaction keeps the batch whole.
+        let (mut tx, mut inserted, rows) = (self.begin().await?, 0, B::ENQUEUE_ROWS);
+        for (jobs, ids) in jobs.chunks(rows).zip(ids.chunks(rows)) {
+            inserted += insert_jobs::<B>(&mut tx, jobs, ids).await?;
+        }
+        commit(tx).await?;
         B::wake_local_workers();
         Ok(inserted)
     }

@@ -67,6 +67,7 @@ impl Queue for Postgres {
         from unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[],
             $6::int2[], $7::int4[], $8::timestamptz[], $9::text[])
             as n(t, i, k, p, l, pr, m, r, u)";
+    const ENQUEUE_ROWS: usize = usize::MAX;
 
     const EXTEND_LEASES: &'static str = concat!(
         "update jobs j set locked_until = $4 from ",
