@@ -3,11 +3,11 @@
 mod audit;
 mod budgets;
 mod inbox;
-mod install;
 mod installations;
 pub(crate) mod jobs;
 mod maintenance;
 mod mirror;
+mod nonces;
 mod queue_overview;
 mod retention;
 mod session_epochs;

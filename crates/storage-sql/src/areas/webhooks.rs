@@ -70,10 +70,9 @@ impl<B: Backend> WebhookRegistrations for SqlStore<B> {
         tenant_id: TenantId,
     ) -> StoreResult<Option<WebhookRegistration>> {
         let statement = format!("{SELECT} where w.tenant_id = $1");
-        let row = self
-            .fetch_optional(&statement, (Id(tenant_id.as_uuid()),))
-            .await?;
-        row.as_ref().map(registration_from_row::<B>).transpose()
+        let values = (Id(tenant_id.as_uuid()),);
+        self.fetch_optional(&statement, values, registration_from_row::<B>)
+            .await
     }
 
     async fn webhook_registration_by_path(
@@ -81,8 +80,8 @@ impl<B: Backend> WebhookRegistrations for SqlStore<B> {
         path_token: &str,
     ) -> StoreResult<Option<WebhookRegistration>> {
         let statement = format!("{SELECT} where w.path_token = $1");
-        let row = self.fetch_optional(&statement, (path_token,)).await?;
-        row.as_ref().map(registration_from_row::<B>).transpose()
+        self.fetch_optional(&statement, (path_token,), registration_from_row::<B>)
+            .await
     }
 
     async fn set_webhook_ids(
@@ -128,9 +127,8 @@ impl<B: Backend> WebhookRegistrations for SqlStore<B> {
 
     async fn webhook_tenants(&self) -> StoreResult<Vec<TenantId>> {
         let statement = "select tenant_id from pipedrive_webhooks order by tenant_id";
-        let rows = self.fetch_all(statement, ()).await?;
-        rows.iter()
-            .map(|row| B::get(row, "tenant_id").map(|id: Id| TenantId::from_uuid(id.0)))
-            .collect()
+        let tenant =
+            |row: &B::Row| B::get(row, "tenant_id").map(|id: Id| TenantId::from_uuid(id.0));
+        self.fetch_all(statement, (), tenant).await
     }
 }
