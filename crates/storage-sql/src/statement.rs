@@ -208,4 +208,16 @@ pub(crate) const UNIQUE_CONSTRAINTS: &[(&str, &str)] = &[
         "pipedrive_mirror_pkey",
         "pipedrive_mirror.tenant_id, pipedrive_mirror.entity, pipedrive_mirror.record_id",
     ),
+    (
+        "event_api_secrets_pkey",
+        "event_api_secrets.tenant_id, event_api_secrets.id",
+    ),
+    (
+        "store_connections_pkey",
+        "store_connections.tenant_id, store_connections.id",
+    ),
+    (
+        "store_connections_path_token_key",
+        "store_connections.path_token",
+    ),
 ];
