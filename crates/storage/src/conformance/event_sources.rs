@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
+use dealbridge_core::tenant::TenantStatus;
 use dealbridge_core::TenantId;
 use uuid::Uuid;
 
@@ -23,6 +24,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
     (
         "store_connections::state_webhooks_and_disconnect",
         state_webhooks_and_disconnect,
+    ),
+    (
+        "event_sources::a_purged_tenant_takes_its_secrets_and_stores_along",
+        a_purged_tenant_takes_its_secrets_and_stores_along,
     ),
 ];
 
@@ -289,6 +294,53 @@ fn state_webhooks_and_disconnect(store: Arc<dyn Store>) -> CheckFuture {
                 .await?,
             None,
             "the path stops answering"
+        );
+        Ok(())
+    })
+}
+
+fn a_purged_tenant_takes_its_secrets_and_stores_along(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let gone = fixtures::tenant(store.as_ref(), 408).await?.id;
+        let stays = fixtures::tenant(store.as_ref(), 409).await?.id;
+        for tenant in [gone, stays] {
+            store
+                .add_event_api_secret(&secret(tenant, 0, 9), None)
+                .await?;
+            let path = format!("path-purge-{tenant}");
+            store
+                .add_store_connection(&connection(tenant, StoreKind::Api2Cart, &path))
+                .await?;
+        }
+        store
+            .set_tenant_status(gone, TenantStatus::Uninstalled)
+            .await?;
+        let purged = store
+            .purge_uninstalled(Utc::now() + Duration::seconds(1), 100)
+            .await?;
+        ensure_eq!(purged.len(), 1, "one tenant purged");
+        ensure_eq!(
+            store.event_api_secrets(gone).await?.len(),
+            0,
+            "secrets gone"
+        );
+        ensure_eq!(store.store_connections(gone).await?.len(), 0, "stores gone");
+        ensure_eq!(
+            store
+                .store_connection_by_path(StoreKind::Api2Cart, &format!("path-purge-{gone}"))
+                .await?,
+            None,
+            "its path answers nothing"
+        );
+        ensure_eq!(
+            store.event_api_secrets(stays).await?.len(),
+            1,
+            "others kept"
+        );
+        ensure_eq!(
+            store.store_connections(stays).await?.len(),
+            1,
+            "others kept"
         );
         Ok(())
     })
