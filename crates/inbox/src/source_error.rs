@@ -19,6 +19,10 @@ pub enum SourceError {
     /// 404: no such tenant (event API) or connection (store webhook), or it no longer takes events.
     #[error("unknown event source")]
     Unknown,
+    /// 403: a verified delivery from another shop than the connection's (Shopify signs with the
+    /// app's secret, which every shop of the app shares).
+    #[error("the delivery comes from another shop")]
+    ForeignShop,
     /// 400, 401 or 413, as `IngestError::status` says.
     #[error(transparent)]
     Refused(#[from] IngestError),

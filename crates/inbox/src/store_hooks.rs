@@ -34,6 +34,18 @@ fn plausible_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Whether a Shopify delivery names the connection's shop (either header spelling; Shopify's
+/// newer deliveries drop the `X-` prefix). A delivery without the header is judged by its HMAC alone.
+fn same_shop(headers: &Headers, shop_domain: Option<&str>) -> bool {
+    let named = headers
+        .get("X-Shopify-Shop-Domain")
+        .or_else(|| headers.get("Shopify-Shop-Domain"));
+    match (named, shop_domain) {
+        (Some(named), Some(ours)) => named.eq_ignore_ascii_case(ours),
+        _ => true,
+    }
+}
+
 #[derive(Clone)]
 pub struct StoreReceiver {
     store: Arc<dyn Store>,
@@ -72,8 +84,13 @@ impl StoreReceiver {
         }
         let secret = self.open(&connection, SecretRole::StoreSecret, &connection.secret)?;
         let delivery = match kind {
-            StoreKind::Shopify => shopify::parse(headers, body, std::slice::from_ref(&secret), now)
-                .map(Delivery::Event)?,
+            StoreKind::Shopify => {
+                let event = shopify::parse(headers, body, std::slice::from_ref(&secret), now)?;
+                if !same_shop(headers, connection.shop_domain.as_deref()) {
+                    return Err(SourceError::ForeignShop);
+                }
+                Delivery::Event(event)
+            }
             StoreKind::WooCommerce => {
                 woocommerce::parse(headers, body, std::slice::from_ref(&secret))?
             }

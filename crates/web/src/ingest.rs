@@ -29,6 +29,7 @@ pub(crate) fn recorded_word(recorded: Recorded) -> &'static str {
 pub(crate) fn refusal(err: SourceError) -> AppError {
     match err {
         SourceError::Unknown => AppError::NotFound,
+        SourceError::ForeignShop => AppError::Forbidden("the delivery comes from another shop"),
         SourceError::Refused(IngestError::BadSignature) => {
             AppError::Unauthorized("the signature is missing or matches no current secret")
         }

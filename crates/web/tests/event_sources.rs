@@ -616,6 +616,19 @@ async fn store_webhooks_answer(store: Arc<dyn Store>) -> TestResult {
             None,
         ),
         (
+            "shopify from another shop",
+            shopify(
+                &shop.path,
+                "orders/create",
+                "evt-10",
+                &shop.secret,
+                SHOPIFY_ORDER,
+            )
+            .insert_header(("X-Shopify-Shop-Domain", "other.myshopify.com")),
+            403,
+            None,
+        ),
+        (
             "shopify malformed",
             shopify(
                 &shop.path,
