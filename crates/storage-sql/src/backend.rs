@@ -52,6 +52,7 @@ pub trait Backend:
     + for<'q> Bind<'q, &'q String>
     + for<'q> Bind<'q, &'q Option<String>>
     + for<'q> Bind<'q, &'q Vec<u8>>
+    + for<'q> Bind<'q, &'q Option<Vec<u8>>>
     + for<'q> Bind<'q, DateTime<Utc>>
     + for<'q> Bind<'q, &'q Value>
     + for<'q> Bind<'q, Id>

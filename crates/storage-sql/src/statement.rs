@@ -187,6 +187,9 @@ const UNIQUE_CONSTRAINTS: &str = "
     pipedrive_webhooks_pkey: pipedrive_webhooks (tenant_id)
     pipedrive_webhooks_path_token_key: pipedrive_webhooks (path_token)
     pipedrive_mirror_pkey: pipedrive_mirror (tenant_id, entity, record_id)
+    event_api_secrets_pkey: event_api_secrets (tenant_id, id)
+    store_connections_pkey: store_connections (tenant_id, id)
+    store_connections_path_token_key: store_connections (path_token)
 ";
 
 /// The name of the first unique constraint `is` accepts by (name, columns).

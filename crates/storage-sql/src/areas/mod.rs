@@ -2,6 +2,7 @@
 
 mod audit;
 mod budgets;
+mod event_api_secrets;
 mod inbox;
 mod installations;
 pub(crate) mod jobs;
@@ -14,6 +15,7 @@ mod session_epochs;
 mod settings;
 mod sign_in_failures;
 mod staff;
+mod store_connections;
 mod tenant_directory;
 mod tenants;
 mod tokens;

@@ -58,6 +58,7 @@ async fn show(
         "fields",
         &tenant_health::fields(&state, user.tenant_id).await?,
     );
+    super::dashboard_sources::context(&state, &user, &mut context).await?;
     let html = state.templates.render("dashboard.html", &context)?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
