@@ -72,10 +72,8 @@ impl<B: Backend> EventApiSecrets for SqlStore<B> {
             "select {COLUMNS} from event_api_secrets where tenant_id = $1
              order by created_at desc, id desc"
         );
-        let rows = self
-            .fetch_all(&statement, (Id(tenant_id.as_uuid()),))
-            .await?;
-        rows.iter().map(secret_from_row::<B>).collect()
+        self.fetch_all(&statement, (Id(tenant_id.as_uuid()),), secret_from_row::<B>)
+            .await
     }
 
     async fn active_event_api_secrets(
@@ -89,8 +87,8 @@ impl<B: Backend> EventApiSecrets for SqlStore<B> {
              order by created_at desc, id desc"
         );
         let values = (Id(tenant_id.as_uuid()), QueueTime(now));
-        let rows = self.fetch_all(&statement, values).await?;
-        rows.iter().map(secret_from_row::<B>).collect()
+        self.fetch_all(&statement, values, secret_from_row::<B>)
+            .await
     }
 
     async fn revoke_event_api_secret(

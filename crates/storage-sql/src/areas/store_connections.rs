@@ -75,10 +75,12 @@ impl<B: Backend> StoreConnections for SqlStore<B> {
             "select {COLUMNS} from store_connections where tenant_id = $1
              order by created_at, id"
         );
-        let rows = self
-            .fetch_all(&statement, (Id(tenant_id.as_uuid()),))
-            .await?;
-        rows.iter().map(connection_from_row::<B>).collect()
+        self.fetch_all(
+            &statement,
+            (Id(tenant_id.as_uuid()),),
+            connection_from_row::<B>,
+        )
+        .await
     }
 
     async fn store_connection(
@@ -88,10 +90,12 @@ impl<B: Backend> StoreConnections for SqlStore<B> {
     ) -> StoreResult<Option<StoreConnection>> {
         let statement =
             format!("select {COLUMNS} from store_connections where tenant_id = $1 and id = $2");
-        let row = self
-            .fetch_optional(&statement, (Id(tenant_id.as_uuid()), Id(id)))
-            .await?;
-        row.as_ref().map(connection_from_row::<B>).transpose()
+        self.fetch_optional(
+            &statement,
+            (Id(tenant_id.as_uuid()), Id(id)),
+            connection_from_row::<B>,
+        )
+        .await
     }
 
     async fn store_connection_by_path(
@@ -101,10 +105,12 @@ impl<B: Backend> StoreConnections for SqlStore<B> {
     ) -> StoreResult<Option<StoreConnection>> {
         let statement =
             format!("select {COLUMNS} from store_connections where path_token = $1 and kind = $2");
-        let row = self
-            .fetch_optional(&statement, (path_token, kind.as_str()))
-            .await?;
-        row.as_ref().map(connection_from_row::<B>).transpose()
+        self.fetch_optional(
+            &statement,
+            (path_token, kind.as_str()),
+            connection_from_row::<B>,
+        )
+        .await
     }
 
     async fn set_connection_webhooks(
