@@ -1,6 +1,7 @@
 //! What handlers call to do real work; handlers stay small.
 
 pub mod console;
+pub mod events_view;
 pub mod first_account;
 pub mod install;
 pub mod job_retry;
