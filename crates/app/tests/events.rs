@@ -128,3 +128,62 @@ async fn a_deal_made_in_pipedrive_shows_as_a_processed_event_on_the_dashboard() 
         "another tenant's event is shown"
     );
 }
+
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn disconnect_deletes_the_webhooks_and_their_registration() {
+    let app = spawn_app_with_workers().await;
+    let company = install(&app).await;
+    let page = dashboard_until(&app, |html| html.contains("9 registered")).await;
+    let tenant = app
+        .store
+        .tenant_by_company(CompanyId::new(company as i64))
+        .await
+        .unwrap()
+        .unwrap();
+    let path = app
+        .store
+        .webhook_registration(tenant.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .path_token;
+    let sandbox = app.sandbox.as_ref().unwrap();
+    sandbox.control.clear_calls();
+
+    let done = app
+        .client
+        .post(format!("{}/dashboard/disconnect", app.address))
+        .form(&[("csrf", csrf_of(&page).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    let deleted = sandbox
+        .control
+        .calls(Some(company))
+        .iter()
+        .filter(|c| c.method == "DELETE" && c.path.contains("/webhooks/") && c.status < 300)
+        .count();
+    assert_eq!(deleted, 9, "each webhook deleted while the token worked");
+    assert!(app
+        .store
+        .webhook_registration(tenant.id)
+        .await
+        .unwrap()
+        .is_none());
+    let late = reqwest::Client::new()
+        .post(format!("{}/hooks/pipedrive/{path}", app.address))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 404, "the old path still takes deliveries");
+}
