@@ -7,14 +7,15 @@ mod support;
 use std::time::Duration;
 
 use anyhow::Context;
-use dealbridge_core::event::{EventSource, PipedriveEntity};
+use dealbridge_core::event::{ChangeAction, EventSource, EventType, NewEvent, PipedriveEntity};
 use dealbridge_core::tenant::Tenant;
+use dealbridge_inbox::EVENT_JOB_KIND;
 use dealbridge_jobs::Worker;
 use dealbridge_pipedrive::costs::Operation;
 use dealbridge_pipedrive::ledger::BudgetLedger;
 use dealbridge_pipedrive::models::{ContactEntry, DealPatch, NewDeal, PersonInput};
 use dealbridge_storage::{
-    InboxEvent, InboxState, JobState, Lane, MirrorLookup, NewJob, WebhookState,
+    InboxEntry, InboxEvent, InboxState, JobState, Lane, MirrorLookup, NewJob, WebhookState,
 };
 use dealbridge_workflows::{
     tenant_job, RECONCILE_KIND, WEBHOOK_CHECK_ALL_KIND, WEBHOOK_CHECK_KIND,
@@ -444,6 +445,53 @@ async fn a_banned_webhook_is_noticed_and_the_tenant_told() -> anyhow::Result<()>
         .find(|e| e.action == "webhooks.banned")
         .context("no alert")?;
     assert_eq!(alert.detail["failing"], serde_json::json!(["deal.create"]));
+    env.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unreadable_event_is_marked_failed_with_a_safe_reason() -> anyhow::Result<()> {
+    let env = Env::start().await?;
+    let tenant = installed(&env).await?;
+    let id = uuid::Uuid::now_v7();
+    env.store
+        .record_event(&InboxEntry {
+            id,
+            tenant_id: tenant.id,
+            event: NewEvent {
+                source: EventSource::Pipedrive,
+                kind: EventType::pipedrive(PipedriveEntity::Person, ChangeAction::Change),
+                dedupe_key: "no-data".into(),
+                entity_key: Some("person:77".into()),
+                occurred_at: chrono::Utc::now(),
+                // A change without the record: nothing to apply. The secret must not leak.
+                payload: serde_json::json!({
+                    "meta": { "entity_id": "77", "secret": "s3cr3t-value" },
+                    "data": null,
+                }),
+            },
+            job: NewJob::new(EVENT_JOB_KIND, serde_json::json!({ "event_id": id })),
+        })
+        .await?;
+    assert_eq!(
+        env.work_off(&tenant).await?,
+        1,
+        "the job dies: retrying cannot help"
+    );
+    let event = env
+        .store
+        .inbox_event(tenant.id, id)
+        .await?
+        .context("event")?;
+    assert_eq!(event.state, InboxState::Failed);
+    let dead = env.store.dead_jobs(Some(tenant.id), 10).await?;
+    let reason = dead
+        .first()
+        .and_then(|j| j.last_error.clone())
+        .context("no reason")?;
+    assert_eq!(reason, "the event carries no record data");
+    let person = MirrorLookup::Id(PipedriveEntity::Person, 77);
+    assert!(env.store.find_mirror(tenant.id, person).await?.is_empty());
     env.stop().await;
     Ok(())
 }
