@@ -119,9 +119,15 @@ impl Workflows {
         let url = self.hooks.hook_url(&registration.path_token)?;
         let listed = client.webhooks().list().await.map_err(job_error)?;
         let existing = ours(&listed, &url);
+        let credentials = WebhookCredentials::open(
+            &self.hooks.keys,
+            tenant_id,
+            &registration.username,
+            &registration.credentials,
+        )
+        .map_err(JobError::permanent)?;
         let mut ids = BTreeMap::new();
         let mut report = Registered::default();
-        let mut credentials = None;
         for (entity, action) in followed_webhooks() {
             let key = webhook_key(entity.as_str(), action.as_str());
             if let Some(webhook) = existing.get(&key) {
@@ -129,20 +135,6 @@ impl Workflows {
                 report.kept.push(key);
                 continue;
             }
-            if credentials.is_none() {
-                credentials = Some(
-                    WebhookCredentials::open(
-                        &self.hooks.keys,
-                        tenant_id,
-                        &registration.username,
-                        &registration.credentials,
-                    )
-                    .map_err(JobError::permanent)?,
-                );
-            }
-            let Some(credentials) = credentials.as_ref() else {
-                continue;
-            };
             let created = client
                 .webhooks()
                 .create(&NewWebhook {
