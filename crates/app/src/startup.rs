@@ -145,13 +145,18 @@ impl Application {
             ledger,
             metrics,
             settings,
+            keys,
             ..
         } = self;
         spawn_metrics(metrics);
         let shutdown = crate::workers::shutdown_signal();
+        let hooks = dealbridge_workflows::WebhookSetup {
+            keys,
+            public_url: settings.public_url.clone(),
+        };
         let workers = crate::workers::run(
             store,
-            Some((pipedrive, vault)),
+            Some((pipedrive, vault, hooks)),
             ledger.clone(),
             &settings,
             shutdown,

@@ -95,6 +95,10 @@ pub trait Backend:
     const SKIP_LOCKED: &'static str;
     /// The table function that lists a JSON array's elements as rows with a `value` column.
     const JSON_ELEMENTS: &'static str;
+    /// Starts a transaction that reads before it writes. SQLite's default (deferred) transaction
+    /// would fail with "database is locked" at its first write if another connection wrote since
+    /// its first read; `begin immediate` takes the write lock up front and waits for it instead.
+    const BEGIN_WRITE: &'static str;
     /// The first ready (tenant, lane) queues after a cursor, one index probe per queue: `$1` tenant
     /// and `$2` lane of the cursor, `$3` now, `$4` limit.
     const READY_QUEUES: &'static str;

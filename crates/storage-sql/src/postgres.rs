@@ -134,6 +134,7 @@ impl Backend for Postgres {
     const LEAST: &'static str = "least";
     const SKIP_LOCKED: &'static str = "for update skip locked";
     const JSON_ELEMENTS: &'static str = "jsonb_array_elements";
+    const BEGIN_WRITE: &'static str = "begin";
     const READY_QUEUES: &'static str = queue::READY_QUEUES;
     const HAS_MIGRATIONS_TABLE: &'static str = "select count(to_regclass('_sqlx_migrations')) as n";
 

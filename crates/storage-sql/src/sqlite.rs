@@ -144,6 +144,7 @@ impl Backend for Sqlite {
     const LEAST: &'static str = "min";
     const SKIP_LOCKED: &'static str = "";
     const JSON_ELEMENTS: &'static str = "json_each";
+    const BEGIN_WRITE: &'static str = "begin immediate";
     const READY_QUEUES: &'static str = queue::READY_QUEUES;
     const HAS_MIGRATIONS_TABLE: &'static str = "select count(*) as n from sqlite_master
         where type = 'table' and name = '_sqlx_migrations'";

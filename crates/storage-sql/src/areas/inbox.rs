@@ -98,14 +98,14 @@ impl<B: Backend> SqlStore<B> {
 #[async_trait]
 impl<B: Backend> Inbox for SqlStore<B> {
     async fn record_event(&self, entry: &InboxEntry) -> StoreResult<Recorded> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_write().await?;
         let recorded = Self::record_in(&mut tx, entry).await?;
         commit(tx).await?;
         Ok(recorded)
     }
 
     async fn record_events(&self, entries: &[InboxEntry]) -> StoreResult<Vec<Recorded>> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut recorded = Vec::with_capacity(entries.len());
         for entry in entries {
             recorded.push(Self::record_in(&mut tx, entry).await?);

@@ -131,4 +131,34 @@ impl<B: Backend> WebhookRegistrations for SqlStore<B> {
             |row: &B::Row| B::get(row, "tenant_id").map(|id: Id| TenantId::from_uuid(id.0));
         self.fetch_all(statement, (), tenant).await
     }
+
+    async fn reconcile_watermarks(
+        &self,
+        tenant_id: TenantId,
+    ) -> StoreResult<BTreeMap<String, DateTime<Utc>>> {
+        let statement = "select reconcile_watermarks from pipedrive_webhooks where tenant_id = $1";
+        let row = self
+            .fetch_optional(statement, (Id(tenant_id.as_uuid()),))
+            .await?
+            .ok_or(StoreError::NotFound("webhook registration"))?;
+        let value: serde_json::Value = B::get(&row, "reconcile_watermarks")?;
+        serde_json::from_value(value)
+            .map_err(|_| StoreError::Corrupt("webhook registration reconcile watermarks".into()))
+    }
+
+    async fn set_reconcile_watermarks(
+        &self,
+        tenant_id: TenantId,
+        watermarks: &BTreeMap<String, DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        let value = serde_json::to_value(watermarks)
+            .map_err(|e| StoreError::Corrupt(format!("reconcile watermarks: {e}")))?;
+        let statement = "update pipedrive_webhooks set reconcile_watermarks = $1, updated_at = $2
+            where tenant_id = $3";
+        let values = (&value, QueueTime(Utc::now()), Id(tenant_id.as_uuid()));
+        match self.execute(statement, values).await? {
+            0 => Err(StoreError::NotFound("webhook registration")),
+            _ => Ok(()),
+        }
+    }
 }

@@ -3,6 +3,7 @@
 pub mod console;
 pub mod demo_store;
 pub mod event_api_secrets;
+pub mod events_view;
 pub mod first_account;
 pub mod install;
 pub mod job_retry;
