@@ -137,11 +137,13 @@ impl<B: Backend> WebhookRegistrations for SqlStore<B> {
         tenant_id: TenantId,
     ) -> StoreResult<BTreeMap<String, DateTime<Utc>>> {
         let statement = "select reconcile_watermarks from pipedrive_webhooks where tenant_id = $1";
-        let row = self
-            .fetch_optional(statement, (Id(tenant_id.as_uuid()),))
+        let watermarks = |row: &B::Row| -> StoreResult<serde_json::Value> {
+            B::get(row, "reconcile_watermarks")
+        };
+        let value = self
+            .fetch_optional(statement, (Id(tenant_id.as_uuid()),), watermarks)
             .await?
             .ok_or(StoreError::NotFound("webhook registration"))?;
-        let value: serde_json::Value = B::get(&row, "reconcile_watermarks")?;
         serde_json::from_value(value)
             .map_err(|_| StoreError::Corrupt("webhook registration reconcile watermarks".into()))
     }
