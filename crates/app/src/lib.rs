@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod console_bootstrap;
+pub mod demo_store;
 pub mod healthcheck_cmd;
 pub mod keys_cmd;
 pub mod metrics_export;

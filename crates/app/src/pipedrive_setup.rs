@@ -34,6 +34,16 @@ pub struct PipedriveSetup {
 pub struct EmbeddedSandbox {
     pub base_url: String,
     pub control: Control,
+    /// The sandbox's API2Cart stand-in: our account there, and a demo store in it that the
+    /// first tenant installed after start-up gets connected to.
+    pub api2cart: SandboxApi2Cart,
+}
+
+#[derive(Clone)]
+pub struct SandboxApi2Cart {
+    pub base_url: Url,
+    pub api_key: SecretString,
+    pub demo_store_key: SecretString,
 }
 
 pub async fn connect(
@@ -147,10 +157,24 @@ fn start_sandbox(
         ],
     })?;
     let base_url = sandbox.base_url.clone();
+    let api_key = uuid::Uuid::new_v4().simple().to_string();
+    let demo = control
+        .api2cart()
+        .create_store(dealbridge_sandbox::api2cart::seed::demo_store(&api_key))?;
+    let api2cart = SandboxApi2Cart {
+        base_url: Url::parse(&format!("{}/api2cart/v1.1", base_url.trim_end_matches('/')))?,
+        api_key: api_key.into(),
+        demo_store_key: demo.store_key.into(),
+    };
+    crate::demo_store::describe(&settings.data_dir, &control, &api2cart.demo_store_key)?;
     tokio::spawn(sandbox.server);
     tracing::warn!(
         sandbox.url = %base_url,
         "no Pipedrive credentials configured: using the embedded sandbox (its demo page is /_sandbox/)"
     );
-    Ok(EmbeddedSandbox { base_url, control })
+    Ok(EmbeddedSandbox {
+        base_url,
+        control,
+        api2cart,
+    })
 }

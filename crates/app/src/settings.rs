@@ -66,6 +66,12 @@ pub struct Settings {
     /// `DEALBRIDGE_METRICS_LISTEN`: where `/metrics` (Prometheus text format) is served; unset
     /// means not at all. A separate address, so the figures never face the public internet.
     pub metrics_listen: Option<SocketAddr>,
+    /// `DEALBRIDGE_API2CART_URL`: API2Cart's API root (the embedded sandbox's stand-in when
+    /// running offline).
+    pub api2cart_url: Url,
+    /// `DEALBRIDGE_API2CART_API_KEY`: our API2Cart account key; unset means API2Cart stores
+    /// cannot be connected (offline, the embedded sandbox provides one).
+    pub api2cart_api_key: Option<SecretString>,
 }
 
 /// How to reach Pipedrive. Without credentials Dealbridge runs against an embedded sandbox.
@@ -127,6 +133,10 @@ struct Raw {
     sandbox_listen: String,
     #[serde(default)]
     metrics_listen: Option<String>,
+    #[serde(default = "defaults::api2cart_url")]
+    api2cart_url: String,
+    #[serde(default)]
+    api2cart_api_key: Option<SecretString>,
 }
 
 mod defaults {
@@ -165,6 +175,9 @@ mod defaults {
     }
     pub fn sandbox_listen() -> String {
         "127.0.0.1:8090".into()
+    }
+    pub fn api2cart_url() -> String {
+        "https://api.api2cart.com/v1.1".into()
     }
 }
 
@@ -301,7 +314,18 @@ impl Raw {
                     invalid("metrics_listen", format!("{address:?} is not HOST:PORT"))
                 })?),
             };
+        let api2cart_url = parse_http_url(&self.api2cart_url).ok_or_else(|| {
+            invalid(
+                "api2cart_url",
+                format!("{:?} is not an http(s) URL", self.api2cart_url),
+            )
+        })?;
+        let api2cart_api_key = self
+            .api2cart_api_key
+            .filter(|key| !key.expose_secret().trim().is_empty());
         Ok(Settings {
+            api2cart_url,
+            api2cart_api_key,
             metrics_listen,
             retention_days: self.retention_days,
             pipedrive,

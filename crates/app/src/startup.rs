@@ -77,12 +77,27 @@ impl Application {
             states: StateSigner::new(&session_key),
             console: Arc::new(ConsoleState::new(console_password)),
             session_max_age: settings.session_max_age,
+            api2cart: api2cart_account(&settings, sandbox.as_ref()),
+            demo_store: sandbox
+                .as_ref()
+                .map(|s| dealbridge_web::DemoStore::new(s.api2cart.demo_store_key.clone())),
         };
         // Pipedrive's webhooks are recorded through group commit (see the inbox crate).
         let writer = dealbridge_inbox::InboxWriter::spawn(store.clone(), Default::default());
-        let receiver =
-            dealbridge_inbox::PipedriveReceiver::new(store.clone(), keys.clone(), writer);
-        let server = serve(listener, state, receiver, &settings, session_key.clone())?;
+        let receivers = Receivers {
+            pipedrive: dealbridge_inbox::PipedriveReceiver::new(
+                store.clone(),
+                keys.clone(),
+                writer.clone(),
+            ),
+            event_api: dealbridge_inbox::EventApiReceiver::new(
+                store.clone(),
+                keys.clone(),
+                writer.clone(),
+            ),
+            stores: dealbridge_inbox::StoreReceiver::new(store.clone(), keys.clone(), writer),
+        };
+        let server = serve(listener, state, receivers, &settings, session_key.clone())?;
         tracing::info!(address = %settings.listen, port, public_url = %settings.public_url, "listening");
         Ok(Self {
             port,
@@ -130,13 +145,18 @@ impl Application {
             ledger,
             metrics,
             settings,
+            keys,
             ..
         } = self;
         spawn_metrics(metrics);
         let shutdown = crate::workers::shutdown_signal();
+        let hooks = dealbridge_workflows::WebhookSetup {
+            keys,
+            public_url: settings.public_url.clone(),
+        };
         let workers = crate::workers::run(
             store,
-            Some((pipedrive, vault)),
+            Some((pipedrive, vault, hooks)),
             ledger.clone(),
             &settings,
             shutdown,
@@ -160,6 +180,24 @@ impl Application {
     }
 }
 
+/// Our API2Cart account: the configured one, else the embedded sandbox's stand-in.
+fn api2cart_account(
+    settings: &Settings,
+    sandbox: Option<&EmbeddedSandbox>,
+) -> Option<dealbridge_inbox::Api2Cart> {
+    match (&settings.api2cart_api_key, sandbox) {
+        (Some(key), _) => Some(dealbridge_inbox::Api2Cart::new(
+            settings.api2cart_url.clone(),
+            key.clone(),
+        )),
+        (None, Some(sandbox)) => Some(dealbridge_inbox::Api2Cart::new(
+            sandbox.api2cart.base_url.clone(),
+            sandbox.api2cart.api_key.clone(),
+        )),
+        (None, None) => None,
+    }
+}
+
 /// The metrics server stops on the same signals as the others (actix listens for them itself).
 fn spawn_metrics(metrics: Option<(Server, u16)>) {
     if let Some((server, _)) = metrics {
@@ -167,15 +205,24 @@ fn spawn_metrics(metrics: Option<(Server, u16)>) {
     }
 }
 
+/// The pipelines of every route that takes events in, sharing one group-commit writer.
+struct Receivers {
+    pipedrive: dealbridge_inbox::PipedriveReceiver,
+    event_api: dealbridge_inbox::EventApiReceiver,
+    stores: dealbridge_inbox::StoreReceiver,
+}
+
 fn serve(
     listener: TcpListener,
     state: AppState,
-    receiver: dealbridge_inbox::PipedriveReceiver,
+    receivers: Receivers,
     settings: &Settings,
     session_key: Vec<u8>,
 ) -> anyhow::Result<Server> {
     let state = web::Data::new(state);
-    let receiver = web::Data::new(receiver);
+    let pipedrive = web::Data::new(receivers.pipedrive);
+    let event_api = web::Data::new(receivers.event_api);
+    let stores = web::Data::new(receivers.stores);
     let https = settings.public_url.scheme() == "https";
     let server = HttpServer::new(move || {
         App::new()
@@ -187,7 +234,9 @@ fn serve(
             // Logs the path only: query strings carry OAuth codes and Pipedrive's JWTs.
             .wrap(TracingLogger::<RequestSpan>::new())
             .app_data(state.clone())
-            .app_data(receiver.clone())
+            .app_data(pipedrive.clone())
+            .app_data(event_api.clone())
+            .app_data(stores.clone())
             .configure(dealbridge_web::configure)
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs())

@@ -7,7 +7,9 @@ use dealbridge_jobs::{Registry, Worker};
 use dealbridge_pipedrive::Pipedrive;
 use dealbridge_storage::Store;
 use dealbridge_tokens::TokenVault;
-use dealbridge_workflows::{register_refresh_sweep, RetentionPolicy, Workflows};
+use dealbridge_workflows::{
+    register_pipedrive_events, register_refresh_sweep, RetentionPolicy, WebhookSetup, Workflows,
+};
 
 use crate::pipedrive_setup::return_leases;
 use crate::settings::Settings;
@@ -16,7 +18,7 @@ use crate::settings::Settings;
 pub struct WorkerDeps {
     pub store: Arc<dyn Store>,
     /// Present when this process can reach Pipedrive (see `worker_only`).
-    pub pipedrive: Option<(Pipedrive, TokenVault)>,
+    pub pipedrive: Option<(Pipedrive, TokenVault, WebhookSetup)>,
     pub retention: RetentionPolicy,
 }
 
@@ -24,8 +26,10 @@ pub struct WorkerDeps {
 /// a job whose kind no running worker knows waits and is retried (a newer instance may know it).
 pub fn registry(deps: WorkerDeps) -> Registry {
     let mut registry = deps.retention.register(Registry::new(), deps.store.clone());
-    if let Some((pipedrive, vault)) = deps.pipedrive {
-        registry = Workflows::new(deps.store, pipedrive, vault.clone()).register(registry);
+    // Applying recorded Pipedrive events calls no one, so every worker can.
+    registry = register_pipedrive_events(registry, deps.store.clone());
+    if let Some((pipedrive, vault, hooks)) = deps.pipedrive {
+        registry = Workflows::new(deps.store, pipedrive, vault.clone(), hooks).register(registry);
         registry = register_refresh_sweep(registry, vault);
     }
     registry
@@ -35,7 +39,7 @@ pub fn registry(deps: WorkerDeps) -> Registry {
 /// A tenant's jobs are claimed only while its company has Pipedrive budget for their lane.
 pub async fn run(
     store: Arc<dyn Store>,
-    pipedrive: Option<(Pipedrive, TokenVault)>,
+    pipedrive: Option<(Pipedrive, TokenVault, WebhookSetup)>,
     ledger: Arc<StoreLedger>,
     settings: &Settings,
     shutdown: impl std::future::Future<Output = ()> + Send,
@@ -105,8 +109,13 @@ pub async fn worker_only(settings: &Settings) -> anyhow::Result<()> {
             {
                 tokio::spawn(server);
             }
-            let vault = TokenVault::new(store.clone(), keys, setup.pipedrive.oauth().clone());
-            (Some((setup.pipedrive, vault)), setup.ledger)
+            let vault =
+                TokenVault::new(store.clone(), keys.clone(), setup.pipedrive.oauth().clone());
+            let hooks = WebhookSetup {
+                keys,
+                public_url: settings.public_url.clone(),
+            };
+            (Some((setup.pipedrive, vault, hooks)), setup.ledger)
         }
         // The budgets are in the store all the same: the gate reads them.
         None => (None, crate::pipedrive_setup::ledger(store.clone())),

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod installation;
 pub mod settings;
 pub mod tenant;
+pub mod workflow_settings;
 
 pub use error_chain::ErrorChain;
 pub use ids::{CompanyId, TenantId, UserId};

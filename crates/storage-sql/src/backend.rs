@@ -5,12 +5,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dealbridge_storage::{Claim, Job, JobId, JobLease, JobWakeups, NewJob, StoreResult};
+use dealbridge_storage::{JobWakeups, StoreResult};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::{Database, Decode, Encode, Pool, Type};
 
-use crate::values::{Id, QueueTime, Scopes};
+use crate::values::{Batch, Id, QueueTime, Scopes};
 
 pub(crate) type Query<'q, B> = sqlx::query::Query<'q, B, <B as Database>::Arguments<'q>>;
 
@@ -43,8 +43,7 @@ where
 /// A database the store runs on: every value type the areas bind and read (as supertraits, which
 /// Rust carries to every use site, unlike `where` clauses), statement execution, and what differs.
 pub trait Backend:
-    for<'q> Bind<'q, i16>
-    + for<'q> Bind<'q, i32>
+    for<'q> Bind<'q, i32>
     + for<'q> Bind<'q, i64>
     + for<'q> Bind<'q, Option<i64>>
     + for<'q> Bind<'q, bool>
@@ -53,14 +52,21 @@ pub trait Backend:
     + for<'q> Bind<'q, &'q String>
     + for<'q> Bind<'q, &'q Option<String>>
     + for<'q> Bind<'q, &'q Vec<u8>>
+    + for<'q> Bind<'q, &'q Option<Vec<u8>>>
     + for<'q> Bind<'q, DateTime<Utc>>
-    + for<'q> Bind<'q, Option<DateTime<Utc>>>
     + for<'q> Bind<'q, &'q Value>
     + for<'q> Bind<'q, Id>
     + for<'q> Bind<'q, Option<Id>>
     + for<'q> Bind<'q, Scopes>
     + for<'q> Bind<'q, QueueTime>
     + for<'q> Bind<'q, Option<QueueTime>>
+    + for<'q> Bind<'q, Batch<Id>>
+    + for<'q> Bind<'q, Batch<&'q str>>
+    + for<'q> Bind<'q, Batch<Option<&'q str>>>
+    + for<'q> Bind<'q, Batch<&'q Value>>
+    + for<'q> Bind<'q, Batch<i16>>
+    + for<'q> Bind<'q, Batch<i32>>
+    + for<'q> Bind<'q, Batch<QueueTime>>
     + Get<i16>
     + Get<i32>
     + Get<i64>
@@ -89,10 +95,14 @@ pub trait Backend:
     const SKIP_LOCKED: &'static str;
     /// The table function that lists a JSON array's elements as rows with a `value` column.
     const JSON_ELEMENTS: &'static str;
+    /// Starts a transaction that reads before it writes. SQLite's default (deferred) transaction
+    /// would fail with "database is locked" at its first write if another connection wrote since
+    /// its first read; `begin immediate` takes the write lock up front and waits for it instead.
+    const BEGIN_WRITE: &'static str;
     /// The first ready (tenant, lane) queues after a cursor, one index probe per queue: `$1` tenant
     /// and `$2` lane of the cursor, `$3` now, `$4` limit.
     const READY_QUEUES: &'static str;
-    /// Whether the table of applied migrations exists: one row, `present` = 0 or 1.
+    /// Whether the table of applied migrations exists: one row, `n` = 0 or 1.
     const HAS_MIGRATIONS_TABLE: &'static str;
 
     /// The migrations of this database's folder, embedded in the binary.
@@ -106,11 +116,6 @@ pub trait Backend:
         conn: &'c mut Self::Connection,
     ) -> BoxFuture<'c, Result<Vec<Self::Row>, sqlx::Error>>;
 
-    fn fetch_optional<'c, 'q: 'c>(
-        query: Query<'q, Self>,
-        conn: &'c mut Self::Connection,
-    ) -> BoxFuture<'c, Result<Option<Self::Row>, sqlx::Error>>;
-
     /// Runs the statement; how many rows it changed.
     fn execute<'c, 'q: 'c>(
         query: Query<'q, Self>,
@@ -121,23 +126,28 @@ pub trait Backend:
     fn unique_constraint(err: &dyn sqlx::error::DatabaseError) -> Option<&'static str>;
 }
 
-/// The queue's batched writes and wake-ups: Postgres binds arrays and locks with `skip locked`;
-/// SQLite loops inside one transaction (one writer at a time makes each statement atomic).
+/// The job queue's batch statements and wake-ups. The areas bind the same `Batch` columns on
+/// both databases; Postgres reads them with `unnest` and claims with `skip locked`, SQLite reads
+/// them by position and has one writer at a time, which makes each statement atomic.
 #[async_trait]
 pub trait Queue: Database {
-    async fn enqueue_batch(pool: &Pool<Self>, jobs: &[NewJob]) -> StoreResult<u64>;
-    async fn claim_jobs(pool: &Pool<Self>, claim: &Claim<'_>) -> StoreResult<Vec<Job>>;
-    async fn extend_leases(
-        pool: &Pool<Self>,
-        leases: &[JobLease],
-        locked_until: DateTime<Utc>,
-    ) -> StoreResult<Vec<JobId>>;
-    async fn complete_jobs(pool: &Pool<Self>, leases: &[JobLease]) -> StoreResult<u64>;
-    async fn release_jobs(
-        pool: &Pool<Self>,
-        leases: &[JobLease],
-        run_at: DateTime<Utc>,
-    ) -> StoreResult<u64>;
+    /// Inserts a batch of jobs: `$1`..`$9` the columns tenant, id, kind, payload, lane, priority,
+    /// max attempts, run at and unique key; `$10` now. The open-duplicate clause follows.
+    const ENQUEUE_BATCH: &'static str;
+    /// The most jobs one `ENQUEUE_BATCH` takes; a larger batch is several, in one transaction.
+    const ENQUEUE_ROWS: usize;
+    /// Sets `locked_until` to `$4` on the jobs the leases hold (`$1`..`$3` tenants, job ids,
+    /// lease ids); returns their `id`.
+    const EXTEND_LEASES: &'static str;
+    /// Deletes the jobs the leases (`$1`..`$3`) hold.
+    const COMPLETE_JOBS: &'static str;
+    /// Queues the jobs the leases (`$1`..`$3`) hold again at `$4`, the attempt not counted.
+    const RELEASE_JOBS: &'static str;
+
+    /// Marks up to a take of the ready jobs of each of `takes` queues running, returning their
+    /// columns: `$1`..`$3` tenants, lanes and takes, `$4` now, `$5` worker, `$6` lease id, `$7`
+    /// locked until.
+    fn claim_jobs(takes: usize) -> String;
 
     /// How sleeping workers hear of new work.
     async fn job_wakeups(pool: &Pool<Self>) -> StoreResult<Box<dyn JobWakeups>>;
@@ -155,13 +165,6 @@ macro_rules! sqlx_execution {
             conn: &'c mut Self::Connection,
         ) -> BoxFuture<'c, Result<Vec<Self::Row>, sqlx::Error>> {
             Box::pin(query.fetch_all(conn))
-        }
-
-        fn fetch_optional<'c, 'q: 'c>(
-            query: Query<'q, Self>,
-            conn: &'c mut Self::Connection,
-        ) -> BoxFuture<'c, Result<Option<Self::Row>, sqlx::Error>> {
-            Box::pin(query.fetch_optional(conn))
         }
 
         fn execute<'c, 'q: 'c>(

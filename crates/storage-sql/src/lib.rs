@@ -47,6 +47,14 @@ impl<B: Backend> SqlStore<B> {
     async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, B>> {
         self.pool.begin().await.map_err(StoreError::backend)
     }
+
+    /// A transaction that reads, then writes what it read decides (see `Backend::BEGIN_WRITE`).
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, B>> {
+        self.pool
+            .begin_with(B::BEGIN_WRITE)
+            .await
+            .map_err(StoreError::backend)
+    }
 }
 
 async fn commit<B: Backend>(tx: sqlx::Transaction<'_, B>) -> StoreResult<()> {

@@ -8,14 +8,16 @@ use std::time::Duration;
 
 use dealbridge_storage::{StoreError, StoreResult};
 use futures::future::BoxFuture;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{
+    PgArgumentBuffer, PgConnectOptions, PgHasArrayType, PgPoolOptions, PgTypeInfo,
+};
 use sqlx::Pool;
 use sqlx::{ConnectOptions, Connection, Postgres};
 use uuid::Uuid;
 
 use crate::backend::{sqlx_execution, Backend, Query};
-use crate::statement::UNIQUE_CONSTRAINTS;
-use crate::values::{column_via, Id, QueueTime, Scopes};
+use crate::statement::unique_constraint;
+use crate::values::{column_via, Batch, Id, QueueTime, Scopes};
 use crate::SqlStore;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -38,6 +40,40 @@ column_via!(
     |t: &QueueTime| t.0,
     |t| Ok(QueueTime(t))
 );
+
+/// A batch column is bound as an array of its elements.
+impl<T> sqlx::Type<Postgres> for Batch<T>
+where
+    Vec<T>: sqlx::Type<Postgres>,
+{
+    fn type_info() -> PgTypeInfo {
+        <Vec<T> as sqlx::Type<Postgres>>::type_info()
+    }
+}
+
+impl<'q, T> sqlx::Encode<'q, Postgres> for Batch<T>
+where
+    Vec<T>: sqlx::Encode<'q, Postgres>,
+{
+    fn encode_by_ref(
+        &self,
+        buf: &mut PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <Vec<T> as sqlx::Encode<'q, Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl PgHasArrayType for Id {
+    fn array_type_info() -> PgTypeInfo {
+        Uuid::array_type_info()
+    }
+}
+
+impl PgHasArrayType for QueueTime {
+    fn array_type_info() -> PgTypeInfo {
+        chrono::DateTime::<chrono::Utc>::array_type_info()
+    }
+}
 
 impl SqlStore<Postgres> {
     /// Connects to `url`, creating its database first if the server does not have it.
@@ -98,9 +134,9 @@ impl Backend for Postgres {
     const LEAST: &'static str = "least";
     const SKIP_LOCKED: &'static str = "for update skip locked";
     const JSON_ELEMENTS: &'static str = "jsonb_array_elements";
+    const BEGIN_WRITE: &'static str = "begin";
     const READY_QUEUES: &'static str = queue::READY_QUEUES;
-    const HAS_MIGRATIONS_TABLE: &'static str =
-        "select count(to_regclass('_sqlx_migrations')) as present";
+    const HAS_MIGRATIONS_TABLE: &'static str = "select count(to_regclass('_sqlx_migrations')) as n";
 
     fn migrator() -> &'static sqlx::migrate::Migrator {
         &MIGRATOR
@@ -114,9 +150,6 @@ impl Backend for Postgres {
 
     fn unique_constraint(err: &dyn sqlx::error::DatabaseError) -> Option<&'static str> {
         let name = err.constraint()?;
-        UNIQUE_CONSTRAINTS
-            .iter()
-            .find(|(known, _)| *known == name)
-            .map(|(known, _)| *known)
+        unique_constraint(|known, _| known == name)
     }
 }

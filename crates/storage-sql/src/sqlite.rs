@@ -9,14 +9,19 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use dealbridge_storage::{StoreError, StoreResult};
 use futures::future::BoxFuture;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use serde_json::Value;
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::sqlite::{SqliteArgumentValue, SqliteConnectOptions, SqliteJournalMode};
+use sqlx::sqlite::{SqlitePoolOptions, SqliteSynchronous, SqliteTypeInfo};
+use sqlx::Encode;
 use sqlx::Pool;
 use sqlx::Sqlite;
 use uuid::Uuid;
 
 use crate::backend::{sqlx_execution, Backend, Query};
-use crate::statement::UNIQUE_CONSTRAINTS;
-use crate::values::{column_via, Id, QueueTime, Scopes};
+use crate::statement::unique_constraint;
+use crate::values::{column_via, Batch, Id, QueueTime, Scopes};
 use crate::SqlStore;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -49,6 +54,35 @@ column_via!(
             .ok_or_else(|| format!("job time {ms} out of range").into())
     }
 );
+
+/// A batch column is bound as the text of a JSON array of what SQLite stores for each value, by
+/// the value's own encoding (uuids as text, queue times as milliseconds, JSON as its text).
+impl<T> sqlx::Type<Sqlite> for Batch<T> {
+    fn type_info() -> SqliteTypeInfo {
+        <String as sqlx::Type<Sqlite>>::type_info()
+    }
+}
+
+impl<'q, T: Encode<'q, Sqlite>> Encode<'q, Sqlite> for Batch<T> {
+    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
+        let elements = self.0.iter().map(stored).collect::<Result<_, _>>()?;
+        Encode::<Sqlite>::encode(Value::Array(elements).to_string(), buf)
+    }
+}
+
+/// The JSON form of what SQLite stores for `value`.
+fn stored<'q>(value: &impl Encode<'q, Sqlite>) -> Result<Value, BoxDynError> {
+    let mut stored = Vec::new();
+    if value.encode_by_ref(&mut stored)?.is_null() {
+        return Ok(Value::Null);
+    }
+    match stored.pop() {
+        Some(SqliteArgumentValue::Text(text)) => Ok(text.into()),
+        Some(SqliteArgumentValue::Int(n)) => Ok(n.into()),
+        Some(SqliteArgumentValue::Int64(n)) => Ok(n.into()),
+        other => Err(format!("{other:?} cannot be a batch element").into()),
+    }
+}
 
 impl SqlStore<Sqlite> {
     /// Opens (creating if needed) the database at `url`, e.g. `sqlite://data/dealbridge.db`.
@@ -95,14 +129,10 @@ fn create_private(path: &std::path::Path) -> StoreResult<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = file
-            .metadata()
-            .map_err(StoreError::backend)?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(StoreError::backend)?;
+        let metadata = file.metadata().map_err(StoreError::backend)?;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            let private = std::fs::Permissions::from_mode(0o600);
+            file.set_permissions(private).map_err(StoreError::backend)?;
         }
     }
     Ok(())
@@ -114,8 +144,9 @@ impl Backend for Sqlite {
     const LEAST: &'static str = "min";
     const SKIP_LOCKED: &'static str = "";
     const JSON_ELEMENTS: &'static str = "json_each";
+    const BEGIN_WRITE: &'static str = "begin immediate";
     const READY_QUEUES: &'static str = queue::READY_QUEUES;
-    const HAS_MIGRATIONS_TABLE: &'static str = "select count(*) as present from sqlite_master
+    const HAS_MIGRATIONS_TABLE: &'static str = "select count(*) as n from sqlite_master
         where type = 'table' and name = '_sqlx_migrations'";
 
     fn migrator() -> &'static sqlx::migrate::Migrator {
@@ -130,11 +161,14 @@ impl Backend for Sqlite {
 
     /// SQLite names no constraint, only its columns: "UNIQUE constraint failed: t.a, t.b".
     fn unique_constraint(err: &dyn sqlx::error::DatabaseError) -> Option<&'static str> {
-        let columns = err.message().strip_prefix("UNIQUE constraint failed: ")?;
-        UNIQUE_CONSTRAINTS
-            .iter()
-            .find(|(_, known)| *known == columns)
-            .map(|(name, _)| *name)
+        let failed = err.message().strip_prefix("UNIQUE constraint failed: ")?;
+        let columns: Vec<_> = failed
+            .split(", ")
+            .filter_map(|c| c.split_once('.'))
+            .collect();
+        let names: Vec<_> = columns.iter().map(|(_, column)| *column).collect();
+        let on = format!("{} ({})", columns.first()?.0, names.join(", "));
+        unique_constraint(|_, columns| columns == on)
     }
 }
 

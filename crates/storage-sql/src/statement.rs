@@ -30,13 +30,12 @@ impl<'q, B: Backend> Sql<'q, B> {
         B::fetch_all(self.0, conn).await.map_err(store_error::<B>)
     }
 
+    /// The first row, of a statement that returns at most one.
     pub(crate) async fn fetch_optional(
         self,
         conn: &mut B::Connection,
     ) -> StoreResult<Option<B::Row>> {
-        B::fetch_optional(self.0, conn)
-            .await
-            .map_err(store_error::<B>)
+        Ok(self.fetch_all(conn).await?.into_iter().next())
     }
 
     /// Exactly one row: statements that always return one (`insert ... returning`, aggregates).
@@ -51,51 +50,55 @@ impl<'q, B: Backend> Sql<'q, B> {
     }
 }
 
-/// One statement on a pooled connection: `text` with `values` bound in `$N` order.
+/// One statement on a pooled connection: `text` with `values` bound in `$N` order, each row read
+/// by `read` (an area's `*_from_row`, or a closure over `B::get`).
 impl<B: Backend> SqlStore<B> {
     pub(crate) async fn execute<'q>(
         &self,
         text: &'q str,
         values: impl Values<'q, B>,
     ) -> StoreResult<u64> {
-        sql(text)
-            .binds(values)
-            .execute(&mut *self.conn().await?)
-            .await
+        let mut conn = self.conn().await?;
+        sql(text).binds(values).execute(&mut conn).await
     }
 
-    pub(crate) async fn fetch_all<'q>(
+    pub(crate) async fn fetch_all<'q, T>(
         &self,
         text: &'q str,
         values: impl Values<'q, B>,
-    ) -> StoreResult<Vec<B::Row>> {
-        sql(text)
-            .binds(values)
-            .fetch_all(&mut *self.conn().await?)
-            .await
+        read: impl Fn(&B::Row) -> StoreResult<T> + Send,
+    ) -> StoreResult<Vec<T>> {
+        let mut conn = self.conn().await?;
+        let rows = sql(text).binds(values).fetch_all(&mut conn).await?;
+        rows.iter().map(read).collect()
     }
 
-    pub(crate) async fn fetch_optional<'q>(
+    pub(crate) async fn fetch_optional<'q, T>(
         &self,
         text: &'q str,
         values: impl Values<'q, B>,
-    ) -> StoreResult<Option<B::Row>> {
-        sql(text)
-            .binds(values)
-            .fetch_optional(&mut *self.conn().await?)
-            .await
+        read: impl Fn(&B::Row) -> StoreResult<T> + Send,
+    ) -> StoreResult<Option<T>> {
+        let mut conn = self.conn().await?;
+        let row = sql(text).binds(values).fetch_optional(&mut conn).await?;
+        row.as_ref().map(read).transpose()
     }
 
-    pub(crate) async fn fetch_one<'q>(
+    pub(crate) async fn fetch_one<'q, T>(
         &self,
         text: &'q str,
         values: impl Values<'q, B>,
-    ) -> StoreResult<B::Row> {
-        sql(text)
-            .binds(values)
-            .fetch_one(&mut *self.conn().await?)
-            .await
+        read: impl Fn(&B::Row) -> StoreResult<T> + Send,
+    ) -> StoreResult<T> {
+        let mut conn = self.conn().await?;
+        read(&sql(text).binds(values).fetch_one(&mut conn).await?)
     }
+}
+
+/// The `n` of a `count(*) as n`.
+pub(crate) fn count<B: Backend>(row: &B::Row) -> StoreResult<u64> {
+    let n: i64 = B::get(row, "n")?;
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("count {n}")))
 }
 
 /// A tuple of values a statement binds in order.
@@ -160,52 +163,56 @@ fn unique_violation(constraint: &'static str) -> StoreError {
     }
 }
 
-/// Unique constraints by name, with the columns SQLite reports instead of a name
-/// ("UNIQUE constraint failed: staff_accounts.email").
-pub(crate) const UNIQUE_CONSTRAINTS: &[(&str, &str)] = &[
-    ("tenants_pkey", "tenants.id"),
-    ("tenants_company_id_key", "tenants.company_id"),
-    (
-        "installations_pkey",
-        "installations.tenant_id, installations.user_id",
-    ),
-    (
-        "tenant_settings_pkey",
-        "tenant_settings.tenant_id, tenant_settings.version",
-    ),
-    ("audit_log_pkey", "audit_log.id"),
-    ("used_nonces_pkey", "used_nonces.purpose, used_nonces.nonce"),
-    ("jobs_pkey", "jobs.tenant_id, jobs.id"),
-    ("jobs_unique_key_key", "jobs.tenant_id, jobs.unique_key"),
-    ("budget_companies_pkey", "budget_companies.company_id"),
-    (
-        "budget_slots_pkey",
-        "budget_slots.company_id, budget_slots.user_id, budget_slots.kind, budget_slots.slot",
-    ),
-    ("budget_figures_pkey", "budget_figures.company_id"),
-    ("staff_accounts_pkey", "staff_accounts.id"),
-    ("staff_accounts_email_key", "staff_accounts.email"),
-    (
-        "provisioned_fields_pkey",
-        "provisioned_fields.tenant_id, provisioned_fields.purpose",
-    ),
-    ("sign_in_failures_pkey", "sign_in_failures.key"),
-    ("session_epochs_pkey", "session_epochs.subject"),
-    (
-        "inbox_events_pkey",
-        "inbox_events.tenant_id, inbox_events.id",
-    ),
-    (
-        "inbox_events_dedupe_key",
-        "inbox_events.tenant_id, inbox_events.source, inbox_events.dedupe_key",
-    ),
-    ("pipedrive_webhooks_pkey", "pipedrive_webhooks.tenant_id"),
-    (
-        "pipedrive_webhooks_path_token_key",
-        "pipedrive_webhooks.path_token",
-    ),
-    (
-        "pipedrive_mirror_pkey",
-        "pipedrive_mirror.tenant_id, pipedrive_mirror.entity, pipedrive_mirror.record_id",
-    ),
-];
+/// Unique constraints by name, one a line, with the columns SQLite reports instead of a name
+/// ("UNIQUE constraint failed: staff_accounts.email" is `staff_accounts (email)`).
+const UNIQUE_CONSTRAINTS: &str = "
+    tenants_pkey: tenants (id)
+    tenants_company_id_key: tenants (company_id)
+    installations_pkey: installations (tenant_id, user_id)
+    tenant_settings_pkey: tenant_settings (tenant_id, version)
+    audit_log_pkey: audit_log (id)
+    used_nonces_pkey: used_nonces (purpose, nonce)
+    jobs_pkey: jobs (tenant_id, id)
+    jobs_unique_key_key: jobs (tenant_id, unique_key)
+    budget_companies_pkey: budget_companies (company_id)
+    budget_slots_pkey: budget_slots (company_id, user_id, kind, slot)
+    budget_figures_pkey: budget_figures (company_id)
+    staff_accounts_pkey: staff_accounts (id)
+    staff_accounts_email_key: staff_accounts (email)
+    provisioned_fields_pkey: provisioned_fields (tenant_id, purpose)
+    sign_in_failures_pkey: sign_in_failures (key)
+    session_epochs_pkey: session_epochs (subject)
+    inbox_events_pkey: inbox_events (tenant_id, id)
+    inbox_events_dedupe_key: inbox_events (tenant_id, source, dedupe_key)
+    pipedrive_webhooks_pkey: pipedrive_webhooks (tenant_id)
+    pipedrive_webhooks_path_token_key: pipedrive_webhooks (path_token)
+    pipedrive_mirror_pkey: pipedrive_mirror (tenant_id, entity, record_id)
+    event_api_secrets_pkey: event_api_secrets (tenant_id, id)
+    store_connections_pkey: store_connections (tenant_id, id)
+    store_connections_path_token_key: store_connections (path_token)
+";
+
+/// The name of the first unique constraint `is` accepts by (name, columns).
+pub(crate) fn unique_constraint(is: impl Fn(&str, &str) -> bool) -> Option<&'static str> {
+    let mut table = UNIQUE_CONSTRAINTS
+        .lines()
+        .filter_map(|l| l.trim().split_once(": "));
+    table
+        .find(|&(name, columns)| is(name, columns))
+        .map(|(name, _)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    /// A malformed line of the table would be skipped, and its violations go unnamed on SQLite.
+    #[test]
+    fn every_constraint_line_is_an_entry() {
+        let lines = super::UNIQUE_CONSTRAINTS.lines().map(str::trim);
+        for line in lines.filter(|line| !line.is_empty()) {
+            let (name, on) = line.split_once(": ").expect("`name: table (columns)`");
+            assert!(on.contains(" (") && on.ends_with(')'), "{line}");
+            let found = super::unique_constraint(|known, columns| known == name && columns == on);
+            assert_eq!(found, Some(name));
+        }
+    }
+}

@@ -17,6 +17,19 @@ pub struct Scopes(pub Vec<String>);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueTime(pub DateTime<Utc>);
 
+/// One column of a batch statement, a value per row: a native array on Postgres (read with
+/// `unnest`), a JSON array on SQLite (read by position with `->>`), each element in the form its
+/// column stores. A batch is then one statement on both databases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch<T>(pub Vec<T>);
+
+impl<T> Batch<T> {
+    /// The column of `value` of every item.
+    pub fn of<'a, I>(items: &'a [I], value: impl FnMut(&'a I) -> T) -> Self {
+        Batch(items.iter().map(value).collect())
+    }
+}
+
 impl From<Option<dealbridge_core::TenantId>> for Id {
     /// The `jobs.tenant_id` key: system jobs use the nil uuid.
     fn from(tenant: Option<dealbridge_core::TenantId>) -> Self {

@@ -2,6 +2,7 @@
 
 mod budgets;
 mod error;
+mod event_sources;
 mod inbox;
 mod jobs;
 mod mirror;
@@ -24,6 +25,10 @@ pub use budgets::{
     WindowKind,
 };
 pub use error::{BoxError, StoreError, StoreResult, SETTINGS_SAVED_MEANWHILE};
+pub use event_sources::{
+    ConnectionState, EventApiSecret, EventApiSecrets, NewEventApiSecret, NewStoreConnection,
+    StoreConnection, StoreConnections, StoreKind,
+};
 pub use inbox::{Inbox, InboxEntry, InboxEvent, InboxState, Recorded};
 pub use jobs::{
     tenant_from_key, tenant_key, Claim, Enqueued, Job, JobCounts, JobFailure, JobId, JobLease,

@@ -35,8 +35,8 @@ impl PurgedTenant {
 #[async_trait]
 pub trait Retention: Send + Sync + 'static {
     /// Deletes everything held for up to `limit` tenants uninstalled before `before`: the tenant
-    /// row with its installations, settings, provisioned fields and audit entries, and any job
-    /// left. Each purge leaves one tenant-less audit entry (`tenant.purged`, company id only), in
+    /// row with its installations, settings, provisioned fields, audit entries, event API secrets
+    /// and store connections, and any job left. Each purge leaves one tenant-less audit entry (`tenant.purged`, company id only), in
     /// the same transaction. A tenant that reinstalled in the meantime is active and untouched.
     async fn purge_uninstalled(
         &self,

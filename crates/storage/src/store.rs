@@ -30,6 +30,8 @@ pub trait Store:
     + crate::Inbox
     + crate::WebhookRegistrations
     + crate::PipedriveMirror
+    + crate::EventApiSecrets
+    + crate::StoreConnections
 {
 }
 
@@ -53,6 +55,8 @@ impl<T> Store for T where
         + crate::Inbox
         + crate::WebhookRegistrations
         + crate::PipedriveMirror
+        + crate::EventApiSecrets
+        + crate::StoreConnections
 {
 }
 

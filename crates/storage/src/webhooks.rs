@@ -127,4 +127,20 @@ pub trait WebhookRegistrations: Send + Sync + 'static {
 
     /// Tenants with a registration, for the periodic check.
     async fn webhook_tenants(&self) -> StoreResult<Vec<TenantId>>;
+
+    /// Where the tenant's reconcile sweep got to: per entity (`deal`, `person`, `organization`),
+    /// the newest `update_time` already recorded in the inbox. Empty before the first sweep.
+    /// `NotFound` if the tenant has no registration.
+    async fn reconcile_watermarks(
+        &self,
+        tenant_id: TenantId,
+    ) -> StoreResult<BTreeMap<String, DateTime<Utc>>>;
+
+    /// Replaces the tenant's reconcile watermarks (the reconcile job, unique per tenant, is the
+    /// only writer). `NotFound` if the tenant has no registration.
+    async fn set_reconcile_watermarks(
+        &self,
+        tenant_id: TenantId,
+        watermarks: &BTreeMap<String, DateTime<Utc>>,
+    ) -> StoreResult<()>;
 }

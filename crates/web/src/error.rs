@@ -12,12 +12,20 @@ pub enum AppError {
     /// The message is shown to the client, so it must describe their input, never our internals.
     #[error("{0}")]
     BadRequest(String),
+    /// A payload refused field by field; the client gets every `{field, message}`.
+    #[error("the request is invalid")]
+    Invalid(Vec<dealbridge_events::FieldError>),
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A 401 whose message is built from the client's own input (a stale timestamp's skew).
+    #[error("{0}")]
+    UnauthorizedBecause(String),
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("{0}")]
     Conflict(&'static str),
+    #[error("{0}")]
+    PayloadTooLarge(String),
     #[error("{0}")]
     TooManyRequests(&'static str),
     #[error("service unavailable: {0}")]
@@ -57,8 +65,9 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::BadRequest(_) | Self::Invalid(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized(_) | Self::UnauthorizedBecause(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -73,8 +82,11 @@ impl ResponseError for AppError {
             Self::Unavailable(reason) => tracing::warn!(error.reason = %reason, "unavailable"),
             other => tracing::info!(error.message = %other, "request refused"),
         }
-        HttpResponse::build(self.status_code())
-            .json(serde_json::json!({ "success": false, "error": self.to_string() }))
+        let mut body = serde_json::json!({ "success": false, "error": self.to_string() });
+        if let Self::Invalid(fields) = self {
+            body["errors"] = serde_json::json!(fields);
+        }
+        HttpResponse::build(self.status_code()).json(body)
     }
 }
 

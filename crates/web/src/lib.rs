@@ -5,10 +5,12 @@ mod client_address;
 mod console_state;
 mod error;
 mod iframe_jwt;
+mod ingest;
 pub mod login_throttle;
 pub mod metrics;
 mod middleware;
 mod oauth_state;
+pub mod openapi;
 mod pages;
 mod pipedrive_ids;
 mod request_log;
@@ -24,7 +26,11 @@ pub use error::AppError;
 pub use middleware::{html_errors, request_id_header, security_headers};
 pub use oauth_state::StateSigner;
 pub use request_log::RequestSpan;
-pub use routes::{configure, configure_pipedrive_hooks, MAX_HOOK_BODY};
+pub use routes::{
+    configure, configure_event_sources, configure_pipedrive_hooks, MAX_HOOK_BODY,
+    MAX_STORE_HOOK_BODY,
+};
+pub use services::demo_store::{DemoStore, DEMO_STORE_NAME};
 pub use services::first_account::{
     first_console_account, FirstAccountError, FIRST_ACCOUNT, PASSWORD_FILE,
 };

@@ -23,6 +23,11 @@ pub struct AppState {
     /// The longest a dashboard or console sign-in lasts, checked on every request (the cookie
     /// itself carries no expiry the server could trust).
     pub session_max_age: std::time::Duration,
+    /// Our API2Cart account, when configured: connecting an API2Cart store registers its
+    /// webhooks through it.
+    pub api2cart: Option<dealbridge_inbox::Api2Cart>,
+    /// Offline only: the embedded sandbox's demo store, for the first tenant installed.
+    pub demo_store: Option<Arc<crate::DemoStore>>,
 }
 
 /// Who we are to Pipedrive, and where we live.

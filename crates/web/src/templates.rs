@@ -98,6 +98,8 @@ mod tests {
         context.insert("user_id", &1);
         context.insert("activity", &Vec::<serde_json::Value>::new());
         context.insert("csrf", "token");
+        context.insert("webhooks", &None::<serde_json::Value>);
+        context.insert("event_sources", &Vec::<serde_json::Value>::new());
         for page in ["landing.html", "error.html", "install_result.html"] {
             let html = templates.render(page, &context).unwrap();
             assert!(html.contains("<html"), "{page} renders a document");
@@ -133,6 +135,18 @@ mod tests {
             &serde_json::json!([{"name": "Order status", "entity": "deal",
                 "field_code": "c0ffee", "recorded_at": "today"}]),
         );
+        context.insert(
+            "webhooks",
+            &serde_json::json!({"state": "banned", "webhooks": 9,
+                "checked_at": "2026-11-30 10:00 UTC", "notice": "Pipedrive reports failed deliveries"}),
+        );
+        context.insert(
+            "event_sources",
+            &serde_json::json!([{"source": "pipedrive", "events": [{
+                "kind": "pipedrive.deal.change", "entity": "deal:<8>", "state": "stale",
+                "occurred_at": "2026-11-30 09:59 UTC", "received_at": "2026-11-30 10:00 UTC",
+                "received_ago": "5 min ago"}]}]),
+        );
     }
 
     #[test]
@@ -164,6 +178,21 @@ mod tests {
         );
         assert!(html.contains("&lt;b&gt;boom"), "errors are escaped: {html}");
         assert!(html.contains("<code>c0ffee</code>"), "{html}");
+        assert!(
+            html.contains("Pipedrive reports failed deliveries"),
+            "{html}"
+        );
+        assert!(html.contains("9 registered"), "{html}");
+        assert!(html.contains("From pipedrive"), "{html}");
+        assert!(
+            html.contains(r#"<span class="pill stale">stale</span>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains("<code>deal:&lt;8&gt;</code>"),
+            "escaped: {html}"
+        );
+        assert!(html.contains("5 min ago"), "{html}");
     }
 
     #[test]

@@ -2,47 +2,92 @@
 
 mod company;
 mod errors;
+mod pipedrive_events;
 mod provision;
+mod reconcile;
 mod refresh_sweep;
 mod retention;
+mod tenant_jobs;
+mod webhook_check;
+mod webhooks;
 
 use std::sync::Arc;
 
-use dealbridge_jobs::Registry;
+use dealbridge_jobs::{JobContext, Registry};
 use dealbridge_pipedrive::Pipedrive;
 use dealbridge_storage::Store;
 use dealbridge_tokens::TokenVault;
 
 pub use errors::job_error;
+pub use pipedrive_events::{register_pipedrive_events, EventProblem};
 pub use provision::{provision_job, ProvisionPayload, PROVISION_KIND};
+pub use reconcile::{RECONCILE_ALL_KIND, RECONCILE_EVERY, RECONCILE_KIND};
 pub use refresh_sweep::{
     register_refresh_sweep, IDLE_REFRESH_AFTER, REFRESH_SWEEP_EVERY, REFRESH_SWEEP_KIND,
 };
 pub use retention::{RetentionPolicy, PURGE_KIND};
+pub use tenant_jobs::tenant_job;
+pub use webhook_check::{WEBHOOK_CHECK_ALL_KIND, WEBHOOK_CHECK_EVERY, WEBHOOK_CHECK_KIND};
+pub use webhooks::{followed_webhooks, webhook_key, Registered, WebhookSetup};
 
-/// What the workflow jobs need: the store, the shared Pipedrive client and the token vault.
+/// What the workflow jobs need: the store, the shared Pipedrive client, the token vault, and what
+/// webhook registration needs (the key ring and our public address).
 #[derive(Clone)]
 pub struct Workflows {
     store: Arc<dyn Store>,
     pipedrive: Pipedrive,
     vault: TokenVault,
+    hooks: WebhookSetup,
 }
 
 impl Workflows {
-    pub fn new(store: Arc<dyn Store>, pipedrive: Pipedrive, vault: TokenVault) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        pipedrive: Pipedrive,
+        vault: TokenVault,
+        hooks: WebhookSetup,
+    ) -> Self {
         Self {
             store,
             pipedrive,
             vault,
+            hooks,
         }
     }
 
-    /// Adds every job kind of this crate to `registry`.
+    /// Adds every job kind of this crate that calls Pipedrive to `registry`, the periodic webhook
+    /// check and reconcile sweeps included. (`event.pipedrive` calls no one: see
+    /// [`register_pipedrive_events`].)
     pub fn register(&self, registry: Registry) -> Registry {
         let provision = self.clone();
-        registry.handle(PROVISION_KIND, move |ctx| {
-            let workflows = provision.clone();
-            async move { workflows.provision(ctx).await }
-        })
+        let check = self.clone();
+        let check_all = self.clone();
+        let reconcile = self.clone();
+        let reconcile_all = self.clone();
+        registry
+            .handle(PROVISION_KIND, move |ctx| {
+                let workflows = provision.clone();
+                async move { workflows.provision(ctx).await }
+            })
+            .handle(WEBHOOK_CHECK_KIND, move |ctx| {
+                let workflows = check.clone();
+                async move { workflows.check_webhooks(ctx).await }
+            })
+            .periodic(
+                WEBHOOK_CHECK_ALL_KIND,
+                WEBHOOK_CHECK_EVERY,
+                move |_: JobContext| {
+                    let workflows = check_all.clone();
+                    async move { workflows.check_all_webhooks().await }
+                },
+            )
+            .handle(RECONCILE_KIND, move |ctx| {
+                let workflows = reconcile.clone();
+                async move { workflows.reconcile(ctx).await }
+            })
+            .periodic(RECONCILE_ALL_KIND, RECONCILE_EVERY, move |_: JobContext| {
+                let workflows = reconcile_all.clone();
+                async move { workflows.reconcile_all().await }
+            })
     }
 }

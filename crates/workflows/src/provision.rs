@@ -1,5 +1,6 @@
 //! `install.provision`: what a fresh install needs in the customer's Pipedrive before workflows
-//! run. Today, the custom deal fields order workflows write to.
+//! run: the custom deal fields order workflows write to, and the webhooks that tell us about
+//! changes to deals, persons and organizations.
 
 use dealbridge_core::audit::NewAuditEntry;
 use dealbridge_core::fields::{FieldEntity, FieldPurpose, FieldSpec, ProvisionedField};
@@ -62,12 +63,16 @@ impl Workflows {
                 "how": how,
             }));
         }
+        let webhooks = self.register_webhooks(&client, tenant_id).await?;
         self.store
             .append_audit(&NewAuditEntry {
                 tenant_id: Some(tenant_id),
                 actor: "system:provision".into(),
                 action: "install.provisioned".into(),
-                detail: serde_json::json!({ "fields": report }),
+                detail: serde_json::json!({
+                    "fields": report,
+                    "webhooks": { "kept": webhooks.kept, "created": webhooks.created },
+                }),
             })
             .await
             .map_err(store_error)?;

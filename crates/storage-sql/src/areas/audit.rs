@@ -36,14 +36,8 @@ pub(super) async fn append_audit_in<B: Backend>(
     conn: &mut B::Connection,
     entry: &NewAuditEntry,
 ) -> StoreResult<AuditEntry> {
-    let tenant = tenant_column(entry.tenant_id);
-    let values = (
-        tenant,
-        &entry.actor,
-        &entry.action,
-        &entry.detail,
-        Utc::now(),
-    );
+    let (tenant, now) = (tenant_column(entry.tenant_id), Utc::now());
+    let values = (tenant, &entry.actor, &entry.action, &entry.detail, now);
     entry_from_row::<B>(&sql::<B>(APPEND).binds(values).fetch_one(conn).await?)
 }
 
@@ -59,7 +53,6 @@ impl<B: Backend> AuditLog for SqlStore<B> {
         limit: u32,
     ) -> StoreResult<Vec<AuditEntry>> {
         let values = (tenant_column(tenant_id), i64::from(limit));
-        let rows = self.fetch_all(LOG, values).await?;
-        rows.iter().map(entry_from_row::<B>).collect()
+        self.fetch_all(LOG, values, entry_from_row::<B>).await
     }
 }

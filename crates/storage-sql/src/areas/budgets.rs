@@ -66,9 +66,10 @@ fn figures_from_row<B: Backend>(row: &B::Row) -> StoreResult<BudgetFigures> {
     })
 }
 
-/// `$1` company, `$2` user, `$3` kind: the window a slot statement works on.
-fn window(key: &WindowKey) -> (i64, i64, &'static str) {
-    (key.company_id.get(), key.user_id.get(), key.kind.as_str())
+/// `$1` company, `$2` user, `$3` kind: the window a slot statement works on; then `$4`.
+fn window<T>(key: &WindowKey, fourth: T) -> (i64, i64, &'static str, T) {
+    let (company, user) = (key.company_id.get(), key.user_id.get());
+    (company, user, key.kind.as_str(), fourth)
 }
 
 const WINDOW: &str = "company_id = $1 and user_id = $2 and kind = $3";
@@ -91,15 +92,12 @@ const ADD_FIGURES: &str = "insert into budget_figures as f
 impl<B: Backend> Budgets for SqlStore<B> {
     async fn budget_take_tokens(&self, take: &TokenTake) -> StoreResult<(i64, DailyBudget)> {
         let (now, period_end) = (to_millis(take.now), to_millis(take.period_end));
-        let amounts = (take.min, take.max, take.bulk, take.reserve_bp);
-        let row = sql::<B>(&take_sql::<B>())
-            .binds((take.company_id.get(), now, period_end))
-            .binds(amounts)
-            .fetch_one(&mut *self.conn().await?)
-            .await?;
-        let taken: i64 = B::get(&row, "last_take")?;
+        let statement = take_sql::<B>();
+        let take_sql = sql::<B>(&statement).binds((take.company_id.get(), now, period_end));
+        let take_sql = take_sql.binds((take.min, take.max, take.bulk, take.reserve_bp));
+        let row = take_sql.fetch_one(&mut *self.conn().await?).await?;
         let budget = rolled_budget(columns_from_row::<B>(&row)?, take.now, take.period_end);
-        Ok((taken, budget))
+        Ok((B::get(&row, "last_take")?, budget))
     }
 
     async fn budget_return_tokens(
@@ -130,12 +128,8 @@ impl<B: Backend> Budgets for SqlStore<B> {
              on conflict (company_id) do update set
                  daily_limit = $4, spent = {SPENT}, exhausted_until_ms = {EXHAUSTED}, {ROLL_PERIOD}"
         );
-        let values = (
-            company_id.get(),
-            to_millis(now),
-            to_millis(period_end),
-            limit,
-        );
+        let (now, period_end) = (to_millis(now), to_millis(period_end));
+        let values = (company_id.get(), now, period_end, limit);
         self.execute(&statement, values).await.map(drop)
     }
 
@@ -157,14 +151,10 @@ impl<B: Backend> Budgets for SqlStore<B> {
              returning {COLUMNS}",
             B::GREATEST
         );
-        let values = (
-            company_id.get(),
-            to_millis(now),
-            to_millis(period_end),
-            to_millis(until),
-        );
-        let row = self.fetch_one(&statement, values).await?;
-        Ok(rolled_budget(columns_from_row::<B>(&row)?, now, period_end))
+        let times = (to_millis(now), to_millis(period_end), to_millis(until));
+        let values = (company_id.get(), times.0, times.1, times.2);
+        let columns = self.fetch_one(&statement, values, columns_from_row::<B>);
+        Ok(rolled_budget(columns.await?, now, period_end))
     }
 
     async fn budget_daily(
@@ -174,10 +164,8 @@ impl<B: Backend> Budgets for SqlStore<B> {
         period_end: DateTime<Utc>,
     ) -> StoreResult<DailyBudget> {
         let statement = format!("select {COLUMNS} from budget_companies where company_id = $1");
-        let columns = match self.fetch_optional(&statement, (company_id.get(),)).await? {
-            Some(row) => columns_from_row::<B>(&row)?,
-            None => (None, None, 0, 0, None),
-        };
+        let columns = self.fetch_optional(&statement, (company_id.get(),), columns_from_row::<B>);
+        let columns = columns.await?.unwrap_or((None, None, 0, 0, None));
         Ok(rolled_budget(columns, now, period_end))
     }
 
@@ -186,10 +174,7 @@ impl<B: Backend> Budgets for SqlStore<B> {
             "{ADD_SLOTS} and not exists (select 1 from budget_slots where {WINDOW})
              on conflict do nothing"
         );
-        let (company, user, kind) = window(&key);
-        self.execute(&statement, (company, user, kind, size))
-            .await
-            .map(drop)
+        self.execute(&statement, window(&key, size)).await.map(drop)
     }
 
     async fn budget_resize_window(
@@ -198,29 +183,31 @@ impl<B: Backend> Budgets for SqlStore<B> {
         size: i32,
         hold_until: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let (company, user, kind) = window(&key);
         let mut tx = self.begin().await?;
         let remove = format!("delete from budget_slots where {WINDOW} and slot >= $4");
-        let removed = sql::<B>(&remove).binds((company, user, kind, size));
-        if removed.execute(&mut tx).await? > 0 {
+        if sql::<B>(&remove)
+            .binds(window(&key, size))
+            .execute(&mut tx)
+            .await?
+            > 0
+        {
             // Sends counted in the removed slots may still be in the window.
             let hold = format!(
                 "update budget_slots set held_until_ms = {}(held_until_ms, $4) where {WINDOW}",
                 B::GREATEST
             );
-            let values = (company, user, kind, to_millis(hold_until));
-            sql::<B>(&hold).binds(values).execute(&mut tx).await?;
+            let hold = sql::<B>(&hold).binds(window(&key, to_millis(hold_until)));
+            hold.execute(&mut tx).await?;
         }
         let add = format!("{ADD_SLOTS} on conflict do nothing");
         sql::<B>(&add)
-            .binds((company, user, kind, size))
+            .binds(window(&key, size))
             .execute(&mut tx)
             .await?;
         commit(tx).await
     }
 
     async fn budget_take_slots(&self, take: &SlotTake) -> StoreResult<SlotsTaken> {
-        let (company, user, kind) = window(&take.key);
         let statement = format!(
             "update budget_slots set busy_until_ms = $7
              where (company_id, user_id, kind, slot) in (
@@ -231,44 +218,29 @@ impl<B: Backend> Budgets for SqlStore<B> {
              returning slot",
             B::SKIP_LOCKED
         );
-        let (now, leased_until) = (to_millis(take.now), to_millis(take.leased_until));
-        let rows = sql::<B>(&statement)
-            .binds((
-                company,
-                user,
-                kind,
-                take.below,
-                now,
-                take.prefer_high,
-                leased_until,
-            ))
-            .bind(i64::from(take.count.max(0)))
+        let (count, leased_until) = (i64::from(take.count.max(0)), to_millis(take.leased_until));
+        let lease = (to_millis(take.now), take.prefer_high, leased_until, count);
+        let taken = sql::<B>(&statement).binds(window(&take.key, take.below));
+        let rows = taken
+            .binds(lease)
             .fetch_all(&mut *self.conn().await?)
             .await?;
-        let mut slots = rows
-            .iter()
-            .map(|row| B::get(row, "slot"))
-            .collect::<StoreResult<Vec<i32>>>()?;
-        if !slots.is_empty() {
-            slots.sort_unstable();
-            return Ok(SlotsTaken {
-                slots,
-                next_free: None,
-            });
+        let slot = |row: &B::Row| B::get(row, "slot");
+        let mut slots: Vec<i32> = rows.iter().map(slot).collect::<StoreResult<_>>()?;
+        slots.sort_unstable();
+        let mut next_free = None;
+        if slots.is_empty() {
+            let statement = format!(
+                "select min({}(busy_until_ms, held_until_ms)) as next from budget_slots
+                 where {WINDOW} and slot < $4",
+                B::GREATEST
+            );
+            let next =
+                |row: &B::Row| B::get(row, "next").map(|ms: Option<i64>| ms.map(from_millis));
+            let values = window(&take.key, take.below);
+            next_free = self.fetch_one(&statement, values, next).await?;
         }
-        let statement = format!(
-            "select min({}(busy_until_ms, held_until_ms)) as next from budget_slots
-             where {WINDOW} and slot < $4",
-            B::GREATEST
-        );
-        let row = self
-            .fetch_one(&statement, (company, user, kind, take.below))
-            .await?;
-        let next: Option<i64> = B::get(&row, "next")?;
-        Ok(SlotsTaken {
-            slots,
-            next_free: next.map(from_millis),
-        })
+        Ok(SlotsTaken { slots, next_free })
     }
 
     async fn budget_release_slots(
@@ -299,8 +271,7 @@ impl<B: Backend> Budgets for SqlStore<B> {
             slot = field(0),
             greatest = B::GREATEST,
         );
-        let (company, user, kind) = window(&key);
-        self.execute(&statement, (company, user, kind, &values))
+        self.execute(&statement, window(&key, &values))
             .await
             .map(drop)
     }
@@ -312,14 +283,14 @@ impl<B: Backend> Budgets for SqlStore<B> {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let (greatest, (company, user, kind)) = (B::GREATEST, window(&key));
+        let greatest = B::GREATEST;
         if keep_free <= 0 {
             // A block covers leased slots too: their release keeps the later time.
             let statement = format!(
                 "update budget_slots set held_until_ms = {greatest}(held_until_ms, $4)
                  where {WINDOW}"
             );
-            let values = (company, user, kind, to_millis(until));
+            let values = window(&key, to_millis(until));
             return self.execute(&statement, values).await.map(drop);
         }
         // The highest free slots stay free, so priority work keeps its room longest. SQLite
@@ -333,15 +304,9 @@ impl<B: Backend> Budgets for SqlStore<B> {
             i64::MAX,
             B::SKIP_LOCKED
         );
-        let values = (
-            company,
-            user,
-            kind,
-            i64::from(keep_free),
-            to_millis(now),
-            to_millis(until),
-        );
-        self.execute(&statement, values).await.map(drop)
+        let hold = sql::<B>(&statement).binds(window(&key, i64::from(keep_free)));
+        let hold = hold.binds((to_millis(now), to_millis(until)));
+        hold.execute(&mut *self.conn().await?).await.map(drop)
     }
 
     async fn budget_add_figures(
@@ -349,35 +314,25 @@ impl<B: Backend> Budgets for SqlStore<B> {
         company_id: CompanyId,
         delta: &BudgetFigures,
     ) -> StoreResult<()> {
-        let figures = (
-            delta.calls,
-            delta.tokens_spent,
-            delta.rate_limited,
-            delta.waited_ms,
-        );
-        let add = sql::<B>(ADD_FIGURES).bind(company_id.get()).binds(figures);
-        let add = add.binds((delta.deferred, Utc::now()));
+        let (d, company) = (delta, company_id.get());
+        let add = sql::<B>(ADD_FIGURES).binds((company, d.calls, d.tokens_spent, d.rate_limited));
+        let add = add.binds((d.waited_ms, d.deferred, Utc::now()));
         add.execute(&mut *self.conn().await?).await.map(drop)
     }
 
     async fn budget_figures(&self, company_id: CompanyId) -> StoreResult<BudgetFigures> {
         let statement = "select calls, tokens_spent, rate_limited, waited_ms, deferred
             from budget_figures where company_id = $1";
-        let row = self.fetch_optional(statement, (company_id.get(),)).await?;
-        Ok(row
-            .as_ref()
-            .map(figures_from_row::<B>)
-            .transpose()?
-            .unwrap_or_default())
+        let values = (company_id.get(),);
+        let figures = self.fetch_optional(statement, values, figures_from_row::<B>);
+        Ok(figures.await?.unwrap_or_default())
     }
 
     async fn budget_figures_all(&self) -> StoreResult<Vec<(CompanyId, BudgetFigures)>> {
         let statement = "select company_id, calls, tokens_spent, rate_limited, waited_ms, deferred
             from budget_figures order by company_id";
-        let rows = self.fetch_all(statement, ()).await?;
         let company = |row: &B::Row| B::get(row, "company_id").map(CompanyId::new);
-        rows.iter()
-            .map(|row| Ok((company(row)?, figures_from_row::<B>(row)?)))
-            .collect()
+        let read = |row: &B::Row| Ok((company(row)?, figures_from_row::<B>(row)?));
+        self.fetch_all(statement, (), read).await
     }
 }

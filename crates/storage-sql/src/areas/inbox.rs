@@ -98,14 +98,14 @@ impl<B: Backend> SqlStore<B> {
 #[async_trait]
 impl<B: Backend> Inbox for SqlStore<B> {
     async fn record_event(&self, entry: &InboxEntry) -> StoreResult<Recorded> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_write().await?;
         let recorded = Self::record_in(&mut tx, entry).await?;
         commit(tx).await?;
         Ok(recorded)
     }
 
     async fn record_events(&self, entries: &[InboxEntry]) -> StoreResult<Vec<Recorded>> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut recorded = Vec::with_capacity(entries.len());
         for entry in entries {
             recorded.push(Self::record_in(&mut tx, entry).await?);
@@ -117,10 +117,9 @@ impl<B: Backend> Inbox for SqlStore<B> {
     async fn inbox_event(&self, tenant_id: TenantId, id: Uuid) -> StoreResult<Option<InboxEvent>> {
         let statement =
             format!("select {COLUMNS} from inbox_events where tenant_id = $1 and id = $2");
-        let row = self
-            .fetch_optional(&statement, (Id(tenant_id.as_uuid()), Id(id)))
-            .await?;
-        row.as_ref().map(event_from_row::<B>).transpose()
+        let values = (Id(tenant_id.as_uuid()), Id(id));
+        self.fetch_optional(&statement, values, event_from_row::<B>)
+            .await
     }
 
     async fn set_event_state(
@@ -154,7 +153,7 @@ impl<B: Backend> Inbox for SqlStore<B> {
              order by received_at desc, id desc limit $3"
         );
         let values = (Id(tenant_id.as_uuid()), source.as_str(), i64::from(limit));
-        let rows = self.fetch_all(&statement, values).await?;
-        rows.iter().map(event_from_row::<B>).collect()
+        self.fetch_all(&statement, values, event_from_row::<B>)
+            .await
     }
 }

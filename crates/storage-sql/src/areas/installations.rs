@@ -8,16 +8,29 @@ use dealbridge_core::tenant::{NewTenant, Tenant};
 use dealbridge_core::{TenantId, UserId};
 use dealbridge_storage::{Installations, NewJob, StoreError, StoreResult};
 
+use super::audit::append_audit_in;
+use super::tenants::upsert_tenant_in;
 use crate::backend::Backend;
-use crate::statement::sql;
+use crate::statement::{count, sql};
 use crate::values::{Id, Scopes};
-use crate::SqlStore;
+use crate::{commit, SqlStore};
 
 const COLUMNS: &str = "tenant_id, user_id, api_domain, scopes, status, access_token_ciphertext,
     refresh_token_ciphertext, token_key_id, access_expires_at, created_at, updated_at";
 
 const SET_STATUS: &str = "update installations set status = $1, updated_at = $2
     where tenant_id = $3 and user_id = $4";
+
+const RETIRE: &str = "update installations set status = 'uninstalled',
+        access_token_ciphertext = null, refresh_token_ciphertext = null, token_key_id = null,
+        access_expires_at = null, updated_at = $1
+    where tenant_id = $2 and user_id = $3";
+
+const ACTIVE: &str = "select count(*) as n from installations
+    where tenant_id = $1 and status <> 'uninstalled'";
+
+const TENANT_LEFT: &str = "update tenants set status = 'uninstalled', updated_at = $1,
+    uninstalled_at = coalesce(uninstalled_at, $1) where id = $2";
 
 const DESTROY_TOKENS: &str = "update installations set access_token_ciphertext = null,
         refresh_token_ciphertext = null, token_key_id = null, access_expires_at = null,
@@ -48,7 +61,7 @@ fn installation_from_row<B: Backend>(row: &B::Row) -> StoreResult<Installation> 
 }
 
 /// Inside a caller's transaction or on a pooled connection.
-pub(super) async fn upsert_installation_in<B: Backend>(
+async fn upsert_installation_in<B: Backend>(
     conn: &mut B::Connection,
     tenant_id: TenantId,
     new: &NewInstallation,
@@ -69,18 +82,11 @@ pub(super) async fn upsert_installation_in<B: Backend>(
          returning {COLUMNS}"
     );
     let (tokens, scopes) = (&new.tokens, Scopes(new.scopes.clone()));
-    let row = sql::<B>(&statement)
-        .binds((
-            Id(tenant_id.as_uuid()),
-            new.user_id.get(),
-            &new.api_domain,
-            scopes,
-        ))
-        .binds((&tokens.access_token, &tokens.refresh_token, &tokens.key_id))
-        .binds((tokens.access_expires_at, Utc::now()))
-        .fetch_one(conn)
-        .await?;
-    installation_from_row::<B>(&row)
+    let (tenant, user) = (Id(tenant_id.as_uuid()), new.user_id.get());
+    let upsert = sql::<B>(&statement).binds((tenant, user, &new.api_domain, scopes));
+    let upsert = upsert.binds((&tokens.access_token, &tokens.refresh_token, &tokens.key_id));
+    let upsert = upsert.binds((tokens.access_expires_at, Utc::now()));
+    installation_from_row::<B>(&upsert.fetch_one(conn).await?)
 }
 
 #[async_trait]
@@ -101,17 +107,16 @@ impl<B: Backend> Installations for SqlStore<B> {
         let statement =
             format!("select {COLUMNS} from installations where tenant_id = $1 and user_id = $2");
         let values = (Id(tenant_id.as_uuid()), user_id.get());
-        let row = self.fetch_optional(&statement, values).await?;
-        row.as_ref().map(installation_from_row::<B>).transpose()
+        self.fetch_optional(&statement, values, installation_from_row::<B>)
+            .await
     }
 
     async fn installations(&self, tenant_id: TenantId) -> StoreResult<Vec<Installation>> {
         let statement =
             format!("select {COLUMNS} from installations where tenant_id = $1 order by user_id");
-        let rows = self
-            .fetch_all(&statement, (Id(tenant_id.as_uuid()),))
-            .await?;
-        rows.iter().map(installation_from_row::<B>).collect()
+        let values = (Id(tenant_id.as_uuid()),);
+        self.fetch_all(&statement, values, installation_from_row::<B>)
+            .await
     }
 
     async fn set_installation_status(
@@ -120,12 +125,8 @@ impl<B: Backend> Installations for SqlStore<B> {
         user_id: UserId,
         status: InstallationStatus,
     ) -> StoreResult<()> {
-        let values = (
-            status.as_str(),
-            Utc::now(),
-            Id(tenant_id.as_uuid()),
-            user_id.get(),
-        );
+        let installation = (Id(tenant_id.as_uuid()), user_id.get());
+        let values = (status.as_str(), Utc::now(), installation.0, installation.1);
         match self.execute(SET_STATUS, values).await? {
             0 => Err(StoreError::NotFound("installation")),
             _ => Ok(()),
@@ -137,6 +138,7 @@ impl<B: Backend> Installations for SqlStore<B> {
         self.execute(DESTROY_TOKENS, values).await
     }
 
+    /// One transaction: the tenant, the installation, its audit entry and follow-up jobs.
     async fn record_install(
         &self,
         tenant: &NewTenant,
@@ -144,11 +146,36 @@ impl<B: Backend> Installations for SqlStore<B> {
         audit: &NewAuditEntry,
         follow_up: &[NewJob],
     ) -> StoreResult<(Tenant, Installation)> {
-        self.record_install_tx(tenant, installation, audit, follow_up)
-            .await
+        let mut tx = self.begin().await?;
+        let tenant = upsert_tenant_in::<B>(&mut tx, tenant).await?;
+        let installation = upsert_installation_in::<B>(&mut tx, tenant.id, installation).await?;
+        let audit = NewAuditEntry {
+            tenant_id: Some(tenant.id),
+            ..audit.clone()
+        };
+        append_audit_in::<B>(&mut tx, &audit).await?;
+        for job in follow_up {
+            Self::enqueue_in(&mut tx, &job.clone().tenant(tenant.id)).await?;
+        }
+        commit(tx).await?;
+        Ok((tenant, installation))
     }
 
+    /// One transaction: the installation forgets its tokens, and the tenant is marked uninstalled
+    /// when it was the last active one.
     async fn retire_installation(&self, tenant_id: TenantId, user_id: UserId) -> StoreResult<u64> {
-        self.retire_installation_tx(tenant_id, user_id).await
+        let (now, tenant) = (Utc::now(), Id(tenant_id.as_uuid()));
+        let mut tx = self.begin().await?;
+        let retire = sql::<B>(RETIRE).binds((now, tenant, user_id.get()));
+        if retire.execute(&mut tx).await? == 0 {
+            return Err(StoreError::NotFound("installation"));
+        }
+        let active = count::<B>(&sql::<B>(ACTIVE).bind(tenant).fetch_one(&mut tx).await?)?;
+        if active == 0 {
+            let left = sql::<B>(TENANT_LEFT).binds((now, tenant));
+            left.execute(&mut tx).await?;
+        }
+        commit(tx).await?;
+        Ok(active)
     }
 }

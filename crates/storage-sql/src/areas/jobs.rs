@@ -1,5 +1,5 @@
-//! The job queue: single-job writes and reads here; the batched, fenced writes whose SQL differs
-//! per database are `Queue` (see `postgres/queue.rs` and `sqlite/queue.rs`).
+//! The job queue. Batches bind one `Batch` column per field, and the statements that read them
+//! differ per database (`Queue`, see `postgres/queue.rs` and `sqlite/queue.rs`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -10,16 +10,16 @@ use dealbridge_storage::{
 };
 
 use crate::backend::Backend;
-use crate::statement::sql;
-use crate::values::{Id, QueueTime};
-use crate::SqlStore;
+use crate::statement::{count, sql};
+use crate::values::{Batch, Id, QueueTime};
+use crate::{commit, SqlStore};
 
 pub(crate) const COLUMNS: &str = "tenant_id, id, kind, payload, lane, priority, state, attempts,
     max_attempts, run_at, locked_until, locked_by, lease_id, last_error, unique_key, created_at,
     updated_at";
 
 /// Names the partial unique index, so an insert can skip exactly the open-duplicate case.
-pub(crate) const ON_UNIQUE: &str = "on conflict (tenant_id, unique_key)
+const ON_UNIQUE: &str = "on conflict (tenant_id, unique_key)
     where unique_key is not null and state in ('queued', 'running') do nothing";
 
 const HOLDER: &str = "select id from jobs
@@ -41,15 +41,24 @@ const RETRY: &str = "update jobs set state = 'queued', attempts = 0, run_at = $1
 
 const COUNTS: &str = "select state, count(*) as n from jobs where tenant_id = $1 group by state";
 
-pub(crate) fn attempts_column(value: u32) -> i32 {
+fn attempts_column(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+/// The leases of a batch: the `$1`..`$3` columns of the lease statements.
+fn lease_columns(leases: &[JobLease]) -> (Batch<Id>, Batch<Id>, Batch<Id>) {
+    (
+        Batch::of(leases, |l| Id::from(l.tenant_id)),
+        Batch::of(leases, |l| Id(l.id.as_uuid())),
+        Batch::of(leases, |l| Id(l.lease_id.as_uuid())),
+    )
 }
 
 fn corrupt(what: &str, value: impl std::fmt::Debug) -> StoreError {
     StoreError::Corrupt(format!("job {what} {value:?}"))
 }
 
-pub(crate) fn job_from_row<B: Backend>(row: &B::Row) -> StoreResult<Job> {
+fn job_from_row<B: Backend>(row: &B::Row) -> StoreResult<Job> {
     let count = |name: &str| -> StoreResult<u32> {
         let value: i32 = B::get(row, name)?;
         u32::try_from(value).map_err(|_| corrupt(name, value))
@@ -80,36 +89,34 @@ pub(crate) fn job_from_row<B: Backend>(row: &B::Row) -> StoreResult<Job> {
     })
 }
 
-/// Inserts one job; `None` when an open job holds its unique key.
-pub(crate) async fn insert_job<B: Backend>(
+/// Inserts `jobs` under `ids` in one statement; how many were new (an open job holding its
+/// unique key makes a job a no-op).
+async fn insert_jobs<B: Backend>(
     conn: &mut B::Connection,
-    job: &NewJob,
-    now: DateTime<Utc>,
-) -> StoreResult<Option<JobId>> {
-    let id = JobId::new();
-    let statement = format!(
-        "insert into jobs (tenant_id, id, kind, payload, lane, priority, state, attempts,
-             max_attempts, run_at, unique_key, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, $9, $10, $10) {ON_UNIQUE}"
+    jobs: &[NewJob],
+    ids: &[JobId],
+) -> StoreResult<u64> {
+    let now = Utc::now();
+    let job = (
+        Batch::of(jobs, |j| Id::from(j.tenant_id)),
+        Batch::of(ids, |id| Id(id.as_uuid())),
+        Batch::of(jobs, |j| j.kind.as_str()),
+        Batch::of(jobs, |j| &j.payload),
+        Batch::of(jobs, |j| j.lane.as_str()),
     );
-    let run_at = QueueTime(job.run_at.unwrap_or(now));
-    let inserted = sql::<B>(&statement)
-        .binds((
-            Id::from(job.tenant_id),
-            Id(id.as_uuid()),
-            &job.kind,
-            &job.payload,
-        ))
-        .binds((
-            job.lane.as_str(),
-            job.priority,
-            attempts_column(job.max_attempts),
-            run_at,
-        ))
-        .binds((&job.unique_key, QueueTime(now)))
+    let schedule = (
+        Batch::of(jobs, |j| j.priority),
+        Batch::of(jobs, |j| attempts_column(j.max_attempts)),
+        Batch::of(jobs, |j| QueueTime(j.run_at.unwrap_or(now))),
+        Batch::of(jobs, |j| j.unique_key.as_deref()),
+        QueueTime(now),
+    );
+    let statement = format!("{} {ON_UNIQUE}", B::ENQUEUE_BATCH);
+    sql::<B>(&statement)
+        .binds(job)
+        .binds(schedule)
         .execute(conn)
-        .await?;
-    Ok((inserted == 1).then_some(id))
+        .await
 }
 
 impl<B: Backend> SqlStore<B> {
@@ -121,7 +128,8 @@ impl<B: Backend> SqlStore<B> {
     pub async fn enqueue_in(conn: &mut B::Connection, job: &NewJob) -> StoreResult<Enqueued> {
         // A duplicate's holder can finish between our insert and our lookup; then insert again.
         for _ in 0..3 {
-            if let Some(id) = insert_job::<B>(conn, job, Utc::now()).await? {
+            let id = JobId::new();
+            if insert_jobs::<B>(conn, std::slice::from_ref(job), &[id]).await? == 1 {
                 B::wake_local_workers();
                 return Ok(Enqueued::New(id));
             }
@@ -142,14 +150,22 @@ impl<B: Backend> Jobs for SqlStore<B> {
     }
 
     async fn enqueue_batch(&self, jobs: &[NewJob]) -> StoreResult<u64> {
-        B::enqueue_batch(&self.pool, jobs).await
+        let ids: Vec<JobId> = jobs.iter().map(|_| JobId::new()).collect();
+        // One statement on Postgres, several on SQLite: the transaction keeps the batch whole.
+        let (mut tx, mut inserted, rows) = (self.begin().await?, 0, B::ENQUEUE_ROWS);
+        for (jobs, ids) in jobs.chunks(rows).zip(ids.chunks(rows)) {
+            inserted += insert_jobs::<B>(&mut tx, jobs, ids).await?;
+        }
+        commit(tx).await?;
+        B::wake_local_workers();
+        Ok(inserted)
     }
 
     async fn job(&self, tenant_id: Option<TenantId>, id: JobId) -> StoreResult<Option<Job>> {
         let statement = format!("select {COLUMNS} from jobs where tenant_id = $1 and id = $2");
         let values = (Id::from(tenant_id), Id(id.as_uuid()));
-        let row = self.fetch_optional(&statement, values).await?;
-        row.as_ref().map(job_from_row::<B>).transpose()
+        self.fetch_optional(&statement, values, job_from_row::<B>)
+            .await
     }
 
     async fn ready_queues(
@@ -164,22 +180,32 @@ impl<B: Backend> Jobs for SqlStore<B> {
             after.map_or("", |q| q.lane.as_str()),
         );
         let values = (Id::from(tenant), lane, QueueTime(now), i64::from(limit));
-        let rows = self.fetch_all(B::READY_QUEUES, values).await?;
-        rows.iter()
-            .map(|row| {
-                let (tenant, lane): (Id, String) =
-                    (B::get(row, "tenant_id")?, B::get(row, "lane")?);
-                let lane = Lane::parse(&lane).ok_or_else(|| corrupt("lane", &lane))?;
-                Ok(ReadyQueue {
-                    tenant_id: tenant_from_key(tenant.0),
-                    lane,
-                })
-            })
-            .collect()
+        let read = |row: &B::Row| {
+            let (tenant, lane): (Id, String) = (B::get(row, "tenant_id")?, B::get(row, "lane")?);
+            let lane = Lane::parse(&lane).ok_or_else(|| corrupt("lane", &lane))?;
+            let tenant_id = tenant_from_key(tenant.0);
+            Ok(ReadyQueue { tenant_id, lane })
+        };
+        self.fetch_all(B::READY_QUEUES, values, read).await
     }
 
     async fn claim_jobs(&self, claim: &Claim<'_>) -> StoreResult<Vec<Job>> {
-        B::claim_jobs(&self.pool, claim).await
+        let takes = claim.takes;
+        if takes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lease = chrono::TimeDelta::from_std(claim.lease).unwrap_or(chrono::TimeDelta::MAX);
+        let until = claim.now.checked_add_signed(lease);
+        let until = QueueTime(until.unwrap_or(DateTime::<Utc>::MAX_UTC));
+        let (tenants, lanes, limits) = (
+            Batch::of(takes, |t| Id::from(t.queue.tenant_id)),
+            Batch::of(takes, |t| t.queue.lane.as_str()),
+            Batch::of(takes, |t| attempts_column(t.limit)),
+        );
+        let (now, lease_id) = (QueueTime(claim.now), Id(claim.lease_id.as_uuid()));
+        let values = (tenants, lanes, limits, now, claim.worker, lease_id, until);
+        let statement = B::claim_jobs(takes.len());
+        self.fetch_all(&statement, values, job_from_row::<B>).await
     }
 
     async fn extend_leases(
@@ -187,23 +213,21 @@ impl<B: Backend> Jobs for SqlStore<B> {
         leases: &[JobLease],
         locked_until: DateTime<Utc>,
     ) -> StoreResult<Vec<JobId>> {
-        B::extend_leases(&self.pool, leases, locked_until).await
+        let (tenants, ids, lease_ids) = lease_columns(leases);
+        let values = (tenants, ids, lease_ids, QueueTime(locked_until));
+        let id = |row: &B::Row| B::get(row, "id").map(|id: Id| JobId::from_uuid(id.0));
+        self.fetch_all(B::EXTEND_LEASES, values, id).await
     }
 
     async fn complete_jobs(&self, leases: &[JobLease]) -> StoreResult<u64> {
-        B::complete_jobs(&self.pool, leases).await
+        self.execute(B::COMPLETE_JOBS, lease_columns(leases)).await
     }
 
     async fn fail_job(&self, lease: &JobLease, failure: &JobFailure) -> StoreResult<bool> {
         let (retry_at, now) = (failure.retry_at.map(QueueTime), QueueTime(Utc::now()));
-        let held = (
-            Id::from(lease.tenant_id),
-            Id(lease.id.as_uuid()),
-            Id(lease.lease_id.as_uuid()),
-        );
-        let fail = sql::<B>(FAIL)
-            .binds((retry_at, &failure.error, now))
-            .binds(held);
+        let (id, lease_id) = (Id(lease.id.as_uuid()), Id(lease.lease_id.as_uuid()));
+        let fail = sql::<B>(FAIL).binds((retry_at, &failure.error, now));
+        let fail = fail.binds((Id::from(lease.tenant_id), id, lease_id));
         let failed = fail.execute(&mut *self.conn().await?).await?;
         if failure.retry_at.is_some() {
             B::wake_local_workers();
@@ -212,7 +236,11 @@ impl<B: Backend> Jobs for SqlStore<B> {
     }
 
     async fn release_jobs(&self, leases: &[JobLease], run_at: DateTime<Utc>) -> StoreResult<u64> {
-        B::release_jobs(&self.pool, leases, run_at).await
+        let (tenants, ids, lease_ids) = lease_columns(leases);
+        let values = (tenants, ids, lease_ids, QueueTime(run_at));
+        let released = self.execute(B::RELEASE_JOBS, values).await?;
+        B::wake_local_workers();
+        Ok(released)
     }
 
     async fn recover_expired(&self, now: DateTime<Utc>) -> StoreResult<u64> {
@@ -224,10 +252,8 @@ impl<B: Backend> Jobs for SqlStore<B> {
             "select {COLUMNS} from jobs where tenant_id = $1 and state = 'dead'
              order by updated_at desc, id desc limit $2"
         );
-        let rows = self
-            .fetch_all(&statement, (Id::from(tenant_id), i64::from(limit)))
-            .await?;
-        rows.iter().map(job_from_row::<B>).collect()
+        let values = (Id::from(tenant_id), i64::from(limit));
+        self.fetch_all(&statement, values, job_from_row::<B>).await
     }
 
     async fn retry_dead_job(&self, tenant_id: Option<TenantId>, id: JobId) -> StoreResult<()> {
@@ -245,14 +271,16 @@ impl<B: Backend> Jobs for SqlStore<B> {
 
     async fn job_counts(&self, tenant_id: Option<TenantId>) -> StoreResult<JobCounts> {
         let mut counts = JobCounts::default();
-        for row in self.fetch_all(COUNTS, (Id::from(tenant_id),)).await? {
-            let (state, n): (String, i64) = (B::get(&row, "state")?, B::get(&row, "n")?);
-            let n = u64::try_from(n).unwrap_or_default();
-            match JobState::parse(&state) {
-                Some(JobState::Queued) => counts.queued = n,
-                Some(JobState::Running) => counts.running = n,
-                Some(JobState::Dead) => counts.dead = n,
-                None => return Err(corrupt("state", &state)),
+        let read = |row: &B::Row| {
+            let state: String = B::get(row, "state")?;
+            let state = JobState::parse(&state).ok_or_else(|| corrupt("state", &state))?;
+            Ok((state, count::<B>(row)?))
+        };
+        for (state, n) in self.fetch_all(COUNTS, (Id::from(tenant_id),), read).await? {
+            match state {
+                JobState::Queued => counts.queued = n,
+                JobState::Running => counts.running = n,
+                JobState::Dead => counts.dead = n,
             }
         }
         Ok(counts)

@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use dealbridge_storage::{Maintenance, StoreError, StoreResult};
 
 use crate::backend::Backend;
+use crate::statement::count;
 use crate::SqlStore;
 
 #[async_trait]
@@ -20,16 +21,16 @@ impl<B: Backend> Maintenance for SqlStore<B> {
     }
 
     async fn pending_migrations(&self) -> StoreResult<Vec<i64>> {
-        let present: i64 = B::get(
-            &self.fetch_one(B::HAS_MIGRATIONS_TABLE, ()).await?,
-            "present",
-        )?;
         let mut applied = Vec::new();
-        if present > 0 {
+        if self
+            .fetch_one(B::HAS_MIGRATIONS_TABLE, (), count::<B>)
+            .await?
+            > 0
+        {
             let statement = "select version from _sqlx_migrations where success";
-            for row in self.fetch_all(statement, ()).await? {
-                applied.push(B::get(&row, "version")?);
-            }
+            applied = self
+                .fetch_all(statement, (), |row| B::get(row, "version"))
+                .await?;
         }
         let known = B::migrator().iter().map(|m| m.version);
         Ok(known.filter(|v: &i64| !applied.contains(v)).collect())

@@ -122,16 +122,16 @@ impl<B: Backend> PipedriveMirror for SqlStore<B> {
              where tenant_id = $1 and entity = $2 and {condition} and not deleted
              order by changed_at desc limit 50"
         );
-        let rows = match lookup {
+        let read = record_from_row::<B>;
+        match lookup {
             MirrorLookup::Id(_, id) => {
-                self.fetch_all(&statement, (tenant, entity.as_str(), id))
-                    .await?
+                self.fetch_all(&statement, (tenant, entity.as_str(), id), read)
+                    .await
             }
             _ => {
-                self.fetch_all(&statement, (tenant, entity.as_str(), key.as_str()))
-                    .await?
+                self.fetch_all(&statement, (tenant, entity.as_str(), key.as_str()), read)
+                    .await
             }
-        };
-        rows.iter().map(record_from_row::<B>).collect()
+        }
     }
 }

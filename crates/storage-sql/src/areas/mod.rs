@@ -2,18 +2,20 @@
 
 mod audit;
 mod budgets;
+mod event_api_secrets;
 mod inbox;
-mod install;
 mod installations;
 pub(crate) mod jobs;
 mod maintenance;
 mod mirror;
+mod nonces;
 mod queue_overview;
 mod retention;
 mod session_epochs;
 mod settings;
 mod sign_in_failures;
 mod staff;
+mod store_connections;
 mod tenant_directory;
 mod tenants;
 mod tokens;

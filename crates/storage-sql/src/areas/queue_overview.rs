@@ -13,19 +13,15 @@ const OVERVIEW: &str = "select lane, state, count(*) as n,
 #[async_trait]
 impl<B: Backend> QueueOverview for SqlStore<B> {
     async fn queue_overview(&self, now: DateTime<Utc>) -> StoreResult<Vec<LaneOverview>> {
-        let rows = self.fetch_all(OVERVIEW, (QueueTime(now),)).await?;
-        let rows = rows
-            .iter()
-            .map(|row| {
-                let oldest: Option<QueueTime> = B::get(row, "oldest")?;
-                Ok(OverviewRow {
-                    lane: B::get(row, "lane")?,
-                    state: B::get(row, "state")?,
-                    count: B::get(row, "n")?,
-                    oldest_ready_at: oldest.map(|t| t.0),
-                })
+        let read = |row: &B::Row| {
+            let oldest: Option<QueueTime> = B::get(row, "oldest")?;
+            Ok(OverviewRow {
+                lane: B::get(row, "lane")?,
+                state: B::get(row, "state")?,
+                count: B::get(row, "n")?,
+                oldest_ready_at: oldest.map(|t| t.0),
             })
-            .collect::<StoreResult<Vec<_>>>()?;
-        fold_overview(rows)
+        };
+        fold_overview(self.fetch_all(OVERVIEW, (QueueTime(now),), read).await?)
     }
 }

@@ -26,14 +26,9 @@ const FIELDS: &str = "select purpose, entity, field_code, recorded_at from provi
     where tenant_id = $1 order by purpose";
 
 fn field_from_row<B: Backend>(row: &B::Row) -> StoreResult<ProvisionedField> {
-    let purpose: String = B::get(row, "purpose")?;
-    let entity: String = B::get(row, "entity")?;
-    provisioned_field_from_columns(
-        &purpose,
-        &entity,
-        B::get(row, "field_code")?,
-        B::get(row, "recorded_at")?,
-    )
+    let (purpose, entity): (String, String) = (B::get(row, "purpose")?, B::get(row, "entity")?);
+    let (code, recorded_at) = (B::get(row, "field_code")?, B::get(row, "recorded_at")?);
+    provisioned_field_from_columns(&purpose, &entity, code, recorded_at)
 }
 
 #[async_trait]
@@ -80,13 +75,12 @@ impl<B: Backend> Retention for SqlStore<B> {
 
     async fn uninstalled_at(&self, tenant_id: TenantId) -> StoreResult<Option<DateTime<Utc>>> {
         let statement = "select uninstalled_at from tenants where id = $1";
-        let row = self
-            .fetch_optional(statement, (Id(tenant_id.as_uuid()),))
-            .await?;
-        Ok(match row {
-            Some(row) => B::get(&row, "uninstalled_at")?,
-            None => None,
-        })
+        let read = |row: &B::Row| B::get(row, "uninstalled_at");
+        let values = (Id(tenant_id.as_uuid()),);
+        Ok(self
+            .fetch_optional(statement, values, read)
+            .await?
+            .flatten())
     }
 }
 
@@ -101,11 +95,12 @@ impl<B: Backend> ProvisionedFields for SqlStore<B> {
     ) -> StoreResult<ProvisionedField> {
         let (tenant, now) = (Id(tenant_id.as_uuid()), Utc::now());
         let values = (tenant, purpose.as_str(), entity.as_str(), field_code, now);
-        field_from_row::<B>(&self.fetch_one(RECORD_FIELD, values).await?)
+        self.fetch_one(RECORD_FIELD, values, field_from_row::<B>)
+            .await
     }
 
     async fn provisioned_fields(&self, tenant_id: TenantId) -> StoreResult<Vec<ProvisionedField>> {
-        let rows = self.fetch_all(FIELDS, (Id(tenant_id.as_uuid()),)).await?;
-        rows.iter().map(field_from_row::<B>).collect()
+        let values = (Id(tenant_id.as_uuid()),);
+        self.fetch_all(FIELDS, values, field_from_row::<B>).await
     }
 }

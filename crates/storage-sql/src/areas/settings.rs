@@ -42,17 +42,12 @@ impl<B: Backend> TenantSettings for SqlStore<B> {
         body: &serde_json::Value,
         saved_by: Option<&str>,
     ) -> StoreResult<VersionedSettings> {
-        let values = (
-            Id(tenant_id.as_uuid()),
-            body,
-            saved_by,
-            Utc::now(),
-            based_on.unwrap_or(0),
-        );
-        match self.fetch_optional(SAVE, values).await? {
-            Some(row) => settings_from_row::<B>(&row),
-            None => Err(StoreError::Conflict(SETTINGS_SAVED_MEANWHILE)),
-        }
+        let (tenant, now, based_on) = (Id(tenant_id.as_uuid()), Utc::now(), based_on.unwrap_or(0));
+        let values = (tenant, body, saved_by, now, based_on);
+        let saved = self
+            .fetch_optional(SAVE, values, settings_from_row::<B>)
+            .await?;
+        saved.ok_or(StoreError::Conflict(SETTINGS_SAVED_MEANWHILE))
     }
 
     async fn settings_history(
@@ -61,7 +56,7 @@ impl<B: Backend> TenantSettings for SqlStore<B> {
         limit: u32,
     ) -> StoreResult<Vec<VersionedSettings>> {
         let values = (Id(tenant_id.as_uuid()), i64::from(limit));
-        let rows = self.fetch_all(NEWEST_FIRST, values).await?;
-        rows.iter().map(settings_from_row::<B>).collect()
+        self.fetch_all(NEWEST_FIRST, values, settings_from_row::<B>)
+            .await
     }
 }

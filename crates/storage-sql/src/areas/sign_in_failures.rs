@@ -16,11 +16,8 @@ const RECORD: &str = "insert into sign_in_failures as f (key, failures, window_e
     returning failures, window_ends_ms";
 
 fn window_from_row<B: Backend>(row: &B::Row) -> StoreResult<FailureWindow> {
-    let failures = B::get(row, "failures")?;
-    Ok(failure_window_from_columns(
-        failures,
-        B::get(row, "window_ends_ms")?,
-    ))
+    let (failures, ends) = (B::get(row, "failures")?, B::get(row, "window_ends_ms")?);
+    Ok(failure_window_from_columns(failures, ends))
 }
 
 #[async_trait]
@@ -34,10 +31,8 @@ impl<B: Backend> SignInFailures for SqlStore<B> {
         let now_ms = to_millis(now);
         let forget = "delete from sign_in_failures where window_ends_ms <= $1";
         self.execute(forget, (now_ms,)).await?;
-        let row = self
-            .fetch_one(RECORD, (key, now_ms, to_millis(now + window)))
-            .await?;
-        window_from_row::<B>(&row)
+        let values = (key, now_ms, to_millis(now + window));
+        self.fetch_one(RECORD, values, window_from_row::<B>).await
     }
 
     async fn sign_in_failures(
@@ -47,10 +42,9 @@ impl<B: Backend> SignInFailures for SqlStore<B> {
     ) -> StoreResult<Option<FailureWindow>> {
         let statement = "select failures, window_ends_ms from sign_in_failures
             where key = $1 and window_ends_ms > $2";
-        let row = self
-            .fetch_optional(statement, (key, to_millis(now)))
-            .await?;
-        row.as_ref().map(window_from_row::<B>).transpose()
+        let values = (key, to_millis(now));
+        self.fetch_optional(statement, values, window_from_row::<B>)
+            .await
     }
 
     async fn clear_sign_in_failures(&self, key: &str) -> StoreResult<()> {

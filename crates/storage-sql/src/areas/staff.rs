@@ -3,6 +3,7 @@ use chrono::{DateTime, Utc};
 use dealbridge_storage::{NewStaffAccount, StaffAccount, StaffAccounts, StoreError, StoreResult};
 
 use crate::backend::Backend;
+use crate::statement::count;
 use crate::SqlStore;
 
 const COLUMNS: &str = "id, email, password_hash, created_at, last_login_at";
@@ -26,21 +27,19 @@ impl<B: Backend> StaffAccounts for SqlStore<B> {
              returning {COLUMNS}"
         );
         let values = (&new.email, &new.password_hash, Utc::now());
-        account_from_row::<B>(&self.fetch_one(&statement, values).await?)
+        self.fetch_one(&statement, values, account_from_row::<B>)
+            .await
     }
 
     async fn staff_account_by_email(&self, email: &str) -> StoreResult<Option<StaffAccount>> {
         let statement = format!("select {COLUMNS} from staff_accounts where email = $1");
-        let row = self.fetch_optional(&statement, (email,)).await?;
-        row.as_ref().map(account_from_row::<B>).transpose()
+        self.fetch_optional(&statement, (email,), account_from_row::<B>)
+            .await
     }
 
     async fn staff_account_count(&self) -> StoreResult<u64> {
-        let row = self
-            .fetch_one("select count(*) as n from staff_accounts", ())
-            .await?;
-        let n: i64 = B::get(&row, "n")?;
-        Ok(u64::try_from(n).unwrap_or_default())
+        let statement = "select count(*) as n from staff_accounts";
+        self.fetch_one(statement, (), count::<B>).await
     }
 
     async fn delete_staff_account(&self, email: &str) -> StoreResult<bool> {

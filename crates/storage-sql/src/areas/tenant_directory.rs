@@ -53,9 +53,7 @@ impl<B: Backend> TenantDirectory for SqlStore<B> {
             .filter(|s| !s.is_empty())
             .map(like_pattern);
         let after = query.after.map_or(i64::MIN, |c| c.get());
-        let rows = self
-            .fetch_all(SELECT, (after, &pattern, i64::from(query.limit)))
-            .await?;
-        rows.iter().map(summary_from_row::<B>).collect()
+        let values = (after, &pattern, i64::from(query.limit));
+        self.fetch_all(SELECT, values, summary_from_row::<B>).await
     }
 }

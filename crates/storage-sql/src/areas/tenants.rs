@@ -43,14 +43,9 @@ pub(super) async fn upsert_tenant_in<B: Backend>(
              status = 'active', uninstalled_at = null, updated_at = excluded.updated_at
          returning {COLUMNS}"
     );
-    let id = Id(TenantId::new().as_uuid());
-    let values = (
-        id,
-        new.company_id.get(),
-        &new.company_name,
-        &new.company_domain,
-        Utc::now(),
-    );
+    let (id, now) = (Id(TenantId::new().as_uuid()), Utc::now());
+    let (name, domain) = (&new.company_name, &new.company_domain);
+    let values = (id, new.company_id.get(), name, domain, now);
     let row = sql::<B>(&statement).binds(values).fetch_one(conn).await?;
     tenant_from_row::<B>(&row)
 }
@@ -63,14 +58,16 @@ impl<B: Backend> Tenants for SqlStore<B> {
 
     async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
         let statement = format!("select {COLUMNS} from tenants where id = $1");
-        let row = self.fetch_optional(&statement, (Id(id.as_uuid()),)).await?;
-        row.as_ref().map(tenant_from_row::<B>).transpose()
+        let values = (Id(id.as_uuid()),);
+        self.fetch_optional(&statement, values, tenant_from_row::<B>)
+            .await
     }
 
     async fn tenant_by_company(&self, company_id: CompanyId) -> StoreResult<Option<Tenant>> {
         let statement = format!("select {COLUMNS} from tenants where company_id = $1");
-        let row = self.fetch_optional(&statement, (company_id.get(),)).await?;
-        row.as_ref().map(tenant_from_row::<B>).transpose()
+        let values = (company_id.get(),);
+        self.fetch_optional(&statement, values, tenant_from_row::<B>)
+            .await
     }
 
     async fn set_tenant_status(&self, id: TenantId, status: TenantStatus) -> StoreResult<()> {

@@ -9,7 +9,7 @@ use dealbridge_storage::{
 };
 
 use crate::backend::Backend;
-use crate::statement::sql;
+use crate::statement::{count, sql};
 use crate::values::Id;
 use crate::SqlStore;
 
@@ -64,6 +64,10 @@ fn cursor(after: Option<InstallationKey>) -> (Id, i64) {
     }
 }
 
+fn tenant_of<B: Backend>(row: &B::Row) -> StoreResult<TenantId> {
+    B::get(row, "tenant_id").map(|id: Id| TenantId::from_uuid(id.0))
+}
+
 fn lease_held(changed: u64) -> StoreResult<()> {
     match changed {
         0 => Err(StoreError::Conflict("refresh lease not held")),
@@ -103,18 +107,11 @@ impl<B: Backend> TokenUpkeep for SqlStore<B> {
         tokens: &SealedTokens,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let expires = tokens.access_expires_at;
-        let tokens = (
-            &tokens.access_token,
-            &tokens.refresh_token,
-            &tokens.key_id,
-            expires,
-        );
+        let (access, refresh) = (&tokens.access_token, &tokens.refresh_token);
+        let (key, expires) = (&tokens.key_id, tokens.access_expires_at);
+        let tokens = (access, refresh, key, expires, now);
         let held = (Id(tenant_id.as_uuid()), user_id.get(), holder);
-        let store = sql::<B>(STORE_REFRESHED)
-            .binds(tokens)
-            .bind(now)
-            .binds(held);
+        let store = sql::<B>(STORE_REFRESHED).binds(tokens).binds(held);
         lease_held(store.execute(&mut *self.conn().await?).await?)
     }
 
@@ -136,16 +133,14 @@ impl<B: Backend> TokenUpkeep for SqlStore<B> {
     ) -> StoreResult<Vec<IdleInstallation>> {
         let (tenant, user) = cursor(after);
         let values = (written_before, tenant, user, i64::from(limit));
-        let rows = self.fetch_all(IDLE, values).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(IdleInstallation {
-                    tenant_id: TenantId::from_uuid(B::get(row, "tenant_id").map(|id: Id| id.0)?),
-                    user_id: UserId::new(B::get(row, "user_id")?),
-                    tokens_updated_at: B::get(row, "tokens_updated_at")?,
-                })
+        let read = |row: &B::Row| {
+            Ok(IdleInstallation {
+                tenant_id: tenant_of::<B>(row)?,
+                user_id: UserId::new(B::get(row, "user_id")?),
+                tokens_updated_at: B::get(row, "tokens_updated_at")?,
             })
-            .collect()
+        };
+        self.fetch_all(IDLE, values, read).await
     }
 
     async fn tokens_not_under_key(
@@ -156,30 +151,26 @@ impl<B: Backend> TokenUpkeep for SqlStore<B> {
     ) -> StoreResult<Vec<StaleKeyTokens>> {
         let (tenant, user) = cursor(after);
         let values = (active_key_id, tenant, user, i64::from(limit));
-        let rows = self.fetch_all(NOT_UNDER_KEY, values).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StaleKeyTokens {
-                    tenant_id: TenantId::from_uuid(B::get(row, "tenant_id").map(|id: Id| id.0)?),
-                    company_id: CompanyId::new(B::get(row, "company_id")?),
-                    user_id: UserId::new(B::get(row, "user_id")?),
-                    tokens: SealedTokens {
-                        access_token: B::get(row, "access_token_ciphertext")?,
-                        refresh_token: B::get(row, "refresh_token_ciphertext")?,
-                        key_id: B::get(row, "token_key_id")?,
-                        access_expires_at: B::get(row, "access_expires_at")?,
-                    },
-                })
+        let read = |row: &B::Row| {
+            Ok(StaleKeyTokens {
+                tenant_id: tenant_of::<B>(row)?,
+                company_id: CompanyId::new(B::get(row, "company_id")?),
+                user_id: UserId::new(B::get(row, "user_id")?),
+                tokens: SealedTokens {
+                    access_token: B::get(row, "access_token_ciphertext")?,
+                    refresh_token: B::get(row, "refresh_token_ciphertext")?,
+                    key_id: B::get(row, "token_key_id")?,
+                    access_expires_at: B::get(row, "access_expires_at")?,
+                },
             })
-            .collect()
+        };
+        self.fetch_all(NOT_UNDER_KEY, values, read).await
     }
 
     async fn count_tokens_not_under_key(&self, active_key_id: &str) -> StoreResult<u64> {
-        let row = self
-            .fetch_one(COUNT_NOT_UNDER_KEY, (active_key_id,))
-            .await?;
-        let n: i64 = B::get(&row, "n")?;
-        u64::try_from(n).map_err(|_| StoreError::Corrupt("negative count".into()))
+        let values = (active_key_id,);
+        self.fetch_one(COUNT_NOT_UNDER_KEY, values, count::<B>)
+            .await
     }
 
     async fn replace_token_ciphertexts(
@@ -189,21 +180,12 @@ impl<B: Backend> TokenUpkeep for SqlStore<B> {
         previous: &SealedTokens,
         reencrypted: &SealedTokens,
     ) -> StoreResult<bool> {
-        let new = (
-            &reencrypted.access_token,
-            &reencrypted.refresh_token,
-            &reencrypted.key_id,
-        );
-        let old = (
-            &previous.key_id,
-            &previous.access_token,
-            &previous.refresh_token,
-        );
+        let (new, old) = (reencrypted, previous);
+        let new = (&new.access_token, &new.refresh_token, &new.key_id);
+        let old = (&old.key_id, &old.access_token, &old.refresh_token);
         let installation = (Id(tenant_id.as_uuid()), user_id.get());
-        let replace = sql::<B>(REPLACE_CIPHERTEXTS)
-            .binds(new)
-            .binds(installation)
-            .binds(old);
+        let replace = sql::<B>(REPLACE_CIPHERTEXTS).binds(new);
+        let replace = replace.binds(installation).binds(old);
         Ok(replace.execute(&mut *self.conn().await?).await? == 1)
     }
 }

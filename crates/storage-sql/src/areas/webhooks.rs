@@ -70,10 +70,9 @@ impl<B: Backend> WebhookRegistrations for SqlStore<B> {
         tenant_id: TenantId,
     ) -> StoreResult<Option<WebhookRegistration>> {
         let statement = format!("{SELECT} where w.tenant_id = $1");
-        let row = self
-            .fetch_optional(&statement, (Id(tenant_id.as_uuid()),))
-            .await?;
-        row.as_ref().map(registration_from_row::<B>).transpose()
+        let values = (Id(tenant_id.as_uuid()),);
+        self.fetch_optional(&statement, values, registration_from_row::<B>)
+            .await
     }
 
     async fn webhook_registration_by_path(
@@ -81,8 +80,8 @@ impl<B: Backend> WebhookRegistrations for SqlStore<B> {
         path_token: &str,
     ) -> StoreResult<Option<WebhookRegistration>> {
         let statement = format!("{SELECT} where w.path_token = $1");
-        let row = self.fetch_optional(&statement, (path_token,)).await?;
-        row.as_ref().map(registration_from_row::<B>).transpose()
+        self.fetch_optional(&statement, (path_token,), registration_from_row::<B>)
+            .await
     }
 
     async fn set_webhook_ids(
@@ -128,9 +127,40 @@ impl<B: Backend> WebhookRegistrations for SqlStore<B> {
 
     async fn webhook_tenants(&self) -> StoreResult<Vec<TenantId>> {
         let statement = "select tenant_id from pipedrive_webhooks order by tenant_id";
-        let rows = self.fetch_all(statement, ()).await?;
-        rows.iter()
-            .map(|row| B::get(row, "tenant_id").map(|id: Id| TenantId::from_uuid(id.0)))
-            .collect()
+        let tenant =
+            |row: &B::Row| B::get(row, "tenant_id").map(|id: Id| TenantId::from_uuid(id.0));
+        self.fetch_all(statement, (), tenant).await
+    }
+
+    async fn reconcile_watermarks(
+        &self,
+        tenant_id: TenantId,
+    ) -> StoreResult<BTreeMap<String, DateTime<Utc>>> {
+        let statement = "select reconcile_watermarks from pipedrive_webhooks where tenant_id = $1";
+        let watermarks = |row: &B::Row| -> StoreResult<serde_json::Value> {
+            B::get(row, "reconcile_watermarks")
+        };
+        let value = self
+            .fetch_optional(statement, (Id(tenant_id.as_uuid()),), watermarks)
+            .await?
+            .ok_or(StoreError::NotFound("webhook registration"))?;
+        serde_json::from_value(value)
+            .map_err(|_| StoreError::Corrupt("webhook registration reconcile watermarks".into()))
+    }
+
+    async fn set_reconcile_watermarks(
+        &self,
+        tenant_id: TenantId,
+        watermarks: &BTreeMap<String, DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        let value = serde_json::to_value(watermarks)
+            .map_err(|e| StoreError::Corrupt(format!("reconcile watermarks: {e}")))?;
+        let statement = "update pipedrive_webhooks set reconcile_watermarks = $1, updated_at = $2
+            where tenant_id = $3";
+        let values = (&value, QueueTime(Utc::now()), Id(tenant_id.as_uuid()));
+        match self.execute(statement, values).await? {
+            0 => Err(StoreError::NotFound("webhook registration")),
+            _ => Ok(()),
+        }
     }
 }

@@ -1,20 +1,15 @@
-//! The queue's batched writes on Postgres: arrays bound with `unnest` so a batch costs one round
-//! trip, fair claims with `for update skip locked`, and LISTEN/NOTIFY wake-ups.
+//! The queue's batch statements on Postgres: batch columns are arrays read with `unnest`, so a
+//! batch costs one round trip; fair claims with `for update skip locked`; LISTEN/NOTIFY wake-ups.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use dealbridge_storage::{
-    tenant_key, Claim, Job, JobId, JobLease, JobWakeups, NewJob, StoreError, StoreResult,
-};
+use dealbridge_storage::{JobWakeups, StoreError, StoreResult};
 use sqlx::postgres::PgListener;
 use sqlx::{PgPool, Postgres};
-use uuid::Uuid;
 
-use crate::areas::jobs::{attempts_column, job_from_row, COLUMNS, ON_UNIQUE};
+use crate::areas::jobs::COLUMNS;
 use crate::backend::Queue;
-use crate::statement::store_error;
 
 /// The channel the `jobs_notify` trigger signals.
 const CHANNEL: &str = "dealbridge_jobs";
@@ -43,63 +38,66 @@ pub(super) const READY_QUEUES: &str = "with recursive queues (tenant_id, lane) a
 /// both what a worker crash already does (handlers are idempotent, delivery is at least once). WAL
 /// stays ordered, so nothing else is affected; enqueues, failures and retries still wait for the
 /// flush. The CTE is joined in, so it is evaluated before the statement's rows are written.
-const RELAXED_COMMIT: &str =
-    "relaxed as (select set_config('synchronous_commit', 'off', true) as setting)";
-
-/// Lease triples as three parallel arrays for `unnest`.
-fn lease_arrays(leases: &[JobLease]) -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
-    let tenants = each(leases, |l| tenant_key(l.tenant_id));
-    (
-        tenants,
-        each(leases, |l| l.id.as_uuid()),
-        each(leases, |l| l.lease_id.as_uuid()),
-    )
+macro_rules! relaxed_commit {
+    () => {
+        "with relaxed as (select set_config('synchronous_commit', 'off', true) as setting) "
+    };
 }
 
-/// One array column for `unnest`: `value` of every item.
-fn each<T, U>(items: &[T], value: impl FnMut(&T) -> U) -> Vec<U> {
-    items.iter().map(value).collect()
+/// The leases `$1`..`$3` as rows `d(tenant_id, id, lease_id)`.
+macro_rules! leases {
+    () => {
+        "unnest($1::uuid[], $2::uuid[], $3::uuid[]) as d(tenant_id, id, lease_id)"
+    };
+}
+
+/// The jobs those leases hold (`j`).
+macro_rules! held {
+    () => {
+        " where j.tenant_id = d.tenant_id and j.id = d.id and j.lease_id = d.lease_id
+             and j.state = 'running'"
+    };
 }
 
 #[async_trait]
 impl Queue for Postgres {
-    async fn enqueue_batch(pool: &PgPool, jobs: &[NewJob]) -> StoreResult<u64> {
-        let now = Utc::now();
-        let sql = format!(
-            "insert into jobs (tenant_id, id, kind, payload, lane, priority, state, attempts,
-                 max_attempts, run_at, unique_key, created_at, updated_at)
-             select t, i, k, p, l, pr, 'queued', 0, m, r, u, $10, $10
-             from unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[],
-                 $6::int2[], $7::int4[], $8::timestamptz[], $9::text[])
-                 as n(t, i, k, p, l, pr, m, r, u)
-             {ON_UNIQUE}"
-        );
-        let done = sqlx::query(&sql)
-            .bind(each(jobs, |j| tenant_key(j.tenant_id)))
-            .bind(each(jobs, |_| JobId::new().as_uuid()))
-            .bind(each(jobs, |j| j.kind.clone()))
-            .bind(each(jobs, |j| j.payload.clone()))
-            .bind(each(jobs, |j| j.lane.as_str()))
-            .bind(each(jobs, |j| j.priority))
-            .bind(each(jobs, |j| attempts_column(j.max_attempts)))
-            .bind(each(jobs, |j| j.run_at.unwrap_or(now)))
-            .bind(each(jobs, |j| j.unique_key.clone()))
-            .bind(now)
-            .execute(pool)
-            .await
-            .map_err(store_error::<Postgres>)?;
-        Ok(done.rows_affected())
-    }
+    const ENQUEUE_BATCH: &'static str = "insert into jobs (tenant_id, id, kind, payload, lane,
+            priority, state, attempts, max_attempts, run_at, unique_key, created_at, updated_at)
+        select t, i, k, p, l, pr, 'queued', 0, m, r, u, $10, $10
+        from unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[],
+            $6::int2[], $7::int4[], $8::timestamptz[], $9::text[])
+            as n(t, i, k, p, l, pr, m, r, u)";
+    const ENQUEUE_ROWS: usize = usize::MAX;
 
-    async fn claim_jobs(pool: &PgPool, claim: &Claim<'_>) -> StoreResult<Vec<Job>> {
-        if claim.takes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let lease = chrono::TimeDelta::from_std(claim.lease).unwrap_or(chrono::TimeDelta::MAX);
-        let sql = format!(
+    const EXTEND_LEASES: &'static str = concat!(
+        "update jobs j set locked_until = $4 from ",
+        leases!(),
+        held!(),
+        " returning j.id"
+    );
+
+    const COMPLETE_JOBS: &'static str = concat!(
+        relaxed_commit!(),
+        "delete from jobs j using ",
+        leases!(),
+        ", relaxed",
+        held!()
+    );
+
+    const RELEASE_JOBS: &'static str = concat!(
+        "update jobs j set state = 'queued', attempts = greatest(j.attempts - 1, 0),
+             run_at = $4, locked_until = null, locked_by = null, lease_id = null,
+             updated_at = $4 from ",
+        leases!(),
+        held!()
+    );
+
+    /// One statement for any number of queues: `lateral` limits each queue's pick by its take.
+    fn claim_jobs(_takes: usize) -> String {
+        format!(
             // The picked rows are locked, so their ctids are stable until we commit; updating by
             // ctid is a TID scan, where a join back on the key let the planner hash the whole table.
-            "with {RELAXED_COMMIT}
+            "{}
              update jobs set state = 'running', attempts = attempts + 1, locked_by = $5,
                  lease_id = $6, locked_until = $7, updated_at = $4
              from relaxed
@@ -113,87 +111,9 @@ impl Queue for Postgres {
                      order by priority, run_at, id
                      limit q.take
                      for update skip locked) j))
-             returning {COLUMNS}"
-        );
-        let takes = claim.takes;
-        let rows = sqlx::query(&sql)
-            .bind(each(takes, |t| tenant_key(t.queue.tenant_id)))
-            .bind(each(takes, |t| t.queue.lane.as_str()))
-            .bind(each(takes, |t| attempts_column(t.limit)))
-            .bind(claim.now)
-            .bind(claim.worker)
-            .bind(claim.lease_id.as_uuid())
-            .bind(claim.now + lease)
-            .fetch_all(pool)
-            .await
-            .map_err(StoreError::backend)?;
-        rows.iter().map(job_from_row::<Postgres>).collect()
-    }
-
-    async fn extend_leases(
-        pool: &PgPool,
-        leases: &[JobLease],
-        locked_until: DateTime<Utc>,
-    ) -> StoreResult<Vec<JobId>> {
-        let (tenants, ids, lease_ids) = lease_arrays(leases);
-        let held: Vec<Uuid> = sqlx::query_scalar(
-            "update jobs j set locked_until = $4
-             from unnest($1::uuid[], $2::uuid[], $3::uuid[]) as d(tenant_id, id, lease_id)
-             where j.tenant_id = d.tenant_id and j.id = d.id and j.lease_id = d.lease_id
-                 and j.state = 'running'
-             returning j.id",
+             returning {COLUMNS}",
+            relaxed_commit!()
         )
-        .bind(tenants)
-        .bind(ids)
-        .bind(lease_ids)
-        .bind(locked_until)
-        .fetch_all(pool)
-        .await
-        .map_err(StoreError::backend)?;
-        Ok(held.into_iter().map(JobId::from_uuid).collect())
-    }
-
-    async fn complete_jobs(pool: &PgPool, leases: &[JobLease]) -> StoreResult<u64> {
-        let (tenants, ids, lease_ids) = lease_arrays(leases);
-        let sql = format!(
-            "with {RELAXED_COMMIT}
-             delete from jobs j
-             using unnest($1::uuid[], $2::uuid[], $3::uuid[]) as d(tenant_id, id, lease_id), relaxed
-             where j.tenant_id = d.tenant_id and j.id = d.id and j.lease_id = d.lease_id
-                 and j.state = 'running'"
-        );
-        let done = sqlx::query(&sql)
-            .bind(tenants)
-            .bind(ids)
-            .bind(lease_ids)
-            .execute(pool)
-            .await
-            .map_err(StoreError::backend)?;
-        Ok(done.rows_affected())
-    }
-
-    async fn release_jobs(
-        pool: &PgPool,
-        leases: &[JobLease],
-        run_at: DateTime<Utc>,
-    ) -> StoreResult<u64> {
-        let (tenants, ids, lease_ids) = lease_arrays(leases);
-        let done = sqlx::query(
-            "update jobs j set state = 'queued', attempts = greatest(j.attempts - 1, 0),
-                 run_at = $4, locked_until = null, locked_by = null, lease_id = null,
-                 updated_at = $4
-             from unnest($1::uuid[], $2::uuid[], $3::uuid[]) as d(tenant_id, id, lease_id)
-             where j.tenant_id = d.tenant_id and j.id = d.id and j.lease_id = d.lease_id
-                 and j.state = 'running'",
-        )
-        .bind(tenants)
-        .bind(ids)
-        .bind(lease_ids)
-        .bind(run_at)
-        .execute(pool)
-        .await
-        .map_err(StoreError::backend)?;
-        Ok(done.rows_affected())
     }
 
     async fn job_wakeups(pool: &PgPool) -> StoreResult<Box<dyn JobWakeups>> {

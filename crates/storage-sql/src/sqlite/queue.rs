@@ -1,22 +1,16 @@
-//! The queue's batched writes on SQLite: one statement per job inside one transaction, claims as
-//! one atomic `update ... returning`, and in-process wake-ups.
+//! The queue's batch statements on SQLite: a batch column is a JSON array (see `Batch`), read by
+//! position with `->>`; one writer at a time makes each statement atomic. Wake-ups are in-process.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use dealbridge_storage::{
-    Claim, Job, JobId, JobLease, JobWakeups, NewJob, StoreError, StoreResult,
-};
+use dealbridge_storage::{JobWakeups, StoreResult};
 use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::watch;
 
-use crate::areas::jobs::{insert_job, job_from_row, COLUMNS};
+use crate::areas::jobs::COLUMNS;
 use crate::backend::Queue;
-use crate::commit;
-use crate::statement::sql;
-use crate::values::{Id, QueueTime};
 
 /// Skip scan over the partial ready index: one probe per distinct (tenant, lane). SQLite has no
 /// lateral join, so each step finds the next queue's row by rowid.
@@ -35,8 +29,16 @@ pub(super) const READY_QUEUES: &str = "with recursive queues (tenant_id, lane) a
         and j.lane = q.lane and j.state = 'queued' and j.run_at <= $3)
     limit $4";
 
-/// The fenced `where` clause of every lease-holding write; `$1` is the statement's own value.
-const HELD: &str = "tenant_id = $2 and id = $3 and lease_id = $4 and state = 'running'";
+/// The jobs whose leases `$1`..`$3` hold, joined to `jobs`: the plan walks the tenants array and
+/// probes the primary key with that position's job id. (`json_each` has an `id` column of its
+/// own, hence the qualified names.)
+macro_rules! held {
+    () => {
+        "json_each($1) t
+         where jobs.tenant_id = t.value and jobs.id = $2 ->> t.key
+             and jobs.lease_id = $3 ->> t.key and jobs.state = 'running'"
+    };
+}
 
 /// In-process wake-ups, shared by every SQLite store of the process: a spurious wake-up costs one
 /// empty claim, and workers in other processes fall back to polling.
@@ -45,115 +47,55 @@ fn wakeups() -> &'static watch::Sender<u64> {
     SENDER.get_or_init(|| watch::channel(0).0)
 }
 
-/// Runs `statement` (binds: `$1` = `first`, then the lease) for each lease in one transaction;
-/// the leases whose job it changed.
-async fn per_lease(
-    pool: &SqlitePool,
-    statement: &str,
-    leases: &[JobLease],
-    first: i64,
-) -> StoreResult<Vec<JobId>> {
-    let mut tx = pool.begin().await.map_err(StoreError::backend)?;
-    let mut changed = Vec::new();
-    for lease in leases {
-        let done = sql::<Sqlite>(statement)
-            .binds((
-                first,
-                Id::from(lease.tenant_id),
-                Id(lease.id.as_uuid()),
-                Id(lease.lease_id.as_uuid()),
-            ))
-            .execute(&mut tx)
-            .await?;
-        if done == 1 {
-            changed.push(lease.id);
-        }
-    }
-    commit(tx).await?;
-    Ok(changed)
-}
-
-fn count(ids: Vec<JobId>) -> u64 {
-    u64::try_from(ids.len()).unwrap_or(u64::MAX)
-}
-
 #[async_trait]
 impl Queue for Sqlite {
-    async fn enqueue_batch(pool: &SqlitePool, jobs: &[NewJob]) -> StoreResult<u64> {
-        let now = Utc::now();
-        let mut tx = pool.begin().await.map_err(StoreError::backend)?;
-        let mut inserted = 0;
-        for job in jobs {
-            inserted += u64::from(insert_job::<Sqlite>(&mut tx, job, now).await?.is_some());
-        }
-        commit(tx).await?;
-        Self::wake_local_workers();
-        Ok(inserted)
-    }
+    // `where true`: without it SQLite would read the `on conflict` that follows as a join's `on`.
+    const ENQUEUE_BATCH: &'static str = "insert into jobs (tenant_id, id, kind, payload, lane,
+            priority, state, attempts, max_attempts, run_at, unique_key, created_at, updated_at)
+        select t.value, $2 ->> t.key, $3 ->> t.key, $4 ->> t.key, $5 ->> t.key, $6 ->> t.key,
+            'queued', 0, $7 ->> t.key, $8 ->> t.key, $9 ->> t.key, $10, $10
+        from json_each($1) t where true";
+    // Each `->>` reads its array through SQLite's cache of four parsed JSON values; with eight
+    // arrays a row misses every time and parses each array again, so one statement's cost grows
+    // with the square of its rows. Measured fastest between 16 and 64 rows.
+    const ENQUEUE_ROWS: usize = 32;
 
-    async fn claim_jobs(pool: &SqlitePool, claim: &Claim<'_>) -> StoreResult<Vec<Job>> {
-        if claim.takes.is_empty() {
-            return Ok(Vec::new());
-        }
-        // One statement, so the picks and the update are atomic (one writer at a time).
-        let pick = "select rowid from (select rowid from jobs where tenant_id = ? and lane = ?
-            and state = 'queued' and run_at <= ? order by priority, run_at, id limit ?)";
-        let picks = vec![pick; claim.takes.len()].join(" union all ");
-        let statement = format!(
-            "update jobs set state = 'running', attempts = attempts + 1, locked_by = ?,
-                 lease_id = ?, locked_until = ?, updated_at = ?
-             where rowid in ({picks}) returning {COLUMNS}"
-        );
-        let lease = chrono::TimeDelta::from_std(claim.lease).unwrap_or(chrono::TimeDelta::MAX);
-        let until = claim
-            .now
-            .checked_add_signed(lease)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let mut query = sql::<Sqlite>(&statement)
-            .binds((claim.worker, Id(claim.lease_id.as_uuid()), QueueTime(until)))
-            .bind(QueueTime(claim.now));
-        for take in claim.takes {
-            query = query
-                .binds((
-                    Id::from(take.queue.tenant_id),
-                    take.queue.lane.as_str(),
-                    QueueTime(claim.now),
-                ))
-                .bind(i64::from(take.limit));
-        }
-        let mut conn = pool.acquire().await.map_err(StoreError::backend)?;
-        let rows = query.fetch_all(&mut conn).await?;
-        rows.iter().map(job_from_row::<Sqlite>).collect()
-    }
+    const EXTEND_LEASES: &'static str = concat!(
+        "update jobs set locked_until = $4 from ",
+        held!(),
+        " returning jobs.id as id"
+    );
 
-    async fn extend_leases(
-        pool: &SqlitePool,
-        leases: &[JobLease],
-        locked_until: DateTime<Utc>,
-    ) -> StoreResult<Vec<JobId>> {
-        let statement = format!("update jobs set locked_until = $1 where {HELD}");
-        per_lease(pool, &statement, leases, locked_until.timestamp_millis()).await
-    }
+    const COMPLETE_JOBS: &'static str = concat!(
+        "delete from jobs where rowid in (select jobs.rowid from jobs, ",
+        held!(),
+        ")"
+    );
 
-    async fn complete_jobs(pool: &SqlitePool, leases: &[JobLease]) -> StoreResult<u64> {
-        // A delete has no value of its own; `$1 is not null` keeps the shared bind order.
-        let statement = format!("delete from jobs where $1 is not null and {HELD}");
-        per_lease(pool, &statement, leases, 0).await.map(count)
-    }
+    const RELEASE_JOBS: &'static str = concat!(
+        "update jobs set state = 'queued', attempts = max(jobs.attempts - 1, 0), run_at = $4,
+             locked_until = null, locked_by = null, lease_id = null, updated_at = $4 from ",
+        held!()
+    );
 
-    async fn release_jobs(
-        pool: &SqlitePool,
-        leases: &[JobLease],
-        run_at: DateTime<Utc>,
-    ) -> StoreResult<u64> {
-        let statement = format!(
-            "update jobs set state = 'queued', attempts = max(attempts - 1, 0), run_at = $1,
-                 locked_until = null, locked_by = null, lease_id = null, updated_at = $1
-             where {HELD}"
-        );
-        let released = per_lease(pool, &statement, leases, run_at.timestamp_millis()).await?;
-        Self::wake_local_workers();
-        Ok(count(released))
+    /// SQLite cannot limit a subquery by an outer column, so each queue is its own pick, reading
+    /// its tenant, lane and take from the arrays by position; all in one atomic statement.
+    fn claim_jobs(takes: usize) -> String {
+        let pick = |i: usize| {
+            format!(
+                "select rowid from (select rowid from jobs
+                     where tenant_id = $1 ->> {i} and lane = $2 ->> {i} and state = 'queued'
+                         and run_at <= $4
+                     order by priority, run_at, id limit $3 ->> {i})"
+            )
+        };
+        let picks: Vec<String> = (0..takes).map(pick).collect();
+        format!(
+            "update jobs set state = 'running', attempts = attempts + 1, locked_by = $5,
+                 lease_id = $6, locked_until = $7, updated_at = $4
+             where rowid in ({}) returning {COLUMNS}",
+            picks.join(" union all ")
+        )
     }
 
     async fn job_wakeups(_pool: &SqlitePool) -> StoreResult<Box<dyn JobWakeups>> {

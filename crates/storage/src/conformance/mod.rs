@@ -6,6 +6,7 @@
 mod audit;
 mod budgets;
 mod constraints;
+mod event_sources;
 mod inbox;
 mod installations;
 mod installs;
@@ -64,6 +65,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(tenant_directory::CHECKS.iter().copied());
     all.extend(inbox::CHECKS.iter().copied());
     all.extend(webhooks::CHECKS.iter().copied());
+    all.extend(event_sources::CHECKS.iter().copied());
     all.extend(constraints::CHECKS.iter().copied());
     all
 }

@@ -18,6 +18,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
         ids_and_state_are_recorded_and_dropped,
     ),
     (
+        "webhooks::reconcile_watermarks_are_kept_per_tenant",
+        reconcile_watermarks_are_kept_per_tenant,
+    ),
+    (
         "mirror::records_are_found_by_their_keys_per_tenant",
         records_are_found_by_their_keys_per_tenant,
     ),
@@ -113,6 +117,44 @@ fn ids_and_state_are_recorded_and_dropped(store: Arc<dyn Store>) -> CheckFuture 
         {
             Err(StoreError::NotFound(_)) => {}
             other => anyhow::bail!("state set without a registration: {other:?}"),
+        }
+        Ok(())
+    })
+}
+
+fn reconcile_watermarks_are_kept_per_tenant(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let tenant = fixtures::tenant(store.as_ref(), 307).await?.id;
+        let other = fixtures::tenant(store.as_ref(), 308).await?.id;
+        for (id, path) in [(tenant, "path-e"), (other, "path-f")] {
+            store
+                .ensure_webhook_registration(&registration(id, path))
+                .await?;
+        }
+        ensure_eq!(
+            store.reconcile_watermarks(tenant).await?,
+            BTreeMap::new(),
+            "none before the first sweep"
+        );
+        let marks = BTreeMap::from([("deal".to_owned(), at(10)), ("person".to_owned(), at(20))]);
+        store.set_reconcile_watermarks(tenant, &marks).await?;
+        ensure_eq!(store.reconcile_watermarks(tenant).await?, marks, "kept");
+        ensure_eq!(
+            store.reconcile_watermarks(other).await?,
+            BTreeMap::new(),
+            "tenant-scoped"
+        );
+        let moved = BTreeMap::from([("deal".to_owned(), at(30))]);
+        store.set_reconcile_watermarks(tenant, &moved).await?;
+        ensure_eq!(store.reconcile_watermarks(tenant).await?, moved, "replaced");
+        let unknown = TenantId::new();
+        match store.set_reconcile_watermarks(unknown, &moved).await {
+            Err(StoreError::NotFound(_)) => {}
+            other => anyhow::bail!("watermarks set without a registration: {other:?}"),
+        }
+        match store.reconcile_watermarks(unknown).await {
+            Err(StoreError::NotFound(_)) => {}
+            other => anyhow::bail!("watermarks read without a registration: {other:?}"),
         }
         Ok(())
     })

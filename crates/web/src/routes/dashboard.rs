@@ -1,5 +1,6 @@
 //! The tenant admin's dashboard: the installation's state, a reconnect banner when Pipedrive
-//! refused our tokens, the company's jobs and API budget, recent activity, Disconnect and sign-out.
+//! refused our tokens, the company's jobs and API budget, its webhooks' health and recent events,
+//! recent activity, Disconnect and sign-out.
 //! The tenant and installation come from the scope's guard, loaded once for the request.
 
 use actix_session::Session;
@@ -7,7 +8,7 @@ use actix_web::{http::header, web, HttpResponse};
 use dealbridge_core::installation::InstallationStatus;
 use tera::Context;
 
-use crate::services::{tenant_health, uninstall};
+use crate::services::{events_view, tenant_health, uninstall};
 use crate::session::{
     check_csrf, csrf_token, sign_out, sign_out_everywhere, CsrfForm, DashboardUser,
 };
@@ -57,6 +58,15 @@ async fn show(
     context.insert(
         "fields",
         &tenant_health::fields(&state, user.tenant_id).await?,
+    );
+    super::dashboard_sources::context(&state, &user, &mut context).await?;
+    context.insert(
+        "event_sources",
+        &events_view::recent_events(&state, user.tenant_id).await?,
+    );
+    context.insert(
+        "webhooks",
+        &events_view::webhook_health(&state, user.tenant_id).await?,
     );
     let html = state.templates.render("dashboard.html", &context)?;
     Ok(HttpResponse::Ok()

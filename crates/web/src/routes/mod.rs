@@ -5,14 +5,18 @@ mod console_login;
 mod console_tenants;
 mod dashboard;
 mod dashboard_jobs;
+mod dashboard_sources;
+mod event_api;
 mod health;
 mod install;
 mod not_found;
 mod oauth_callback;
+mod openapi;
 mod pages;
 pub(crate) mod pipedrive_hooks;
 mod pipedrive_settings;
 mod static_files;
+mod store_hooks;
 mod uninstall;
 
 use actix_web::middleware::from_fn;
@@ -22,6 +26,15 @@ use crate::session::require_dashboard;
 use crate::staff_session::require_staff;
 
 pub use pipedrive_hooks::{configure as configure_pipedrive_hooks, MAX_HOOK_BODY};
+pub use store_hooks::MAX_STORE_HOOK_BODY;
+
+/// The routes other systems send events to, and the document describing them: the signed event
+/// API, the store webhooks and `/api/v1/openapi.json` (their receivers are app data).
+pub fn configure_event_sources(cfg: &mut web::ServiceConfig) {
+    event_api::configure(cfg);
+    store_hooks::configure(cfg);
+    openapi::configure(cfg);
+}
 
 /// Public routes, then one scope per audience with its guard: every `/dashboard` route sits behind
 /// `require_dashboard` and every `/console` route behind `require_staff`, so a route added to a
@@ -38,7 +51,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/dashboard")
             .wrap(from_fn(require_dashboard))
             .configure(dashboard::configure)
-            .configure(dashboard_jobs::configure),
+            .configure(dashboard_jobs::configure)
+            .configure(dashboard_sources::configure),
     );
     cfg.service(
         web::scope("/console")
@@ -48,5 +62,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(console_jobs::configure),
     );
     pipedrive_hooks::configure(cfg);
+    configure_event_sources(cfg);
     cfg.default_service(web::to(not_found::not_found));
 }

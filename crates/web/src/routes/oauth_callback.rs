@@ -59,6 +59,7 @@ async fn callback(
             return pages::install_problem(&state, &problem.to_string());
         }
     };
+    crate::services::demo_store::offer(&state, tenant.id).await;
     if !signed_in {
         return pages::installed_elsewhere(&state, &tenant.company_name);
     }

@@ -1,10 +1,14 @@
 //! What handlers call to do real work; handlers stay small.
 
 pub mod console;
+pub mod demo_store;
+pub mod event_api_secrets;
+pub mod events_view;
 pub mod first_account;
 pub mod install;
 pub mod job_retry;
 pub mod rejections;
 pub mod staff;
+pub mod store_connections;
 pub mod tenant_health;
 pub mod uninstall;

@@ -3,9 +3,13 @@
 //! schedule (see the README), not here.
 
 use dealbridge_core::audit::NewAuditEntry;
+use dealbridge_core::installation::InstallationStatus;
 use dealbridge_core::{TenantId, UserId};
 use dealbridge_pipedrive::oauth::RevokeKind;
+use dealbridge_pipedrive::Lane;
 use dealbridge_storage::installation_subject;
+use dealbridge_tokens::TokenVault;
+use dealbridge_workflows::{WebhookSetup, Workflows};
 
 use crate::{AppError, AppState};
 
@@ -25,7 +29,9 @@ pub async fn retire(
         .bump_session_epoch(&installation_subject(tenant_id, user_id))
         .await?;
     let cancelled = if remaining == 0 {
-        // The company is gone: nothing queued for it may run any more.
+        // The company is gone: nothing queued for it may run any more, and deliveries to its
+        // webhook path are refused from now on (Pipedrive drops an app's webhooks on uninstall).
+        state.store.delete_webhook_registration(tenant_id).await?;
         state.store.cancel_tenant_jobs(tenant_id).await?
     } else {
         0
@@ -65,6 +71,9 @@ pub async fn disconnect(
         .tenant(tenant_id)
         .await?
         .ok_or(AppError::NotFound)?;
+    if is_last_installation(state, tenant_id).await? {
+        remove_webhooks(state, tenant_id, user_id).await;
+    }
     if let Some(sealed) = installation.tokens.as_ref() {
         match dealbridge_tokens::open(&state.keys, tenant.company_id, user_id, sealed) {
             Ok(tokens) => {
@@ -91,4 +100,42 @@ pub async fn disconnect(
     )
     .await?;
     Ok(())
+}
+
+async fn is_last_installation(state: &AppState, tenant_id: TenantId) -> Result<bool, AppError> {
+    let installations = state.store.installations(tenant_id).await?;
+    let active = installations
+        .iter()
+        .filter(|i| i.status == InstallationStatus::Active)
+        .count();
+    Ok(active <= 1)
+}
+
+/// While the user's token still works, deletes the company's webhooks from its Pipedrive (the
+/// registration row goes when the installation is retired). A failure is logged and does not stop
+/// the disconnect: revoking the token uninstalls the app, which drops its webhooks at Pipedrive.
+async fn remove_webhooks(state: &AppState, tenant_id: TenantId, user_id: UserId) {
+    let vault = TokenVault::new(
+        state.store.clone(),
+        state.keys.clone(),
+        state.pipedrive.oauth().clone(),
+    );
+    let hooks = WebhookSetup {
+        keys: state.keys.clone(),
+        public_url: state.app.public_url.clone(),
+    };
+    let workflows = Workflows::new(state.store.clone(), state.pipedrive.clone(), vault, hooks);
+    let removed = match workflows
+        .company_client(tenant_id, user_id, Lane::Interactive)
+        .await
+    {
+        Ok(client) => workflows.remove_webhooks(&client, tenant_id).await,
+        Err(err) => Err(err),
+    };
+    match removed {
+        Ok(n) => tracing::info!(tenant.id = %tenant_id, webhooks = n, "webhooks removed"),
+        Err(err) => {
+            tracing::warn!(tenant.id = %tenant_id, error.cause = %err.chain(), "webhooks not removed")
+        }
+    }
 }

@@ -1,0 +1,156 @@
+//! What the dashboard shows about events in: the tenant's recent inbox events per source, and how
+//! its Pipedrive webhooks looked when last checked. Always scoped to the signed-in tenant.
+
+use chrono::{DateTime, Utc};
+use dealbridge_core::event::EventSource;
+use dealbridge_core::TenantId;
+use dealbridge_storage::{InboxEvent, InboxState, WebhookRegistration, WebhookState};
+use serde::Serialize;
+
+use crate::services::tenant_health::when;
+use crate::{AppError, AppState};
+
+/// Events shown per source.
+const RECENT_PER_SOURCE: u32 = 15;
+
+#[derive(Debug, Serialize)]
+pub struct EventView {
+    pub kind: String,
+    /// `deal:8`, `person:3`, ...
+    pub entity: Option<String>,
+    /// `received` (waiting for its job), `processed`, `stale` or `failed`.
+    pub state: &'static str,
+    pub occurred_at: String,
+    pub received_at: String,
+    pub received_ago: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SourceEvents {
+    pub source: &'static str,
+    pub events: Vec<EventView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WebhookHealth {
+    pub state: &'static str,
+    pub webhooks: usize,
+    pub checked_at: Option<String>,
+    /// Set when the tenant should know something is wrong.
+    pub notice: Option<&'static str>,
+}
+
+/// The inbox's state in the dashboard's words: a pending event has been received, not yet acted on.
+pub fn state_label(state: InboxState) -> &'static str {
+    match state {
+        InboxState::Pending => "received",
+        InboxState::Processed => "processed",
+        InboxState::Stale => "stale",
+        InboxState::Failed => "failed",
+    }
+}
+
+/// "just now", "5 min ago", "3 h ago", "2 days ago".
+pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let seconds = (now - at).num_seconds().max(0);
+    match seconds {
+        0..=59 => "just now".to_owned(),
+        60..=3599 => format!("{} min ago", seconds / 60),
+        3600..=86_399 => format!("{} h ago", seconds / 3600),
+        _ => match seconds / 86_400 {
+            1 => "1 day ago".to_owned(),
+            days => format!("{days} days ago"),
+        },
+    }
+}
+
+fn view(event: &InboxEvent, now: DateTime<Utc>) -> EventView {
+    EventView {
+        kind: event.kind.clone(),
+        entity: event.entity_key.clone(),
+        state: state_label(event.state),
+        occurred_at: when(event.occurred_at),
+        received_at: when(event.received_at),
+        received_ago: ago(event.received_at, now),
+    }
+}
+
+/// The sources that have events, each with its most recent ones, newest first.
+pub async fn recent_events(
+    state: &AppState,
+    tenant: TenantId,
+) -> Result<Vec<SourceEvents>, AppError> {
+    let now = Utc::now();
+    let mut sources = Vec::new();
+    for source in EventSource::ALL {
+        let events = state
+            .store
+            .recent_events(tenant, source, RECENT_PER_SOURCE)
+            .await?;
+        if !events.is_empty() {
+            sources.push(SourceEvents {
+                source: source.as_str(),
+                events: events.iter().map(|e| view(e, now)).collect(),
+            });
+        }
+    }
+    Ok(sources)
+}
+
+fn health(registration: &WebhookRegistration) -> WebhookHealth {
+    let notice = match registration.state {
+        WebhookState::Active => None,
+        WebhookState::Missing => Some(
+            "Some of Dealbridge's webhooks had disappeared from Pipedrive and were registered again; \
+             changes made meanwhile are picked up by the periodic reconcile.",
+        ),
+        WebhookState::Banned => Some(
+            "Pipedrive reports failed deliveries to Dealbridge's webhooks (a failing webhook is \
+             banned for 30 minutes). Changes made meanwhile are picked up by the periodic reconcile.",
+        ),
+    };
+    WebhookHealth {
+        state: registration.state.as_str(),
+        webhooks: registration.webhook_ids.len(),
+        checked_at: registration.checked_at.map(when),
+        notice,
+    }
+}
+
+/// `None` before the post-install job registered the tenant's webhooks.
+pub async fn webhook_health(
+    state: &AppState,
+    tenant: TenantId,
+) -> Result<Option<WebhookHealth>, AppError> {
+    Ok(state
+        .store
+        .webhook_registration(tenant)
+        .await?
+        .as_ref()
+        .map(health))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_people_say_them() {
+        let now = Utc::now();
+        for (seconds, said) in [
+            (5, "just now"),
+            (125, "2 min ago"),
+            (7_300, "2 h ago"),
+            (90_000, "1 day ago"),
+            (200_000, "2 days ago"),
+        ] {
+            assert_eq!(ago(now - chrono::Duration::seconds(seconds), now), said);
+        }
+    }
+
+    #[test]
+    fn a_pending_event_shows_as_received() {
+        assert_eq!(state_label(InboxState::Pending), "received");
+        assert_eq!(state_label(InboxState::Stale), "stale");
+    }
+}
