@@ -15,9 +15,10 @@ use dealbridge_core::ErrorChain;
 use dealbridge_storage::{Claim, Job, LeaseId, Store, StoreResult};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::budget::{BudgetGate, Unlimited};
-use crate::execute::{heartbeat, record_outcomes, run_job, Counters, Leases};
+use crate::execute::{heartbeat, record_outcomes, run_job, Counters, FinishObserver, Leases};
 use crate::fair::Planner;
 use crate::registry::{JobContext, Registry};
 use crate::Error;
@@ -52,6 +53,7 @@ pub struct WorkerBuilder {
     store: Arc<dyn Store>,
     registry: Registry,
     budget: Arc<dyn BudgetGate>,
+    observer: Option<FinishObserver>,
     config: Config,
 }
 
@@ -92,6 +94,12 @@ impl WorkerBuilder {
         self
     }
 
+    /// Called with the kind and outcome of every job whose outcome was recorded (metrics).
+    pub fn on_finished(mut self, observer: FinishObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Shown in `locked_by` (default `worker-<pid>-<random>`).
     pub fn worker_id(mut self, id: impl Into<String>) -> Self {
         self.config.worker_id = id.into();
@@ -103,6 +111,7 @@ impl WorkerBuilder {
             store: self.store,
             registry: Arc::new(self.registry),
             budget: self.budget,
+            observer: self.observer,
             config: self.config,
         }
     }
@@ -112,6 +121,7 @@ pub struct Worker {
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
     budget: Arc<dyn BudgetGate>,
+    observer: Option<FinishObserver>,
     config: Config,
 }
 
@@ -131,6 +141,7 @@ impl Worker {
             store,
             registry,
             budget: Arc::new(Unlimited),
+            observer: None,
             config,
         }
     }
@@ -171,6 +182,7 @@ impl Worker {
             received,
             leases.clone(),
             counters.clone(),
+            self.observer.clone(),
         ));
         let heartbeat = tokio::spawn(heartbeat(store.clone(), leases.clone(), config.lease));
         let mut tasks = JoinSet::new();
@@ -243,6 +255,7 @@ impl Worker {
                                 break;
                             };
                             leases.add(lease);
+                            let span = job_span(&job);
                             let ctx = JobContext { job };
                             let task = run_job(
                                 self.registry.clone(),
@@ -251,7 +264,7 @@ impl Worker {
                                 outcomes.clone(),
                                 permit,
                             );
-                            tasks.spawn(task);
+                            tasks.spawn(task.instrument(span));
                         }
                     }
                     Err(e) => tracing::error!(error = %ErrorChain(&e), "claiming jobs failed"),
@@ -361,6 +374,21 @@ impl Worker {
             }
         }
     }
+}
+
+/// The span every log line of a job's run carries (and that trace exporters send on).
+fn job_span(job: &Job) -> tracing::Span {
+    let span = tracing::info_span!(
+        "job",
+        job.id = %job.id,
+        job.kind = %job.kind,
+        job.attempt = job.attempts,
+        tenant.id = tracing::field::Empty,
+    );
+    if let Some(tenant) = job.tenant_id {
+        span.record("tenant.id", tracing::field::display(tenant));
+    }
+    span
 }
 
 fn log_join(joined: Result<(), tokio::task::JoinError>) {
