@@ -66,6 +66,12 @@ pub struct Settings {
     /// `DEALBRIDGE_METRICS_LISTEN`: where `/metrics` (Prometheus text format) is served; unset
     /// means not at all. A separate address, so the figures never face the public internet.
     pub metrics_listen: Option<SocketAddr>,
+    /// `DEALBRIDGE_METRICS_MAX_COMPANIES`: how many companies (the busiest by calls) get
+    /// per-company series of their own; the rest are summed under `company="other"`.
+    pub metrics_max_companies: usize,
+    /// `DEALBRIDGE_OTLP_ENDPOINT`: an OpenTelemetry collector's OTLP/HTTP base URL (traces go to
+    /// `/v1/traces` under it); unset means no trace export.
+    pub otlp_endpoint: Option<Url>,
 }
 
 /// How to reach Pipedrive. Without credentials Dealbridge runs against an embedded sandbox.
@@ -127,6 +133,10 @@ struct Raw {
     sandbox_listen: String,
     #[serde(default)]
     metrics_listen: Option<String>,
+    #[serde(default = "defaults::metrics_max_companies")]
+    metrics_max_companies: usize,
+    #[serde(default)]
+    otlp_endpoint: Option<String>,
 }
 
 mod defaults {
@@ -153,6 +163,9 @@ mod defaults {
     }
     pub fn session_max_age_secs() -> u64 {
         12 * 3600
+    }
+    pub fn metrics_max_companies() -> usize {
+        dealbridge_web::metrics::DEFAULT_MAX_COMPANIES
     }
     pub fn worker_concurrency() -> usize {
         16
@@ -301,8 +314,27 @@ impl Raw {
                     invalid("metrics_listen", format!("{address:?} is not HOST:PORT"))
                 })?),
             };
+        let otlp_endpoint = match self.otlp_endpoint.as_deref().map(str::trim) {
+            None | Some("") => None,
+            // Credentials in the URL are refused: the address is logged.
+            Some(endpoint) => Some(
+                endpoint
+                    .parse::<Url>()
+                    .ok()
+                    .filter(|url| matches!(url.scheme(), "http" | "https"))
+                    .filter(|url| url.username().is_empty() && url.password().is_none())
+                    .ok_or_else(|| {
+                        invalid(
+                            "otlp_endpoint",
+                            "must be an http(s) URL without credentials".into(),
+                        )
+                    })?,
+            ),
+        };
         Ok(Settings {
+            otlp_endpoint,
             metrics_listen,
+            metrics_max_companies: self.metrics_max_companies,
             retention_days: self.retention_days,
             pipedrive,
             encryption_keys: self.encryption_keys,

@@ -9,6 +9,7 @@ use actix_web::middleware::{from_fn, Compress};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use dealbridge_storage::Store;
+use dealbridge_web::metrics::Metrics;
 use dealbridge_web::{AppIdentity, AppState, ConsoleState, RequestSpan, StateSigner, Templates};
 use tracing_actix_web::TracingLogger;
 
@@ -28,6 +29,8 @@ pub struct Application {
     ledger: Arc<StoreLedger>,
     /// The `/metrics` server and its port, when configured.
     metrics: Option<(Server, u16)>,
+    /// What requests, jobs and webhooks count into (exported on `/metrics`).
+    recorder: Metrics,
     settings: Settings,
 }
 
@@ -52,7 +55,16 @@ impl Application {
             pipedrive.pipedrive.oauth().clone(),
         );
         let sandbox = pipedrive.sandbox.clone();
-        let metrics = crate::metrics_export::bind(&settings, &pipedrive.pipedrive, store.clone())?;
+        let recorder = Metrics::new();
+        let metrics = crate::metrics_export::bind(
+            &settings,
+            crate::metrics_export::Sources {
+                metrics: &recorder,
+                pipedrive: &pipedrive.pipedrive,
+                store: store.clone(),
+                vault: Some(&vault),
+            },
+        )?;
         let client = pipedrive.pipedrive.clone();
         let console_password = crate::console_bootstrap::first_staff_account(
             store.as_ref(),
@@ -82,7 +94,14 @@ impl Application {
         let writer = dealbridge_inbox::InboxWriter::spawn(store.clone(), Default::default());
         let receiver =
             dealbridge_inbox::PipedriveReceiver::new(store.clone(), keys.clone(), writer);
-        let server = serve(listener, state, receiver, &settings, session_key.clone())?;
+        let server = serve(
+            listener,
+            state,
+            receiver,
+            recorder.clone(),
+            &settings,
+            session_key.clone(),
+        )?;
         tracing::info!(address = %settings.listen, port, public_url = %settings.public_url, "listening");
         Ok(Self {
             port,
@@ -94,6 +113,7 @@ impl Application {
             pipedrive: client,
             ledger,
             metrics,
+            recorder,
             settings,
         })
     }
@@ -129,6 +149,7 @@ impl Application {
             pipedrive,
             ledger,
             metrics,
+            recorder,
             settings,
             ..
         } = self;
@@ -138,6 +159,7 @@ impl Application {
             store,
             Some((pipedrive, vault)),
             ledger.clone(),
+            &recorder,
             &settings,
             shutdown,
         );
@@ -171,11 +193,13 @@ fn serve(
     listener: TcpListener,
     state: AppState,
     receiver: dealbridge_inbox::PipedriveReceiver,
+    recorder: Metrics,
     settings: &Settings,
     session_key: Vec<u8>,
 ) -> anyhow::Result<Server> {
     let state = web::Data::new(state);
     let receiver = web::Data::new(receiver);
+    let recorder = web::Data::new(recorder);
     let https = settings.public_url.scheme() == "https";
     let server = HttpServer::new(move || {
         App::new()
@@ -186,8 +210,11 @@ fn serve(
             .wrap(from_fn(dealbridge_web::request_id_header))
             // Logs the path only: query strings carry OAuth codes and Pipedrive's JWTs.
             .wrap(TracingLogger::<RequestSpan>::new())
+            // Outermost: the time includes every other middleware.
+            .wrap(from_fn(dealbridge_web::metrics::record_requests))
             .app_data(state.clone())
             .app_data(receiver.clone())
+            .app_data(recorder.clone())
             .configure(dealbridge_web::configure)
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs())

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use dealbridge_budget::{GateConfig, LedgerGate, StoreLedger};
-use dealbridge_jobs::{Registry, Worker};
+use dealbridge_jobs::{Finished, Registry, Worker};
 use dealbridge_pipedrive::Pipedrive;
 use dealbridge_storage::Store;
 use dealbridge_tokens::TokenVault;
+use dealbridge_web::metrics::Metrics;
 use dealbridge_workflows::{register_refresh_sweep, RetentionPolicy, Workflows};
 
 use crate::pipedrive_setup::return_leases;
@@ -37,6 +38,7 @@ pub async fn run(
     store: Arc<dyn Store>,
     pipedrive: Option<(Pipedrive, TokenVault)>,
     ledger: Arc<StoreLedger>,
+    metrics: &Metrics,
     settings: &Settings,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
@@ -46,8 +48,12 @@ pub async fn run(
         retention: retention_policy(settings),
     };
     let gate = LedgerGate::new(store.clone(), ledger, GateConfig::default());
+    let counted = metrics.clone();
     let worker = Worker::builder(store, registry(deps))
         .budget(Arc::new(gate))
+        .on_finished(Arc::new(move |kind: &str, finished: Finished| {
+            counted.job_finished(kind, finished.as_str())
+        }))
         .concurrency(settings.worker_concurrency)
         .shutdown_grace(settings.shutdown_timeout)
         .build();
@@ -93,19 +99,24 @@ pub async fn shutdown_signal() {
 /// `dealbridge worker`.
 pub async fn worker_only(settings: &Settings) -> anyhow::Result<()> {
     let store = crate::store::open(settings).await?;
+    let metrics = Metrics::new();
     // Only a real Pipedrive is reachable from a separate worker process: an embedded sandbox lives
     // inside its `serve` process, which runs the sweep itself.
     let (pipedrive, ledger) = match settings.pipedrive.credentials {
         Some(_) => {
             let keys = Arc::new(crate::secrets::key_ring(settings)?);
             let setup = crate::pipedrive_setup::connect(settings, store.clone()).await?;
+            let vault = TokenVault::new(store.clone(), keys, setup.pipedrive.oauth().clone());
             // Most API calls are made here, so this process exports its own figures.
-            if let Some((server, _)) =
-                crate::metrics_export::bind(settings, &setup.pipedrive, store.clone())?
-            {
+            let sources = crate::metrics_export::Sources {
+                metrics: &metrics,
+                pipedrive: &setup.pipedrive,
+                store: store.clone(),
+                vault: Some(&vault),
+            };
+            if let Some((server, _)) = crate::metrics_export::bind(settings, sources)? {
                 tokio::spawn(server);
             }
-            let vault = TokenVault::new(store.clone(), keys, setup.pipedrive.oauth().clone());
             (Some((setup.pipedrive, vault)), setup.ledger)
         }
         // The budgets are in the store all the same: the gate reads them.
@@ -116,6 +127,7 @@ pub async fn worker_only(settings: &Settings) -> anyhow::Result<()> {
         store,
         pipedrive,
         ledger.clone(),
+        &metrics,
         settings,
         shutdown_signal(),
     )
