@@ -13,7 +13,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    telemetry::init(&settings);
+    let telemetry = match telemetry::init(&settings) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("dealbridge: {err:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -41,12 +47,16 @@ fn main() -> std::process::ExitCode {
             Command::Healthcheck => dealbridge_app::healthcheck_cmd::run(&settings).await,
         }
     });
-    match outcome {
+    // The runtime goes first: its tasks' spans end, then the exporter sends what is buffered.
+    drop(runtime);
+    let code = match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error.cause = ?err, "dealbridge stopped with an error");
             eprintln!("dealbridge: {err:#}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    drop(telemetry);
+    code
 }

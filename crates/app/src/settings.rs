@@ -72,6 +72,12 @@ pub struct Settings {
     /// `DEALBRIDGE_API2CART_API_KEY`: our API2Cart account key; unset means API2Cart stores
     /// cannot be connected (offline, the embedded sandbox provides one).
     pub api2cart_api_key: Option<SecretString>,
+    /// `DEALBRIDGE_METRICS_MAX_COMPANIES`: how many companies (the busiest by calls) get
+    /// per-company series of their own; the rest are summed under `company="other"`.
+    pub metrics_max_companies: usize,
+    /// `DEALBRIDGE_OTLP_ENDPOINT`: an OpenTelemetry collector's OTLP/HTTP base URL (traces go to
+    /// `/v1/traces` under it); unset means no trace export.
+    pub otlp_endpoint: Option<Url>,
 }
 
 /// How to reach Pipedrive. Without credentials Dealbridge runs against an embedded sandbox.
@@ -137,6 +143,10 @@ struct Raw {
     api2cart_url: String,
     #[serde(default)]
     api2cart_api_key: Option<SecretString>,
+    #[serde(default = "defaults::metrics_max_companies")]
+    metrics_max_companies: usize,
+    #[serde(default)]
+    otlp_endpoint: Option<String>,
 }
 
 mod defaults {
@@ -163,6 +173,9 @@ mod defaults {
     }
     pub fn session_max_age_secs() -> u64 {
         12 * 3600
+    }
+    pub fn metrics_max_companies() -> usize {
+        dealbridge_web::metrics::DEFAULT_MAX_COMPANIES
     }
     pub fn worker_concurrency() -> usize {
         16
@@ -323,10 +336,29 @@ impl Raw {
         let api2cart_api_key = self
             .api2cart_api_key
             .filter(|key| !key.expose_secret().trim().is_empty());
+        let otlp_endpoint = match self.otlp_endpoint.as_deref().map(str::trim) {
+            None | Some("") => None,
+            // Credentials in the URL are refused: the address is logged.
+            Some(endpoint) => Some(
+                endpoint
+                    .parse::<Url>()
+                    .ok()
+                    .filter(|url| matches!(url.scheme(), "http" | "https"))
+                    .filter(|url| url.username().is_empty() && url.password().is_none())
+                    .ok_or_else(|| {
+                        invalid(
+                            "otlp_endpoint",
+                            "must be an http(s) URL without credentials".into(),
+                        )
+                    })?,
+            ),
+        };
         Ok(Settings {
             api2cart_url,
             api2cart_api_key,
+            otlp_endpoint,
             metrics_listen,
+            metrics_max_companies: self.metrics_max_companies,
             retention_days: self.retention_days,
             pipedrive,
             encryption_keys: self.encryption_keys,

@@ -9,6 +9,7 @@ use actix_web::middleware::{from_fn, Compress};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use dealbridge_storage::Store;
+use dealbridge_web::metrics::Metrics;
 use dealbridge_web::{AppIdentity, AppState, ConsoleState, RequestSpan, StateSigner, Templates};
 use tracing_actix_web::TracingLogger;
 
@@ -28,6 +29,8 @@ pub struct Application {
     ledger: Arc<StoreLedger>,
     /// The `/metrics` server and its port, when configured.
     metrics: Option<(Server, u16)>,
+    /// What requests, jobs and webhooks count into (exported on `/metrics`).
+    recorder: Metrics,
     settings: Settings,
 }
 
@@ -52,7 +55,16 @@ impl Application {
             pipedrive.pipedrive.oauth().clone(),
         );
         let sandbox = pipedrive.sandbox.clone();
-        let metrics = crate::metrics_export::bind(&settings, &pipedrive.pipedrive, store.clone())?;
+        let recorder = Metrics::new();
+        let metrics = crate::metrics_export::bind(
+            &settings,
+            crate::metrics_export::Sources {
+                metrics: &recorder,
+                pipedrive: &pipedrive.pipedrive,
+                store: store.clone(),
+                vault: Some(&vault),
+            },
+        )?;
         let client = pipedrive.pipedrive.clone();
         let console_password = crate::console_bootstrap::first_staff_account(
             store.as_ref(),
@@ -97,7 +109,14 @@ impl Application {
             ),
             stores: dealbridge_inbox::StoreReceiver::new(store.clone(), keys.clone(), writer),
         };
-        let server = serve(listener, state, receivers, &settings, session_key.clone())?;
+        let server = serve(
+            listener,
+            state,
+            receivers,
+            recorder.clone(),
+            &settings,
+            session_key.clone(),
+        )?;
         tracing::info!(address = %settings.listen, port, public_url = %settings.public_url, "listening");
         Ok(Self {
             port,
@@ -109,6 +128,7 @@ impl Application {
             pipedrive: client,
             ledger,
             metrics,
+            recorder,
             settings,
         })
     }
@@ -144,6 +164,7 @@ impl Application {
             pipedrive,
             ledger,
             metrics,
+            recorder,
             settings,
             keys,
             ..
@@ -158,6 +179,7 @@ impl Application {
             store,
             Some((pipedrive, vault, hooks)),
             ledger.clone(),
+            &recorder,
             &settings,
             shutdown,
         );
@@ -216,6 +238,7 @@ fn serve(
     listener: TcpListener,
     state: AppState,
     receivers: Receivers,
+    recorder: Metrics,
     settings: &Settings,
     session_key: Vec<u8>,
 ) -> anyhow::Result<Server> {
@@ -223,6 +246,7 @@ fn serve(
     let pipedrive = web::Data::new(receivers.pipedrive);
     let event_api = web::Data::new(receivers.event_api);
     let stores = web::Data::new(receivers.stores);
+    let recorder = web::Data::new(recorder);
     let https = settings.public_url.scheme() == "https";
     let server = HttpServer::new(move || {
         App::new()
@@ -233,10 +257,13 @@ fn serve(
             .wrap(from_fn(dealbridge_web::request_id_header))
             // Logs the path only: query strings carry OAuth codes and Pipedrive's JWTs.
             .wrap(TracingLogger::<RequestSpan>::new())
+            // Outermost: the time includes every other middleware.
+            .wrap(from_fn(dealbridge_web::metrics::record_requests))
             .app_data(state.clone())
             .app_data(pipedrive.clone())
             .app_data(event_api.clone())
             .app_data(stores.clone())
+            .app_data(recorder.clone())
             .configure(dealbridge_web::configure)
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs())

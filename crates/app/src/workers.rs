@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use dealbridge_budget::{GateConfig, LedgerGate, StoreLedger};
-use dealbridge_jobs::{Registry, Worker};
+use dealbridge_jobs::{Finished, Registry, Worker};
 use dealbridge_pipedrive::Pipedrive;
 use dealbridge_storage::Store;
 use dealbridge_tokens::TokenVault;
+use dealbridge_web::metrics::Metrics;
 use dealbridge_workflows::{
     register_pipedrive_events, register_refresh_sweep, RetentionPolicy, WebhookSetup, Workflows,
 };
@@ -41,6 +42,7 @@ pub async fn run(
     store: Arc<dyn Store>,
     pipedrive: Option<(Pipedrive, TokenVault, WebhookSetup)>,
     ledger: Arc<StoreLedger>,
+    metrics: &Metrics,
     settings: &Settings,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
@@ -50,8 +52,12 @@ pub async fn run(
         retention: retention_policy(settings),
     };
     let gate = LedgerGate::new(store.clone(), ledger, GateConfig::default());
+    let counted = metrics.clone();
     let worker = Worker::builder(store, registry(deps))
         .budget(Arc::new(gate))
+        .on_finished(Arc::new(move |kind: &str, finished: Finished| {
+            counted.job_finished(kind, finished.as_str())
+        }))
         .concurrency(settings.worker_concurrency)
         .shutdown_grace(settings.shutdown_timeout)
         .build();
@@ -97,20 +103,25 @@ pub async fn shutdown_signal() {
 /// `dealbridge worker`.
 pub async fn worker_only(settings: &Settings) -> anyhow::Result<()> {
     let store = crate::store::open(settings).await?;
+    let metrics = Metrics::new();
     // Only a real Pipedrive is reachable from a separate worker process: an embedded sandbox lives
     // inside its `serve` process, which runs the sweep itself.
     let (pipedrive, ledger) = match settings.pipedrive.credentials {
         Some(_) => {
             let keys = Arc::new(crate::secrets::key_ring(settings)?);
             let setup = crate::pipedrive_setup::connect(settings, store.clone()).await?;
-            // Most API calls are made here, so this process exports its own figures.
-            if let Some((server, _)) =
-                crate::metrics_export::bind(settings, &setup.pipedrive, store.clone())?
-            {
-                tokio::spawn(server);
-            }
             let vault =
                 TokenVault::new(store.clone(), keys.clone(), setup.pipedrive.oauth().clone());
+            // Most API calls are made here, so this process exports its own figures.
+            let sources = crate::metrics_export::Sources {
+                metrics: &metrics,
+                pipedrive: &setup.pipedrive,
+                store: store.clone(),
+                vault: Some(&vault),
+            };
+            if let Some((server, _)) = crate::metrics_export::bind(settings, sources)? {
+                tokio::spawn(server);
+            }
             let hooks = WebhookSetup {
                 keys,
                 public_url: settings.public_url.clone(),
@@ -125,6 +136,7 @@ pub async fn worker_only(settings: &Settings) -> anyhow::Result<()> {
         store,
         pipedrive,
         ledger.clone(),
+        &metrics,
         settings,
         shutdown_signal(),
     )

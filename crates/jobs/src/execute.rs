@@ -67,9 +67,34 @@ impl Leases {
 
 #[derive(Debug)]
 pub(crate) enum Outcome {
-    Done(JobLease),
-    Failed(JobLease, JobFailure),
+    Done(JobLease, String),
+    Failed(JobLease, String, JobFailure),
 }
+
+/// How a job's attempt ended, once recorded in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// The handler succeeded and the job is gone from the queue.
+    Done,
+    /// The handler failed and the job is queued to run again.
+    Retried,
+    /// The handler failed for good (or ran out of attempts): the job is dead.
+    Dead,
+}
+
+impl Finished {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finished::Done => "done",
+            Finished::Retried => "retried",
+            Finished::Dead => "dead",
+        }
+    }
+}
+
+/// Told of every recorded outcome with the job's kind. Lets the app count outcomes (metrics)
+/// without this crate depending on a metrics library.
+pub type FinishObserver = Arc<dyn Fn(&str, Finished) + Send + Sync>;
 
 /// Runs one job and sends its outcome; the permit returns the worker slot when this ends.
 pub(crate) async fn run_job(
@@ -98,7 +123,7 @@ pub(crate) async fn run_job(
     };
     let backoff = registry.get(&kind).map(|r| r.backoff).unwrap_or_default();
     let outcome = match result {
-        Ok(()) => Outcome::Done(lease),
+        Ok(()) => Outcome::Done(lease, kind),
         Err(err) => {
             let retry_at = match &err {
                 JobError::Permanent(_) => None,
@@ -115,7 +140,7 @@ pub(crate) async fn run_job(
             tracing::warn!(job.id = %lease.id, job.kind = %kind, job.attempts = attempts,
                 retry = retry_at.is_some(), error = %err.chain(), "job failed");
             let error = err.cause().to_string();
-            Outcome::Failed(lease, JobFailure { error, retry_at })
+            Outcome::Failed(lease, kind, JobFailure { error, retry_at })
         }
     };
     Leases::remove(&leases.running, lease.id);
@@ -130,7 +155,13 @@ pub(crate) async fn record_outcomes(
     mut outcomes: mpsc::UnboundedReceiver<Outcome>,
     leases: Arc<Leases>,
     counters: Arc<Counters>,
+    observer: Option<FinishObserver>,
 ) {
+    let observe = |kind: &str, finished: Finished| {
+        if let Some(observer) = &observer {
+            observer(kind, finished);
+        }
+    };
     const MAX_BATCH: usize = 1000;
     while let Some(first) = outcomes.recv().await {
         let mut batch = vec![first];
@@ -141,14 +172,24 @@ pub(crate) async fn record_outcomes(
             }
         }
         let mut done = Vec::new();
+        let mut done_kinds = Vec::new();
         for outcome in batch {
             match outcome {
-                Outcome::Done(lease) => done.push(lease),
-                Outcome::Failed(lease, failure) => {
+                Outcome::Done(lease, kind) => {
+                    done.push(lease);
+                    done_kinds.push(kind);
+                }
+                Outcome::Failed(lease, kind, failure) => {
                     let dead = failure.retry_at.is_none();
                     match with_retries(|| store.fail_job(&lease, &failure)).await {
-                        Some(true) if dead => bump(&counters.dead, 1),
-                        Some(true) => bump(&counters.retried, 1),
+                        Some(true) if dead => {
+                            bump(&counters.dead, 1);
+                            observe(&kind, Finished::Dead);
+                        }
+                        Some(true) => {
+                            bump(&counters.retried, 1);
+                            observe(&kind, Finished::Retried);
+                        }
                         Some(false) => lost(&counters, &lease),
                         None => {}
                     }
@@ -163,6 +204,12 @@ pub(crate) async fn record_outcomes(
                 if missing > 0 {
                     bump(&counters.lost, missing);
                     tracing::warn!(jobs = missing, "finished jobs whose lease was lost");
+                } else {
+                    // The store does not say which leases of a batch were lost, so a batch with
+                    // losses is left out rather than counted against the wrong kinds.
+                    for kind in &done_kinds {
+                        observe(kind, Finished::Done);
+                    }
                 }
             }
             for lease in &done {

@@ -14,6 +14,7 @@ mod worker;
 pub use backoff::Backoff;
 pub use budget::{Admission, BudgetGate, Unlimited};
 pub use error::{Cause, Error, JobError};
+pub use execute::{FinishObserver, Finished};
 pub use fair::{deal, lane_weight, Candidate, Usage, USAGE_HALF_LIFE};
 #[cfg(feature = "test-util")]
 pub use manual_budget::ManualBudget;

@@ -17,9 +17,10 @@ use dealbridge_core::ErrorChain;
 use dealbridge_storage::{Claim, Job, JobLease, LeaseId, Store, StoreResult};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::budget::{BudgetGate, Unlimited};
-use crate::execute::{heartbeat, record_outcomes, run_job, Counters, Leases};
+use crate::execute::{heartbeat, record_outcomes, run_job, Counters, FinishObserver, Leases};
 use crate::fair::Planner;
 use crate::prefetch::Prefetch;
 use crate::registry::{JobContext, Registry};
@@ -57,6 +58,7 @@ pub struct WorkerBuilder {
     store: Arc<dyn Store>,
     registry: Registry,
     budget: Arc<dyn BudgetGate>,
+    observer: Option<FinishObserver>,
     config: Config,
 }
 
@@ -106,6 +108,12 @@ impl WorkerBuilder {
         self
     }
 
+    /// Called with the kind and outcome of every job whose outcome was recorded (metrics).
+    pub fn on_finished(mut self, observer: FinishObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Shown in `locked_by` (default `worker-<pid>-<random>`).
     pub fn worker_id(mut self, id: impl Into<String>) -> Self {
         self.config.worker_id = id.into();
@@ -117,6 +125,7 @@ impl WorkerBuilder {
             store: self.store,
             registry: Arc::new(self.registry),
             budget: self.budget,
+            observer: self.observer,
             config: self.config,
         }
     }
@@ -126,6 +135,7 @@ pub struct Worker {
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
     budget: Arc<dyn BudgetGate>,
+    observer: Option<FinishObserver>,
     config: Config,
 }
 
@@ -146,6 +156,7 @@ impl Worker {
             store,
             registry,
             budget: Arc::new(Unlimited),
+            observer: None,
             config,
         }
     }
@@ -186,6 +197,7 @@ impl Worker {
             received,
             leases.clone(),
             counters.clone(),
+            self.observer.clone(),
         ));
         let heartbeat = tokio::spawn(heartbeat(store.clone(), leases.clone(), config.lease));
         let mut tasks = JoinSet::new();
@@ -234,13 +246,15 @@ impl Worker {
                     if let Some(lease) = job.lease() {
                         leases.start(lease);
                     }
-                    tasks.spawn(run_job(
+                    let span = job_span(&job);
+                    let task = run_job(
                         self.registry.clone(),
                         JobContext { job },
                         leases.clone(),
                         outcomes.clone(),
                         permit,
-                    ));
+                    );
+                    tasks.spawn(task.instrument(span));
                 }
             }
             // Jobs to claim: one per free slot, plus what the reserve lacks; on new work while
@@ -436,6 +450,21 @@ fn start_ready(
         }
     }
     started
+}
+
+/// The span every log line of a job's run carries (and that trace exporters send on).
+fn job_span(job: &Job) -> tracing::Span {
+    let span = tracing::info_span!(
+        "job",
+        job.id = %job.id,
+        job.kind = %job.kind,
+        job.attempt = job.attempts,
+        tenant.id = tracing::field::Empty,
+    );
+    if let Some(tenant) = job.tenant_id {
+        span.record("tenant.id", tracing::field::display(tenant));
+    }
+    span
 }
 
 fn log_join(joined: Result<(), tokio::task::JoinError>) {

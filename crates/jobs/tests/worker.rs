@@ -274,3 +274,57 @@ async fn fairness_small_tenant_behind_big_backlog_on_sqlite() {
         "A started {a_between} jobs while B's burst ran: the burst did not overtake the backlog"
     );
 }
+
+#[tokio::test]
+async fn the_finish_observer_hears_each_recorded_outcome_with_its_kind() {
+    let (store, _dir) = store().await;
+    let tenant = TenantId::new();
+    for kind in ["t.ok", "t.ok", "t.flaky", "t.broken"] {
+        store
+            .enqueue(&NewJob::new(kind, json!({})).tenant(tenant).max_attempts(2))
+            .await
+            .unwrap();
+    }
+    let registry = Registry::new()
+        .handle("t.ok", |_ctx: JobContext| async move { Ok(()) })
+        .handle_with("t.flaky", FAST, |_ctx: JobContext| async move {
+            Err(JobError::retry("try later"))
+        })
+        .handle("t.broken", |_ctx: JobContext| async move {
+            Err(JobError::permanent("never works"))
+        });
+    let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let observer: dealbridge_jobs::FinishObserver = {
+        let heard = heard.clone();
+        Arc::new(move |kind: &str, finished: dealbridge_jobs::Finished| {
+            heard
+                .lock()
+                .unwrap()
+                .push(format!("{kind}:{}", finished.as_str()));
+        })
+    };
+    for _ in 0..200 {
+        Worker::builder(store.clone(), registry.clone())
+            .on_finished(observer.clone())
+            .build()
+            .run_until_idle()
+            .await
+            .unwrap();
+        if heard.lock().unwrap().len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut heard = heard.lock().unwrap().clone();
+    heard.sort();
+    assert_eq!(
+        heard,
+        [
+            "t.broken:dead",
+            "t.flaky:dead",
+            "t.flaky:retried",
+            "t.ok:done",
+            "t.ok:done"
+        ]
+    );
+}

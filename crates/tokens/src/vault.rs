@@ -16,6 +16,7 @@ use dealbridge_storage::{InstallationKey, Store, StoreError};
 use rand::Rng;
 
 use crate::lease::RefreshLease;
+use crate::refresh_counts::{Ended, RefreshCounts, RefreshFigures};
 use crate::seal::{open, seal};
 
 /// Timing of refreshes. The defaults suit Pipedrive's one-hour access tokens.
@@ -85,6 +86,7 @@ struct Inner {
     /// This vault's name on leases; unique per instance.
     holder: String,
     locks: Mutex<LockMap>,
+    refreshes: RefreshCounts,
 }
 
 impl std::fmt::Debug for TokenVault {
@@ -121,8 +123,14 @@ impl TokenVault {
                 config,
                 holder,
                 locks: Mutex::new(HashMap::new()),
+                refreshes: RefreshCounts::default(),
             }),
         }
+    }
+
+    /// How the refreshes this vault attempted so far ended (the metrics page reads it).
+    pub fn refresh_counts(&self) -> RefreshFigures {
+        self.inner.refreshes.snapshot()
     }
 
     /// The token source of one installation, for `CompanyCtx::token_source`.
@@ -355,6 +363,16 @@ impl InstallationTokens {
     /// Refreshes under the per-installation mutex and the store lease, unless the tokens changed
     /// since `seen` (then the current access token is returned and nothing is sent).
     async fn refresh_locked(&self, seen: &SealedTokens) -> Result<Outcome, TokenError> {
+        let outcome = self.refresh_locked_uncounted(seen).await;
+        self.inner().refreshes.count(match &outcome {
+            Ok(Outcome::Refreshed(_)) => Ended::Refreshed,
+            Ok(Outcome::Current(_)) => Ended::AlreadyRefreshed,
+            Err(e) => Ended::Failed(e),
+        });
+        outcome
+    }
+
+    async fn refresh_locked_uncounted(&self, seen: &SealedTokens) -> Result<Outcome, TokenError> {
         let lock = self.vault.lock_for((self.tenant_id, self.user_id));
         let _guard = lock.lock().await;
 

@@ -325,6 +325,13 @@ async fn single_flight(backend: Backend) -> anyhow::Result<Cleanup> {
         "refreshes (ok, refused): {:?}",
         env.refreshes()
     );
+    // The vaults count the one refresh once, and the waiters as refreshed by someone else.
+    let counts = env.vaults.each_ref().map(TokenVault::refresh_counts);
+    anyhow::ensure!(
+        counts[0].refreshed + counts[1].refreshed == 1
+            && counts.iter().all(|c| c.refused == 0 && c.failed == 0),
+        "refresh counts: {counts:?}"
+    );
     env.call_api(0).await?;
     env.call_api(1).await?;
     anyhow::ensure!(
@@ -410,6 +417,11 @@ async fn invalid_grant(backend: Backend) -> anyhow::Result<Cleanup> {
         env.refreshes() == (0, 2),
         "tried once and re-checked once: {:?}",
         env.refreshes()
+    );
+    let counts = env.vaults[0].refresh_counts();
+    anyhow::ensure!(
+        counts.refused == 1 && counts.refreshed == 0,
+        "refresh counts: {counts:?}"
     );
     anyhow::ensure!(
         env.status().await? == InstallationStatus::NeedsReauth,

@@ -32,6 +32,8 @@ impl RootSpanBuilder for RequestSpan {
             http.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
             request_id = %request_id,
+            // Recorded once a guard knows whose request this is (see `require_dashboard`).
+            tenant.id = tracing::field::Empty,
             exception.message = tracing::field::Empty,
             exception.details = tracing::field::Empty,
         )

@@ -101,6 +101,9 @@ pub async fn require_dashboard(
     };
     match authorised {
         Some(user) => {
+            if let Some(span) = req.extensions().get::<tracing_actix_web::RootSpan>() {
+                span.record("tenant.id", tracing::field::display(user.tenant_id));
+            }
             req.extensions_mut().insert(user);
         }
         None => {

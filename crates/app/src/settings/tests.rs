@@ -23,6 +23,8 @@ fn defaults_need_no_configuration() {
         assert_eq!(settings.log_format, LogFormat::Pretty);
         assert_eq!(settings.retention_days, 30);
         assert_eq!(settings.metrics_listen, None, "metrics are opt-in");
+        assert_eq!(settings.metrics_max_companies, 100);
+        assert_eq!(settings.otlp_endpoint, None, "trace export is opt-in");
         Ok(())
     });
 }
@@ -76,6 +78,21 @@ fn bad_values_name_their_variable_on_one_line() {
             "soon",
             "DEALBRIDGE_RETENTION_DAYS",
         ),
+        (
+            "DEALBRIDGE_OTLP_ENDPOINT",
+            "collector:4318",
+            "DEALBRIDGE_OTLP_ENDPOINT",
+        ),
+        (
+            "DEALBRIDGE_OTLP_ENDPOINT",
+            "https://user:pw@otel.example",
+            "DEALBRIDGE_OTLP_ENDPOINT",
+        ),
+        (
+            "DEALBRIDGE_METRICS_MAX_COMPANIES",
+            "all",
+            "DEALBRIDGE_METRICS_MAX_COMPANIES",
+        ),
     ];
     for (var, value, named) in cases {
         Jail::expect_with(|jail| {
@@ -93,4 +110,19 @@ fn bad_values_name_their_variable_on_one_line() {
 fn a_missing_explicit_file_is_an_error() {
     let err = Settings::load(Some(Path::new("/nonexistent/dealbridge.toml"))).unwrap_err();
     assert!(err.to_string().contains("no such file"), "{err}");
+}
+
+#[test]
+fn trace_export_and_the_company_bound_are_read_from_the_environment() {
+    Jail::expect_with(|jail| {
+        jail.set_env("DEALBRIDGE_OTLP_ENDPOINT", "http://collector:4318");
+        jail.set_env("DEALBRIDGE_METRICS_MAX_COMPANIES", "25");
+        let settings = load_in(jail).map_err(|e| e.to_string())?;
+        assert_eq!(
+            settings.otlp_endpoint.as_ref().map(Url::as_str),
+            Some("http://collector:4318/")
+        );
+        assert_eq!(settings.metrics_max_companies, 25);
+        Ok(())
+    });
 }

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the helpers
 
+pub mod install_flow;
 pub mod processes;
 pub mod race;
 

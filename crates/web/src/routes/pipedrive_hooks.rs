@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use dealbridge_inbox::{PipedriveReceiver, ReceiveError};
 use dealbridge_storage::Recorded;
 
+use crate::metrics::{Metrics, WebhookOutcome};
 use crate::AppError;
 
 /// Larger than any v2 delivery (a deal with every custom field filled stays well below).
@@ -32,16 +33,27 @@ async fn receive(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
-    let recorded = receiver
-        .receive(&path_token, authorization, &body)
-        .await
-        .map_err(refusal)?;
+    let received = receiver.receive(&path_token, authorization, &body).await;
+    if let Some(metrics) = req.app_data::<web::Data<Metrics>>() {
+        metrics.webhook("pipedrive", outcome(&received));
+    }
+    let recorded = received.map_err(refusal)?;
     let status = match recorded {
         Recorded::New => "recorded",
         Recorded::Stale => "stale",
         Recorded::Duplicate => "duplicate",
     };
     Ok(HttpResponse::Ok().json(serde_json::json!({ "success": true, "status": status })))
+}
+
+fn outcome(received: &Result<Recorded, ReceiveError>) -> WebhookOutcome {
+    match received {
+        // A stale event's row is kept all the same.
+        Ok(Recorded::New | Recorded::Stale) => WebhookOutcome::Recorded,
+        Ok(Recorded::Duplicate) => WebhookOutcome::Duplicate,
+        Err(ReceiveError::Unavailable(_)) => WebhookOutcome::Unavailable,
+        Err(_) => WebhookOutcome::Refused,
+    }
 }
 
 fn refusal(err: ReceiveError) -> AppError {
@@ -54,6 +66,28 @@ fn refusal(err: ReceiveError) -> AppError {
             // The cause stays in the log; the client learns only to retry.
             tracing::warn!(error.cause = %cause, "webhook not recorded");
             AppError::Unavailable("the event could not be recorded; retry".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_receiver_answer_has_its_metrics_outcome() {
+        let unavailable = ReceiveError::Unavailable("database gone".into());
+        let cases = [
+            (Ok(Recorded::New), WebhookOutcome::Recorded),
+            (Ok(Recorded::Stale), WebhookOutcome::Recorded),
+            (Ok(Recorded::Duplicate), WebhookOutcome::Duplicate),
+            (Err(ReceiveError::UnknownPath), WebhookOutcome::Refused),
+            (Err(ReceiveError::Unauthorized), WebhookOutcome::Refused),
+            (Err(ReceiveError::ForeignCompany), WebhookOutcome::Refused),
+            (Err(unavailable), WebhookOutcome::Unavailable),
+        ];
+        for (received, expected) in cases {
+            assert_eq!(outcome(&received), expected, "{received:?}");
         }
     }
 }

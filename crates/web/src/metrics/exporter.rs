@@ -1,11 +1,6 @@
-//! `/metrics`: the per-company Pipedrive figures and the job queue's depth in Prometheus' text
-//! format, served on an address of their own (the app binds `DEALBRIDGE_METRICS_LISTEN`) so they
-//! never face the public internet.
-//!
-//! The figures already live in the Pipedrive client (the dashboard reads them too), so the page is
-//! built from a snapshot at scrape time rather than by instrumenting every call twice. The
-//! recorder is local to this exporter, not global: several apps in one process (the tests) each
-//! export their own figures.
+//! The scrape-time half of `/metrics`: figures that already live elsewhere (the Pipedrive client's
+//! per-company counters, which the dashboard reads too; the vault's refreshes; the queue's depth)
+//! are read when the page is asked for rather than instrumenting every call twice.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -16,14 +11,18 @@ use chrono::Utc;
 use dealbridge_core::ErrorChain;
 use dealbridge_pipedrive::{CompanyFigures, Pipedrive};
 use dealbridge_storage::{LaneOverview, Store};
+use dealbridge_tokens::TokenVault;
 use metrics::{counter, describe_counter, describe_gauge, gauge, with_local_recorder, Unit};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::PrometheusBuilder;
+
+use super::{Metrics, Ranked};
 
 pub struct MetricsExporter {
-    recorder: PrometheusRecorder,
-    handle: PrometheusHandle,
+    metrics: Metrics,
     pipedrive: Pipedrive,
     store: Arc<dyn Store>,
+    vault: Option<TokenVault>,
+    max_companies: usize,
 }
 
 /// One exported figure: its name, help text, unit and how to read it from a company's figures.
@@ -80,13 +79,16 @@ const COUNTERS: &[Exported] = &[
 ];
 
 impl MetricsExporter {
-    pub fn new(pipedrive: Pipedrive, store: Arc<dyn Store>) -> Self {
-        let recorder = PrometheusBuilder::new().build_recorder();
-        let handle = recorder.handle();
-        with_local_recorder(&recorder, || {
-            for counter in COUNTERS {
-                describe_counter!(counter.name, counter.unit, counter.help);
-            }
+    /// `metrics` is the app's recorder (the page includes what it counted); `vault`, when this
+    /// process refreshes tokens; `max_companies`, how many companies get series of their own.
+    pub fn new(
+        metrics: Metrics,
+        pipedrive: Pipedrive,
+        store: Arc<dyn Store>,
+        vault: Option<TokenVault>,
+        max_companies: usize,
+    ) -> Self {
+        metrics.with(|| {
             describe_gauge!(
                 JOBS,
                 Unit::Count,
@@ -97,21 +99,26 @@ impl MetricsExporter {
                 Unit::Seconds,
                 "How long the oldest job ready to run in each lane has waited."
             );
+            describe_counter!(
+                TOKEN_REFRESHES,
+                Unit::Count,
+                "OAuth token refreshes this process attempted, by outcome."
+            );
         });
         Self {
-            recorder,
-            handle,
+            metrics,
             pipedrive,
             store,
+            vault,
+            max_companies,
         }
     }
 
     /// The page as of now.
     pub async fn render(&self) -> String {
-        let figures = self.pipedrive.figures().snapshot_all();
         let now = Utc::now();
         // A store that cannot answer leaves the queue gauges at their last values; the page
-        // still serves the client's figures.
+        // still serves everything else.
         let queue = match self.store.queue_overview(now).await {
             Ok(queue) => queue,
             Err(e) => {
@@ -119,24 +126,45 @@ impl MetricsExporter {
                 Vec::new()
             }
         };
-        with_local_recorder(&self.recorder, || {
+        let refreshes = self.vault.as_ref().map(TokenVault::refresh_counts);
+        self.metrics.with(|| {
             for lane in &queue {
                 record_lane(lane, now);
             }
-            for (company, figures) in &figures {
-                let company = company.0.to_string();
+            for (outcome, count) in refreshes.iter().flat_map(|r| r.by_outcome()) {
+                counter!(TOKEN_REFRESHES, "outcome" => outcome).absolute(count);
+            }
+        });
+        let mut page = self.metrics.render();
+        page.push_str(&self.company_series());
+        page
+    }
+
+    /// The per-company series, drawn afresh each scrape from a recorder of their own: a company
+    /// that drops out of the busiest `max_companies` loses its series (and is counted in `other`)
+    /// instead of leaving a stale one behind.
+    fn company_series(&self) -> String {
+        let Ranked(companies) =
+            Ranked::new(self.pipedrive.figures().snapshot_all(), self.max_companies);
+        let recorder = PrometheusBuilder::new().build_recorder();
+        with_local_recorder(&recorder, || {
+            for exported in COUNTERS {
+                describe_counter!(exported.name, exported.unit, exported.help);
+            }
+            for (company, figures) in &companies {
                 for exported in COUNTERS {
                     counter!(exported.name, "company" => company.clone())
                         .absolute((exported.read)(figures));
                 }
             }
         });
-        self.handle.render()
+        recorder.handle().render()
     }
 }
 
 const JOBS: &str = "dealbridge_jobs";
 const OLDEST_READY: &str = "dealbridge_jobs_oldest_ready_seconds";
+const TOKEN_REFRESHES: &str = "dealbridge_token_refreshes_total";
 
 fn record_lane(lane: &LaneOverview, now: chrono::DateTime<Utc>) {
     let name = lane.lane.as_str();
