@@ -116,6 +116,7 @@ pub const APP_SCOPES: &[&str] = &[
     "search:read",
     "deal-fields:full",
     "webhooks:full",
+    "users:read",
 ];
 
 pub fn parse_scopes(scope: &str) -> Vec<String> {

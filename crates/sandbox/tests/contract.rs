@@ -79,6 +79,19 @@ async fn every_operation_matches_the_official_schema_and_cost() {
     };
     c.op(false, "GET", "/users/me", "/users/me", None, 200)
         .await;
+    let users = c.op(false, "GET", "/users", "/users", None, 200).await;
+    assert!(!users["data"].as_array().unwrap().is_empty(), "{users}");
+    let types = c
+        .op(false, "GET", "/activityTypes", "/activityTypes", None, 200)
+        .await;
+    assert!(
+        types["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["key_string"] == "call"),
+        "{types}"
+    );
 
     // Custom fields first, so records carry `custom_fields` values.
     let mut codes = Vec::new();

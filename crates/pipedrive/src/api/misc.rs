@@ -1,4 +1,4 @@
-//! users/me, notes and webhooks (v1), fields, pipelines and stages (v2).
+//! users and activity types, notes and webhooks (v1), fields, pipelines and stages (v2).
 
 use serde_json::Value;
 
@@ -16,6 +16,8 @@ const PIPELINES: &str = "/api/v2/pipelines";
 const PIPELINE: &str = "/api/v2/pipelines/{id}";
 const STAGES: &str = "/api/v2/stages";
 const STAGE: &str = "/api/v2/stages/{id}";
+const USERS: &str = "/api/v1/users";
+const ACTIVITY_TYPES: &str = "/api/v1/activityTypes";
 
 const ALL_FIELD_ENTITIES: [FieldEntity; 5] = [
     FieldEntity::Deal,
@@ -39,6 +41,8 @@ pub(super) fn operations() -> Vec<Operation> {
         Operation::new("GET", PIPELINE),
         Operation::new("GET", STAGES),
         Operation::new("GET", STAGE),
+        Operation::new("GET", USERS),
+        Operation::new("GET", ACTIVITY_TYPES),
     ];
     for entity in ALL_FIELD_ENTITIES {
         let (collection, item) = field_paths(entity);
@@ -52,7 +56,7 @@ pub(super) fn operations() -> Vec<Operation> {
     ops
 }
 
-/// `GET /v1/users/me`.
+/// `GET /v1/users/me` and `GET /v1/users` (v1 only).
 #[derive(Clone)]
 pub struct Users(pub(super) CompanyClient);
 
@@ -62,6 +66,35 @@ impl Users {
     /// The installing user and their company.
     pub async fn me(&self) -> Result<User> {
         Ok(self.0.call(request(Self::ME, None)).await?.data)
+    }
+
+    /// Every user of the company, deactivated ones included (one page: Pipedrive does not
+    /// paginate this list). Needs the `users:read` scope.
+    pub async fn list(&self) -> Result<Vec<CompanyUser>> {
+        let req = request(Operation::new("GET", USERS), None);
+        Ok(self
+            .0
+            .call::<Option<Vec<CompanyUser>>>(req)
+            .await?
+            .data
+            .unwrap_or_default())
+    }
+}
+
+/// Activity types (v1 only): what a follow-up activity can be (`call`, `meeting`, ...).
+#[derive(Clone)]
+pub struct ActivityTypes(pub(super) CompanyClient);
+
+impl ActivityTypes {
+    /// Every activity type of the company, inactive ones included (one page).
+    pub async fn list(&self) -> Result<Vec<ActivityType>> {
+        let req = request(Operation::new("GET", ACTIVITY_TYPES), None);
+        Ok(self
+            .0
+            .call::<Option<Vec<ActivityType>>>(req)
+            .await?
+            .data
+            .unwrap_or_default())
     }
 }
 

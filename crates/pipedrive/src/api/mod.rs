@@ -4,7 +4,7 @@ mod entities;
 mod misc;
 
 pub use entities::{Activities, Deals, Entities, Organizations, Persons, Searchable, V2Entity};
-pub use misc::{Fields, Notes, Pipelines, Stages, Users, Webhooks};
+pub use misc::{ActivityTypes, Fields, Notes, Pipelines, Stages, Users, Webhooks};
 
 use serde::Serialize;
 
@@ -43,6 +43,9 @@ impl CompanyClient {
     }
     pub fn webhooks(&self) -> Webhooks {
         Webhooks(self.clone())
+    }
+    pub fn activity_types(&self) -> ActivityTypes {
+        ActivityTypes(self.clone())
     }
 
     /// Any operation of the cost table, for endpoints without a typed call yet: `param` fills

@@ -1,4 +1,4 @@
-//! Users, notes and webhooks (still v1 only) and fields, pipelines and stages (v2).
+//! Users, activity types, notes and webhooks (still v1 only) and fields, pipelines and stages (v2).
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
@@ -24,6 +24,41 @@ pub struct User {
     pub timezone_name: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// One user of `GET /v1/users`: the company's users, for choosing an owner and counting seats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompanyUser {
+    pub id: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// `false` for a deactivated user (who holds no seat and cannot own records).
+    #[serde(default = "yes")]
+    pub active_flag: bool,
+    #[serde(default)]
+    pub is_deleted: bool,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One entry of `GET /v1/activityTypes`. Activities name their type by `key_string`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityType {
+    pub id: u64,
+    pub name: String,
+    pub key_string: String,
+    #[serde(default = "yes")]
+    pub active_flag: bool,
+    #[serde(default)]
+    pub order_nr: Option<i64>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -352,6 +352,8 @@ fn execute(world: &mut World, op: Op, call: &Call<'_>) -> Reply {
         Op::FieldsGet(k) => v2_fields::get(world, k, call),
         Op::FieldsCreate(k) => v2_fields::create(world, k, call),
         Op::UsersMe => v1::users_me(world, call),
+        Op::UsersList => v1::users_list(world, call),
+        Op::ActivityTypesList => v1::activity_types(world, call),
         Op::WebhooksList => v1::webhooks_list(world, call),
         Op::WebhooksCreate => v1::webhooks_create(world, call),
         Op::WebhooksDelete => v1::webhooks_delete(world, call),

@@ -19,6 +19,8 @@ pub enum Op {
     FieldsGet(EntityKind),
     FieldsCreate(EntityKind),
     UsersMe,
+    UsersList,
+    ActivityTypesList,
     WebhooksList,
     WebhooksCreate,
     WebhooksDelete,
@@ -104,6 +106,13 @@ fn table() -> Vec<(Api, Method, String, Op)> {
     t.push((Api::V1, Method::PUT, "/notes/{id}".into(), Op::Update(n)));
     t.push((Api::V1, Method::DELETE, "/notes/{id}".into(), Op::Delete(n)));
     t.push((Api::V1, Method::GET, "/users/me".into(), Op::UsersMe));
+    t.push((Api::V1, Method::GET, "/users".into(), Op::UsersList));
+    t.push((
+        Api::V1,
+        Method::GET,
+        "/activityTypes".into(),
+        Op::ActivityTypesList,
+    ));
     t.push((Api::V1, Method::GET, "/webhooks".into(), Op::WebhooksList));
     t.push((
         Api::V1,

@@ -1,4 +1,5 @@
-//! The v1 operations that have no v2 form: `/users/me`, notes listing and webhooks.
+//! The v1 operations that have no v2 form: `/users/me`, `/users`, `/activityTypes`, notes
+//! listing and webhooks.
 
 use actix_web::http::StatusCode;
 use serde_json::{json, Map, Value};
@@ -8,7 +9,7 @@ use super::{Call, Reply};
 use crate::clock::v1_time;
 use crate::error::ApiError;
 use crate::world::entities::EntityKind;
-use crate::world::World;
+use crate::world::{User, World};
 
 /// v1 also takes form bodies; numbers and booleans arrive as text and are read back as JSON.
 pub fn form_to_json(body: &[u8]) -> Value {
@@ -24,6 +25,20 @@ pub fn form_to_json(body: &[u8]) -> Value {
     Value::Object(map)
 }
 
+/// A user as `GET /v1/users` and `/v1/users/me` show it (the spec's `BaseUser`).
+fn base_user(user: &User, caller: u64, now_ms: i64) -> Value {
+    let created = v1_time(now_ms);
+    json!({
+        "id": user.id, "name": user.name, "default_currency": "USD", "locale": "en_US",
+        "lang": 1, "email": user.email, "phone": null, "activated": true,
+        "last_login": created, "created": created, "modified": null,
+        "has_created_company": user.id == caller,
+        "access": [{ "app": "sales", "admin": user.is_admin, "permission_set_id": "1" }],
+        "active_flag": true, "timezone_name": "Europe/London", "timezone_offset": "+00:00",
+        "role_id": 1, "icon_url": null, "is_you": user.id == caller, "is_deleted": false,
+    })
+}
+
 pub fn users_me(world: &mut World, call: &Call<'_>) -> Reply {
     let user = world
         .users
@@ -33,20 +48,61 @@ pub fn users_me(world: &mut World, call: &Call<'_>) -> Reply {
         .companies
         .get(&call.company_id)
         .ok_or_else(ApiError::unauthorized)?;
-    let created = v1_time(call.now_ms);
-    let data = json!({
-        "id": user.id, "name": user.name, "default_currency": "USD", "locale": "en_US",
-        "lang": 1, "email": user.email, "phone": null, "activated": true,
-        "last_login": created, "created": created, "modified": null,
-        "has_created_company": true,
-        "access": [{ "app": "sales", "admin": user.is_admin, "permission_set_id": "1" }],
-        "active_flag": true, "timezone_name": "Europe/London", "timezone_offset": "+00:00",
-        "role_id": 1, "icon_url": null, "is_you": true, "is_deleted": false,
+    let mut data = base_user(user, call.user_id, call.now_ms);
+    let company_fields = json!({
         "company_id": company.id, "company_name": company.name,
         "company_domain": company.domain, "company_country": "US",
         "company_industry": "Software",
         "language": { "language_code": "en", "country_code": "US" },
     });
+    if let (Some(data), Value::Object(more)) = (data.as_object_mut(), company_fields) {
+        data.extend(more);
+    }
+    Ok((StatusCode::OK, json!({ "success": true, "data": data })))
+}
+
+/// `GET /v1/users`: every user of the caller's company, in the order they were added.
+pub fn users_list(world: &mut World, call: &Call<'_>) -> Reply {
+    let company = world
+        .companies
+        .get(&call.company_id)
+        .ok_or_else(ApiError::unauthorized)?;
+    let data: Vec<Value> = company
+        .user_ids
+        .iter()
+        .filter_map(|id| world.users.get(id))
+        .map(|user| base_user(user, call.user_id, call.now_ms))
+        .collect();
+    Ok((StatusCode::OK, json!({ "success": true, "data": data })))
+}
+
+/// The activity types a new Pipedrive account starts with (the spec's example shows `deadline`
+/// and `call` in this form); companies here cannot change them.
+const ACTIVITY_TYPES: [(&str, &str); 6] = [
+    ("Call", "call"),
+    ("Meeting", "meeting"),
+    ("Task", "task"),
+    ("Deadline", "deadline"),
+    ("Email", "email"),
+    ("Lunch", "lunch"),
+];
+
+/// `GET /v1/activityTypes`.
+pub fn activity_types(world: &mut World, call: &Call<'_>) -> Reply {
+    if !world.companies.contains_key(&call.company_id) {
+        return Err(ApiError::unauthorized());
+    }
+    let data: Vec<Value> = ACTIVITY_TYPES
+        .iter()
+        .enumerate()
+        .map(|(i, (name, key))| {
+            json!({
+                "id": i + 1, "order_nr": i + 1, "name": name, "key_string": key,
+                "icon_key": key, "active_flag": true, "color": "FFFFFF", "is_custom_flag": false,
+                "add_time": "2019-10-04 16:24:55", "update_time": "2019-10-04 16:24:55",
+            })
+        })
+        .collect();
     Ok((StatusCode::OK, json!({ "success": true, "data": data })))
 }
 
