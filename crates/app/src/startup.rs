@@ -93,6 +93,7 @@ impl Application {
             demo_store: sandbox
                 .as_ref()
                 .map(|s| dealbridge_web::DemoStore::new(s.api2cart.demo_store_key.clone())),
+            choices: Arc::default(),
         };
         // Pipedrive's webhooks are recorded through group commit (see the inbox crate).
         let writer = dealbridge_inbox::InboxWriter::spawn(store.clone(), Default::default());

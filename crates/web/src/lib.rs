@@ -35,6 +35,7 @@ pub use services::first_account::{
     first_console_account, FirstAccountError, FIRST_ACCOUNT, PASSWORD_FILE,
 };
 pub use services::rejections::CALLOUTS_PER_WINDOW;
+pub use services::settings_choices::{ChoicesCache, CHOICES_TTL};
 pub use services::staff::{
     add_account as add_staff_account, normalize_email, StaffAccountError, MIN_PASSWORD_CHARS,
 };

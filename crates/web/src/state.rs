@@ -28,6 +28,9 @@ pub struct AppState {
     pub api2cart: Option<dealbridge_inbox::Api2Cart>,
     /// Offline only: the embedded sandbox's demo store, for the first tenant installed.
     pub demo_store: Option<Arc<crate::DemoStore>>,
+    /// The settings page's choices read from each tenant's Pipedrive, kept briefly so a page
+    /// view does not spend the company's tokens again (`ChoicesCache::default()` to start).
+    pub choices: Arc<crate::ChoicesCache>,
 }
 
 /// Who we are to Pipedrive, and where we live.

@@ -5,6 +5,7 @@ mod console_login;
 mod console_tenants;
 mod dashboard;
 mod dashboard_jobs;
+mod dashboard_settings;
 mod dashboard_sources;
 mod event_api;
 mod health;
@@ -52,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(require_dashboard))
             .configure(dashboard::configure)
             .configure(dashboard_jobs::configure)
+            .configure(dashboard_settings::configure)
             .configure(dashboard_sources::configure),
     );
     cfg.service(

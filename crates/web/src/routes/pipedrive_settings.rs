@@ -1,18 +1,22 @@
 //! `GET /pipedrive/settings`: the app's settings page inside Pipedrive. Pipedrive loads it in an
 //! iframe with a `token` JWT; a valid, fresh, unused token for a known, active installation opens a
-//! dashboard session for that user. A browser already signed in as someone else is not switched
-//! silently (login CSRF: a third party's own token would move the victim into its company): it is
-//! refused until that session is signed out.
+//! dashboard session for that user and answers with the workflow settings form itself (the same
+//! page as `/dashboard/settings`), which initialises Pipedrive's App Extensions SDK with the
+//! iframe's `id` so Pipedrive shows it. It answers in place rather than redirecting: the SDK reads
+//! its id from this URL. A browser already signed in as someone else is not switched silently
+//! (login CSRF: a third party's own token would move the victim into its company): it is refused
+//! until that session is signed out.
 
 use actix_session::Session;
-use actix_web::{http::header, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use dealbridge_core::installation::InstallationStatus;
 use dealbridge_core::{CompanyId, UserId};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use crate::iframe_jwt::{self, IframeTokenError};
-use crate::session::{authorise, sign_in};
+use crate::services::settings_page::{self, Embedding, Notices};
+use crate::session::{authorise, sign_in, DashboardUser};
 use crate::{AppError, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -25,6 +29,8 @@ struct SettingsQuery {
     token: String,
     company_id: i64,
     user_id: i64,
+    /// The runtime id Pipedrive's SDK must be initialised with.
+    id: Option<String>,
 }
 
 async fn settings_page(
@@ -78,7 +84,16 @@ async fn settings_page(
         installation.user_id,
     )
     .await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/dashboard"))
-        .finish())
+    let user = DashboardUser {
+        tenant_id: tenant.id,
+        user_id: installation.user_id,
+        tenant,
+        installation,
+    };
+    let embedding = Embedding::from_id(query.id.as_deref());
+    let mut page =
+        settings_page::show_saved(&state, &user, &session, &Notices::default(), &embedding).await?;
+    // One company's settings, like every dashboard answer.
+    crate::middleware::no_store(page.headers_mut());
+    Ok(page)
 }

@@ -8,8 +8,6 @@ use dealbridge_core::{TenantId, UserId};
 use dealbridge_pipedrive::oauth::RevokeKind;
 use dealbridge_pipedrive::Lane;
 use dealbridge_storage::installation_subject;
-use dealbridge_tokens::TokenVault;
-use dealbridge_workflows::{WebhookSetup, Workflows};
 
 use crate::{AppError, AppState};
 
@@ -115,16 +113,7 @@ async fn is_last_installation(state: &AppState, tenant_id: TenantId) -> Result<b
 /// registration row goes when the installation is retired). A failure is logged and does not stop
 /// the disconnect: revoking the token uninstalls the app, which drops its webhooks at Pipedrive.
 async fn remove_webhooks(state: &AppState, tenant_id: TenantId, user_id: UserId) {
-    let vault = TokenVault::new(
-        state.store.clone(),
-        state.keys.clone(),
-        state.pipedrive.oauth().clone(),
-    );
-    let hooks = WebhookSetup {
-        keys: state.keys.clone(),
-        public_url: state.app.public_url.clone(),
-    };
-    let workflows = Workflows::new(state.store.clone(), state.pipedrive.clone(), vault, hooks);
+    let workflows = super::pipedrive_access::workflows(state);
     let removed = match workflows
         .company_client(tenant_id, user_id, Lane::Interactive)
         .await
