@@ -274,7 +274,8 @@ async fn iframe_tokens_are_fresh_single_use_and_never_switch_a_browser() {
     let first = browser();
     assert_eq!(
         open_settings(&app, &first, company, user, &token).await,
-        303
+        200,
+        "the settings page, signed in"
     );
     assert_eq!(dashboard_status(&app, &first).await, 200);
     let replay = browser();

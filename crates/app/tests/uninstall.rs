@@ -180,15 +180,19 @@ async fn the_settings_iframe_signs_in_with_pipedrives_jwt() {
         );
         async move {
             let answer = client.get(url).send().await.unwrap();
-            (answer.status().as_u16(), client)
+            let status = answer.status().as_u16();
+            (status, answer.text().await.unwrap(), client)
         }
     };
-    let (status, client) = open(
+    let (status, page, client) = open(
         iframe_token(company.into(), user.into(), 300, TEST_JWT_SECRET),
         company,
     )
     .await;
-    assert_eq!(status, 303);
+    assert_eq!(status, 200, "{page}");
+    // The settings form itself, initialising Pipedrive's SDK with the iframe's id.
+    assert!(page.contains(r#"data-identifier="abc""#), "{page}");
+    assert!(page.contains(r#"name="stage_id""#), "{page}");
     let dashboard = client
         .get(format!("{}/dashboard", app.address))
         .send()
@@ -215,7 +219,7 @@ async fn the_settings_iframe_signs_in_with_pipedrives_jwt() {
         ),
     ];
     for (token, company_q) in refusals {
-        let (status, _) = open(token, company_q).await;
+        let (status, _, _) = open(token, company_q).await;
         assert!(
             status == 401 || status == 403,
             "accepted a bad iframe token: {status}"
