@@ -1,5 +1,5 @@
 //! What a tenant's admin can choose from on the settings page, read from the company's own
-//! Pipedrive: pipelines with their stages, users and activity types. Four list calls (60 tokens
+//! Pipedrive: pipelines with their stages, users and activity types. Four list calls (50 tokens
 //! at the published costs), so the answer is kept per tenant for [`CHOICES_TTL`]: reloading the
 //! page, or saving it, does not spend them again.
 
