@@ -10,7 +10,7 @@ use tera::Context;
 
 use super::settings_choices::{self, Choices};
 use super::settings_form::{
-    self, FieldErrors, SettingsForm, StatusRow, BLANK_ROWS, MAX_TEMPLATE_CHARS,
+    FieldErrors, SettingsForm, StatusRow, BLANK_ROWS, MAX_TEMPLATE_CHARS,
     ORDER_PLACEHOLDERS, SEATS_RANGE, SIGNUP_PLACEHOLDERS,
 };
 use super::{settings_save, tenant_health};
