@@ -43,16 +43,19 @@ fn main() {
     if url.is_none() {
         eprintln!("postgres settings tests SKIPPED: {URL_VAR} is not set");
     }
-    let scenarios: [(&str, Scenario); 6] = [
-        ("the_page_offers_the_companys_real_pipelines_and_stages", |s| {
-            Box::pin(page_offers_real_choices(s))
-        }),
-        ("unknown_and_foreign_stages_are_refused_with_the_message", |s| {
-            Box::pin(bad_stages_are_refused(s))
-        }),
-        ("a_valid_save_is_versioned_audited_and_sets_the_budget", |s| {
-            Box::pin(valid_save(s))
-        }),
+    let scenarios: [(&str, Scenario); 7] = [
+        (
+            "the_page_offers_the_companys_real_pipelines_and_stages",
+            |s| Box::pin(page_offers_real_choices(s)),
+        ),
+        (
+            "unknown_and_foreign_stages_are_refused_with_the_message",
+            |s| Box::pin(bad_stages_are_refused(s)),
+        ),
+        (
+            "a_valid_save_is_versioned_audited_and_sets_the_budget",
+            |s| Box::pin(valid_save(s)),
+        ),
         ("a_stale_save_conflicts_and_keeps_the_form", |s| {
             Box::pin(stale_save(s))
         }),
@@ -62,6 +65,10 @@ fn main() {
         ("the_iframe_page_needs_a_valid_pipedrive_jwt", |s| {
             Box::pin(iframe_page(s))
         }),
+        (
+            "without_the_users_scope_the_page_says_why_and_saves_nothing",
+            |s| Box::pin(missing_scope(s)),
+        ),
     ];
     let mut trials = Vec::new();
     for (name, scenario) in scenarios {
@@ -242,7 +249,10 @@ impl Env {
     /// pipelines needs the `admin` scope, which the app does not ask for); returns the pipeline's
     /// and the stage's ids.
     async fn add_pipeline(&self, name: &str, stage: &str) -> anyhow::Result<(u64, u64)> {
-        let grant = self.sandbox.control().mint_token(self.acme.id, None, vec![])?;
+        let grant = self
+            .sandbox
+            .control()
+            .mint_token(self.acme.id, None, vec![])?;
         let http = reqwest::Client::new();
         let create = |path: &str, body: serde_json::Value| {
             http.post(format!("{}/api/v2/{path}", grant.api_domain))
@@ -257,8 +267,15 @@ impl Env {
             .await?;
         let pipeline_id = pipeline["data"]["id"].as_u64().context("pipeline id")?;
         let body = json!({ "name": stage, "pipeline_id": pipeline_id });
-        let stage: serde_json::Value = create("stages", body).await?.error_for_status()?.json().await?;
-        Ok((pipeline_id, stage["data"]["id"].as_u64().context("stage id")?))
+        let stage: serde_json::Value = create("stages", body)
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok((
+            pipeline_id,
+            stage["data"]["id"].as_u64().context("stage id")?,
+        ))
     }
 
     /// A browser signed in through the settings iframe as `company`'s installing user, and the
@@ -267,7 +284,11 @@ impl Env {
         let browser = browser();
         let token = jwt(company.id, company.user, JWT_SECRET);
         let answer = browser.get(self.iframe_url(company, &token)).send().await?;
-        anyhow::ensure!(answer.status() == 200, "iframe sign-in: {}", answer.status());
+        anyhow::ensure!(
+            answer.status() == 200,
+            "iframe sign-in: {}",
+            answer.status()
+        );
         Ok((browser, answer.text().await?))
     }
 
@@ -408,7 +429,11 @@ fn with(mut form: Vec<(String, String)>, name: &str, value: &str) -> Vec<(String
     form
 }
 
-async fn post(env: &Env, browser: &reqwest::Client, form: &[(String, String)]) -> anyhow::Result<(u16, String, Option<String>)> {
+async fn post(
+    env: &Env,
+    browser: &reqwest::Client,
+    form: &[(String, String)],
+) -> anyhow::Result<(u16, String, Option<String>)> {
     let answer = browser
         .post(format!("{}/dashboard/settings", env.base))
         .form(form)
@@ -490,10 +515,16 @@ async fn bad_stages_are_refused(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let unknown = with(form(&page, 1, 2), "stage_id", "9999");
     let (status, answer, _) = post(&env, &browser, &unknown).await?;
     anyhow::ensure!(status == 422, "unknown stage: {status}");
-    anyhow::ensure!(answer.contains("Stage 9999 does not exist in your Pipedrive."), "{answer}");
+    anyhow::ensure!(
+        answer.contains("Stage 9999 does not exist in your Pipedrive."),
+        "{answer}"
+    );
     // Nothing typed is lost: the refused form shows the other fields as posted.
     anyhow::ensure!(answer.contains("{name} joined {company}"), "{answer}");
-    anyhow::ensure!(answer.contains("9999 (not found in your Pipedrive)"), "{answer}");
+    anyhow::ensure!(
+        answer.contains("9999 (not found in your Pipedrive)"),
+        "{answer}"
+    );
 
     let foreign = form(&page, 1, due);
     let (status, answer, _) = post(&env, &browser, &foreign).await?;
@@ -504,13 +535,22 @@ async fn bad_stages_are_refused(store: Arc<dyn Store>) -> anyhow::Result<()> {
     );
     let mapped = with(form(&page, renewals, due), "target_0", "stage:4242");
     let (status, answer, _) = post(&env, &browser, &mapped).await?;
-    anyhow::ensure!(status == 422 && answer.contains("Stage 4242 does not exist"), "{status}: {answer}");
+    anyhow::ensure!(
+        status == 422 && answer.contains("Stage 4242 does not exist"),
+        "{status}: {answer}"
+    );
     let over = with(form(&page, renewals, due), "seats", "0");
     let over = with(over, "owner_id", "777");
     let (status, answer, _) = post(&env, &browser, &over).await?;
     anyhow::ensure!(status == 422, "{status}");
-    anyhow::ensure!(answer.contains("from 1 to 10000") && answer.contains("User 777 is not"), "{answer}");
-    anyhow::ensure!(saved(&env, &env.acme).await?.is_none(), "a refused form saved");
+    anyhow::ensure!(
+        answer.contains("from 1 to 10000") && answer.contains("User 777 is not"),
+        "{answer}"
+    );
+    anyhow::ensure!(
+        saved(&env, &env.acme).await?.is_none(),
+        "a refused form saved"
+    );
     let forged = with(form(&page, 1, 2), "csrf", "forged");
     let (status, _, _) = post(&env, &browser, &forged).await?;
     anyhow::ensure!(status == 403, "a forged CSRF token: {status}");
@@ -545,14 +585,28 @@ async fn valid_save(store: Arc<dyn Store>) -> anyhow::Result<()> {
     anyhow::ensure!(status == 303, "second save: {status}");
     anyhow::ensure!(env.ledger.status(company).await?.daily_limit == Some(300_000));
     let audit = env.store.audit_log(Some(env.acme.tenant.id), 10).await?;
-    let saves: Vec<_> = audit.iter().filter(|e| e.action == "settings.saved").collect();
+    let saves: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "settings.saved")
+        .collect();
     anyhow::ensure!(saves.len() == 2, "{audit:?}");
     let latest = &saves[0];
-    anyhow::ensure!(latest.actor == format!("pipedrive_user:{}", env.acme.user), "{latest:?}");
-    anyhow::ensure!(latest.detail["version"] == 2 && latest.detail["based_on"] == 1, "{latest:?}");
+    anyhow::ensure!(
+        latest.actor == format!("pipedrive_user:{}", env.acme.user),
+        "{latest:?}"
+    );
+    anyhow::ensure!(
+        latest.detail["version"] == 2 && latest.detail["based_on"] == 1,
+        "{latest:?}"
+    );
     anyhow::ensure!(latest.detail["changed"] == json!(["seats"]), "{latest:?}");
     let first = &saves[1];
-    anyhow::ensure!(first.detail["changed"].as_array().is_some_and(|c| c.contains(&json!("pipeline_id"))), "{first:?}");
+    anyhow::ensure!(
+        first.detail["changed"]
+            .as_array()
+            .is_some_and(|c| c.contains(&json!("pipeline_id"))),
+        "{first:?}"
+    );
     let history = env.store.settings_history(env.acme.tenant.id, 10).await?;
     anyhow::ensure!(history.len() == 2, "two versions kept");
     env.stop().await;
@@ -569,11 +623,17 @@ async fn stale_save(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let late = with(form(&page_b, 1, 3), "signup_deal_title", "Late {name}");
     let (status, answer, _) = post(&env, &other, &late).await?;
     anyhow::ensure!(status == 409, "stale save: {status}");
-    anyhow::ensure!(answer.contains("Someone else saved these settings (now version 1)"), "{answer}");
+    anyhow::ensure!(
+        answer.contains("Someone else saved these settings (now version 1)"),
+        "{answer}"
+    );
     anyhow::ensure!(answer.contains("reload"), "{answer}");
     anyhow::ensure!(answer.contains("Late {name}"), "the form kept: {answer}");
     let (version, settings) = saved(&env, &env.acme).await?.context("saved")?;
-    anyhow::ensure!(version == 1 && settings.stage_id == Some(2), "not overwritten");
+    anyhow::ensure!(
+        version == 1 && settings.stage_id == Some(2),
+        "not overwritten"
+    );
     env.stop().await;
     Ok(())
 }
@@ -588,10 +648,16 @@ async fn tenants_are_apart(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let (globex, page) = env.signed_in(&env.globex).await?;
     anyhow::ensure!(!page.contains("Acme only"), "Globex sees Acme's settings");
     anyhow::ensure!(!page.contains("Renewal due"), "Globex sees Acme's stages");
-    anyhow::ensure!(hidden(&page, "version").is_empty(), "Globex sees Acme's version");
+    anyhow::ensure!(
+        hidden(&page, "version").is_empty(),
+        "Globex sees Acme's version"
+    );
     // Acme's stage is not Globex's: its own Pipedrive decides.
     let (status, answer, _) = post(&env, &globex, &form(&page, 1, due)).await?;
-    anyhow::ensure!(status == 422 && answer.contains(&format!("Stage {due} does not exist")), "{status}");
+    anyhow::ensure!(
+        status == 422 && answer.contains(&format!("Stage {due} does not exist")),
+        "{status}"
+    );
     // Posting Acme's version number saves into Globex's own settings, never Acme's.
     let claimed = with(form(&page, 1, 2), "version", "1");
     let (status, _, _) = post(&env, &globex, &claimed).await?;
@@ -610,7 +676,10 @@ async fn iframe_page(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let env = Env::start(store).await?;
     let browser = browser();
     let token = jwt(env.acme.id, env.acme.user, JWT_SECRET);
-    let answer = browser.get(env.iframe_url(&env.acme, &token)).send().await?;
+    let answer = browser
+        .get(env.iframe_url(&env.acme, &token))
+        .send()
+        .await?;
     anyhow::ensure!(answer.status() == 200, "valid JWT: {}", answer.status());
     let csp = answer
         .headers()
@@ -618,8 +687,14 @@ async fn iframe_page(store: Arc<dyn Store>) -> anyhow::Result<()> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    anyhow::ensure!(csp.contains("script-src 'self';") && !csp.contains("unsafe-inline"), "{csp}");
-    anyhow::ensure!(csp.contains("frame-ancestors 'self' https://*.pipedrive.com"), "{csp}");
+    anyhow::ensure!(
+        csp.contains("script-src 'self';") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    anyhow::ensure!(
+        csp.contains("frame-ancestors 'self' https://*.pipedrive.com"),
+        "{csp}"
+    );
     let page = answer.text().await?;
     for text in [
         r#"<script src="/static/vendor/app-extensions-sdk/index.umd.js"></script>"#,
@@ -630,18 +705,33 @@ async fn iframe_page(store: Arc<dyn Store>) -> anyhow::Result<()> {
     ] {
         anyhow::ensure!(page.contains(text), "iframe page lacks {text}: {page}");
     }
-    anyhow::ensure!(!page.contains("<script>"), "an inline script the CSP would block");
-    for script in ["vendor/app-extensions-sdk/index.umd.js", "settings-iframe.js"] {
-        let served = browser.get(format!("{}/static/{script}", env.base)).send().await?;
+    anyhow::ensure!(
+        !page.contains("<script>"),
+        "an inline script the CSP would block"
+    );
+    for script in [
+        "vendor/app-extensions-sdk/index.umd.js",
+        "settings-iframe.js",
+    ] {
+        let served = browser
+            .get(format!("{}/static/{script}", env.base))
+            .send()
+            .await?;
         anyhow::ensure!(served.status() == 200, "{script}: {}", served.status());
     }
     let sdk = browser
-        .get(format!("{}/static/vendor/app-extensions-sdk/index.umd.js", env.base))
+        .get(format!(
+            "{}/static/vendor/app-extensions-sdk/index.umd.js",
+            env.base
+        ))
         .send()
         .await?
         .text()
         .await?;
-    anyhow::ensure!(sdk.contains("AppExtensionsSDK") && sdk.contains("initialize"), "the SDK's browser build");
+    anyhow::ensure!(
+        sdk.contains("AppExtensionsSDK") && sdk.contains("initialize"),
+        "the SDK's browser build"
+    );
 
     // Refused: a token signed with another secret, an expired one, one for another company.
     let now = Utc::now().timestamp();
@@ -653,18 +743,77 @@ async fn iframe_page(store: Arc<dyn Store>) -> anyhow::Result<()> {
     for (token, what) in [
         (jwt(env.acme.id, env.acme.user, "not-the-secret"), "forged"),
         (expired, "expired"),
-        (jwt(env.globex.id, env.globex.user, JWT_SECRET), "another company's"),
+        (
+            jwt(env.globex.id, env.globex.user, JWT_SECRET),
+            "another company's",
+        ),
         ("not-a-jwt".to_owned(), "garbage"),
     ] {
         let stranger = self::browser();
-        let answer = stranger.get(env.iframe_url(&env.acme, &token)).send().await?;
+        let answer = stranger
+            .get(env.iframe_url(&env.acme, &token))
+            .send()
+            .await?;
         let status = answer.status().as_u16();
         anyhow::ensure!(status == 401 || status == 403, "{what} token: {status}");
         let body = answer.text().await?;
-        anyhow::ensure!(!body.contains(r#"name="stage_id""#), "{what} token showed the form");
+        anyhow::ensure!(
+            !body.contains(r#"name="stage_id""#),
+            "{what} token showed the form"
+        );
         let (status, _) = get(&env, &stranger).await?;
         anyhow::ensure!(status == 401, "{what} token signed in: {status}");
     }
     env.stop().await;
     Ok(())
+}
+
+async fn missing_scope(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let env = Env::start(store).await?;
+    // Globex's Pipedrive no longer honours users:read (as for an installation made before the
+    // app asked for it).
+    env.sandbox.control().set_faults(
+        Some(env.globex.id),
+        dealbridge_sandbox::FaultSpec {
+            deny_scopes: vec!["users:read".into()],
+            ..Default::default()
+        },
+    );
+    let (globex, page) = env.signed_in(&env.globex).await?;
+    anyhow::ensure!(
+        page.contains("lacks a permission the settings need")
+            && page.contains("Install Dealbridge again"),
+        "{page}"
+    );
+    anyhow::ensure!(
+        !page.contains(r#"name="stage_id""#),
+        "a form without its choices"
+    );
+    let posted = with(
+        form(&page, 1, 2),
+        "csrf",
+        &hidden_csrf(&env, &globex).await?,
+    );
+    let (status, answer, _) = post(&env, &globex, &posted).await?;
+    anyhow::ensure!(status == 503, "save without choices: {status}");
+    anyhow::ensure!(answer.contains("lacks a permission"), "{answer}");
+    anyhow::ensure!(saved(&env, &env.globex).await?.is_none(), "saved unchecked");
+    // Acme, unaffected, still saves.
+    let (acme, page) = env.signed_in(&env.acme).await?;
+    let (status, _, _) = post(&env, &acme, &form(&page, 1, 2)).await?;
+    anyhow::ensure!(status == 303, "Acme's save: {status}");
+    env.stop().await;
+    Ok(())
+}
+
+/// The CSRF token of the browser's session, read from the dashboard (the settings page shows no
+/// form while the choices cannot be read).
+async fn hidden_csrf(env: &Env, browser: &reqwest::Client) -> anyhow::Result<String> {
+    let page = browser
+        .get(format!("{}/dashboard", env.base))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(hidden(&page, "csrf"))
 }

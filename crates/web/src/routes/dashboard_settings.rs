@@ -66,12 +66,21 @@ async fn save(
         embedding: &embedding,
     };
     // The page shows why the choices could not be read; nothing is saved unchecked.
-    let Ok(choices) = settings_choices::choices(&state, user.tenant_id, user.user_id).await else {
-        let unavailable = StatusCode::SERVICE_UNAVAILABLE;
-        return refuse.page(FieldErrors::new(), Notices::default(), unavailable).await;
+    let choices = match settings_choices::choices(&state, user.tenant_id, user.user_id).await {
+        Ok(choices) => choices,
+        Err(reason) => {
+            let notices = Notices {
+                choices_error: Some(reason),
+                ..Notices::default()
+            };
+            let unavailable = StatusCode::SERVICE_UNAVAILABLE;
+            return refuse.page(FieldErrors::new(), notices, unavailable).await;
+        }
     };
     let Ok(based_on) = form.based_on() else {
-        return refuse.page(FieldErrors::new(), conflict(None), StatusCode::CONFLICT).await;
+        return refuse
+            .page(FieldErrors::new(), conflict(None), StatusCode::CONFLICT)
+            .await;
     };
     let settings = match form.validate(&choices) {
         Ok(settings) => settings,
@@ -80,18 +89,28 @@ async fn save(
                 invalid: true,
                 ..Notices::default()
             };
-            return refuse.page(errors, notices, StatusCode::UNPROCESSABLE_ENTITY).await;
+            return refuse
+                .page(errors, notices, StatusCode::UNPROCESSABLE_ENTITY)
+                .await;
         }
     };
     let actor = format!("pipedrive_user:{}", user.user_id);
     let company = user.tenant.company_id;
     let saved = settings_save::save(
-        &state, user.tenant_id, company, &actor, &settings, based_on, &choices,
+        &state,
+        user.tenant_id,
+        company,
+        &actor,
+        &settings,
+        based_on,
+        &choices,
     )
     .await?;
     match saved {
         Saved::Conflict { current } => {
-            refuse.page(FieldErrors::new(), conflict(current), StatusCode::CONFLICT).await
+            refuse
+                .page(FieldErrors::new(), conflict(current), StatusCode::CONFLICT)
+                .await
         }
         Saved::Version {
             version,

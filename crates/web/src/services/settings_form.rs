@@ -171,7 +171,10 @@ impl SettingsForm {
         let (pipeline_id, stage_id) = self.pipeline_and_stage(choices, &mut note);
         let owner_id = match optional_id(&self.owner_id) {
             Ok(Some(id)) if !choices.has_user(id) => {
-                note("owner_id", format!("User {id} is not an active user of your Pipedrive."));
+                note(
+                    "owner_id",
+                    format!("User {id} is not an active user of your Pipedrive."),
+                );
                 None
             }
             Ok(id) => id,
@@ -202,8 +205,16 @@ impl SettingsForm {
             }
         };
         for (field, template, allowed) in [
-            ("signup_deal_title", &self.signup_deal_title, SIGNUP_PLACEHOLDERS),
-            ("order_deal_title", &self.order_deal_title, ORDER_PLACEHOLDERS),
+            (
+                "signup_deal_title",
+                &self.signup_deal_title,
+                SIGNUP_PLACEHOLDERS,
+            ),
+            (
+                "order_deal_title",
+                &self.order_deal_title,
+                ORDER_PLACEHOLDERS,
+            ),
         ] {
             if let Err(message) = check_template(template, allowed) {
                 note(field, message);
@@ -261,7 +272,10 @@ impl SettingsForm {
     ) -> (Option<u64>, Option<u64>) {
         let pipeline = match optional_id(&self.pipeline_id) {
             Ok(Some(id)) if choices.pipeline(id).is_none() => {
-                note("pipeline_id", format!("Pipeline {id} does not exist in your Pipedrive."));
+                note(
+                    "pipeline_id",
+                    format!("Pipeline {id} does not exist in your Pipedrive."),
+                );
                 return (None, None);
             }
             Ok(id) => id,
@@ -281,13 +295,19 @@ impl SettingsForm {
             return (pipeline, None);
         };
         match (choices.pipeline_of_stage(stage), pipeline) {
-            (None, _) => note("stage_id", format!("Stage {stage} does not exist in your Pipedrive.")),
+            (None, _) => note(
+                "stage_id",
+                format!("Stage {stage} does not exist in your Pipedrive."),
+            ),
             (Some(_), None) => note(
                 "stage_id",
                 "Choose the pipeline of this stage too (a stage belongs to one pipeline).".into(),
             ),
             (Some(owner), Some(chosen)) if owner.id != chosen => {
-                let chosen_name = choices.pipeline(chosen).map(|p| p.name.as_str()).unwrap_or("");
+                let chosen_name = choices
+                    .pipeline(chosen)
+                    .map(|p| p.name.as_str())
+                    .unwrap_or("");
                 note(
                     "stage_id",
                     format!(
@@ -322,13 +342,21 @@ impl SettingsForm {
                 continue;
             }
             match parse_target(&row.target) {
-                Some(StatusTarget::Stage { stage_id }) if choices.pipeline_of_stage(stage_id).is_none() => {
-                    note(&field, format!("Stage {stage_id} does not exist in your Pipedrive."));
+                Some(StatusTarget::Stage { stage_id })
+                    if choices.pipeline_of_stage(stage_id).is_none() =>
+                {
+                    note(
+                        &field,
+                        format!("Stage {stage_id} does not exist in your Pipedrive."),
+                    );
                 }
                 Some(target) => {
                     targets.insert(status, target);
                 }
-                None => note(&field, "Choose what this status does: a stage, won or lost.".into()),
+                None => note(
+                    &field,
+                    "Choose what this status does: a stage, won or lost.".into(),
+                ),
             }
         }
         targets

@@ -75,9 +75,16 @@ fn a_valid_form_becomes_settings() {
         Some(&StatusTarget::Stage { stage_id: 7 }),
         "statuses are kept in lower case"
     );
-    assert_eq!(settings.order_status_targets.len(), 2, "the blank row is no row");
+    assert_eq!(
+        settings.order_status_targets.len(),
+        2,
+        "the blank row is no row"
+    );
     assert!(settings.sources.shopify && !settings.sources.event_api);
-    assert_eq!((settings.plan, settings.seats), (Some(Plan::Growth), Some(5)));
+    assert_eq!(
+        (settings.plan, settings.seats),
+        (Some(Plan::Growth), Some(5))
+    );
 }
 
 #[test]
@@ -87,7 +94,9 @@ fn saved_settings_show_and_read_back_unchanged() {
         .unwrap();
     let form = SettingsForm::from_settings(&settings, Some(4));
     let posted: Vec<(String, String)> = serde_urlencoded_pairs(&form);
-    let again = SettingsForm::from_pairs(&posted).validate(&choices()).unwrap();
+    let again = SettingsForm::from_pairs(&posted)
+        .validate(&choices())
+        .unwrap();
     assert_eq!(again, settings);
 }
 
@@ -135,16 +144,25 @@ fn refused(changes: &[(&str, &str)]) -> FieldErrors {
 #[test]
 fn stages_must_exist_and_belong_to_the_chosen_pipeline() {
     let errors = refused(&[("stage_id", "99")]);
-    assert_eq!(errors["stage_id"], "Stage 99 does not exist in your Pipedrive.");
+    assert_eq!(
+        errors["stage_id"],
+        "Stage 99 does not exist in your Pipedrive."
+    );
     let errors = refused(&[("stage_id", "7")]);
     assert!(
         errors["stage_id"].contains("belongs to the pipeline \u{201c}Renewals\u{201d}"),
         "{errors:?}"
     );
     let errors = refused(&[("pipeline_id", "5")]);
-    assert!(errors["pipeline_id"].contains("does not exist"), "{errors:?}");
+    assert!(
+        errors["pipeline_id"].contains("does not exist"),
+        "{errors:?}"
+    );
     let errors = refused(&[("pipeline_id", ""), ("stage_id", "2")]);
-    assert!(errors["stage_id"].contains("pipeline of this stage"), "{errors:?}");
+    assert!(
+        errors["stage_id"].contains("pipeline of this stage"),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -170,7 +188,10 @@ fn templates_must_be_present_short_and_use_known_placeholders() {
     let long = "x".repeat(MAX_TEMPLATE_CHARS + 1);
     assert!(refused(&[("order_deal_title", &long)])["order_deal_title"].contains("200 characters"));
     let errors = refused(&[("order_deal_title", "Order {ordr}")]);
-    assert!(errors["order_deal_title"].starts_with("{ordr} is not"), "{errors:?}");
+    assert!(
+        errors["order_deal_title"].starts_with("{ordr} is not"),
+        "{errors:?}"
+    );
     // A brace that is not a placeholder is text.
     let ok = SettingsForm::from_pairs(&{
         let mut p = valid();
@@ -184,11 +205,17 @@ fn templates_must_be_present_short_and_use_known_placeholders() {
 #[test]
 fn status_rows_are_checked_and_removable() {
     let errors = refused(&[("target_0", "stage:99")]);
-    assert_eq!(errors["row_0"], "Stage 99 does not exist in your Pipedrive.");
+    assert_eq!(
+        errors["row_0"],
+        "Stage 99 does not exist in your Pipedrive."
+    );
     let errors = refused(&[("status_1", "SHIPPED")]);
     assert!(errors["row_1"].contains("listed twice"), "{errors:?}");
     let errors = refused(&[("target_1", "")]);
-    assert!(errors["row_1"].contains("a stage, won or lost"), "{errors:?}");
+    assert!(
+        errors["row_1"].contains("a stage, won or lost"),
+        "{errors:?}"
+    );
     let mut posted = valid();
     posted.push(("remove_0".into(), "on".into()));
     let settings = SettingsForm::from_pairs(&posted)

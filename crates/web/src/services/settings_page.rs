@@ -10,8 +10,8 @@ use tera::Context;
 
 use super::settings_choices::{self, Choices};
 use super::settings_form::{
-    FieldErrors, SettingsForm, StatusRow, BLANK_ROWS, MAX_TEMPLATE_CHARS,
-    ORDER_PLACEHOLDERS, SEATS_RANGE, SIGNUP_PLACEHOLDERS,
+    FieldErrors, SettingsForm, StatusRow, BLANK_ROWS, MAX_TEMPLATE_CHARS, ORDER_PLACEHOLDERS,
+    SEATS_RANGE, SIGNUP_PLACEHOLDERS,
 };
 use super::{settings_save, tenant_health};
 use crate::session::{csrf_token, DashboardUser};
@@ -29,6 +29,9 @@ pub struct Notices {
     /// The version in force after such a save.
     pub current_version: Option<i64>,
     pub invalid: bool,
+    /// Why the choices could not be read just now (a save that failed on it), so the page
+    /// says so without asking Pipedrive again.
+    pub choices_error: Option<String>,
 }
 
 /// How the page was reached: from Pipedrive's iframe, with the runtime id its SDK needs.
@@ -102,7 +105,10 @@ fn select(groups: Vec<(String, Vec<(String, String)>)>, current: &str) -> Vec<Gr
     out
 }
 
-fn flat(first: (&str, &str), rest: impl IntoIterator<Item = (String, String)>) -> (String, Vec<(String, String)>) {
+fn flat(
+    first: (&str, &str),
+    rest: impl IntoIterator<Item = (String, String)>,
+) -> (String, Vec<(String, String)>) {
     let mut options = vec![(first.0.to_owned(), first.1.to_owned())];
     options.extend(rest);
     (String::new(), options)
@@ -114,7 +120,10 @@ fn stage_groups(choices: &Choices) -> Vec<(String, Vec<(String, String)>)> {
         .iter()
         .map(|p| {
             let stages = p.stages.iter();
-            (p.name.clone(), stages.map(|s| (s.id.to_string(), s.name.clone())).collect())
+            (
+                p.name.clone(),
+                stages.map(|s| (s.id.to_string(), s.name.clone())).collect(),
+            )
         })
         .collect()
 }
@@ -129,22 +138,40 @@ struct RowView {
 
 /// Every select of the form, built from the choices and the form's current values.
 fn selects(form: &SettingsForm, choices: &Choices, errors: &FieldErrors, context: &mut Context) {
-    let pipelines = choices.pipelines.iter().map(|p| (p.id.to_string(), p.name.clone()));
+    let pipelines = choices
+        .pipelines
+        .iter()
+        .map(|p| (p.id.to_string(), p.name.clone()));
     context.insert(
         "pipelines",
-        &select(vec![flat(("", "The company's first pipeline"), pipelines)], &form.pipeline_id),
+        &select(
+            vec![flat(("", "The company's first pipeline"), pipelines)],
+            &form.pipeline_id,
+        ),
     );
     let mut stages = vec![flat(("", "The pipeline's first stage"), [])];
     stages.extend(stage_groups(choices));
     context.insert("stages", &select(stages, &form.stage_id));
-    let users = choices.users.iter().map(|u| (u.id.to_string(), u.name.clone()));
+    let users = choices
+        .users
+        .iter()
+        .map(|u| (u.id.to_string(), u.name.clone()));
     context.insert(
         "owners",
-        &select(vec![flat(("", "The user who installed Dealbridge"), users)], &form.owner_id),
+        &select(
+            vec![flat(("", "The user who installed Dealbridge"), users)],
+            &form.owner_id,
+        ),
     );
-    let types = choices.activity_types.iter().map(|t| (t.key.clone(), t.name.clone()));
+    let types = choices
+        .activity_types
+        .iter()
+        .map(|t| (t.key.clone(), t.name.clone()));
     let types: Vec<(String, String)> = types.collect();
-    context.insert("activity_types", &select(vec![(String::new(), types)], &form.activity_type));
+    context.insert(
+        "activity_types",
+        &select(vec![(String::new(), types)], &form.activity_type),
+    );
     let blank = std::iter::repeat_with(StatusRow::default).take(BLANK_ROWS);
     let rows: Vec<RowView> = form
         .rows
@@ -155,10 +182,15 @@ fn selects(form: &SettingsForm, choices: &Choices, errors: &FieldErrors, context
         .map(|(index, row)| {
             let mut targets = vec![flat(
                 ("", "Choose…"),
-                [("won".into(), "Mark the deal won".into()), ("lost".into(), "Mark the deal lost".into())],
+                [
+                    ("won".into(), "Mark the deal won".into()),
+                    ("lost".into(), "Mark the deal lost".into()),
+                ],
             )];
             targets.extend(stage_groups(choices).into_iter().map(|(pipeline, stages)| {
-                let stages = stages.into_iter().map(|(id, name)| (format!("stage:{id}"), format!("Move to {name}")));
+                let stages = stages
+                    .into_iter()
+                    .map(|(id, name)| (format!("stage:{id}"), format!("Move to {name}")));
                 (pipeline, stages.collect())
             }));
             RowView {
@@ -170,9 +202,22 @@ fn selects(form: &SettingsForm, choices: &Choices, errors: &FieldErrors, context
         })
         .collect();
     context.insert("rows", &rows);
-    let plans = [("lite", "Lite"), ("growth", "Growth"), ("premium", "Premium"), ("ultimate", "Ultimate")];
-    let plans = plans.iter().map(|(v, l)| ((*v).to_owned(), (*l).to_owned()));
-    context.insert("plans", &select(vec![flat(("", "Not given: learn it from Pipedrive"), plans)], &form.plan));
+    let plans = [
+        ("lite", "Lite"),
+        ("growth", "Growth"),
+        ("premium", "Premium"),
+        ("ultimate", "Ultimate"),
+    ];
+    let plans = plans
+        .iter()
+        .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()));
+    context.insert(
+        "plans",
+        &select(
+            vec![flat(("", "Not given: learn it from Pipedrive"), plans)],
+            &form.plan,
+        ),
+    );
 }
 
 #[derive(Debug, Serialize)]
@@ -216,11 +261,18 @@ pub async fn render(
     context.insert("max_template_chars", &MAX_TEMPLATE_CHARS);
     context.insert("seats_min", SEATS_RANGE.start());
     context.insert("seats_max", SEATS_RANGE.end());
-    match settings_choices::choices(state, user.tenant_id, user.user_id).await {
+    let choices = match &notices.choices_error {
+        Some(reason) => Err(reason.clone()),
+        None => settings_choices::choices(state, user.tenant_id, user.user_id).await,
+    };
+    match choices {
         Ok(choices) => {
             selects(form, &choices, errors, &mut context);
             let (saved, _) = settings_save::current(state, user.tenant_id).await?;
-            context.insert("daily_budget", &settings_save::daily_budget(&saved, &choices));
+            context.insert(
+                "daily_budget",
+                &settings_save::daily_budget(&saved, &choices),
+            );
             context.insert("choices_error", &None::<String>);
         }
         Err(reason) => context.insert("choices_error", &Some(reason)),

@@ -183,7 +183,10 @@ mod tests {
         assert_eq!(daily_budget(&settings, &choices(3)).tokens, None);
         settings.plan = Some(Plan::Growth);
         let counted = daily_budget(&settings, &choices(3));
-        assert_eq!((counted.tokens, counted.seats_counted), (Some(180_000), true));
+        assert_eq!(
+            (counted.tokens, counted.seats_counted),
+            (Some(180_000), true)
+        );
         settings.seats = Some(5);
         let given = daily_budget(&settings, &choices(3));
         assert_eq!((given.tokens, given.seats_counted), (Some(300_000), false));
