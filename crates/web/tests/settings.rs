@@ -12,13 +12,14 @@ use std::time::Duration;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use chrono::Utc;
+use dealbridge_budget::{StoreLedger, StoreLedgerConfig};
 use dealbridge_core::audit::NewAuditEntry;
 use dealbridge_core::installation::{NewInstallation, APP_SCOPES};
 use dealbridge_core::tenant::{NewTenant, Tenant};
 use dealbridge_core::workflow_settings::WorkflowSettings;
 use dealbridge_core::{CompanyId, UserId};
 use dealbridge_crypto::KeyRing;
-use dealbridge_pipedrive::ledger::{BudgetLedger, InMemoryLedger, LedgerConfig};
+use dealbridge_pipedrive::ledger::BudgetLedger;
 use dealbridge_pipedrive::{Pipedrive, PipedriveConfig};
 use dealbridge_sandbox::{AppSpec, CompanySpec, Plan, SandboxConfig, SandboxHandle, UserSpec};
 use dealbridge_storage::{Maintenance, Store};
@@ -145,7 +146,8 @@ struct Company {
 struct Env {
     sandbox: SandboxHandle,
     store: Arc<dyn Store>,
-    ledger: Arc<InMemoryLedger>,
+    /// The store-backed ledger the app runs with: limits set through it are in the store.
+    ledger: Arc<StoreLedger>,
     base: String,
     acme: Company,
     globex: Company,
@@ -187,7 +189,11 @@ impl Env {
             ..SandboxConfig::default()
         })
         .await?;
-        let ledger = Arc::new(InMemoryLedger::new(LedgerConfig::default()));
+        let ledger = Arc::new(StoreLedger::new(
+            store.clone(),
+            StoreLedgerConfig::default(),
+        ));
+        ledger.spawn_flusher();
         let pd = Pipedrive::new(
             PipedriveConfig::new(
                 sandbox.base_url().parse()?,
