@@ -16,7 +16,7 @@ use dealbridge_core::tenant::{NewTenant, Tenant};
 use dealbridge_core::{CompanyId, UserId};
 use dealbridge_crypto::KeyRing;
 use dealbridge_inbox::{PipedriveReceiver, ReceiveError};
-use dealbridge_jobs::{Registry, Worker};
+use dealbridge_jobs::{Backoff, Registry, Worker};
 use dealbridge_pipedrive::ledger::{InMemoryLedger, LedgerConfig};
 use dealbridge_pipedrive::{CompanyClient, Pipedrive, PipedriveConfig};
 use dealbridge_sandbox::{AppSpec, CompanySpec, Plan, SandboxConfig, SandboxHandle, UserSpec};
@@ -29,6 +29,23 @@ use secrecy::SecretString;
 pub const CLIENT_ID: &str = "dealbridge-test";
 const CLIENT_SECRET: &str = "test-secret";
 const CALLBACK: &str = "http://127.0.0.1:9/oauth/callback";
+
+/// Workflow jobs retry within milliseconds here, so fault tests stay fast.
+const FAST_RETRIES: Backoff = Backoff {
+    base: Duration::from_millis(20),
+    max: Duration::from_millis(200),
+};
+
+/// What a test may change about its environment.
+#[derive(Default)]
+pub struct Options {
+    pub public_url: Option<url::Url>,
+    /// The Pipedrive client's whole-request timeout (default 30 s).
+    pub request_timeout: Option<Duration>,
+    /// The client's own retries wait milliseconds instead of up to seconds.
+    pub fast_client_retries: bool,
+    pub ledger: LedgerConfig,
+}
 
 pub struct Env {
     pub sandbox: SandboxHandle,
@@ -75,6 +92,15 @@ impl Env {
     /// `public_url` overrides where Pipedrive is told to deliver (an unreachable address makes
     /// every delivery fail).
     pub async fn start_with(public_url: Option<url::Url>) -> anyhow::Result<Self> {
+        Self::start_opts(Options {
+            public_url,
+            ..Options::default()
+        })
+        .await
+    }
+
+    pub async fn start_opts(options: Options) -> anyhow::Result<Self> {
+        let public_url = options.public_url;
         let sandbox = dealbridge_sandbox::spawn(SandboxConfig {
             apps: vec![AppSpec {
                 client_id: CLIENT_ID.into(),
@@ -83,6 +109,8 @@ impl Env {
                 scopes: vec![
                     "deals:full".into(),
                     "contacts:full".into(),
+                    "activities:full".into(),
+                    "search:read".into(),
                     "deal-fields:full".into(),
                     "webhooks:full".into(),
                 ],
@@ -111,16 +139,21 @@ impl Env {
         let store = SqliteStore::connect(&url, 4).await?;
         store.migrate().await?;
         let store: Arc<dyn Store> = Arc::new(store);
-        let ledger = Arc::new(InMemoryLedger::new(LedgerConfig::default()));
-        let pd = Pipedrive::new(
-            PipedriveConfig::new(
-                sandbox.base_url().parse()?,
-                CLIENT_ID,
-                SecretString::from(CLIENT_SECRET),
-                CALLBACK.parse()?,
-            ),
-            ledger.clone(),
-        )?;
+        let ledger = Arc::new(InMemoryLedger::new(options.ledger));
+        let mut config = PipedriveConfig::new(
+            sandbox.base_url().parse()?,
+            CLIENT_ID,
+            SecretString::from(CLIENT_SECRET),
+            CALLBACK.parse()?,
+        );
+        if let Some(timeout) = options.request_timeout {
+            config.timeouts.request = timeout;
+        }
+        if options.fast_client_retries {
+            config.retry.base = Duration::from_millis(20);
+            config.retry.cap = Duration::from_millis(200);
+        }
+        let pd = Pipedrive::new(config, ledger.clone())?;
         let keys = Arc::new(KeyRing::generate("k1")?.0);
         let (receiver, listening) = serve_receiver(store.clone(), keys.clone())?;
         let public_url = public_url.unwrap_or(listening);
@@ -130,7 +163,8 @@ impl Env {
             public_url: public_url.clone(),
         };
         Ok(Self {
-            workflows: Workflows::new(store.clone(), pd.clone(), vault, hooks),
+            workflows: Workflows::new(store.clone(), pd.clone(), vault, hooks)
+                .with_flow_backoff(FAST_RETRIES),
             user: UserId::new(i64::try_from(company.user_ids[0])?),
             company: company.id,
             api_domain: company.api_domain.clone(),

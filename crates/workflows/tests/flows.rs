@@ -1,0 +1,596 @@
+//! The workflows end to end against the sandbox: every event type becomes its Pipedrive records,
+//! also while Pipedrive fails (5xx), times out, answers 429 for a while, or applies a write and
+//! drops the connection. Afterwards the sandbox holds no duplicate and no half-done change.
+
+mod support;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use dealbridge_core::event::{EventSource, EventType, NewEvent};
+use dealbridge_core::outcome::RecordKind;
+use dealbridge_core::tenant::Tenant;
+use dealbridge_core::workflow_settings::{SourceSwitches, WorkflowSettings};
+use dealbridge_inbox::event_job_kind;
+use dealbridge_jobs::Worker;
+use dealbridge_pipedrive::ledger::LedgerConfig;
+use dealbridge_pipedrive::models::{DealPatch, NewDeal};
+use dealbridge_sandbox::{CallRecord, EntityKind, FaultSpec, Latency};
+use dealbridge_storage::{InboxEntry, InboxEvent, InboxState, Lane, NewJob};
+use dealbridge_workflows::SKIPPED_SOURCE_OFF;
+use serde_json::{json, Value};
+use support::{Env, Options};
+use uuid::Uuid;
+
+/// Records an event the way the receivers do: the inbox row and its `event.<type>` job.
+async fn record(
+    env: &Env,
+    tenant: &Tenant,
+    source: EventSource,
+    kind: EventType,
+    entity: Option<&str>,
+    payload: Value,
+) -> anyhow::Result<Uuid> {
+    let id = Uuid::now_v7();
+    let event = NewEvent {
+        source,
+        kind,
+        dedupe_key: id.to_string(),
+        entity_key: entity.map(str::to_owned),
+        occurred_at: at(),
+        payload,
+    };
+    let entry = InboxEntry {
+        id,
+        tenant_id: tenant.id,
+        job: NewJob::new(event_job_kind(&event), json!({ "event_id": id })).lane(Lane::Realtime),
+        event,
+    };
+    env.store.record_event(&entry).await?;
+    Ok(id)
+}
+
+/// When every test's events happened.
+fn at() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-05-28T20:26:00Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+/// Runs a worker until each of `events` is no longer pending; returns them.
+async fn drain(env: &Env, tenant: &Tenant, events: &[Uuid]) -> anyhow::Result<Vec<InboxEvent>> {
+    let worker = Worker::builder(env.store.clone(), env.registry())
+        .poll_interval(Duration::from_millis(10))
+        .concurrency(1)
+        .build();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run(async {
+        let _ = stopped.await;
+    }));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let finished = loop {
+        let mut found = Vec::new();
+        for id in events {
+            let event = env.store.inbox_event(tenant.id, *id).await?;
+            found.push(event.context("event gone")?);
+        }
+        if found.iter().all(|e| e.state != InboxState::Pending) {
+            break found;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let _ = stop.send(());
+            for dead in env.store.dead_jobs(Some(tenant.id), 10).await? {
+                eprintln!("dead job {}: {:?}", dead.kind, dead.last_error);
+            }
+            anyhow::bail!("events still pending: {found:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let _ = stop.send(());
+    running.await??;
+    for event in &finished {
+        anyhow::ensure!(
+            event.state == InboxState::Processed,
+            "{} ended {:?}: {:?}",
+            event.kind,
+            event.state,
+            event.outcome
+        );
+    }
+    Ok(finished)
+}
+
+fn records(env: &Env, kind: EntityKind) -> anyhow::Result<Vec<Value>> {
+    Ok(env.sandbox.control().records(env.company, kind)?)
+}
+
+/// The sandbox's duplicates endpoint finds no second record for any key the workflows write.
+async fn assert_no_duplicates(env: &Env) -> anyhow::Result<()> {
+    let order_field = order_field(env).await?;
+    for (kind, field) in [
+        (EntityKind::Person, "email".to_owned()),
+        (EntityKind::Organization, "name".to_owned()),
+        (EntityKind::Deal, "title".to_owned()),
+        (EntityKind::Deal, format!("custom_fields.{order_field}")),
+        (EntityKind::Note, "content".to_owned()),
+        (EntityKind::Activity, "subject".to_owned()),
+    ] {
+        let report = env
+            .sandbox
+            .control()
+            .duplicates(env.company, kind, &field)?;
+        anyhow::ensure!(
+            report.extra_records == 0,
+            "{kind:?} duplicated by {field}: {report:?}"
+        );
+    }
+    Ok(())
+}
+
+async fn order_field(env: &Env) -> anyhow::Result<String> {
+    let codes = env.deal_field_codes().await?;
+    codes
+        .into_iter()
+        .find(|(name, _)| name == "Order ID")
+        .map(|(_, code)| code)
+        .context("no Order ID field")
+}
+
+async fn installed(env: &Env) -> anyhow::Result<Tenant> {
+    let tenant = env.install().await?;
+    anyhow::ensure!(env.work_off(&tenant).await? == 0, "provisioning died");
+    Ok(tenant)
+}
+
+fn find<'a>(records: &'a [Value], field: &str, value: &Value) -> Option<&'a Value> {
+    records.iter().find(|r| &r[field] == value)
+}
+
+/// Every workflow once, in the order a customer's systems would send them, then the checks of
+/// what each one left in Pipedrive. `faults` are on while the workflows run (and, with
+/// `faults_for`, only for that long).
+/// Returns the Pipedrive calls the workflows made.
+async fn every_workflow(
+    env: &Env,
+    faults: FaultSpec,
+    faults_for: Option<Duration>,
+) -> anyhow::Result<Vec<CallRecord>> {
+    let tenant = installed(env).await?;
+    let client = env.client(&tenant).await?;
+    // A deal of the customer's own, for the stage change.
+    let own_deal = client
+        .deals()
+        .create(&NewDeal {
+            title: "Renewal".into(),
+            fields: DealPatch::default(),
+        })
+        .await?;
+    env.sandbox.control().clear_calls();
+    env.sandbox.control().set_faults(Some(env.company), faults);
+    if let Some(period) = faults_for {
+        let control = env.sandbox.control().clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(period).await;
+            control.clear_faults();
+        });
+    }
+
+    let api = EventSource::EventApi;
+    let first = vec![
+        record(env, &tenant, api, EventType::Signup, Some("user:u_42"), json!({
+            "user_id": "u_42", "email": "ada@analytical.test", "name": "Ada Lovelace",
+            "company": "Analytical Engines", "plan": "pro"
+        })).await?,
+        record(env, &tenant, EventSource::Shopify, EventType::OrderCreated, Some("order:A1001"), json!({
+            "id": "A1001", "number": "#1001", "store": "norman.myshopify.com", "status": "paid",
+            "currency": "EUR", "total": "59.90",
+            "customer": {"email": "bob@norman.test", "first_name": "Bob", "last_name": "Norman"},
+            "line_items": [{"sku": "MUG", "name": "Mug", "quantity": 2, "unit_price": "29.95"}]
+        })).await?,
+        record(env, &tenant, api, EventType::DealStageChanged, Some("deal:own"), json!({
+            "deal_id": own_deal.id, "stage_id": 3, "note": "Signed the trial agreement"
+        })).await?,
+    ];
+    let done = drain(env, &tenant, &first).await?;
+    let second = vec![
+        record(env, &tenant, EventSource::Shopify, EventType::OrderUpdated, Some("order:A1001"), json!({
+            "id": "A1001", "store": "norman.myshopify.com", "status": "refunded",
+            "currency": "EUR", "total": "0"
+        })).await?,
+        record(env, &tenant, api, EventType::CustomerUpdated, Some("customer:ada"), json!({
+            "email": "ada@analytical.test", "first_name": "Augusta Ada", "last_name": "King",
+            "phone": "+44 20 7946 0000"
+        })).await?,
+        record(env, &tenant, api, EventType::TicketCreated, Some("ticket:T-9"), json!({
+            "ticket_id": "T-9", "email": "ada@analytical.test", "subject": "Invoice", "priority": "high"
+        })).await?,
+        record(env, &tenant, api, EventType::UsageReported, None, json!({
+            "account_id": "ada@analytical.test", "metric": "api_calls", "quantity": 1200
+        })).await?,
+    ];
+    let done = [done, drain(env, &tenant, &second).await?].concat();
+    // A second report the same day updates the day's note.
+    let third = vec![
+        record(
+            env,
+            &tenant,
+            api,
+            EventType::UsageReported,
+            None,
+            json!({
+                "account_id": "ada@analytical.test", "metric": "seats", "quantity": 3
+            }),
+        )
+        .await?,
+    ];
+    let done = [done, drain(env, &tenant, &third).await?].concat();
+    env.sandbox.control().clear_faults();
+    let calls = env.sandbox.control().calls(Some(env.company));
+
+    let persons = records(env, EntityKind::Person)?;
+    let orgs = records(env, EntityKind::Organization)?;
+    let deals = records(env, EntityKind::Deal)?;
+    let notes = records(env, EntityKind::Note)?;
+    let activities = records(env, EntityKind::Activity)?;
+
+    // signup: organization, person linked to it, deal, follow-up activity.
+    let ada = persons
+        .iter()
+        .find(|p| p["emails"][0]["value"] == "ada@analytical.test")
+        .context("Ada's person")?;
+    let org = find(&orgs, "name", &json!("Analytical Engines")).context("Ada's organization")?;
+    assert_eq!(ada["org_id"], org["id"]);
+    let signup_deal =
+        find(&deals, "title", &json!("Ada Lovelace signed up")).context("signup deal")?;
+    assert_eq!(signup_deal["person_id"], ada["id"]);
+    let follow_up = find(&activities, "deal_id", &signup_deal["id"]).context("follow-up")?;
+    assert_eq!(follow_up["type"], "call");
+    assert_eq!(follow_up["due_date"], "2026-05-29");
+
+    // order.created and order.updated: one deal for the order, refunded and lost, its note.
+    let order_field = order_field(env).await?;
+    let order_deals: Vec<&Value> = deals
+        .iter()
+        .filter(|d| d["custom_fields"][&order_field] == "A1001")
+        .collect();
+    assert_eq!(order_deals.len(), 1, "{deals:#?}");
+    let order_deal = order_deals[0];
+    assert_eq!(order_deal["value"], json!(59.9));
+    assert_eq!(order_deal["currency"], "EUR");
+    assert_eq!(order_deal["status"], "lost");
+    let order_notes: Vec<&Value> = notes
+        .iter()
+        .filter(|n| n["deal_id"] == order_deal["id"])
+        .collect();
+    assert_eq!(order_notes.len(), 1);
+    assert!(order_notes[0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("2 × Mug (MUG)"));
+    let bob = persons
+        .iter()
+        .find(|p| p["emails"][0]["value"] == "bob@norman.test")
+        .context("the buyer")?;
+    assert_eq!(order_deal["person_id"], bob["id"]);
+
+    // deal.stage_changed: the stage moved and exactly one note explains it.
+    let moved = find(&deals, "id", &json!(own_deal.id)).context("own deal")?;
+    assert_eq!(moved["stage_id"], 3);
+    let explained: Vec<&Value> = notes
+        .iter()
+        .filter(|n| n["deal_id"] == json!(own_deal.id))
+        .collect();
+    assert_eq!(explained.len(), 1);
+    assert!(explained[0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("Signed the trial agreement"));
+
+    // customer.updated: the name, and the phone added.
+    assert_eq!(ada["name"], "Augusta Ada King");
+    assert_eq!(ada["phones"][0]["value"], "+44 20 7946 0000");
+
+    // ticket.created: a task on Ada.
+    let ticket =
+        find(&activities, "subject", &json!("Ticket T-9: Invoice")).context("ticket activity")?;
+    assert_eq!(ticket["person_id"], ada["id"]);
+
+    // usage.reported: one note for the day, with both reports.
+    let usage: Vec<&Value> = notes
+        .iter()
+        .filter(|n| {
+            n["person_id"] == ada["id"]
+                && n["content"].as_str().unwrap_or_default().contains("Usage")
+        })
+        .collect();
+    assert_eq!(usage.len(), 1, "{notes:#?}");
+    let content = usage[0]["content"].as_str().unwrap_or_default();
+    assert!(
+        content.contains("api_calls: 1200") && content.contains("seats: 3"),
+        "{content}"
+    );
+
+    // Each event says what it became.
+    let signup = &done[0];
+    let kinds: Vec<RecordKind> = signup
+        .outcome
+        .as_ref()
+        .map(|o| o.records.iter().map(|r| r.kind).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        kinds,
+        vec![
+            RecordKind::Organization,
+            RecordKind::Person,
+            RecordKind::Deal,
+            RecordKind::Activity
+        ]
+    );
+    assert_no_duplicates(env).await?;
+    Ok(calls)
+}
+
+/// Calls that look a record up by its key: only made when a step was interrupted after its
+/// write may have happened (a first run spends nothing on them).
+fn lookups(calls: &[CallRecord]) -> usize {
+    calls
+        .iter()
+        .filter(|c| c.method == "GET" && c.status < 300)
+        .filter(|c| {
+            c.path.ends_with("/notes")
+                || c.path.ends_with("/activities")
+                || c.path.ends_with("/deals")
+                || c.path.ends_with("/deals/search")
+        })
+        .count()
+}
+
+fn spec() -> FaultSpec {
+    FaultSpec::default()
+}
+
+#[tokio::test]
+async fn every_workflow_writes_its_records() -> anyhow::Result<()> {
+    let env = Env::start().await?;
+    let calls = every_workflow(&env, spec(), None).await?;
+    assert_eq!(
+        lookups(&calls),
+        0,
+        "a first run looked records up: {calls:#?}"
+    );
+    env.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_workflow_survives_server_errors() -> anyhow::Result<()> {
+    let env = Env::start_opts(Options {
+        fast_client_retries: true,
+        ..Options::default()
+    })
+    .await?;
+    let faults = FaultSpec {
+        error_rate: 0.3,
+        ..spec()
+    };
+    let calls = every_workflow(&env, faults, None).await?;
+    assert!(
+        calls.iter().any(|c| c.status >= 500),
+        "no server error was answered"
+    );
+    env.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_workflow_survives_writes_whose_answer_is_lost() -> anyhow::Result<()> {
+    let env = Env::start_opts(Options {
+        fast_client_retries: true,
+        ..Options::default()
+    })
+    .await?;
+    let faults = FaultSpec {
+        drop_after_write_rate: 0.4,
+        ..spec()
+    };
+    let calls = every_workflow(&env, faults, None).await?;
+    assert!(
+        lookups(&calls) > 0,
+        "no interrupted write was looked up: {calls:#?}"
+    );
+    env.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_workflow_survives_timeouts() -> anyhow::Result<()> {
+    let env = Env::start_opts(Options {
+        fast_client_retries: true,
+        request_timeout: Some(Duration::from_millis(300)),
+        ..Options::default()
+    })
+    .await?;
+    let latency = Latency {
+        fixed_ms: 0,
+        jitter_ms: 0,
+        slow_rate: 0.3,
+        slow_ms: 600,
+    };
+    let faults = FaultSpec { latency, ..spec() };
+    let calls = every_workflow(&env, faults, None).await?;
+    assert!(
+        lookups(&calls) > 0,
+        "no timed-out write was looked up: {calls:#?}"
+    );
+    env.stop().await;
+    Ok(())
+}
+
+/// A 429 while the burst window has room reads as the spent daily budget, so the jobs wait for
+/// the budget's reset; the ledger's day here ends a few seconds from now, so they resume soon.
+#[tokio::test]
+async fn every_workflow_survives_a_while_of_429s() -> anyhow::Result<()> {
+    let ledger = LedgerConfig {
+        reset_offset: midnight_in(Duration::from_secs(6)),
+        ..LedgerConfig::default()
+    };
+    let env = Env::start_opts(Options {
+        fast_client_retries: true,
+        ledger,
+        ..Options::default()
+    })
+    .await?;
+    let faults = FaultSpec {
+        force_429: true,
+        ..spec()
+    };
+    let calls = every_workflow(&env, faults, Some(Duration::from_millis(500))).await?;
+    let limited = calls.iter().filter(|c| c.status == 429).count();
+    assert!(limited > 0, "no 429 was answered");
+    env.stop().await;
+    Ok(())
+}
+
+/// The fixed offset whose next midnight is `after` from now (at least a second).
+fn midnight_in(after: Duration) -> chrono::FixedOffset {
+    use chrono::Timelike;
+    let now = Utc::now() + chrono::Duration::from_std(after).unwrap_or_default();
+    let since_midnight = i32::try_from(now.num_seconds_from_midnight()).unwrap_or(0);
+    // Local time = UTC + offset: an offset of minus the seconds since UTC midnight puts local
+    // midnight at `now`.
+    chrono::FixedOffset::east_opt(-since_midnight).expect("an offset within a day")
+}
+
+#[tokio::test]
+async fn a_source_switched_off_is_skipped_without_a_call() -> anyhow::Result<()> {
+    let env = Env::start().await?;
+    let tenant = installed(&env).await?;
+    let settings = WorkflowSettings {
+        sources: SourceSwitches {
+            shopify: false,
+            ..SourceSwitches::default()
+        },
+        ..WorkflowSettings::default()
+    };
+    env.store
+        .save_settings(tenant.id, None, &settings.to_body(), Some("test"))
+        .await?;
+    env.sandbox.control().clear_calls();
+    let id = record(
+        &env,
+        &tenant,
+        EventSource::Shopify,
+        EventType::OrderCreated,
+        Some("order:9"),
+        json!({
+            "id": "9", "status": "paid", "currency": "EUR", "total": "1.00"
+        }),
+    )
+    .await?;
+    let done = drain(&env, &tenant, &[id]).await?;
+    let outcome = done[0].outcome.clone().context("no outcome")?;
+    assert_eq!(outcome.reason.as_deref(), Some(SKIPPED_SOURCE_OFF));
+    assert!(outcome.records.is_empty());
+    assert_eq!(env.sandbox.control().calls(Some(env.company)).len(), 0);
+    env.stop().await;
+    Ok(())
+}
+
+/// A stage change whose PATCH was journalled before a crash resumes at the note; a retry whose
+/// note was written but not journalled finds that note instead of writing a second one.
+#[tokio::test]
+async fn a_stage_change_resumes_at_its_note_and_never_writes_two() -> anyhow::Result<()> {
+    let env = Env::start().await?;
+    let tenant = installed(&env).await?;
+    let client = env.client(&tenant).await?;
+    let deal = client
+        .deals()
+        .create(&NewDeal {
+            title: "Renewal".into(),
+            fields: DealPatch::default(),
+        })
+        .await?;
+    let payload = json!({ "deal_id": deal.id, "stage_id": 4, "note": "Moved on" });
+
+    // Crashed after the PATCH: the stage step is journalled as done (and was applied).
+    let crashed = record(
+        &env,
+        &tenant,
+        EventSource::EventApi,
+        EventType::DealStageChanged,
+        None,
+        payload.clone(),
+    )
+    .await?;
+    client
+        .deals()
+        .update(
+            deal.id,
+            &DealPatch {
+                stage_id: Some(4),
+                ..DealPatch::default()
+            },
+        )
+        .await?;
+    let key = crashed.to_string();
+    env.store
+        .journal_intent(tenant.id, &key, "stage", &key)
+        .await?;
+    env.store
+        .journal_result(tenant.id, &key, "stage", &json!({ "id": deal.id }))
+        .await?;
+    env.sandbox.control().clear_calls();
+    drain(&env, &tenant, &[crashed]).await?;
+    let calls = env.sandbox.control().calls(Some(env.company));
+    assert!(
+        calls.iter().all(|c| c.method != "PATCH"),
+        "the stage was patched again"
+    );
+    assert_eq!(
+        calls.iter().filter(|c| c.method == "POST").count(),
+        1,
+        "{calls:?}"
+    );
+
+    // Crashed after the note's POST, before its result was journalled: the note is found.
+    let lost = record(
+        &env,
+        &tenant,
+        EventSource::EventApi,
+        EventType::DealStageChanged,
+        None,
+        payload,
+    )
+    .await?;
+    let key = lost.to_string();
+    env.store
+        .journal_intent(tenant.id, &key, "stage", &key)
+        .await?;
+    env.store
+        .journal_result(tenant.id, &key, "stage", &json!({ "id": deal.id }))
+        .await?;
+    env.store
+        .journal_intent(tenant.id, &key, "note", &key)
+        .await?;
+    let note = dealbridge_pipedrive::models::NoteInput {
+        content: Some(format!("Moved on<br><br>Dealbridge ref: {key}")),
+        deal_id: Some(deal.id),
+        ..Default::default()
+    };
+    let written = client.notes().create(&note).await?;
+    drain(&env, &tenant, &[lost]).await?;
+    let notes: Vec<Value> = records(&env, EntityKind::Note)?
+        .into_iter()
+        .filter(|n| n["deal_id"] == json!(deal.id))
+        .collect();
+    assert_eq!(notes.len(), 2, "one note per event: {notes:#?}");
+    let journalled = env.store.journal_steps(tenant.id, &key).await?;
+    let note_step = journalled
+        .iter()
+        .find(|s| s.step == "note")
+        .context("note step")?;
+    assert_eq!(note_step.result, Some(json!({ "id": written.id })));
+    env.stop().await;
+    Ok(())
+}
