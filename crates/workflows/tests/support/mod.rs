@@ -3,6 +3,8 @@
 //! uses part of it.
 #![allow(dead_code)]
 
+pub mod scenario;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +23,7 @@ use dealbridge_pipedrive::ledger::{InMemoryLedger, LedgerConfig};
 use dealbridge_pipedrive::{CompanyClient, Pipedrive, PipedriveConfig};
 use dealbridge_sandbox::{AppSpec, CompanySpec, Plan, SandboxConfig, SandboxHandle, UserSpec};
 use dealbridge_storage::{Maintenance, Store};
-use dealbridge_storage_sql::SqliteStore;
+use dealbridge_storage_sql::{PgStore, SqliteStore};
 use dealbridge_tokens::TokenVault;
 use dealbridge_workflows::{provision_job, register_pipedrive_events, WebhookSetup, Workflows};
 use secrecy::SecretString;
@@ -45,6 +47,8 @@ pub struct Options {
     /// The client's own retries wait milliseconds instead of up to seconds.
     pub fast_client_retries: bool,
     pub ledger: LedgerConfig,
+    /// A Postgres server's URL: the test gets a database of its own there instead of SQLite.
+    pub postgres: Option<String>,
 }
 
 pub struct Env {
@@ -60,6 +64,8 @@ pub struct Env {
     /// Where the receiver listens (`{base}/hooks/pipedrive/{path}`).
     pub public_url: url::Url,
     receiver: actix_web::dev::ServerHandle,
+    /// The admin URL and the database made for this test, dropped by `stop`.
+    postgres: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -135,10 +141,18 @@ impl Env {
         .await?;
         let company = sandbox.control().companies().remove(0);
         let dir = tempfile::tempdir()?;
-        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-        let store = SqliteStore::connect(&url, 4).await?;
-        store.migrate().await?;
-        let store: Arc<dyn Store> = Arc::new(store);
+        let (store, postgres) = match options.postgres {
+            Some(admin_url) => {
+                let (store, database) = postgres_store(&admin_url).await?;
+                (store, Some((admin_url, database)))
+            }
+            None => {
+                let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+                let store = SqliteStore::connect(&url, 4).await?;
+                store.migrate().await?;
+                (Arc::new(store) as Arc<dyn Store>, None)
+            }
+        };
         let ledger = Arc::new(InMemoryLedger::new(options.ledger));
         let mut config = PipedriveConfig::new(
             sandbox.base_url().parse()?,
@@ -175,6 +189,7 @@ impl Env {
             ledger,
             public_url,
             receiver,
+            postgres,
             _dir: dir,
         })
     }
@@ -325,7 +340,35 @@ impl Env {
     pub async fn stop(self) {
         self.receiver.stop(true).await;
         self.sandbox.stop().await;
+        if let Some((admin_url, database)) = &self.postgres {
+            drop(self.store);
+            drop(self.workflows);
+            if let Err(e) = drop_database(admin_url, database).await {
+                eprintln!("test database {database} left behind: {e}");
+            }
+        }
     }
+}
+
+/// A fresh, migrated database on the server at `admin_url`; returns the store and its name.
+async fn postgres_store(admin_url: &str) -> anyhow::Result<(Arc<dyn Store>, String)> {
+    let database = format!("dealbridge_flows_test_{}", uuid::Uuid::new_v4().simple());
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(admin_url);
+    let store = PgStore::connect(&format!("{base}/{database}"), 8).await?;
+    store.migrate().await?;
+    Ok((Arc::new(store), database))
+}
+
+async fn drop_database(admin_url: &str, database: &str) -> anyhow::Result<()> {
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(admin_url).await?;
+    // The store's pool may still be closing; force its connections off.
+    sqlx::query(&format!("drop database if exists {database} with (force)"))
+        .execute(&mut admin)
+        .await?;
+    Ok(())
 }
 
 /// How many of the tenant's queues (one per lane) have a job ready to run now.
