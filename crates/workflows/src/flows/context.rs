@@ -71,7 +71,7 @@ impl<'a> Flow<'a> {
             ))
     }
 
-    pub fn note(&mut self, kind: RecordKind, id: u64) {
+    pub fn became(&mut self, kind: RecordKind, id: u64) {
         let record = RecordRef { kind, id };
         if !self.records.contains(&record) {
             self.records.push(record);

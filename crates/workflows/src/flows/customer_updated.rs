@@ -86,7 +86,7 @@ pub(crate) async fn run(flow: &mut Flow<'_>) -> FlowResult<()> {
         )
         .await?;
     }
-    flow.note(RecordKind::Person, person_id);
+    flow.became(RecordKind::Person, person_id);
     Ok(())
 }
 

@@ -15,8 +15,8 @@ pub(crate) enum FlowError {
     Refused(&'static str),
     Pipedrive(dealbridge_pipedrive::Error),
     Store(StoreError),
-    /// Try again later, for the reason given (another job is writing the same record).
-    Wait(JobError),
+    /// Try again later: the dashboard's reason if this was the last attempt, and when.
+    Wait(&'static str, JobError),
 }
 
 pub(crate) type FlowResult<T> = Result<T, FlowError>;
@@ -54,7 +54,7 @@ impl FlowError {
                 _ => "Pipedrive answered with an error",
             },
             Self::Store(_) => "the store failed",
-            Self::Wait(_) => "another job kept writing the same record",
+            Self::Wait(reason, _) => reason,
         }
     }
 
@@ -64,7 +64,7 @@ impl FlowError {
             Self::Refused(reason) => JobError::permanent(reason),
             Self::Pipedrive(err) => job_error(err),
             Self::Store(err) => store_error(err),
-            Self::Wait(err) => err,
+            Self::Wait(_, err) => err,
         }
     }
 }

@@ -67,7 +67,7 @@ pub(crate) async fn organization(flow: &mut Flow<'_>, key: &OrgKey) -> FlowResul
             .await?;
     }
     if let Some(id) = found {
-        flow.note(RecordKind::Organization, id);
+        flow.became(RecordKind::Organization, id);
         return Ok(id);
     }
     let shared = key
@@ -118,7 +118,7 @@ pub(crate) async fn organization(flow: &mut Flow<'_>, key: &OrgKey) -> FlowResul
         )
         .await?;
     }
-    flow.note(RecordKind::Organization, id);
+    flow.became(RecordKind::Organization, id);
     Ok(id)
 }
 
@@ -137,7 +137,7 @@ pub(crate) async fn person(
 ) -> FlowResult<u64> {
     let email = email.trim().to_lowercase();
     if let Some(id) = flow.mirrored(MirrorLookup::PersonEmail(&email)).await? {
-        flow.note(RecordKind::Person, id);
+        flow.became(RecordKind::Person, id);
         return Ok(id);
     }
     let journal = flow.shared_journal(format!("person:{email}"));
@@ -187,7 +187,7 @@ pub(crate) async fn person(
         flow.remember(PipedriveEntity::Person, id, keys, time.as_deref(), &person)
             .await?;
     }
-    flow.note(RecordKind::Person, id);
+    flow.became(RecordKind::Person, id);
     Ok(id)
 }
 
@@ -199,7 +199,7 @@ pub(crate) async fn order_deal(
     new: NewDeal,
 ) -> FlowResult<(u64, bool)> {
     if let Some(id) = flow.mirrored(MirrorLookup::DealOrderId(order_id)).await? {
-        flow.note(RecordKind::Deal, id);
+        flow.became(RecordKind::Deal, id);
         return Ok((id, false));
     }
     let journal = flow.shared_journal(format!("order:{order_id}"));
@@ -240,7 +240,7 @@ pub(crate) async fn order_deal(
         }
         None => false,
     };
-    flow.note(RecordKind::Deal, id);
+    flow.became(RecordKind::Deal, id);
     Ok((id, fresh))
 }
 

@@ -72,7 +72,10 @@ impl<'a> Journal<'a> {
             });
         }
         if Utc::now() - entry.updated_at < OTHER_WRITER_GRACE {
-            return Err(FlowError::Wait(busy(&entry)));
+            return Err(FlowError::Wait(
+                "another job kept writing the same record",
+                busy(&entry),
+            ));
         }
         Ok(Begin::Resume)
     }

@@ -112,16 +112,17 @@ impl Workflows {
         if !source_on(&settings.sources, event.source) {
             return Ok(EventOutcome::reason(SKIPPED_SOURCE_OFF));
         }
+        let no_client = "no installation could act for the tenant";
         let Some(user) = acting_user(store, tenant_id)
             .await
-            .map_err(FlowError::Wait)?
+            .map_err(|e| FlowError::Wait(no_client, e))?
         else {
-            return Err(FlowError::Wait(wait_for_reconnect(None)));
+            return Err(FlowError::Wait(no_client, wait_for_reconnect(None)));
         };
         let client = self
             .company_client(tenant_id, user, ledger_lane(ctx.job.lane))
             .await
-            .map_err(FlowError::Wait)?;
+            .map_err(|e| FlowError::Wait(no_client, e))?;
         let installing_user = u64::try_from(user.get())
             .map_err(|_| FlowError::Refused("negative Pipedrive user id in the store"))?;
         let fields = store

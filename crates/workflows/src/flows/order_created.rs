@@ -26,7 +26,7 @@ pub(crate) async fn run(flow: &mut Flow<'_>) -> FlowResult<()> {
             || async { Ok(client.notes().create(&note).await?.id) },
         )
         .await?;
-    flow.note(RecordKind::Note, note_id);
+    flow.became(RecordKind::Note, note_id);
     Ok(())
 }
 

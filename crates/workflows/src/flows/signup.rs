@@ -66,7 +66,7 @@ pub(crate) async fn run(flow: &mut Flow<'_>) -> FlowResult<()> {
             || async { Ok(client.deals().create(&new).await?.id) },
         )
         .await?;
-    flow.note(RecordKind::Deal, deal_id);
+    flow.became(RecordKind::Deal, deal_id);
 
     let ref_line = marker(&flow.event_key());
     let due = flow.event.occurred_at + Duration::days(i64::from(flow.settings.activity_due_days));
@@ -89,7 +89,7 @@ pub(crate) async fn run(flow: &mut Flow<'_>) -> FlowResult<()> {
             || async { Ok(client.activities().create(&activity).await?.id) },
         )
         .await?;
-    flow.note(RecordKind::Activity, activity_id);
+    flow.became(RecordKind::Activity, activity_id);
     Ok(())
 }
 

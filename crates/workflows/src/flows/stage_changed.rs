@@ -27,7 +27,7 @@ pub(crate) async fn run(flow: &mut Flow<'_>) -> FlowResult<()> {
             Ok(())
         })
         .await?;
-    flow.note(RecordKind::Deal, deal_id);
+    flow.became(RecordKind::Deal, deal_id);
 
     let key = flow.event_key();
     let on = NoteOn::Deal(deal_id);
@@ -40,6 +40,6 @@ pub(crate) async fn run(flow: &mut Flow<'_>) -> FlowResult<()> {
             || async { Ok(client.notes().create(&note).await?.id) },
         )
         .await?;
-    flow.note(RecordKind::Note, note_id);
+    flow.became(RecordKind::Note, note_id);
     Ok(())
 }

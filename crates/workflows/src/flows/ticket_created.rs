@@ -42,7 +42,7 @@ pub(crate) async fn run(flow: &mut Flow<'_>) -> FlowResult<()> {
             || async { Ok(client.activities().create(&activity).await?.id) },
         )
         .await?;
-    flow.note(RecordKind::Activity, activity_id);
+    flow.became(RecordKind::Activity, activity_id);
     Ok(())
 }
 

@@ -45,13 +45,14 @@ pub(crate) async fn run(flow: &mut Flow<'_>) -> FlowResult<()> {
         NoteOn::Person(id) => (RecordKind::Person, id),
         NoteOn::Organization(id) => (RecordKind::Organization, id),
     };
-    flow.note(kind, id);
+    flow.became(kind, id);
     let key = format!("usage:{}:{id}:{day}", kind.as_str());
     let journal = flow.shared_journal(key.clone());
     let client = flow.client.clone();
 
     let mut note = match journal.begin("note").await? {
-        Begin::Done(result) => serde_json::from_value(result).unwrap_or_default(),
+        Begin::Done(result) => serde_json::from_value(result)
+            .map_err(|_| FlowError::Refused("the journal of the day's usage note does not read"))?,
         // An earlier run may have created the note before it stopped: its lines were never
         // journalled, so it is rewritten with this report's.
         Begin::Resume => DayNote {
@@ -83,7 +84,7 @@ pub(crate) async fn run(flow: &mut Flow<'_>) -> FlowResult<()> {
     journal
         .finish("note", &json!({ "id": note_id, "lines": note.lines }))
         .await?;
-    flow.note(RecordKind::Note, note_id);
+    flow.became(RecordKind::Note, note_id);
     Ok(())
 }
 
