@@ -6,6 +6,7 @@ pub mod event;
 pub mod fields;
 pub mod ids;
 pub mod installation;
+pub mod outcome;
 pub mod settings;
 pub mod tenant;
 pub mod workflow_settings;

@@ -187,6 +187,7 @@ const UNIQUE_CONSTRAINTS: &str = "
     pipedrive_webhooks_pkey: pipedrive_webhooks (tenant_id)
     pipedrive_webhooks_path_token_key: pipedrive_webhooks (path_token)
     pipedrive_mirror_pkey: pipedrive_mirror (tenant_id, entity, record_id)
+    step_journal_pkey: step_journal (tenant_id, job_key, step)
     event_api_secrets_pkey: event_api_secrets (tenant_id, id)
     store_connections_pkey: store_connections (tenant_id, id)
     store_connections_path_token_key: store_connections (path_token)

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dealbridge_core::event::{EventSource, NewEvent};
+use dealbridge_core::outcome::EventOutcome;
 use dealbridge_core::TenantId;
 use uuid::Uuid;
 
@@ -72,6 +73,9 @@ pub struct InboxEvent {
     pub received_at: DateTime<Utc>,
     pub state: InboxState,
     pub payload: serde_json::Value,
+    /// What a workflow made of it; `None` until one finished with it (and for the mirror's own
+    /// `pipedrive.*` events, which change no Pipedrive record).
+    pub outcome: Option<EventOutcome>,
 }
 
 #[async_trait]
@@ -92,6 +96,16 @@ pub trait Inbox: Send + Sync + 'static {
         tenant_id: TenantId,
         id: Uuid,
         state: InboxState,
+    ) -> StoreResult<()>;
+
+    /// Sets the state of one of the tenant's events together with what it became. `NotFound` if
+    /// the tenant has no such event.
+    async fn finish_event(
+        &self,
+        tenant_id: TenantId,
+        id: Uuid,
+        state: InboxState,
+        outcome: &EventOutcome,
     ) -> StoreResult<()>;
 
     /// The tenant's most recent events from one source, newest first.

@@ -5,6 +5,7 @@ mod error;
 mod event_sources;
 mod inbox;
 mod jobs;
+mod journal;
 mod mirror;
 mod queue_overview;
 mod retention;
@@ -34,6 +35,7 @@ pub use jobs::{
     tenant_from_key, tenant_key, Claim, Enqueued, Job, JobCounts, JobFailure, JobId, JobLease,
     JobState, JobWakeups, Jobs, Lane, LeaseId, NewJob, QueueTake, ReadyQueue, SYSTEM_TENANT,
 };
+pub use journal::{JournalStep, StepJournal};
 pub use mirror::{MirrorLookup, MirrorRecord, PipedriveMirror};
 pub use queue_overview::{fold_overview, LaneOverview, OverviewRow, QueueOverview};
 pub use retention::{provisioned_field_from_columns, ProvisionedFields, PurgedTenant, Retention};

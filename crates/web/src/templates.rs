@@ -145,7 +145,17 @@ mod tests {
             &serde_json::json!([{"source": "pipedrive", "events": [{
                 "kind": "pipedrive.deal.change", "entity": "deal:<8>", "state": "stale",
                 "occurred_at": "2026-11-30 09:59 UTC", "received_at": "2026-11-30 10:00 UTC",
-                "received_ago": "5 min ago"}]}]),
+                "received_ago": "5 min ago", "became": [], "reason": null}]},
+                {"source": "event_api", "events": [{
+                "kind": "order.created", "entity": "order:A1", "state": "processed",
+                "occurred_at": "2026-11-30 09:59 UTC", "received_at": "2026-11-30 10:00 UTC",
+                "received_ago": "5 min ago", "reason": null, "became": [
+                    {"label": "deal 42", "url": "https://acme.pipedrive.com/deal/42"},
+                    {"label": "note 7", "url": null}]},
+                {"kind": "signup", "entity": null, "state": "failed",
+                "occurred_at": "2026-11-30 09:59 UTC", "received_at": "2026-11-30 10:00 UTC",
+                "received_ago": "5 min ago", "became": [],
+                "reason": "Pipedrive refused a write as invalid"}]}]),
         );
     }
 
@@ -193,6 +203,14 @@ mod tests {
             "escaped: {html}"
         );
         assert!(html.contains("5 min ago"), "{html}");
+        assert!(
+            html.contains(r#"<a href="https:&#x2F;&#x2F;acme.pipedrive.com&#x2F;deal&#x2F;42" target="_blank" rel="noopener">deal 42</a>, note 7"#),
+            "what an event became links to the records: {html}"
+        );
+        assert!(
+            html.contains(r#"<span class="reason">Pipedrive refused a write as invalid</span>"#),
+            "{html}"
+        );
     }
 
     #[test]

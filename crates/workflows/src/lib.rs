@@ -2,6 +2,7 @@
 
 mod company;
 mod errors;
+mod flows;
 mod pipedrive_events;
 mod provision;
 mod reconcile;
@@ -13,12 +14,13 @@ mod webhooks;
 
 use std::sync::Arc;
 
-use dealbridge_jobs::{JobContext, Registry};
+use dealbridge_jobs::{Backoff, JobContext, Registry};
 use dealbridge_pipedrive::Pipedrive;
 use dealbridge_storage::Store;
 use dealbridge_tokens::TokenVault;
 
 pub use errors::job_error;
+pub use flows::{flow_kind, FLOW_TYPES, SKIPPED_SOURCE_OFF};
 pub use pipedrive_events::{register_pipedrive_events, EventProblem};
 pub use provision::{provision_job, ProvisionPayload, PROVISION_KIND};
 pub use reconcile::{RECONCILE_ALL_KIND, RECONCILE_EVERY, RECONCILE_KIND};
@@ -38,7 +40,16 @@ pub struct Workflows {
     pipedrive: Pipedrive,
     vault: TokenVault,
     hooks: WebhookSetup,
+    /// How the workflow jobs back off between attempts.
+    flow_backoff: Backoff,
 }
+
+/// The workflow jobs' backoff: a failed write is usually a passing fault, so the first retry
+/// comes within a second, doubling to at most ten minutes.
+pub const FLOW_BACKOFF: Backoff = Backoff {
+    base: std::time::Duration::from_secs(1),
+    max: std::time::Duration::from_secs(600),
+};
 
 impl Workflows {
     pub fn new(
@@ -52,11 +63,18 @@ impl Workflows {
             pipedrive,
             vault,
             hooks,
+            flow_backoff: FLOW_BACKOFF,
         }
     }
 
-    /// Adds every job kind of this crate that calls Pipedrive to `registry`, the periodic webhook
-    /// check and reconcile sweeps included. (`event.pipedrive` calls no one: see
+    /// The same workflows with another backoff for the workflow jobs (tests use milliseconds).
+    pub fn with_flow_backoff(mut self, backoff: Backoff) -> Self {
+        self.flow_backoff = backoff;
+        self
+    }
+
+    /// Adds every job kind of this crate that calls Pipedrive to `registry`: the workflows of the
+    /// customer's events, provisioning, and the periodic webhook check and reconcile sweeps. (`event.pipedrive` calls no one: see
     /// [`register_pipedrive_events`].)
     pub fn register(&self, registry: Registry) -> Registry {
         let provision = self.clone();
@@ -64,7 +82,7 @@ impl Workflows {
         let check_all = self.clone();
         let reconcile = self.clone();
         let reconcile_all = self.clone();
-        registry
+        self.register_flows(registry, self.flow_backoff)
             .handle(PROVISION_KIND, move |ctx| {
                 let workflows = provision.clone();
                 async move { workflows.provision(ctx).await }

@@ -151,6 +151,10 @@ pub struct OrganizationInput {
     /// `{"value": "…"}` plus optional components, as the spec's address object.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<Value>,
+    /// The organization's website; Dealbridge records the company's email domain here, which is
+    /// how the mirror finds the organization by domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub visible_to: Option<u32>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]

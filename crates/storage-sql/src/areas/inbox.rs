@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use dealbridge_core::event::EventSource;
+use dealbridge_core::outcome::EventOutcome;
 use dealbridge_core::TenantId;
 use dealbridge_storage::{
     Inbox, InboxEntry, InboxEvent, InboxState, Recorded, StoreError, StoreResult,
@@ -16,7 +17,7 @@ use crate::values::{Id, QueueTime};
 use crate::{commit, SqlStore};
 
 const COLUMNS: &str = "tenant_id, id, source, kind, dedupe_key, entity_key, occurred_at,
-    received_at, state, payload";
+    received_at, state, payload, outcome";
 
 /// Whether the entity has an event newer than the arriving one (stale ones do not count: they
 /// were older than something else already).
@@ -48,7 +49,18 @@ fn event_from_row<B: Backend>(row: &B::Row) -> StoreResult<InboxEvent> {
         received_at: time("received_at")?,
         state: InboxState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
         payload: B::get(row, "payload")?,
+        outcome: outcome_from(B::get(row, "outcome")?)?,
     })
+}
+
+/// JSON null (the column's default) is an event no workflow finished with yet.
+fn outcome_from(stored: serde_json::Value) -> StoreResult<Option<EventOutcome>> {
+    if stored.is_null() {
+        return Ok(None);
+    }
+    serde_json::from_value(stored)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("inbox outcome: {e}")))
 }
 
 impl<B: Backend> SqlStore<B> {
@@ -132,6 +144,30 @@ impl<B: Backend> Inbox for SqlStore<B> {
             where tenant_id = $3 and id = $4";
         let values = (
             state.as_str(),
+            QueueTime(Utc::now()),
+            Id(tenant_id.as_uuid()),
+            Id(id),
+        );
+        match self.execute(statement, values).await? {
+            0 => Err(StoreError::NotFound("inbox event")),
+            _ => Ok(()),
+        }
+    }
+
+    async fn finish_event(
+        &self,
+        tenant_id: TenantId,
+        id: Uuid,
+        state: InboxState,
+        outcome: &EventOutcome,
+    ) -> StoreResult<()> {
+        let statement = "update inbox_events set state = $1, outcome = $2, updated_at = $3
+            where tenant_id = $4 and id = $5";
+        let outcome = serde_json::to_value(outcome)
+            .map_err(|e| StoreError::Corrupt(format!("inbox outcome: {e}")))?;
+        let values = (
+            state.as_str(),
+            &outcome,
             QueueTime(Utc::now()),
             Id(tenant_id.as_uuid()),
             Id(id),

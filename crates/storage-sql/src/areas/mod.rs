@@ -6,6 +6,7 @@ mod event_api_secrets;
 mod inbox;
 mod installations;
 pub(crate) mod jobs;
+mod journal;
 mod maintenance;
 mod mirror;
 mod nonces;

@@ -12,6 +12,7 @@ mod installations;
 mod installs;
 mod job_claims;
 mod jobs;
+mod journal;
 mod maintenance;
 mod nonces;
 mod queue_overview;
@@ -64,6 +65,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(staff::CHECKS.iter().copied());
     all.extend(tenant_directory::CHECKS.iter().copied());
     all.extend(inbox::CHECKS.iter().copied());
+    all.extend(journal::CHECKS.iter().copied());
     all.extend(webhooks::CHECKS.iter().copied());
     all.extend(event_sources::CHECKS.iter().copied());
     all.extend(constraints::CHECKS.iter().copied());

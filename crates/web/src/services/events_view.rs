@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use dealbridge_core::event::EventSource;
+use dealbridge_core::outcome::EventOutcome;
 use dealbridge_core::TenantId;
 use dealbridge_storage::{InboxEvent, InboxState, WebhookRegistration, WebhookState};
 use serde::Serialize;
@@ -23,6 +24,19 @@ pub struct EventView {
     pub occurred_at: String,
     pub received_at: String,
     pub received_ago: String,
+    /// The Pipedrive records the event became, each with a link where the record has a page.
+    pub became: Vec<RecordLink>,
+    /// Why it became nothing (more): a failure's reason, or `skipped: source off`.
+    pub reason: Option<String>,
+}
+
+/// One record an event became.
+#[derive(Debug, Serialize)]
+pub struct RecordLink {
+    /// `deal 42`, `note 7`.
+    pub label: String,
+    /// Its page in the company's Pipedrive.
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,8 +78,25 @@ pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-fn view(event: &InboxEvent, now: DateTime<Utc>) -> EventView {
+/// The records of an outcome, linked to `https://{company domain}.pipedrive.com/...`.
+fn links(outcome: Option<&EventOutcome>, company_domain: &str) -> Vec<RecordLink> {
+    let records = outcome.map(|o| o.records.as_slice()).unwrap_or_default();
+    records
+        .iter()
+        .map(|record| RecordLink {
+            label: format!("{} {}", record.kind.as_str(), record.id),
+            url: record
+                .kind
+                .web_path(record.id)
+                .map(|path| format!("https://{company_domain}.pipedrive.com{path}")),
+        })
+        .collect()
+}
+
+fn view(event: &InboxEvent, company_domain: &str, now: DateTime<Utc>) -> EventView {
     EventView {
+        became: links(event.outcome.as_ref(), company_domain),
+        reason: event.outcome.as_ref().and_then(|o| o.reason.clone()),
         kind: event.kind.clone(),
         entity: event.entity_key.clone(),
         state: state_label(event.state),
@@ -81,6 +112,12 @@ pub async fn recent_events(
     tenant: TenantId,
 ) -> Result<Vec<SourceEvents>, AppError> {
     let now = Utc::now();
+    let company_domain = state
+        .store
+        .tenant(tenant)
+        .await?
+        .map(|t| t.company_domain)
+        .unwrap_or_default();
     let mut sources = Vec::new();
     for source in EventSource::ALL {
         let events = state
@@ -90,7 +127,10 @@ pub async fn recent_events(
         if !events.is_empty() {
             sources.push(SourceEvents {
                 source: source.as_str(),
-                events: events.iter().map(|e| view(e, now)).collect(),
+                events: events
+                    .iter()
+                    .map(|e| view(e, &company_domain, now))
+                    .collect(),
             });
         }
     }
@@ -146,6 +186,30 @@ mod tests {
         ] {
             assert_eq!(ago(now - chrono::Duration::seconds(seconds), now), said);
         }
+    }
+
+    #[test]
+    fn records_link_to_the_companys_pipedrive() {
+        use dealbridge_core::outcome::{RecordKind, RecordRef};
+        let outcome = EventOutcome::records(vec![
+            RecordRef {
+                kind: RecordKind::Deal,
+                id: 42,
+            },
+            RecordRef {
+                kind: RecordKind::Note,
+                id: 7,
+            },
+        ]);
+        let links = links(Some(&outcome), "acme");
+        assert_eq!(links[0].label, "deal 42");
+        assert_eq!(
+            links[0].url.as_deref(),
+            Some("https://acme.pipedrive.com/deal/42")
+        );
+        assert_eq!(links[1].label, "note 7");
+        assert_eq!(links[1].url, None);
+        assert!(super::links(None, "acme").is_empty());
     }
 
     #[test]

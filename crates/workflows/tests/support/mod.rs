@@ -3,6 +3,8 @@
 //! uses part of it.
 #![allow(dead_code)]
 
+pub mod scenario;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,12 +18,12 @@ use dealbridge_core::tenant::{NewTenant, Tenant};
 use dealbridge_core::{CompanyId, UserId};
 use dealbridge_crypto::KeyRing;
 use dealbridge_inbox::{PipedriveReceiver, ReceiveError};
-use dealbridge_jobs::{Registry, Worker};
+use dealbridge_jobs::{Backoff, Registry, Worker};
 use dealbridge_pipedrive::ledger::{InMemoryLedger, LedgerConfig};
 use dealbridge_pipedrive::{CompanyClient, Pipedrive, PipedriveConfig};
 use dealbridge_sandbox::{AppSpec, CompanySpec, Plan, SandboxConfig, SandboxHandle, UserSpec};
 use dealbridge_storage::{Maintenance, Store};
-use dealbridge_storage_sql::SqliteStore;
+use dealbridge_storage_sql::{PgStore, SqliteStore};
 use dealbridge_tokens::TokenVault;
 use dealbridge_workflows::{provision_job, register_pipedrive_events, WebhookSetup, Workflows};
 use secrecy::SecretString;
@@ -29,6 +31,25 @@ use secrecy::SecretString;
 pub const CLIENT_ID: &str = "dealbridge-test";
 const CLIENT_SECRET: &str = "test-secret";
 const CALLBACK: &str = "http://127.0.0.1:9/oauth/callback";
+
+/// Workflow jobs retry within milliseconds here, so fault tests stay fast.
+const FAST_RETRIES: Backoff = Backoff {
+    base: Duration::from_millis(20),
+    max: Duration::from_millis(200),
+};
+
+/// What a test may change about its environment.
+#[derive(Default)]
+pub struct Options {
+    pub public_url: Option<url::Url>,
+    /// The Pipedrive client's whole-request timeout (default 30 s).
+    pub request_timeout: Option<Duration>,
+    /// The client's own retries wait milliseconds instead of up to seconds.
+    pub fast_client_retries: bool,
+    pub ledger: LedgerConfig,
+    /// A Postgres server's URL: the test gets a database of its own there instead of SQLite.
+    pub postgres: Option<String>,
+}
 
 pub struct Env {
     pub sandbox: SandboxHandle,
@@ -43,6 +64,8 @@ pub struct Env {
     /// Where the receiver listens (`{base}/hooks/pipedrive/{path}`).
     pub public_url: url::Url,
     receiver: actix_web::dev::ServerHandle,
+    /// The admin URL and the database made for this test, dropped by `stop`.
+    postgres: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -75,6 +98,15 @@ impl Env {
     /// `public_url` overrides where Pipedrive is told to deliver (an unreachable address makes
     /// every delivery fail).
     pub async fn start_with(public_url: Option<url::Url>) -> anyhow::Result<Self> {
+        Self::start_opts(Options {
+            public_url,
+            ..Options::default()
+        })
+        .await
+    }
+
+    pub async fn start_opts(options: Options) -> anyhow::Result<Self> {
+        let public_url = options.public_url;
         let sandbox = dealbridge_sandbox::spawn(SandboxConfig {
             apps: vec![AppSpec {
                 client_id: CLIENT_ID.into(),
@@ -83,6 +115,8 @@ impl Env {
                 scopes: vec![
                     "deals:full".into(),
                     "contacts:full".into(),
+                    "activities:full".into(),
+                    "search:read".into(),
                     "deal-fields:full".into(),
                     "webhooks:full".into(),
                 ],
@@ -107,20 +141,33 @@ impl Env {
         .await?;
         let company = sandbox.control().companies().remove(0);
         let dir = tempfile::tempdir()?;
-        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-        let store = SqliteStore::connect(&url, 4).await?;
-        store.migrate().await?;
-        let store: Arc<dyn Store> = Arc::new(store);
-        let ledger = Arc::new(InMemoryLedger::new(LedgerConfig::default()));
-        let pd = Pipedrive::new(
-            PipedriveConfig::new(
-                sandbox.base_url().parse()?,
-                CLIENT_ID,
-                SecretString::from(CLIENT_SECRET),
-                CALLBACK.parse()?,
-            ),
-            ledger.clone(),
-        )?;
+        let (store, postgres) = match options.postgres {
+            Some(admin_url) => {
+                let (store, database) = postgres_store(&admin_url).await?;
+                (store, Some((admin_url, database)))
+            }
+            None => {
+                let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+                let store = SqliteStore::connect(&url, 4).await?;
+                store.migrate().await?;
+                (Arc::new(store) as Arc<dyn Store>, None)
+            }
+        };
+        let ledger = Arc::new(InMemoryLedger::new(options.ledger));
+        let mut config = PipedriveConfig::new(
+            sandbox.base_url().parse()?,
+            CLIENT_ID,
+            SecretString::from(CLIENT_SECRET),
+            CALLBACK.parse()?,
+        );
+        if let Some(timeout) = options.request_timeout {
+            config.timeouts.request = timeout;
+        }
+        if options.fast_client_retries {
+            config.retry.base = Duration::from_millis(20);
+            config.retry.cap = Duration::from_millis(200);
+        }
+        let pd = Pipedrive::new(config, ledger.clone())?;
         let keys = Arc::new(KeyRing::generate("k1")?.0);
         let (receiver, listening) = serve_receiver(store.clone(), keys.clone())?;
         let public_url = public_url.unwrap_or(listening);
@@ -130,7 +177,8 @@ impl Env {
             public_url: public_url.clone(),
         };
         Ok(Self {
-            workflows: Workflows::new(store.clone(), pd.clone(), vault, hooks),
+            workflows: Workflows::new(store.clone(), pd.clone(), vault, hooks)
+                .with_flow_backoff(FAST_RETRIES),
             user: UserId::new(i64::try_from(company.user_ids[0])?),
             company: company.id,
             api_domain: company.api_domain.clone(),
@@ -141,6 +189,7 @@ impl Env {
             ledger,
             public_url,
             receiver,
+            postgres,
             _dir: dir,
         })
     }
@@ -291,7 +340,35 @@ impl Env {
     pub async fn stop(self) {
         self.receiver.stop(true).await;
         self.sandbox.stop().await;
+        if let Some((admin_url, database)) = &self.postgres {
+            drop(self.store);
+            drop(self.workflows);
+            if let Err(e) = drop_database(admin_url, database).await {
+                eprintln!("test database {database} left behind: {e}");
+            }
+        }
     }
+}
+
+/// A fresh, migrated database on the server at `admin_url`; returns the store and its name.
+async fn postgres_store(admin_url: &str) -> anyhow::Result<(Arc<dyn Store>, String)> {
+    let database = format!("dealbridge_flows_test_{}", uuid::Uuid::new_v4().simple());
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(admin_url);
+    let store = PgStore::connect(&format!("{base}/{database}"), 8).await?;
+    store.migrate().await?;
+    Ok((Arc::new(store), database))
+}
+
+async fn drop_database(admin_url: &str, database: &str) -> anyhow::Result<()> {
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(admin_url).await?;
+    // The store's pool may still be closing; force its connections off.
+    sqlx::query(&format!("drop database if exists {database} with (force)"))
+        .execute(&mut admin)
+        .await?;
+    Ok(())
 }
 
 /// How many of the tenant's queues (one per lane) have a job ready to run now.
