@@ -135,6 +135,14 @@ pub(crate) async fn authorise(
     }
     let user_id = UserId::new(user);
     let store = state.store.as_ref();
+    if let Some(private) = &state.private {
+        // Private mode serves one installation, opened by its admin only: removing the admin's
+        // account (`dealbridge staff remove`) ends their dashboard sessions too.
+        let ours = tenant_id == private.tenant_id && user_id == private.user_id;
+        if !ours || store.staff_account_by_email(&private.admin_email).await?.is_none() {
+            return Ok(None);
+        }
+    }
     let Some(tenant) = store.tenant(tenant_id).await? else {
         return Ok(None);
     };

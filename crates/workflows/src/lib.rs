@@ -38,6 +38,15 @@ pub struct Workflows {
     pipedrive: Pipedrive,
     vault: TokenVault,
     hooks: WebhookSetup,
+    /// Private mode: the one company's API token, used instead of the vault.
+    private: Option<PrivateToken>,
+}
+
+/// A personal API token and the company it belongs to (private mode).
+#[derive(Clone, Debug)]
+pub struct PrivateToken {
+    pub token: dealbridge_pipedrive::ApiToken,
+    pub company_id: dealbridge_core::CompanyId,
 }
 
 impl Workflows {
@@ -52,7 +61,15 @@ impl Workflows {
             pipedrive,
             vault,
             hooks,
+            private: None,
         }
+    }
+
+    /// Private mode: every job acts with `private.token`, and only for its company; the vault is
+    /// not asked (an API token is never refreshed).
+    pub fn with_api_token(mut self, private: PrivateToken) -> Self {
+        self.private = Some(private);
+        self
     }
 
     /// Adds every job kind of this crate that calls Pipedrive to `registry`, the periodic webhook
