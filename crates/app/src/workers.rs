@@ -9,8 +9,8 @@ use dealbridge_storage::Store;
 use dealbridge_tokens::TokenVault;
 use dealbridge_web::metrics::Metrics;
 use dealbridge_workflows::{
-    register_pipedrive_events, register_refresh_sweep, PrivateToken, RetentionPolicy,
-    WebhookSetup, Workflows,
+    register_pipedrive_events, register_refresh_sweep, PrivateToken, RetentionPolicy, WebhookSetup,
+    Workflows,
 };
 
 use crate::pipedrive_setup::return_leases;
@@ -122,30 +122,28 @@ pub async fn worker_only(settings: &Settings) -> anyhow::Result<()> {
         settings.pipedrive.credentials.is_some() || settings.pipedrive.private.is_some();
     let mut private = None;
     let (pipedrive, ledger) = if reachable {
-            let keys = Arc::new(crate::secrets::key_ring(settings)?);
-            let setup = crate::pipedrive_setup::connect(settings, store.clone()).await?;
-            let vault =
-                TokenVault::new(store.clone(), keys.clone(), setup.pipedrive.oauth().clone());
-            // Most API calls are made here, so this process exports its own figures.
-            let sources = crate::metrics_export::Sources {
-                metrics: &metrics,
-                pipedrive: &setup.pipedrive,
-                store: store.clone(),
-                vault: Some(&vault),
-            };
-            if let Some((server, _)) = crate::metrics_export::bind(settings, sources)? {
-                tokio::spawn(server);
-            }
-            let hooks = WebhookSetup {
-                keys,
-                public_url: settings.public_url.clone(),
-            };
-            if let Some(mode) = &settings.pipedrive.private {
-                let tenant =
-                    crate::private_mode::start(mode, &setup.pipedrive, store.as_ref()).await?;
-                private = Some(tenant.workflows_token());
-            }
-            (Some((setup.pipedrive, vault, hooks)), setup.ledger)
+        let keys = Arc::new(crate::secrets::key_ring(settings)?);
+        let setup = crate::pipedrive_setup::connect(settings, store.clone()).await?;
+        let vault = TokenVault::new(store.clone(), keys.clone(), setup.pipedrive.oauth().clone());
+        // Most API calls are made here, so this process exports its own figures.
+        let sources = crate::metrics_export::Sources {
+            metrics: &metrics,
+            pipedrive: &setup.pipedrive,
+            store: store.clone(),
+            vault: Some(&vault),
+        };
+        if let Some((server, _)) = crate::metrics_export::bind(settings, sources)? {
+            tokio::spawn(server);
+        }
+        let hooks = WebhookSetup {
+            keys,
+            public_url: settings.public_url.clone(),
+        };
+        if let Some(mode) = &settings.pipedrive.private {
+            let tenant = crate::private_mode::start(mode, &setup.pipedrive, store.as_ref()).await?;
+            private = Some(tenant.workflows_token());
+        }
+        (Some((setup.pipedrive, vault, hooks)), setup.ledger)
     } else {
         // The budgets are in the store all the same: the gate reads them.
         (None, crate::pipedrive_setup::ledger(store.clone()))

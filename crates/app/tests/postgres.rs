@@ -32,10 +32,13 @@ fn main() {
         },
     )
     .with_ignored_flag(url.is_none());
-    let private = Trial::test("postgres::private_mode_runs_one_company_with_an_api_token", {
-        let url = url.clone();
-        move || run(private_mode(url.unwrap_or_default()))
-    })
+    let private = Trial::test(
+        "postgres::private_mode_runs_one_company_with_an_api_token",
+        {
+            let url = url.clone();
+            move || run(private_mode(url.unwrap_or_default()))
+        },
+    )
     .with_ignored_flag(url.is_none());
     libtest_mimic::run(&args, vec![trial, console, race, private]).exit();
 }

@@ -10,7 +10,9 @@ use serde::de::DeserializeOwned;
 use crate::client::{ApiRequest, CompanyClient};
 use crate::error::{Chain, Error, Result, TransientKind};
 use crate::http::{self, Envelope};
-use crate::ledger::{next_reset, CallRequest, Grant, Outcome, RateHeaders, Reservation, WaitReason};
+use crate::ledger::{
+    next_reset, CallRequest, Grant, Outcome, RateHeaders, Reservation, WaitReason,
+};
 use crate::retry::server_hint;
 use crate::token::AuthScheme;
 
@@ -47,7 +49,10 @@ impl CompanyClient {
         let policy = self.pd.inner.config.retry;
         if is_write(req.op.method) {
             if let Some(until) = self.writes_blocked() {
-                self.pd.inner.figures.update(call.company, |f| f.deferred += 1);
+                self.pd
+                    .inner
+                    .figures
+                    .update(call.company, |f| f.deferred += 1);
                 return Err(Error::Deferred {
                     until,
                     reason: WaitReason::DailyWrites,
@@ -75,7 +80,10 @@ impl CompanyClient {
                     error: error @ Error::Deferred { .. },
                     ..
                 } => {
-                    self.pd.inner.figures.update(call.company, |f| f.deferred += 1);
+                    self.pd
+                        .inner
+                        .figures
+                        .update(call.company, |f| f.deferred += 1);
                     return Err(error);
                 }
                 Try::Failed { error, hint } => {
@@ -269,7 +277,9 @@ impl CompanyClient {
             AuthScheme::Bearer => builder.bearer_auth(token.expose_secret()),
             AuthScheme::ApiToken => {
                 let mut value = reqwest::header::HeaderValue::from_str(token.expose_secret())
-                    .map_err(|_| Error::Config("the API token is not a valid header value".into()))?;
+                    .map_err(|_| {
+                        Error::Config("the API token is not a valid header value".into())
+                    })?;
                 // Kept out of reqwest's and hyper's debug output.
                 value.set_sensitive(true);
                 builder.header("x-api-token", value)

@@ -55,7 +55,10 @@ async fn the_token_goes_in_its_header_and_the_headers_are_learned() {
     assert_eq!(me.company_id, 7001);
     let requests = h.server.received_requests().await.unwrap();
     assert!(requests[0].headers.get("authorization").is_none());
-    assert!(!requests[0].url.as_str().contains(TOKEN), "the token is in the URL");
+    assert!(
+        !requests[0].url.as_str().contains(TOKEN),
+        "the token is in the URL"
+    );
     let seen = h.pd.figures().snapshot(COMPANY);
     assert_eq!(seen.burst_limit, Some(40));
     assert_eq!(seen.daily_requests_left, Some(9999));
@@ -116,7 +119,10 @@ async fn spent_writes_wait_for_midnight_utc_and_reads_go_on() {
     }
     // Not the company's token budget: no daily exhaustion recorded, reads still go out.
     let status = h.ledger.status(COMPANY).await.unwrap();
-    assert_eq!(status.exhausted_until, None, "the daily budget was marked spent");
+    assert_eq!(
+        status.exhausted_until, None,
+        "the daily budget was marked spent"
+    );
     company.users().me().await.unwrap();
     // The next write is held back without reaching Pipedrive (the POST mock expects one call).
     match company.deals().create(&new_deal()).await {

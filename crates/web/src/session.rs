@@ -139,7 +139,12 @@ pub(crate) async fn authorise(
         // Private mode serves one installation, opened by its admin only: removing the admin's
         // account (`dealbridge staff remove`) ends their dashboard sessions too.
         let ours = tenant_id == private.tenant_id && user_id == private.user_id;
-        if !ours || store.staff_account_by_email(&private.admin_email).await?.is_none() {
+        if !ours
+            || store
+                .staff_account_by_email(&private.admin_email)
+                .await?
+                .is_none()
+        {
             return Ok(None);
         }
     }

@@ -158,7 +158,10 @@ fn an_api_token_turns_on_private_mode_for_the_admin() {
 fn private_mode_refuses_what_it_cannot_run_with() {
     let cases: [(&[(&str, &str)], &str); 4] = [
         (&[], "DEALBRIDGE_ADMIN_EMAIL"),
-        (&[("DEALBRIDGE_ADMIN_EMAIL", "owner")], "DEALBRIDGE_ADMIN_EMAIL"),
+        (
+            &[("DEALBRIDGE_ADMIN_EMAIL", "owner")],
+            "DEALBRIDGE_ADMIN_EMAIL",
+        ),
         (
             &[
                 ("DEALBRIDGE_ADMIN_EMAIL", "owner@acme.test"),
@@ -196,7 +199,9 @@ fn private_mode_refuses_what_it_cannot_run_with() {
     });
     Jail::expect_with(|jail| {
         jail.set_env("DEALBRIDGE_ADMIN_EMAIL", "owner@acme.test");
-        let err = load_in(jail).expect_err("an admin without private mode").to_string();
+        let err = load_in(jail)
+            .expect_err("an admin without private mode")
+            .to_string();
         assert!(err.contains("DEALBRIDGE_ADMIN_EMAIL"), "{err}");
         Ok(())
     });

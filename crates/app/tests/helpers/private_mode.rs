@@ -57,9 +57,15 @@ pub async fn scenario(database_url: Option<&str>) -> anyhow::Result<()> {
     })
     .await;
     let message = format!("{:#}", refused.err().context("a wrong token started")?);
-    ensure!(message.contains("DEALBRIDGE_PIPEDRIVE_API_TOKEN"), "{message}");
+    ensure!(
+        message.contains("DEALBRIDGE_PIPEDRIVE_API_TOKEN"),
+        "{message}"
+    );
     ensure!(message.contains("401"), "{message}");
-    ensure!(!message.contains(wrong), "the message shows the token: {message}");
+    ensure!(
+        !message.contains(wrong),
+        "the message shows the token: {message}"
+    );
 
     let refused_calls = control.calls(Some(company.id)).len();
     let mode = private(&token, &company.api_domain)?;
@@ -70,10 +76,28 @@ pub async fn scenario(database_url: Option<&str>) -> anyhow::Result<()> {
     let landing = app.get("/").await.text().await?;
     ensure!(landing.contains("private mode") && landing.contains("Acme Private"));
     ensure!(landing.contains("href=\"/login\"") && !landing.contains("href=\"/install\""));
-    for path in ["/install", "/oauth/callback?code=x", "/pipedrive/settings"] {
+    for path in [
+        "/install",
+        "/oauth/callback?code=x",
+        "/pipedrive/settings?token=x&companyId=1&userId=1",
+    ] {
         ensure!(app.get(path).await.status() == 404, "{path} is not 404");
     }
-    ensure!(app.get("/dashboard").await.status() == 401, "dashboard open");
+    let notice = app
+        .client
+        .delete(format!("{}/oauth/callback", app.address))
+        .json(&serde_json::json!({ "company_id": company.id, "user_id": 1 }))
+        .send()
+        .await?;
+    ensure!(
+        notice.status() == 404,
+        "uninstall notice: {}",
+        notice.status()
+    );
+    ensure!(
+        app.get("/dashboard").await.status() == 401,
+        "dashboard open"
+    );
 
     // A wrong password (and another staff account) is refused; the admin's opens the dashboard.
     let stranger = browser();
@@ -84,14 +108,20 @@ pub async fn scenario(database_url: Option<&str>) -> anyhow::Result<()> {
     ensure!(sign_in(&app, &app.client, ADMIN, PASSWORD).await? == 303);
 
     let fields = wait_for_fields(&app).await?;
-    ensure!(fields.contains("Acme Private"), "another company's dashboard");
+    ensure!(
+        fields.contains("Acme Private"),
+        "another company's dashboard"
+    );
     ensure!(fields.contains("personal API token"), "{fields}");
     ensure!(
         fields.contains("40 requests per 2 s"),
         "burst limit not learned: {fields}"
     );
     ensure!(fields.contains("Writes left today"), "{fields}");
-    ensure!(!fields.contains("/dashboard/disconnect"), "Disconnect offered");
+    ensure!(
+        !fields.contains("/dashboard/disconnect"),
+        "Disconnect offered"
+    );
 
     // Every call the app made to the company used the API token: the sandbox logs one token id,
     // the API token's (it serves only the token's requests with that id's headers).
@@ -136,7 +166,11 @@ async fn sign_in(
     let csrf = csrf_in(&page);
     let answer = client
         .post(format!("{}/login", app.address))
-        .form(&[("csrf", csrf.as_str()), ("email", email), ("password", password)])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
         .send()
         .await?;
     Ok(answer.status().as_u16())

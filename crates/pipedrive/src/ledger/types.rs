@@ -125,7 +125,8 @@ impl RateHeaders {
             remaining: num("x-ratelimit-remaining").map(|v| v as u32),
             reset: num("x-ratelimit-reset").map(|v| Duration::from_secs_f64(v.min(3_600.0))),
             search: false,
-            daily_requests_left: num("x-daily-requests-left").map(|v| v.min(f64::from(u32::MAX)) as u32),
+            daily_requests_left: num("x-daily-requests-left")
+                .map(|v| v.min(f64::from(u32::MAX)) as u32),
         }
     }
 

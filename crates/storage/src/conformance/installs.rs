@@ -153,7 +153,9 @@ fn token_install_is_idempotent_and_keeps_no_tokens(store: Arc<dyn Store>) -> Che
                 &[],
             )
             .await?;
-        store.retire_installation(earlier.id, UserId::new(4)).await?;
+        store
+            .retire_installation(earlier.id, UserId::new(4))
+            .await?;
         let scopes = vec!["api_token".to_string()];
         let jobs = [follow_up()];
         let record = || {
@@ -186,7 +188,11 @@ fn token_install_is_idempotent_and_keeps_no_tokens(store: Arc<dyn Store>) -> Che
         );
         ensure_eq!(installation.tokens, None, "still no tokens");
         let jobs = store.job_counts(Some(tenant.id)).await?;
-        ensure_eq!(jobs.queued, 1, "an open unique follow-up is not enqueued twice");
+        ensure_eq!(
+            jobs.queued,
+            1,
+            "an open unique follow-up is not enqueued twice"
+        );
         let log = store.audit_log(Some(tenant.id), 10).await?;
         ensure_eq!(
             log.iter().filter(|e| e.action == "private.start").count(),

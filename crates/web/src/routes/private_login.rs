@@ -55,16 +55,27 @@ async fn sign_in(
         email,
         password,
     } = form.into_inner();
-    let refuse = |status, message: &str| page(&state, private, &session, status, Some(message), &email);
+    let refuse =
+        |status, message: &str| page(&state, private, &session, status, Some(message), &email);
     if check_staff_csrf(&session, &csrf).is_err() {
-        return refuse(StatusCode::FORBIDDEN, "The form expired. Please sign in again.");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "The form expired. Please sign in again.",
+        );
     }
     let address = client_network(&req);
     let normalized = normalize_email(&email).unwrap_or_default();
     let keys = AttemptKeys::new(&normalized, &address);
     let store = state.store.as_ref();
     if let Some(wait) = login_throttle::reserve(store, &keys, chrono::Utc::now()).await? {
-        audit(&state, private, "unknown", "dashboard.login_throttled", &address).await?;
+        audit(
+            &state,
+            private,
+            "unknown",
+            "dashboard.login_throttled",
+            &address,
+        )
+        .await?;
         let minutes = wait.as_secs().div_ceil(60).max(1);
         let message = format!("Too many failed sign-ins. Try again in {minutes} minute(s).");
         return refuse(StatusCode::TOO_MANY_REQUESTS, &message);
@@ -75,7 +86,14 @@ async fn sign_in(
     let admin = account.filter(|a| a.email == private.admin_email);
     let Some(admin) = admin else {
         tracing::info!(client.address = %address, "dashboard sign-in refused");
-        audit(&state, private, "unknown", "dashboard.login_failed", &address).await?;
+        audit(
+            &state,
+            private,
+            "unknown",
+            "dashboard.login_failed",
+            &address,
+        )
+        .await?;
         return refuse(StatusCode::UNAUTHORIZED, "Wrong email or password.");
     };
     login_throttle::clear(store, &keys).await?;
