@@ -157,14 +157,18 @@ fn token_install_is_idempotent_and_keeps_no_tokens(store: Arc<dyn Store>) -> Che
             .retire_installation(earlier.id, UserId::new(4))
             .await?;
         let scopes = vec!["api_token".to_string()];
-        let jobs = [follow_up()];
+        let (jobs, company, started) = (
+            [follow_up()],
+            fixtures::new_tenant(60),
+            audit("private.start"),
+        );
         let record = || {
             store.record_token_install(
-                &fixtures::new_tenant(60),
+                &company,
                 UserId::new(4),
                 "https://company60.pipedrive.com",
                 &scopes,
-                &audit("private.start"),
+                &started,
                 &jobs,
             )
         };
