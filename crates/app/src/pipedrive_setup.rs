@@ -1,6 +1,6 @@
-//! Connecting to Pipedrive: the real one when credentials are configured, otherwise an embedded
-//! sandbox started here, with Dealbridge registered as its app and a demo company, so Install works
-//! offline on a fresh machine.
+//! Connecting to Pipedrive: the real one when OAuth credentials (or, in private mode, an API token)
+//! are configured, otherwise an embedded sandbox started here, with Dealbridge registered as its app
+//! and a demo company, so Install works offline on a fresh machine.
 
 use std::net::TcpListener;
 use std::sync::Arc;

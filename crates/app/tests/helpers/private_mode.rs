@@ -94,10 +94,9 @@ pub async fn scenario(database_url: Option<&str>) -> anyhow::Result<()> {
         "uninstall notice: {}",
         notice.status()
     );
-    ensure!(
-        app.get("/dashboard").await.status() == 401,
-        "dashboard open"
-    );
+    let closed = app.get("/dashboard").await;
+    ensure!(closed.status() == 401, "dashboard open");
+    ensure!(closed.text().await?.contains("sign in at /login"));
 
     // A wrong password (and another staff account) is refused; the admin's opens the dashboard.
     let stranger = browser();
