@@ -122,6 +122,20 @@ pub async fn scenario(database_url: Option<&str>) -> anyhow::Result<()> {
         "Disconnect offered"
     );
 
+    // The same job registers the webhooks after recording the fields.
+    let registered = || {
+        control
+            .calls(Some(company.id))
+            .iter()
+            .filter(|c| c.method == "POST" && c.path.ends_with("/api/v1/webhooks"))
+            .count()
+    };
+    for _ in 0..100 {
+        if registered() >= 9 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // Every call the app made to the company used the API token: the sandbox logs one token id,
     // the API token's (it serves only the token's requests with that id's headers).
     let calls = control.calls(Some(company.id)).split_off(refused_calls);
@@ -144,6 +158,7 @@ pub async fn scenario(database_url: Option<&str>) -> anyhow::Result<()> {
     ensure!(made("GET", "/api/v1/users/me"), "users/me not called");
     ensure!(made("POST", "/api/v2/dealFields"), "no field created");
     ensure!(made("POST", "/api/v1/webhooks"), "no webhook registered");
+    ensure!(registered() == 9, "webhooks registered: {}", registered());
     drop(app);
     sandbox.stop().await;
     Ok(())
