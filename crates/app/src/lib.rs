@@ -7,6 +7,7 @@ pub mod healthcheck_cmd;
 pub mod keys_cmd;
 pub mod metrics_export;
 pub mod pipedrive_setup;
+pub mod private_mode;
 pub mod sandbox_cmd;
 pub mod secrets;
 pub mod settings;

@@ -1,6 +1,6 @@
-//! Connecting to Pipedrive: the real one when credentials are configured, otherwise an embedded
-//! sandbox started here, with Dealbridge registered as its app and a demo company, so Install works
-//! offline on a fresh machine.
+//! Connecting to Pipedrive: the real one when OAuth credentials (or, in private mode, an API token)
+//! are configured, otherwise an embedded sandbox started here, with Dealbridge registered as its app
+//! and a demo company, so Install works offline on a fresh machine.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -51,7 +51,17 @@ pub async fn connect(
     store: Arc<dyn dealbridge_storage::Store>,
 ) -> anyhow::Result<PipedriveSetup> {
     let callback = settings.public_url.join("oauth/callback")?;
+    let private = settings.pipedrive.private.is_some();
     let (oauth_url, client_id, client_secret, sandbox) = match &settings.pipedrive.credentials {
+        // Private mode has no Marketplace app: the OAuth client exists but is never used (the
+        // install, callback and uninstall routes answer 404, and no installation holds OAuth
+        // tokens to refresh), so it gets no identity and a secret nobody knows.
+        None if private => (
+            settings.pipedrive.oauth_url.clone(),
+            String::new(),
+            SecretString::from(uuid::Uuid::new_v4().simple().to_string()),
+            None,
+        ),
         Some(credentials) => (
             settings.pipedrive.oauth_url.clone(),
             credentials.client_id.clone(),
@@ -80,7 +90,7 @@ pub async fn connect(
         client_secret.clone(),
         callback,
     );
-    let ledger = ledger(store);
+    let ledger = ledger_for(store, private);
     let pipedrive =
         Pipedrive::new(config, ledger.clone()).context("building the Pipedrive client")?;
     Ok(PipedriveSetup {
@@ -96,7 +106,21 @@ pub async fn connect(
 /// The budget ledger of this process. Budgets live in the store, so every instance spends from
 /// the same ones.
 pub fn ledger(store: Arc<dyn dealbridge_storage::Store>) -> Arc<StoreLedger> {
-    let ledger = Arc::new(StoreLedger::new(store, StoreLedgerConfig::default()));
+    ledger_for(store, false)
+}
+
+/// The lowest burst window of personal API tokens (Lite: 20 per 2 s, FACTS §5.2), assumed in
+/// private mode until Pipedrive's `x-ratelimit-limit` reports the plan's.
+pub const API_TOKEN_DEFAULT_BURST: u32 = 20;
+
+/// As [`ledger`]; with an API token (`private`) the burst window starts at the API-token table's
+/// lowest limit instead of OAuth's, which is four times larger.
+pub fn ledger_for(store: Arc<dyn dealbridge_storage::Store>, private: bool) -> Arc<StoreLedger> {
+    let mut config = StoreLedgerConfig::default();
+    if private {
+        config.ledger.default_burst_limit = API_TOKEN_DEFAULT_BURST;
+    }
+    let ledger = Arc::new(StoreLedger::new(store, config));
     ledger.spawn_flusher();
     ledger
 }

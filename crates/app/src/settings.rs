@@ -84,9 +84,24 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct PipedriveSettings {
     pub credentials: Option<PipedriveCredentials>,
+    /// Private mode: Dealbridge for one company, with a personal API token instead of OAuth.
+    pub private: Option<PrivateMode>,
     pub oauth_url: Url,
     /// Secret of the app settings iframe's JWT; Pipedrive uses the client secret when it is unset.
     pub jwt_secret: Option<SecretString>,
+}
+
+/// `DEALBRIDGE_PIPEDRIVE_API_TOKEN` is set: no Marketplace, no install page, one company.
+#[derive(Debug, Clone)]
+pub struct PrivateMode {
+    /// `DEALBRIDGE_PIPEDRIVE_API_TOKEN`: the personal API token of a user of the company.
+    pub api_token: SecretString,
+    /// `DEALBRIDGE_PIPEDRIVE_API_URL`: the company's API host (`https://COMPANY.pipedrive.com`,
+    /// default `https://api.pipedrive.com`); `/api/v1/…` and `/api/v2/…` are appended.
+    pub api_url: Url,
+    /// `DEALBRIDGE_ADMIN_EMAIL` (normalised): the one person the dashboard opens for, with the
+    /// password of the console account of that email.
+    pub admin_email: String,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +146,12 @@ struct Raw {
     pipedrive_oauth_url: String,
     #[serde(default)]
     pipedrive_jwt_secret: Option<SecretString>,
+    #[serde(default)]
+    pipedrive_api_token: Option<SecretString>,
+    #[serde(default = "defaults::pipedrive_api_url")]
+    pipedrive_api_url: String,
+    #[serde(default)]
+    admin_email: Option<String>,
     #[serde(default)]
     encryption_keys: Option<SecretString>,
     #[serde(default)]
@@ -185,6 +206,9 @@ mod defaults {
     }
     pub fn pipedrive_oauth_url() -> String {
         "https://oauth.pipedrive.com".into()
+    }
+    pub fn pipedrive_api_url() -> String {
+        "https://api.pipedrive.com".into()
     }
     pub fn sandbox_listen() -> String {
         "127.0.0.1:8090".into()
@@ -260,7 +284,19 @@ impl Raw {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| invalid("log", format!("{:?} is not a log filter: {e}", self.log)))?;
+        let private = private_mode(
+            self.pipedrive_api_token,
+            &self.pipedrive_api_url,
+            self.admin_email.as_deref(),
+        )?;
+        if private.is_some() && self.pipedrive_client_id.is_some() {
+            return Err(invalid(
+                "pipedrive_api_token",
+                "cannot be combined with DEALBRIDGE_PIPEDRIVE_CLIENT_ID (private mode runs without the Marketplace app)".into(),
+            ));
+        }
         let pipedrive = PipedriveSettings {
+            private,
             credentials: match (self.pipedrive_client_id, self.pipedrive_client_secret) {
                 (Some(client_id), Some(client_secret)) if !client_id.is_empty() => {
                     Some(PipedriveCredentials {
@@ -290,18 +326,18 @@ impl Raw {
             })?,
             jwt_secret: self.pipedrive_jwt_secret,
         };
-        if pipedrive.credentials.is_some() {
-            // Real customer tokens must never be sealed with a key generated on the fly.
+        if pipedrive.credentials.is_some() || pipedrive.private.is_some() {
+            // Real customer secrets must never be sealed with a key generated on the fly.
             if self.encryption_keys.is_none() {
                 return Err(invalid(
                     "encryption_keys",
-                    "required when Pipedrive credentials are set".into(),
+                    "required when Pipedrive credentials or an API token are set".into(),
                 ));
             }
             if self.session_key.is_none() {
                 return Err(invalid(
                     "session_key",
-                    "required when Pipedrive credentials are set".into(),
+                    "required when Pipedrive credentials or an API token are set".into(),
                 ));
             }
         }
@@ -378,6 +414,51 @@ impl Raw {
             worker_concurrency: self.worker_concurrency.max(1),
         })
     }
+}
+
+/// Private mode when an API token is set; the admin email is then required, and refused
+/// without one (it would open nothing, silently).
+fn private_mode(
+    api_token: Option<SecretString>,
+    api_url: &str,
+    admin_email: Option<&str>,
+) -> Result<Option<PrivateMode>, SettingsError> {
+    let api_token = api_token.filter(|t| !t.expose_secret().trim().is_empty());
+    let admin_email = admin_email.map(str::trim).filter(|e| !e.is_empty());
+    let Some(api_token) = api_token else {
+        if admin_email.is_some() {
+            return Err(invalid(
+                "admin_email",
+                "only used in private mode (set DEALBRIDGE_PIPEDRIVE_API_TOKEN too)".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let api_token = SecretString::from(api_token.expose_secret().trim().to_string());
+    let api_url = parse_http_url(api_url)
+        .filter(|url| url.username().is_empty() && url.password().is_none())
+        .ok_or_else(|| {
+            invalid(
+                "pipedrive_api_url",
+                format!("{api_url:?} is not an http(s) URL without credentials"),
+            )
+        })?;
+    let admin_email = admin_email
+        .ok_or_else(|| {
+            invalid(
+                "admin_email",
+                "required in private mode (who may open the dashboard)".into(),
+            )
+        })
+        .and_then(|email| {
+            dealbridge_web::normalize_email(email)
+                .ok_or_else(|| invalid("admin_email", format!("{email:?} is not an email address")))
+        })?;
+    Ok(Some(PrivateMode {
+        api_token,
+        api_url,
+        admin_email,
+    }))
 }
 
 /// Only the scheme is inspected and echoed: the rest of the URL may hold a password.

@@ -32,6 +32,8 @@ pub struct Application {
     /// What requests, jobs and webhooks count into (exported on `/metrics`).
     recorder: Metrics,
     settings: Settings,
+    /// Private mode: the API token the jobs act with, for its company only.
+    private: Option<dealbridge_workflows::PrivateToken>,
 }
 
 impl Application {
@@ -55,6 +57,14 @@ impl Application {
             pipedrive.pipedrive.oauth().clone(),
         );
         let sandbox = pipedrive.sandbox.clone();
+        let private = match &settings.pipedrive.private {
+            Some(mode) => {
+                let tenant =
+                    crate::private_mode::start(mode, &pipedrive.pipedrive, store.as_ref()).await?;
+                Some((tenant.dashboard(mode), tenant.workflows_token()))
+            }
+            None => None,
+        };
         let recorder = Metrics::new();
         let metrics = crate::metrics_export::bind(
             &settings,
@@ -94,6 +104,9 @@ impl Application {
                 .as_ref()
                 .map(|s| dealbridge_web::DemoStore::new(s.api2cart.demo_store_key.clone())),
             choices: Arc::default(),
+            private: private
+                .as_ref()
+                .map(|(dashboard, _)| Arc::new(dashboard.clone())),
         };
         // Pipedrive's webhooks are recorded through group commit (see the inbox crate).
         let writer = dealbridge_inbox::InboxWriter::spawn(store.clone(), Default::default());
@@ -131,6 +144,7 @@ impl Application {
             metrics,
             recorder,
             settings,
+            private: private.map(|(_, token)| token),
         })
     }
 
@@ -168,6 +182,7 @@ impl Application {
             recorder,
             settings,
             keys,
+            private,
             ..
         } = self;
         spawn_metrics(metrics);
@@ -179,6 +194,7 @@ impl Application {
         let workers = crate::workers::run(
             store,
             Some((pipedrive, vault, hooks)),
+            private,
             ledger.clone(),
             &recorder,
             &settings,

@@ -9,7 +9,8 @@ use dealbridge_storage::Store;
 use dealbridge_tokens::TokenVault;
 use dealbridge_web::metrics::Metrics;
 use dealbridge_workflows::{
-    register_pipedrive_events, register_refresh_sweep, RetentionPolicy, WebhookSetup, Workflows,
+    register_pipedrive_events, register_refresh_sweep, PrivateToken, RetentionPolicy, WebhookSetup,
+    Workflows,
 };
 
 use crate::pipedrive_setup::return_leases;
@@ -20,6 +21,8 @@ pub struct WorkerDeps {
     pub store: Arc<dyn Store>,
     /// Present when this process can reach Pipedrive (see `worker_only`).
     pub pipedrive: Option<(Pipedrive, TokenVault, WebhookSetup)>,
+    /// Private mode: jobs act with this API token, for its company only.
+    pub private: Option<PrivateToken>,
     pub retention: RetentionPolicy,
 }
 
@@ -30,8 +33,15 @@ pub fn registry(deps: WorkerDeps) -> Registry {
     // Applying recorded Pipedrive events calls no one, so every worker can.
     registry = register_pipedrive_events(registry, deps.store.clone());
     if let Some((pipedrive, vault, hooks)) = deps.pipedrive {
-        registry = Workflows::new(deps.store, pipedrive, vault.clone(), hooks).register(registry);
-        registry = register_refresh_sweep(registry, vault);
+        let workflows = Workflows::new(deps.store, pipedrive, vault.clone(), hooks);
+        match deps.private {
+            // An API token is never refreshed: no sweep.
+            Some(private) => registry = workflows.with_api_token(private).register(registry),
+            None => {
+                registry = workflows.register(registry);
+                registry = register_refresh_sweep(registry, vault);
+            }
+        }
     }
     registry
 }
@@ -41,6 +51,7 @@ pub fn registry(deps: WorkerDeps) -> Registry {
 pub async fn run(
     store: Arc<dyn Store>,
     pipedrive: Option<(Pipedrive, TokenVault, WebhookSetup)>,
+    private: Option<PrivateToken>,
     ledger: Arc<StoreLedger>,
     metrics: &Metrics,
     settings: &Settings,
@@ -49,6 +60,7 @@ pub async fn run(
     let deps = WorkerDeps {
         store: store.clone(),
         pipedrive,
+        private,
         retention: retention_policy(settings),
     };
     let gate = LedgerGate::new(store.clone(), ledger, GateConfig::default());
@@ -106,35 +118,41 @@ pub async fn worker_only(settings: &Settings) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     // Only a real Pipedrive is reachable from a separate worker process: an embedded sandbox lives
     // inside its `serve` process, which runs the sweep itself.
-    let (pipedrive, ledger) = match settings.pipedrive.credentials {
-        Some(_) => {
-            let keys = Arc::new(crate::secrets::key_ring(settings)?);
-            let setup = crate::pipedrive_setup::connect(settings, store.clone()).await?;
-            let vault =
-                TokenVault::new(store.clone(), keys.clone(), setup.pipedrive.oauth().clone());
-            // Most API calls are made here, so this process exports its own figures.
-            let sources = crate::metrics_export::Sources {
-                metrics: &metrics,
-                pipedrive: &setup.pipedrive,
-                store: store.clone(),
-                vault: Some(&vault),
-            };
-            if let Some((server, _)) = crate::metrics_export::bind(settings, sources)? {
-                tokio::spawn(server);
-            }
-            let hooks = WebhookSetup {
-                keys,
-                public_url: settings.public_url.clone(),
-            };
-            (Some((setup.pipedrive, vault, hooks)), setup.ledger)
+    let reachable =
+        settings.pipedrive.credentials.is_some() || settings.pipedrive.private.is_some();
+    let mut private = None;
+    let (pipedrive, ledger) = if reachable {
+        let keys = Arc::new(crate::secrets::key_ring(settings)?);
+        let setup = crate::pipedrive_setup::connect(settings, store.clone()).await?;
+        let vault = TokenVault::new(store.clone(), keys.clone(), setup.pipedrive.oauth().clone());
+        // Most API calls are made here, so this process exports its own figures.
+        let sources = crate::metrics_export::Sources {
+            metrics: &metrics,
+            pipedrive: &setup.pipedrive,
+            store: store.clone(),
+            vault: Some(&vault),
+        };
+        if let Some((server, _)) = crate::metrics_export::bind(settings, sources)? {
+            tokio::spawn(server);
         }
+        let hooks = WebhookSetup {
+            keys,
+            public_url: settings.public_url.clone(),
+        };
+        if let Some(mode) = &settings.pipedrive.private {
+            let tenant = crate::private_mode::start(mode, &setup.pipedrive, store.as_ref()).await?;
+            private = Some(tenant.workflows_token());
+        }
+        (Some((setup.pipedrive, vault, hooks)), setup.ledger)
+    } else {
         // The budgets are in the store all the same: the gate reads them.
-        None => (None, crate::pipedrive_setup::ledger(store.clone())),
+        (None, crate::pipedrive_setup::ledger(store.clone()))
     };
     tracing::info!(concurrency = settings.worker_concurrency, "workers running");
     let outcome = run(
         store,
         pipedrive,
+        private,
         ledger.clone(),
         &metrics,
         settings,

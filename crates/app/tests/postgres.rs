@@ -32,7 +32,15 @@ fn main() {
         },
     )
     .with_ignored_flag(url.is_none());
-    libtest_mimic::run(&args, vec![trial, console, race]).exit();
+    let private = Trial::test(
+        "postgres::private_mode_runs_one_company_with_an_api_token",
+        {
+            let url = url.clone();
+            move || run(private_mode(url.unwrap_or_default()))
+        },
+    )
+    .with_ignored_flag(url.is_none());
+    libtest_mimic::run(&args, vec![trial, console, race, private]).exit();
 }
 
 fn run(test: impl std::future::Future<Output = Result<(), Failed>>) -> Result<(), Failed> {
@@ -41,6 +49,24 @@ fn run(test: impl std::future::Future<Output = Result<(), Failed>>) -> Result<()
         .build()
         .map_err(|e| Failed::from(e.to_string()))?
         .block_on(test)
+}
+
+/// The private mode scenario on a database of its own (start-up creates it).
+async fn private_mode(admin_url: String) -> Result<(), Failed> {
+    let name = format!("dealbridge_private_test_{}", uuid::Uuid::new_v4().simple());
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(&admin_url);
+    let outcome = helpers::private_mode::scenario(Some(&format!("{base}/{name}"))).await;
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    sqlx::query(&format!("drop database if exists {name} with (force)"))
+        .execute(&mut admin)
+        .await
+        .map_err(|e| e.to_string())?;
+    outcome.map_err(|e| Failed::from(format!("{e:#}")))
 }
 
 async fn creates_database_and_serves(admin_url: String) -> Result<(), Failed> {

@@ -318,7 +318,9 @@ impl StoreLedger {
             WaitReason::BurstWindow | WaitReason::SearchWindow => {
                 figures.waited_ms += (*until - now).num_milliseconds().max(0);
             }
-            WaitReason::DailyBudget | WaitReason::LaneReserve => figures.deferred += 1,
+            WaitReason::DailyBudget | WaitReason::LaneReserve | WaitReason::DailyWrites => {
+                figures.deferred += 1
+            }
         }
     }
 

@@ -217,6 +217,7 @@ async fn searches_have_their_own_window_and_headers(backend: Backend) {
         remaining: Some(0),
         reset: Some(Duration::from_secs(2)),
         search: true,
+        daily_requests_left: None,
     };
     pair.two.observe_headers(A, U, &headers).await.unwrap();
     for _ in 0..10 {
@@ -248,6 +249,7 @@ async fn headers_resize_and_block_the_window(backend: Backend) {
         remaining: Some(0),
         reset: Some(Duration::from_secs(1)),
         search: false,
+        daily_requests_left: None,
     };
     pair.one
         .observe_headers(A, other.user, &blocked)

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Offset as _, Utc};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -10,8 +10,16 @@ use serde::de::DeserializeOwned;
 use crate::client::{ApiRequest, CompanyClient};
 use crate::error::{Chain, Error, Result, TransientKind};
 use crate::http::{self, Envelope};
-use crate::ledger::{CallRequest, Grant, Outcome, RateHeaders, Reservation};
+use crate::ledger::{
+    next_reset, CallRequest, Grant, Outcome, RateHeaders, Reservation, WaitReason,
+};
 use crate::retry::server_hint;
+use crate::token::AuthScheme;
+
+/// The requests `x-daily-requests-left` counts (FACTS §5.3: POST/PUT; v2 updates are PATCH).
+fn is_write(method: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH")
+}
 
 /// How one try ended, before the retry decision.
 enum Try<T> {
@@ -39,6 +47,18 @@ impl CompanyClient {
             search: req.op.is_search(),
         };
         let policy = self.pd.inner.config.retry;
+        if is_write(req.op.method) {
+            if let Some(until) = self.writes_blocked() {
+                self.pd
+                    .inner
+                    .figures
+                    .update(call.company, |f| f.deferred += 1);
+                return Err(Error::Deferred {
+                    until,
+                    reason: WaitReason::DailyWrites,
+                });
+            }
+        }
         let mut token = self.ctx.token_source.access_token().await?;
         let mut refreshed = false;
         let mut retry = 0u32;
@@ -55,6 +75,16 @@ impl CompanyClient {
                     return Err(Error::NeedsReauth {
                         reason: "access token rejected after refresh".into(),
                     });
+                }
+                Try::Failed {
+                    error: error @ Error::Deferred { .. },
+                    ..
+                } => {
+                    self.pd
+                        .inner
+                        .figures
+                        .update(call.company, |f| f.deferred += 1);
+                    return Err(error);
                 }
                 Try::Failed { error, hint } => {
                     if let Error::RateLimited { daily: true, .. } = error {
@@ -157,6 +187,17 @@ impl CompanyClient {
             search: reservation.request.search,
             ..RateHeaders::from_headers(&headers)
         };
+        let writes_spent = rate.daily_requests_left == Some(0);
+        let writes_reset = next_reset(inner.clock.now(), Utc.fix());
+        inner.figures.update(company, |f| {
+            if !rate.search {
+                f.burst_limit = rate.limit.or(f.burst_limit);
+            }
+            if let Some(left) = rate.daily_requests_left {
+                f.daily_requests_left = Some(left);
+                f.writes_blocked_until = writes_spent.then_some(writes_reset);
+            }
+        });
         if !rate.is_empty() {
             if let Err(e) = inner
                 .ledger
@@ -167,6 +208,24 @@ impl CompanyClient {
             }
         }
         let hint = server_hint(&headers, inner.clock.now());
+        if status == 429 && writes_spent && is_write(req.op.method) {
+            // The token's writes for the UTC day are spent, not the company's token budget nor
+            // the burst window: only writes wait, until midnight UTC.
+            let outcome = Outcome::RateLimited {
+                daily: false,
+                retry_after: None,
+            };
+            self.settle(reservation, outcome).await;
+            inner.figures.update(company, |f| {
+                f.calls += 1;
+                f.rate_limited += 1;
+            });
+            let error = Error::Deferred {
+                until: writes_reset,
+                reason: WaitReason::DailyWrites,
+            };
+            return Ok(Try::Failed { error, hint: None });
+        }
         let daily = status == 429 && http::is_daily_limit(&headers, &body);
         let outcome = if status == 429 {
             Outcome::RateLimited {
@@ -213,12 +272,19 @@ impl CompanyClient {
             url.query_pairs_mut()
                 .extend_pairs(req.query.iter().map(|(k, v)| (*k, v.as_str())));
         }
-        let mut builder = self
-            .pd
-            .inner
-            .http
-            .request(method, url)
-            .bearer_auth(token.expose_secret());
+        let builder = self.pd.inner.http.request(method, url);
+        let mut builder = match self.ctx.token_source.scheme() {
+            AuthScheme::Bearer => builder.bearer_auth(token.expose_secret()),
+            AuthScheme::ApiToken => {
+                let mut value = reqwest::header::HeaderValue::from_str(token.expose_secret())
+                    .map_err(|_| {
+                        Error::Config("the API token is not a valid header value".into())
+                    })?;
+                // Kept out of reqwest's and hyper's debug output.
+                value.set_sensitive(true);
+                builder.header("x-api-token", value)
+            }
+        };
         if let Some(body) = &req.body {
             builder = builder.json(body);
         }
@@ -248,6 +314,17 @@ impl CompanyClient {
             until: status.exhausted_until.unwrap_or(status.resets_at),
             reason: crate::ledger::WaitReason::DailyBudget,
         })
+    }
+
+    /// Until when this company's API token may not write, when its daily writes are spent.
+    fn writes_blocked(&self) -> Option<DateTime<Utc>> {
+        let now = self.pd.inner.clock.now();
+        self.pd
+            .inner
+            .figures
+            .snapshot(self.ctx.company_id)
+            .writes_blocked_until
+            .filter(|until| *until > now)
     }
 
     fn until(&self, at: DateTime<Utc>) -> Duration {

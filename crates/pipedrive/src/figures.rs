@@ -24,6 +24,14 @@ pub struct CompanyFigures {
     pub waited: Duration,
     /// Calls handed back as deferred (daily budget spent, long waits).
     pub deferred: u64,
+    /// The burst window Pipedrive last reported for the company's token (`x-ratelimit-limit`
+    /// of a call that was not a search), in requests per 2 seconds.
+    pub burst_limit: Option<u32>,
+    /// The POST/PUT requests Pipedrive last reported left today (`x-daily-requests-left`; API
+    /// tokens only).
+    pub daily_requests_left: Option<u32>,
+    /// Set when `daily_requests_left` reached 0: writes are held back until then (midnight UTC).
+    pub writes_blocked_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Shared, cheap-to-clone registry of [`CompanyFigures`].

@@ -24,4 +24,4 @@ pub use ledger::{
     RateHeaders, Reservation, UserId, WaitReason,
 };
 pub use retry::RetryPolicy;
-pub use token::{TokenError, TokenSource};
+pub use token::{ApiToken, AuthScheme, TokenError, TokenSource};

@@ -59,4 +59,53 @@ pub trait TokenSource: Send + Sync {
     /// lock, or return the newer one another worker already stored. The client calls this at
     /// most once per call; a second 401 becomes [`crate::Error::NeedsReauth`].
     async fn refresh(&self, rejected: &SecretString) -> Result<SecretString, TokenError>;
+
+    /// How the token is sent; OAuth access tokens unless the source says otherwise.
+    fn scheme(&self) -> AuthScheme {
+        AuthScheme::Bearer
+    }
+}
+
+/// How a token is presented to Pipedrive (FACTS §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthScheme {
+    /// An OAuth access token: `Authorization: Bearer …`.
+    Bearer,
+    /// A user's personal API token: the `x-api-token` header (never the `api_token` query
+    /// parameter, which would put it in URLs and so in logs).
+    ApiToken,
+}
+
+/// A company user's personal API token (private mode): configuration, not a vault entry. It
+/// never expires and cannot be refreshed, so a 401 means it was revoked or mistyped.
+#[derive(Clone)]
+pub struct ApiToken(SecretString);
+
+impl ApiToken {
+    pub fn new(token: SecretString) -> Self {
+        Self(token)
+    }
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiToken([REDACTED])")
+    }
+}
+
+#[async_trait]
+impl TokenSource for ApiToken {
+    async fn access_token(&self) -> Result<SecretString, TokenError> {
+        Ok(self.0.clone())
+    }
+
+    async fn refresh(&self, _rejected: &SecretString) -> Result<SecretString, TokenError> {
+        Err(TokenError::needs_reauth(
+            "Pipedrive refused the API token (revoked, or of another company)",
+        ))
+    }
+
+    fn scheme(&self) -> AuthScheme {
+        AuthScheme::ApiToken
+    }
 }

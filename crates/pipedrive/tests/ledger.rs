@@ -248,6 +248,7 @@ async fn headers_tighten_the_window_to_what_pipedrive_reports() {
         remaining: Some(5),
         reset: Some(Duration::from_secs(1)),
         search: false,
+        daily_requests_left: None,
     };
     ledger.observe_headers(A, U, &headers).await.unwrap();
     for _ in 0..5 {
@@ -264,6 +265,7 @@ async fn headers_tighten_the_window_to_what_pipedrive_reports() {
         remaining: Some(0),
         reset: Some(Duration::from_millis(500)),
         search: false,
+        daily_requests_left: None,
     };
     ledger.observe_headers(A, U, &empty).await.unwrap();
     let (until, _) = waits(&ledger, call(A, Lane::Interactive, 1)).await;
@@ -367,6 +369,7 @@ async fn search_headers_fill_the_search_window_not_the_burst_window() {
         remaining: Some(0),
         reset: Some(Duration::from_secs(2)),
         search: true,
+        daily_requests_left: None,
     };
     ledger.observe_headers(A, U, &headers).await.unwrap();
     let (until, reason) = waits(&ledger, search).await;

@@ -131,6 +131,22 @@ pub trait Installations: Send + Sync + 'static {
         follow_up: &[crate::NewJob],
     ) -> StoreResult<(Tenant, Installation)>;
 
+    /// Private mode: the company's one installation acts with a personal API token, which is
+    /// configuration and never stored. Upserts the tenant (active again if it had uninstalled)
+    /// and `user_id`'s installation with no tokens (any OAuth tokens it held are dropped), active,
+    /// with `api_domain` and `scopes`; appends `audit` and enqueues the `follow_up` jobs (an open
+    /// job holding the same unique key is kept), in one transaction. Idempotent: running it
+    /// again, from any instance, leaves one tenant and one installation.
+    async fn record_token_install(
+        &self,
+        tenant: &NewTenant,
+        user_id: UserId,
+        api_domain: &str,
+        scopes: &[String],
+        audit: &NewAuditEntry,
+        follow_up: &[crate::NewJob],
+    ) -> StoreResult<(Tenant, Installation)>;
+
     /// A user removed the app: the installation becomes `uninstalled` and its tokens are deleted;
     /// when no active installation is left, the tenant becomes `uninstalled` too. One transaction.
     /// Returns how many active installations the tenant still has.

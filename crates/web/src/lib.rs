@@ -40,5 +40,5 @@ pub use services::staff::{
     add_account as add_staff_account, normalize_email, StaffAccountError, MIN_PASSWORD_CHARS,
 };
 pub use session::{session_middleware, MIN_SESSION_KEY_BYTES};
-pub use state::{AppIdentity, AppState};
+pub use state::{AppIdentity, AppState, PrivateDashboard};
 pub use templates::{TemplateError, Templates};

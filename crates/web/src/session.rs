@@ -82,6 +82,10 @@ impl FromRequest for DashboardUser {
 const SIGN_IN_FIRST: AppError =
     AppError::Unauthorized("sign in through Pipedrive to open the dashboard");
 
+/// Private mode has no Pipedrive sign-in: its admin signs in at `/login`.
+const PRIVATE_SIGN_IN_FIRST: AppError =
+    AppError::Unauthorized("sign in at /login to open the dashboard");
+
 /// The `/dashboard` scope's guard: authorisation for tenant admins lives here and nowhere else.
 /// Refuses (401) requests whose session is missing, too old, of an older epoch, or of a tenant or
 /// installation that is gone or uninstalled; a refused session is cleared from the cookie. Every
@@ -108,7 +112,11 @@ pub async fn require_dashboard(
         }
         None => {
             forget(&session);
-            let mut refused = req.error_response(SIGN_IN_FIRST);
+            let refusal = match state.private {
+                Some(_) => PRIVATE_SIGN_IN_FIRST,
+                None => SIGN_IN_FIRST,
+            };
+            let mut refused = req.error_response(refusal);
             crate::middleware::no_store(refused.headers_mut());
             return Ok(refused.map_into_right_body());
         }
@@ -135,6 +143,19 @@ pub(crate) async fn authorise(
     }
     let user_id = UserId::new(user);
     let store = state.store.as_ref();
+    if let Some(private) = &state.private {
+        // Private mode serves one installation, opened by its admin only: removing the admin's
+        // account (`dealbridge staff remove`) ends their dashboard sessions too.
+        let ours = tenant_id == private.tenant_id && user_id == private.user_id;
+        if !ours
+            || store
+                .staff_account_by_email(&private.admin_email)
+                .await?
+                .is_none()
+        {
+            return Ok(None);
+        }
+    }
     let Some(tenant) = store.tenant(tenant_id).await? else {
         return Ok(None);
     };

@@ -31,6 +31,30 @@ pub struct AppState {
     /// The settings page's choices read from each tenant's Pipedrive, kept briefly so a page
     /// view does not spend the company's tokens again (`ChoicesCache::default()` to start).
     pub choices: Arc<crate::ChoicesCache>,
+    /// Private mode (one company, a personal API token, no Marketplace): the install, OAuth,
+    /// uninstall and settings-iframe routes answer 404, and `/login` opens the dashboard.
+    pub private: Option<Arc<PrivateDashboard>>,
+}
+
+/// The one company private mode serves, and who may open its dashboard.
+#[derive(Debug, Clone)]
+pub struct PrivateDashboard {
+    pub tenant_id: dealbridge_core::TenantId,
+    pub user_id: dealbridge_core::UserId,
+    pub company_name: String,
+    /// Normalised; the password is that email's support console account's.
+    pub admin_email: String,
+}
+
+impl AppState {
+    /// Refuses a Marketplace route (install, OAuth callback, uninstall notice, settings iframe)
+    /// in private mode, where no Marketplace app exists to call it.
+    pub fn marketplace_only(&self) -> Result<(), crate::AppError> {
+        match self.private {
+            Some(_) => Err(crate::AppError::NotFound),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Who we are to Pipedrive, and where we live.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use dealbridge_core::installation::InstallationStatus;
 use dealbridge_core::{TenantId, UserId};
 use dealbridge_jobs::JobError;
-use dealbridge_pipedrive::{CompanyClient, CompanyCtx, Lane};
+use dealbridge_pipedrive::{CompanyClient, CompanyCtx, Lane, TokenSource};
 
 use crate::errors::{store_error, wait_for_reconnect, BadApiDomain};
 use crate::Workflows;
@@ -39,6 +39,19 @@ impl Workflows {
                 return Err(JobError::permanent("the app was uninstalled"))
             }
         }
+        let token_source: Arc<dyn TokenSource> = match &self.private {
+            None => Arc::new(self.vault.source(tenant_id, user_id)),
+            // The token belongs to one company: acting for another with it would touch the wrong
+            // company's data (or be refused), whatever the store holds from an earlier setup.
+            Some(private) if private.company_id == tenant.company_id => {
+                Arc::new(private.token.clone())
+            }
+            Some(_) => {
+                return Err(JobError::permanent(
+                    "private mode acts only for the company of its API token",
+                ))
+            }
+        };
         let api_domain = url::Url::parse(&installation.api_domain)
             .map_err(|e| JobError::permanent(BadApiDomain(e)))?;
         let ids = u64::try_from(tenant.company_id.get())
@@ -50,7 +63,7 @@ impl Workflows {
             company_id: dealbridge_pipedrive::CompanyId(company),
             user_id: dealbridge_pipedrive::UserId(user),
             api_domain,
-            token_source: Arc::new(self.vault.source(tenant_id, user_id)),
+            token_source,
             lane,
         }))
     }

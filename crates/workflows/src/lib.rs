@@ -42,6 +42,15 @@ pub struct Workflows {
     hooks: WebhookSetup,
     /// How the workflow jobs back off between attempts.
     flow_backoff: Backoff,
+    /// Private mode: the one company's API token, used instead of the vault.
+    private: Option<PrivateToken>,
+}
+
+/// A personal API token and the company it belongs to (private mode).
+#[derive(Clone, Debug)]
+pub struct PrivateToken {
+    pub token: dealbridge_pipedrive::ApiToken,
+    pub company_id: dealbridge_core::CompanyId,
 }
 
 /// The workflow jobs' backoff: a failed write is usually a passing fault, so the first retry
@@ -64,12 +73,20 @@ impl Workflows {
             vault,
             hooks,
             flow_backoff: FLOW_BACKOFF,
+            private: None,
         }
     }
 
     /// The same workflows with another backoff for the workflow jobs (tests use milliseconds).
     pub fn with_flow_backoff(mut self, backoff: Backoff) -> Self {
         self.flow_backoff = backoff;
+        self
+    }
+
+    /// Private mode: every job acts with `private.token`, and only for its company; the vault is
+    /// not asked (an API token is never refreshed).
+    pub fn with_api_token(mut self, private: PrivateToken) -> Self {
+        self.private = Some(private);
         self
     }
 

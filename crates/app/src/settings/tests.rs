@@ -126,3 +126,83 @@ fn trace_export_and_the_company_bound_are_read_from_the_environment() {
         Ok(())
     });
 }
+
+/// What private mode needs besides the token: keys, and who may open the dashboard.
+fn private_env(jail: &mut Jail) {
+    jail.set_env("DEALBRIDGE_PIPEDRIVE_API_TOKEN", "  tok-3f9a1c77e0  ");
+    jail.set_env("DEALBRIDGE_ENCRYPTION_KEYS", "k1:x");
+    jail.set_env("DEALBRIDGE_SESSION_KEY", "y");
+}
+
+#[test]
+fn an_api_token_turns_on_private_mode_for_the_admin() {
+    Jail::expect_with(|jail| {
+        private_env(jail);
+        jail.set_env("DEALBRIDGE_ADMIN_EMAIL", " Owner@Acme.Test ");
+        jail.set_env("DEALBRIDGE_PIPEDRIVE_API_URL", "https://acme.pipedrive.com");
+        let settings = load_in(jail).map_err(|e| e.to_string())?;
+        let private = settings.pipedrive.private.as_ref().expect("private mode");
+        assert_eq!(private.api_token.expose_secret(), "tok-3f9a1c77e0");
+        assert_eq!(private.api_url.as_str(), "https://acme.pipedrive.com/");
+        assert_eq!(private.admin_email, "owner@acme.test");
+        assert!(settings.pipedrive.credentials.is_none());
+        assert!(
+            !format!("{settings:?}").contains("tok-3f9a1c77e0"),
+            "Debug leaks the API token"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn private_mode_refuses_what_it_cannot_run_with() {
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (&[], "DEALBRIDGE_ADMIN_EMAIL"),
+        (
+            &[("DEALBRIDGE_ADMIN_EMAIL", "owner")],
+            "DEALBRIDGE_ADMIN_EMAIL",
+        ),
+        (
+            &[
+                ("DEALBRIDGE_ADMIN_EMAIL", "owner@acme.test"),
+                ("DEALBRIDGE_PIPEDRIVE_API_URL", "acme.pipedrive.com"),
+            ],
+            "DEALBRIDGE_PIPEDRIVE_API_URL",
+        ),
+        (
+            &[
+                ("DEALBRIDGE_ADMIN_EMAIL", "owner@acme.test"),
+                ("DEALBRIDGE_PIPEDRIVE_CLIENT_ID", "id"),
+                ("DEALBRIDGE_PIPEDRIVE_CLIENT_SECRET", "secret"),
+            ],
+            "DEALBRIDGE_PIPEDRIVE_API_TOKEN",
+        ),
+    ];
+    for (extra, named) in cases {
+        Jail::expect_with(|jail| {
+            private_env(jail);
+            for (var, value) in extra {
+                jail.set_env(var, value);
+            }
+            let err = load_in(jail).expect_err("accepted").to_string();
+            assert!(err.contains(named), "{extra:?}: {err}");
+            assert!(!err.contains("tok-3f9a1c77e0"), "echoes the token: {err}");
+            Ok(())
+        });
+    }
+    Jail::expect_with(|jail| {
+        jail.set_env("DEALBRIDGE_PIPEDRIVE_API_TOKEN", "tok-3f9a1c77e0");
+        jail.set_env("DEALBRIDGE_ADMIN_EMAIL", "owner@acme.test");
+        let err = load_in(jail).expect_err("keys are required").to_string();
+        assert!(err.contains("DEALBRIDGE_ENCRYPTION_KEYS"), "{err}");
+        Ok(())
+    });
+    Jail::expect_with(|jail| {
+        jail.set_env("DEALBRIDGE_ADMIN_EMAIL", "owner@acme.test");
+        let err = load_in(jail)
+            .expect_err("an admin without private mode")
+            .to_string();
+        assert!(err.contains("DEALBRIDGE_ADMIN_EMAIL"), "{err}");
+        Ok(())
+    });
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the helpers
 
 pub mod install_flow;
+pub mod private_mode;
 pub mod processes;
 pub mod race;
 
@@ -71,6 +72,19 @@ pub async fn spawn_app_adjusted(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     start(data, settings, false).await
 }
 
+/// The app as `serve` runs it, with settings changed by `adjust`, on `database_url` (a fresh
+/// SQLite file when `None`).
+pub async fn spawn_app_configured(
+    database_url: Option<&str>,
+    adjust: impl FnOnce(&mut Settings),
+) -> anyhow::Result<TestApp> {
+    let data = tempfile::tempdir()?;
+    let mut settings = test_settings(&data, database_url);
+    adjust(&mut settings);
+    let app = Application::build(settings).await?;
+    Ok(started(data, app, true))
+}
+
 /// The app as `serve` runs it: web server and job workers.
 pub async fn spawn_app_with_workers() -> TestApp {
     spawn(None, true).await
@@ -84,6 +98,10 @@ async fn spawn(database_url: Option<&str>, workers: bool) -> TestApp {
 
 async fn start(data: tempfile::TempDir, settings: Settings, workers: bool) -> TestApp {
     let app = Application::build(settings).await.expect("app builds");
+    started(data, app, workers)
+}
+
+fn started(data: tempfile::TempDir, app: Application, workers: bool) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.store();
     let sandbox = app.sandbox().cloned();

@@ -76,6 +76,9 @@ pub enum WaitReason {
     DailyBudget,
     /// What is left today is the priority reserve, which bulk work may not spend.
     LaneReserve,
+    /// An API token's POST/PUT requests for the UTC day are spent (`x-daily-requests-left: 0`,
+    /// FACTS §5.3); writes resume at midnight UTC, reads go on.
+    DailyWrites,
 }
 
 /// How a granted call ended.
@@ -106,6 +109,9 @@ pub struct RateHeaders {
     /// window rather than its burst window (the sandbox reports the window a call counted
     /// against; Pipedrive does not say). Set by the caller, not read from the headers.
     pub search: bool,
+    /// `x-daily-requests-left`, sent for API tokens only (FACTS §5.3): the POST/PUT requests the
+    /// token's user has left today, a day that ends at midnight UTC whatever the budget's reset.
+    pub daily_requests_left: Option<u32>,
 }
 
 impl RateHeaders {
@@ -119,11 +125,16 @@ impl RateHeaders {
             remaining: num("x-ratelimit-remaining").map(|v| v as u32),
             reset: num("x-ratelimit-reset").map(|v| Duration::from_secs_f64(v.min(3_600.0))),
             search: false,
+            daily_requests_left: num("x-daily-requests-left")
+                .map(|v| v.min(f64::from(u32::MAX)) as u32),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.limit.is_none() && self.remaining.is_none() && self.reset.is_none()
+        self.limit.is_none()
+            && self.remaining.is_none()
+            && self.reset.is_none()
+            && self.daily_requests_left.is_none()
     }
 }
 

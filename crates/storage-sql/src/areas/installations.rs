@@ -89,6 +89,30 @@ async fn upsert_installation_in<B: Backend>(
     installation_from_row::<B>(&upsert.fetch_one(conn).await?)
 }
 
+/// An installation without tokens (private mode's API token is configuration).
+async fn upsert_token_installation_in<B: Backend>(
+    conn: &mut B::Connection,
+    tenant_id: TenantId,
+    (user_id, api_domain, scopes): (UserId, &str, &[String]),
+) -> StoreResult<Installation> {
+    let statement = format!(
+        "insert into installations ({COLUMNS}, tokens_updated_at)
+         values ($1, $2, $3, $4, 'active', null, null, null, null, $5, $5, $5)
+         on conflict (tenant_id, user_id) do update set
+             api_domain = excluded.api_domain, scopes = excluded.scopes, status = 'active',
+             access_token_ciphertext = null, refresh_token_ciphertext = null,
+             token_key_id = null, access_expires_at = null,
+             updated_at = excluded.updated_at,
+             tokens_updated_at = excluded.tokens_updated_at,
+             refresh_lease_holder = null, refresh_lease_until = null
+         returning {COLUMNS}"
+    );
+    let (tenant, user) = (Id(tenant_id.as_uuid()), user_id.get());
+    let upsert = sql::<B>(&statement).binds((tenant, user, api_domain, Scopes(scopes.to_vec())));
+    let upsert = upsert.binds((Utc::now(),));
+    installation_from_row::<B>(&upsert.fetch_one(conn).await?)
+}
+
 #[async_trait]
 impl<B: Backend> Installations for SqlStore<B> {
     async fn upsert_installation(
@@ -149,6 +173,32 @@ impl<B: Backend> Installations for SqlStore<B> {
         let mut tx = self.begin().await?;
         let tenant = upsert_tenant_in::<B>(&mut tx, tenant).await?;
         let installation = upsert_installation_in::<B>(&mut tx, tenant.id, installation).await?;
+        let audit = NewAuditEntry {
+            tenant_id: Some(tenant.id),
+            ..audit.clone()
+        };
+        append_audit_in::<B>(&mut tx, &audit).await?;
+        for job in follow_up {
+            Self::enqueue_in(&mut tx, &job.clone().tenant(tenant.id)).await?;
+        }
+        commit(tx).await?;
+        Ok((tenant, installation))
+    }
+
+    async fn record_token_install(
+        &self,
+        tenant: &NewTenant,
+        user_id: UserId,
+        api_domain: &str,
+        scopes: &[String],
+        audit: &NewAuditEntry,
+        follow_up: &[NewJob],
+    ) -> StoreResult<(Tenant, Installation)> {
+        let mut tx = self.begin().await?;
+        let tenant = upsert_tenant_in::<B>(&mut tx, tenant).await?;
+        let installation =
+            upsert_token_installation_in::<B>(&mut tx, tenant.id, (user_id, api_domain, scopes))
+                .await?;
         let audit = NewAuditEntry {
             tenant_id: Some(tenant.id),
             ..audit.clone()

@@ -17,6 +17,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
         "installs::retire_installation_uninstalls_the_last",
         retire_installation_uninstalls_the_last,
     ),
+    (
+        "installs::token_install_is_idempotent_and_keeps_no_tokens",
+        token_install_is_idempotent_and_keeps_no_tokens,
+    ),
 ];
 
 fn audit(action: &str) -> NewAuditEntry {
@@ -134,5 +138,71 @@ fn retire_installation_uninstalls_the_last(store: Arc<dyn Store>) -> CheckFuture
             Err(StoreError::NotFound(_)) => Ok(()),
             other => anyhow::bail!("unknown installation: expected NotFound, got {other:?}"),
         }
+    })
+}
+
+/// Private mode: an installation acting with an API token held in configuration.
+fn token_install_is_idempotent_and_keeps_no_tokens(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        // A company that had installed through OAuth and uninstalled, now run privately.
+        let (earlier, _) = store
+            .record_install(
+                &fixtures::new_tenant(60),
+                &fixtures::installation(4, 4),
+                &audit("install"),
+                &[],
+            )
+            .await?;
+        store
+            .retire_installation(earlier.id, UserId::new(4))
+            .await?;
+        let scopes = vec!["api_token".to_string()];
+        let (jobs, company, started) = (
+            [follow_up()],
+            fixtures::new_tenant(60),
+            audit("private.start"),
+        );
+        let record = || {
+            store.record_token_install(
+                &company,
+                UserId::new(4),
+                "https://company60.pipedrive.com",
+                &scopes,
+                &started,
+                &jobs,
+            )
+        };
+        let (tenant, installation) = record().await?;
+        ensure_eq!(tenant.id, earlier.id, "the company keeps its tenant");
+        ensure_eq!(tenant.status, TenantStatus::Active, "tenant active again");
+        ensure_eq!(installation.status, InstallationStatus::Active, "active");
+        ensure_eq!(installation.tokens, None, "no tokens stored");
+        ensure_eq!(installation.scopes, scopes.clone(), "scopes");
+        ensure_eq!(
+            installation.api_domain,
+            "https://company60.pipedrive.com".to_string(),
+            "api domain"
+        );
+        let (again, installation) = record().await?;
+        ensure_eq!(again.id, tenant.id, "a restart keeps the tenant");
+        ensure_eq!(
+            store.installations(tenant.id).await?.len(),
+            1,
+            "one installation"
+        );
+        ensure_eq!(installation.tokens, None, "still no tokens");
+        let jobs = store.job_counts(Some(tenant.id)).await?;
+        ensure_eq!(
+            jobs.queued,
+            1,
+            "an open unique follow-up is not enqueued twice"
+        );
+        let log = store.audit_log(Some(tenant.id), 10).await?;
+        ensure_eq!(
+            log.iter().filter(|e| e.action == "private.start").count(),
+            2,
+            "one entry per start"
+        );
+        Ok(())
     })
 }

@@ -41,6 +41,10 @@ impl Ranked {
                         retries: sum.retries + f.retries,
                         waited: sum.waited.saturating_add(f.waited),
                         deferred: sum.deferred + f.deferred,
+                        // Per token, so meaningless summed over companies.
+                        burst_limit: None,
+                        daily_requests_left: None,
+                        writes_blocked_until: None,
                     });
             ranked.push((OTHER_COMPANIES.to_owned(), other));
         }

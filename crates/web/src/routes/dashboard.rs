@@ -43,6 +43,7 @@ async fn show(
     context.insert("user_id", &user.user_id);
     context.insert("activity", &activity);
     context.insert("csrf", &csrf_token(&session));
+    context.insert("private", &state.private.is_some());
     let company = tenant.company_id;
     context.insert(
         "counts",
@@ -80,6 +81,8 @@ async fn disconnect(
     session: Session,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
+    // Private mode has no app to disconnect: removing the API token setting stops it.
+    state.marketplace_only()?;
     check_csrf(&session, &form.csrf)?;
     // Retiring the installation bumps its session epoch: every copy of the cookie ends with it.
     uninstall::disconnect(&state, user.tenant_id, user.user_id).await?;

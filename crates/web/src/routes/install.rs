@@ -12,6 +12,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn install(state: web::Data<AppState>, session: Session) -> Result<HttpResponse, AppError> {
+    state.marketplace_only()?;
     let (token, claims) = state
         .states
         .issue(chrono::Utc::now().timestamp())

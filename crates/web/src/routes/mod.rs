@@ -16,6 +16,7 @@ mod openapi;
 mod pages;
 pub(crate) mod pipedrive_hooks;
 mod pipedrive_settings;
+mod private_login;
 mod static_files;
 mod store_hooks;
 mod uninstall;
@@ -48,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     oauth_callback::configure(cfg);
     uninstall::configure(cfg);
     pipedrive_settings::configure(cfg);
+    private_login::configure(cfg);
     cfg.service(
         web::scope("/dashboard")
             .wrap(from_fn(require_dashboard))

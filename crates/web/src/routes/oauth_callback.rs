@@ -33,6 +33,7 @@ async fn callback(
     session: Session,
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, AppError> {
+    state.marketplace_only()?;
     let query = query.into_inner();
     if let Some(error) = query.error {
         tracing::info!(oauth.error = %error, "install not approved");

@@ -38,6 +38,7 @@ async fn settings_page(
     session: Session,
     query: web::Query<SettingsQuery>,
 ) -> Result<HttpResponse, AppError> {
+    state.marketplace_only()?;
     let secret = state.app.jwt_secret.expose_secret().as_bytes();
     let now = chrono::Utc::now().timestamp();
     let who = iframe_jwt::verify(&query.token, secret, query.company_id, query.user_id, now)

@@ -34,6 +34,7 @@ async fn uninstall_notice(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
+    state.marketplace_only()?;
     if !has_client_credentials(&req, &state) {
         let detail = serde_json::json!({ "reason": "bad client credentials" });
         audit_refusal(&state, "uninstall.rejected", &client_network(&req), detail).await?;

@@ -59,6 +59,13 @@ pub struct BudgetView {
     pub resets_at: String,
     /// Set while the company's work waits for the reset.
     pub exhausted_until: Option<String>,
+    /// The token's burst window as Pipedrive last reported it to this instance.
+    pub burst_limit: Option<u32>,
+    /// Whether Pipedrive reported the writes left today (API tokens only).
+    pub writes_reported: bool,
+    pub daily_requests_left: Option<u32>,
+    /// Set while the API token's writes for the UTC day are spent.
+    pub writes_blocked_until: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -117,6 +124,9 @@ pub async fn dead_jobs(
 /// everything else is more use to the reader than an error page.
 pub async fn budget(state: &AppState, company: CompanyId) -> Option<BudgetView> {
     let pipedrive_company = dealbridge_pipedrive::CompanyId(u64::try_from(company.get()).ok()?);
+    // What Pipedrive's headers said, as this instance saw them (process-local figures).
+    let seen = state.pipedrive.figures().snapshot(pipedrive_company);
+    let now = Utc::now();
     match state.pipedrive.ledger().status(pipedrive_company).await {
         Ok(status) => Some(BudgetView {
             spent: status.spent,
@@ -124,6 +134,10 @@ pub async fn budget(state: &AppState, company: CompanyId) -> Option<BudgetView> 
             learned: status.learned,
             resets_at: when(status.resets_at),
             exhausted_until: status.exhausted_until.map(when),
+            burst_limit: seen.burst_limit,
+            writes_reported: seen.daily_requests_left.is_some(),
+            daily_requests_left: seen.daily_requests_left,
+            writes_blocked_until: seen.writes_blocked_until.filter(|u| *u > now).map(when),
         }),
         Err(err) => {
             tracing::warn!(company.id = %company, error.cause = %err, "budget status unavailable");
