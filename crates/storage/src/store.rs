@@ -32,6 +32,7 @@ pub trait Store:
     + crate::PipedriveMirror
     + crate::EventApiSecrets
     + crate::StoreConnections
+    + crate::Imports
 {
 }
 
@@ -57,6 +58,7 @@ impl<T> Store for T where
         + crate::PipedriveMirror
         + crate::EventApiSecrets
         + crate::StoreConnections
+    + crate::Imports
 {
 }
 

@@ -7,6 +7,7 @@ mod audit;
 mod budgets;
 mod constraints;
 mod event_sources;
+mod imports;
 mod inbox;
 mod installations;
 mod installs;
@@ -66,6 +67,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(inbox::CHECKS.iter().copied());
     all.extend(webhooks::CHECKS.iter().copied());
     all.extend(event_sources::CHECKS.iter().copied());
+    all.extend(imports::CHECKS.iter().copied());
     all.extend(constraints::CHECKS.iter().copied());
     all
 }
