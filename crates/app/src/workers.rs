@@ -29,7 +29,9 @@ pub fn registry(deps: WorkerDeps) -> Registry {
     // Applying recorded Pipedrive events calls no one, so every worker can.
     registry = register_pipedrive_events(registry, deps.store.clone());
     if let Some((pipedrive, vault, hooks)) = deps.pipedrive {
-        registry = Workflows::new(deps.store, pipedrive, vault.clone(), hooks).register(registry);
+        let workflows = Workflows::new(deps.store.clone(), pipedrive, vault.clone(), hooks);
+        registry = workflows.register(registry);
+        registry = dealbridge_import::register(registry, deps.store, workflows);
         registry = register_refresh_sweep(registry, vault);
     }
     registry
