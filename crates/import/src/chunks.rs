@@ -74,7 +74,10 @@ pub async fn custom_fields(
     };
     let page = client
         .fields(entity)
-        .list(ListQuery { limit: Some(500), ..ListQuery::default() })
+        .list(ListQuery {
+            limit: Some(500),
+            ..ListQuery::default()
+        })
         .await?;
     Ok(page
         .items
@@ -109,7 +112,11 @@ async fn run_chunk(
     let tenant_id = ctx
         .tenant_id()
         .ok_or_else(|| JobError::permanent("an import chunk without a tenant"))?;
-    let Some(import) = store.import(tenant_id, payload.import_id).await.map_err(store_error)? else {
+    let Some(import) = store
+        .import(tenant_id, payload.import_id)
+        .await
+        .map_err(store_error)?
+    else {
         return Ok(()); // deleted meanwhile
     };
     if import.state != ImportState::Running {
@@ -121,14 +128,28 @@ async fn run_chunk(
     let mapping = Mapping::from_json(&import.mapping);
     // Custom fields are read (one call) only when the mapping uses one.
     let custom = match mapping.0.values().any(|f| f.starts_with(CUSTOM_PREFIX)) {
-        true => custom_fields(&client, import.kind).await.map_err(job_error)?,
+        true => custom_fields(&client, import.kind)
+            .await
+            .map_err(job_error)?,
         false => Vec::new(),
     };
     let fields = target_fields(import.kind, &custom);
-    let rows = RowContext { store, client: &client, import: &import, mapping: &mapping, fields: &fields };
+    let rows = RowContext {
+        store,
+        client: &client,
+        import: &import,
+        mapping: &mapping,
+        fields: &fields,
+    };
     let (first, last) = (payload.chunk * CHUNK_ROWS, (payload.chunk + 1) * CHUNK_ROWS);
     let pending = store
-        .import_rows(tenant_id, import.id, Some(RowState::Pending), first, u32::try_from(CHUNK_ROWS).unwrap_or(u32::MAX))
+        .import_rows(
+            tenant_id,
+            import.id,
+            Some(RowState::Pending),
+            first,
+            u32::try_from(CHUNK_ROWS).unwrap_or(u32::MAX),
+        )
         .await
         .map_err(store_error)?;
     for row in pending.iter().filter(|r| r.row_number <= last) {
@@ -156,7 +177,10 @@ async fn run_chunk(
 }
 
 async fn still_running(store: &dyn Store, import: &Import) -> Result<ImportState, JobError> {
-    let current = store.import(import.tenant_id, import.id).await.map_err(store_error)?;
+    let current = store
+        .import(import.tenant_id, import.id)
+        .await
+        .map_err(store_error)?;
     Ok(current.map_or(ImportState::Cancelled, |i| i.state))
 }
 

@@ -49,8 +49,15 @@ pub struct DryRun {
     pub problems: Vec<RowReport>,
 }
 
-pub async fn load(store: &dyn Store, tenant_id: TenantId, id: Uuid) -> Result<Import, ControlError> {
-    store.import(tenant_id, id).await?.ok_or(ControlError::NotFound)
+pub async fn load(
+    store: &dyn Store,
+    tenant_id: TenantId,
+    id: Uuid,
+) -> Result<Import, ControlError> {
+    store
+        .import(tenant_id, id)
+        .await?
+        .ok_or(ControlError::NotFound)
 }
 
 /// Checks every row against the mapping without writing anything to Pipedrive, saves the mapping
@@ -67,7 +74,13 @@ pub async fn dry_run(
         return Err(ControlError::WrongState(import.state.as_str()));
     }
     mapping.check(import.headers.len(), fields)?;
-    let mut report = DryRun { rows: 0, valid: 0, invalid: 0, duplicates_in_file: 0, problems: Vec::new() };
+    let mut report = DryRun {
+        rows: 0,
+        valid: 0,
+        invalid: 0,
+        duplicates_in_file: 0,
+        problems: Vec::new(),
+    };
     let mut keys: HashSet<u64> = HashSet::new();
     let mut after = 0;
     loop {
@@ -89,7 +102,10 @@ pub async fn dry_run(
             } else {
                 report.invalid += 1;
                 if report.problems.len() < DRY_RUN_LISTED {
-                    report.problems.push(RowReport { row_number: row.row_number, problems });
+                    report.problems.push(RowReport {
+                        row_number: row.row_number,
+                        problems,
+                    });
                 }
             }
         }
@@ -119,12 +135,17 @@ pub async fn preview(
     fields: &[TargetField],
     limit: u32,
 ) -> Result<Vec<(Vec<String>, RowReport)>, ControlError> {
-    let rows = store.import_rows(import.tenant_id, import.id, None, 0, limit).await?;
+    let rows = store
+        .import_rows(import.tenant_id, import.id, None, 0, limit)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|row| {
             let problems = validate(&mapping.values(&row.values), fields);
-            let report = RowReport { row_number: row.row_number, problems };
+            let report = RowReport {
+                row_number: row.row_number,
+                problems,
+            };
             (row.values, report)
         })
         .collect())
@@ -136,15 +157,25 @@ async fn queue_from_first_pending(store: &dyn Store, import: &Import) -> Result<
         .import_rows(import.tenant_id, import.id, Some(RowState::Pending), 0, 1)
         .await?;
     let chunk = first.first().map_or(0, |row| chunk_of(row.row_number));
-    store.enqueue(&chunk_job(import.tenant_id, import.id, chunk)).await?;
+    store
+        .enqueue(&chunk_job(import.tenant_id, import.id, chunk))
+        .await?;
     Ok(())
 }
 
 /// Starts a validated import.
 pub async fn start(store: &dyn Store, import: &Import, actor: &str) -> Result<(), ControlError> {
-    transition(store, import, &[ImportState::Validated], ImportState::Running).await?;
+    transition(
+        store,
+        import,
+        &[ImportState::Validated],
+        ImportState::Running,
+    )
+    .await?;
     queue_from_first_pending(store, import).await?;
-    store.append_audit(&summary_entry(import, "import.started", actor)).await?;
+    store
+        .append_audit(&summary_entry(import, "import.started", actor))
+        .await?;
     Ok(())
 }
 
@@ -160,9 +191,17 @@ pub async fn resume(store: &dyn Store, import: &Import) -> Result<(), ControlErr
 /// Stops the import for good; rows not written stay pending (and are not written).
 pub async fn cancel(store: &dyn Store, import: &Import, actor: &str) -> Result<(), ControlError> {
     use ImportState::*;
-    transition(store, import, &[Uploaded, Validated, Running, Paused], Cancelled).await?;
+    transition(
+        store,
+        import,
+        &[Uploaded, Validated, Running, Paused],
+        Cancelled,
+    )
+    .await?;
     let current = load(store, import.tenant_id, import.id).await?;
-    store.append_audit(&summary_entry(&current, "import.cancelled", actor)).await?;
+    store
+        .append_audit(&summary_entry(&current, "import.cancelled", actor))
+        .await?;
     Ok(())
 }
 
@@ -172,7 +211,10 @@ async fn transition(
     from: &[ImportState],
     to: ImportState,
 ) -> Result<(), ControlError> {
-    match store.transition_import(import.tenant_id, import.id, from, to).await? {
+    match store
+        .transition_import(import.tenant_id, import.id, from, to)
+        .await?
+    {
         true => Ok(()),
         false => {
             let current = load(store, import.tenant_id, import.id).await?;

@@ -203,14 +203,31 @@ mod tests {
     }
 
     fn mapping(fields: &[&str]) -> Mapping {
-        Mapping(fields.iter().enumerate().map(|(i, f)| (i, (*f).to_owned())).collect())
+        Mapping(
+            fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (i, (*f).to_owned()))
+                .collect(),
+        )
     }
 
     #[test]
     fn a_row_costs_its_calls_from_the_cost_table() {
-        let persons = row_cost(ImportKind::Persons, DuplicatePolicy::Skip, &mapping(&["name", "email"]));
-        assert_eq!((persons.tokens, persons.calls, persons.searches), (25, 2, 1));
-        let create = row_cost(ImportKind::Persons, DuplicatePolicy::Create, &mapping(&["name"]));
+        let persons = row_cost(
+            ImportKind::Persons,
+            DuplicatePolicy::Skip,
+            &mapping(&["name", "email"]),
+        );
+        assert_eq!(
+            (persons.tokens, persons.calls, persons.searches),
+            (25, 2, 1)
+        );
+        let create = row_cost(
+            ImportKind::Persons,
+            DuplicatePolicy::Create,
+            &mapping(&["name"]),
+        );
         assert_eq!(create.tokens, 5, "no duplicate check under create");
         let deals = row_cost(
             ImportKind::Deals,
@@ -222,11 +239,19 @@ mod tests {
 
     #[test]
     fn within_the_budget_the_windows_set_the_pace() -> Result<(), EstimateError> {
-        let cost = RowCost { tokens: 25, calls: 2, searches: 1 };
+        let cost = RowCost {
+            tokens: 25,
+            calls: 2,
+            searches: 1,
+        };
         // The bulk lane's searches: 10 per 2 s × 0.75 = 3.75 a second.
         let result = estimate(375, cost, &pace(Some(1_000_000), 0, 86_000), at(0))?;
         assert_eq!(result.tokens, 9_375);
-        assert!((result.pace_secs - 100.0).abs() < 1e-6, "{}", result.pace_secs);
+        assert!(
+            (result.pace_secs - 100.0).abs() < 1e-6,
+            "{}",
+            result.pace_secs
+        );
         assert_eq!(result.finishes_at, at(100));
         assert_eq!(result.pause, None);
         Ok(())
@@ -235,11 +260,18 @@ mod tests {
     #[test]
     fn an_import_over_the_budget_pauses_at_the_limit_and_resumes_after_the_reset(
     ) -> Result<(), EstimateError> {
-        let cost = RowCost { tokens: 25, calls: 2, searches: 1 };
+        let cost = RowCost {
+            tokens: 25,
+            calls: 2,
+            searches: 1,
+        };
         // 10,000 a day, 2,000 reserved, 3,000 spent: 5,000 left today (200 rows), 8,000 a day
         // after (320 rows). 1,000 rows: 200 today, 320 + 320 + 160 after three resets.
         let result = estimate(1_000, cost, &pace(Some(10_000), 3_000, 3_600), at(0))?;
-        let pause = result.pause.clone().ok_or(EstimateError::RowOverDailyBudget { row: 0, per_day: 0 })?;
+        let pause = result
+            .pause
+            .clone()
+            .ok_or(EstimateError::RowOverDailyBudget { row: 0, per_day: 0 })?;
         assert_eq!(pause.rows_before, 200);
         assert_eq!(pause.pauses_at, at(0) + seconds(200.0 / 3.75));
         assert_eq!(pause.resumes_at, at(3_600));
@@ -251,12 +283,22 @@ mod tests {
 
     #[test]
     fn a_row_dearer_than_a_day_cannot_run_and_an_unknown_limit_says_so() {
-        let cost = RowCost { tokens: 90, calls: 5, searches: 3 };
+        let cost = RowCost {
+            tokens: 90,
+            calls: 5,
+            searches: 3,
+        };
         assert_eq!(
             estimate(10, cost, &pace(Some(100), 0, 3_600), at(0)),
-            Err(EstimateError::RowOverDailyBudget { row: 90, per_day: 80 })
+            Err(EstimateError::RowOverDailyBudget {
+                row: 90,
+                per_day: 80
+            })
         );
         let unknown = estimate(10, cost, &pace(None, 0, 3_600), at(0));
-        assert_eq!(unknown.map(|e| (e.limit_unknown, e.pause)), Ok((true, None)));
+        assert_eq!(
+            unknown.map(|e| (e.limit_unknown, e.pause)),
+            Ok((true, None))
+        );
     }
 }

@@ -37,7 +37,12 @@ pub async fn write_failed_rows<W: std::io::Write>(
 ) -> Result<W, ExportError> {
     let mut writer = csv::Writer::from_writer(out);
     let mut header = vec!["row".to_owned()];
-    header.extend(import.headers.iter().map(|h| escape_formula(h).into_owned()));
+    header.extend(
+        import
+            .headers
+            .iter()
+            .map(|h| escape_formula(h).into_owned()),
+    );
     header.push("reason".to_owned());
     writer.write_record(&header)?;
     let mut after = 0;
@@ -65,7 +70,15 @@ mod tests {
 
     #[test]
     fn formula_starts_are_escaped_and_nothing_else() {
-        for cell in ["=1+1", "+33 1 23", "-2", "@SUM(A1)", "\tx", "\rx", "=HYPERLINK(\"http://x\")"] {
+        for cell in [
+            "=1+1",
+            "+33 1 23",
+            "-2",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "=HYPERLINK(\"http://x\")",
+        ] {
             assert_eq!(escape_formula(cell), format!("'{cell}"), "{cell:?}");
         }
         for cell in ["Ada", "", "1=1", " =1", "ada@example.com", "'quoted"] {

@@ -109,10 +109,27 @@ fn normalise(header: &str) -> String {
 fn synonyms(kind: ImportKind, id: &str) -> &'static [&'static str] {
     match (kind, id) {
         (ImportKind::Deals, "title") => &["title", "dealtitle", "deal", "dealname", "name"],
-        (_, "name") => &["name", "fullname", "contactname", "personname", "organization", "orgname", "company", "companyname"],
+        (_, "name") => &[
+            "name",
+            "fullname",
+            "contactname",
+            "personname",
+            "organization",
+            "orgname",
+            "company",
+            "companyname",
+        ],
         (_, "email") => &["email", "emailaddress", "mail", "primaryemail"],
         (_, "phone") => &["phone", "phonenumber", "telephone", "tel", "mobile"],
-        (ImportKind::Persons | ImportKind::Deals, "org_name") => &["organization", "organisation", "org", "orgname", "organizationname", "company", "companyname"],
+        (ImportKind::Persons | ImportKind::Deals, "org_name") => &[
+            "organization",
+            "organisation",
+            "org",
+            "orgname",
+            "organizationname",
+            "company",
+            "companyname",
+        ],
         (_, "address") => &["address", "streetaddress", "location"],
         (_, "value") => &["value", "amount", "dealvalue", "price"],
         (_, "currency") => &["currency", "currencycode"],
@@ -146,7 +163,9 @@ pub fn suggest_mapping(
         let exact = fields
             .iter()
             .find(|f| !taken.contains(&f.id) && normalise(&f.label) == header);
-        if let Some(field) = exact.or_else(|| fields.iter().find(|f| !taken.contains(&f.id) && matches(f))) {
+        if let Some(field) =
+            exact.or_else(|| fields.iter().find(|f| !taken.contains(&f.id) && matches(f)))
+        {
             taken.push(field.id.clone());
             mapping.insert(column, field.id.clone());
         }
@@ -169,15 +188,11 @@ mod tests {
             &headers(&["Full Name", "E-mail Address", "Mobile", "Company", "Notes"]),
             &standard_fields(ImportKind::Persons),
         );
-        let expected: BTreeMap<usize, String> = [
-            (0, "name"),
-            (1, "email"),
-            (2, "phone"),
-            (3, "org_name"),
-        ]
-        .into_iter()
-        .map(|(c, f)| (c, f.to_owned()))
-        .collect();
+        let expected: BTreeMap<usize, String> =
+            [(0, "name"), (1, "email"), (2, "phone"), (3, "org_name")]
+                .into_iter()
+                .map(|(c, f)| (c, f.to_owned()))
+                .collect();
         assert_eq!(mapping, expected);
     }
 
@@ -185,7 +200,13 @@ mod tests {
     fn deals_map_title_value_and_person_email() {
         let mapping = suggest_mapping(
             ImportKind::Deals,
-            &headers(&["Deal name", "Amount", "Currency", "Contact email", "Organization"]),
+            &headers(&[
+                "Deal name",
+                "Amount",
+                "Currency",
+                "Contact email",
+                "Organization",
+            ]),
             &standard_fields(ImportKind::Deals),
         );
         let fields: Vec<&str> = mapping.values().map(String::as_str).collect();
@@ -216,8 +237,16 @@ mod tests {
     #[test]
     fn custom_field_types_choose_the_check() {
         let custom = vec![
-            CustomField { code: "a".into(), name: "Budget".into(), field_type: "monetary".into() },
-            CustomField { code: "b".into(), name: "Renewal".into(), field_type: "date".into() },
+            CustomField {
+                code: "a".into(),
+                name: "Budget".into(),
+                field_type: "monetary".into(),
+            },
+            CustomField {
+                code: "b".into(),
+                name: "Renewal".into(),
+                field_type: "date".into(),
+            },
         ];
         let fields = target_fields(ImportKind::Deals, &custom);
         let types: Vec<ValueType> = fields.iter().rev().take(2).map(|f| f.value_type).collect();

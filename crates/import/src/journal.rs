@@ -27,8 +27,12 @@ use crate::records::{self, Spent};
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Intent {
     /// Create a record; `existing` had the row's key before (never adopted as this row's).
-    Create { existing: Vec<u64> },
-    Update { id: u64 },
+    Create {
+        existing: Vec<u64>,
+    },
+    Update {
+        id: u64,
+    },
 }
 
 /// Why a row's work stopped for now (the row stays pending and runs again).
@@ -73,7 +77,10 @@ impl RowContext<'_> {
     pub async fn run(&self, row: &ImportRow) -> Result<RowOutcome, RowError> {
         let mut spent = Spent::default();
         match self.write(row, &mut spent).await {
-            Ok(outcome) => Ok(RowOutcome { tokens: spent.0, ..outcome }),
+            Ok(outcome) => Ok(RowOutcome {
+                tokens: spent.0,
+                ..outcome
+            }),
             Err(RowError::Pipedrive(err)) => {
                 let reason = row_failure(err)?;
                 Ok(ended(RowState::Failed, Some(reason), None, &spent))
@@ -87,11 +94,19 @@ impl RowContext<'_> {
         let problems = validate(&values, self.fields);
         if !problems.is_empty() {
             let reason = problems.iter().map(ToString::to_string).collect::<Vec<_>>();
-            return Ok(ended(RowState::Failed, Some(reason.join("; ")), None, spent));
+            return Ok(ended(
+                RowState::Failed,
+                Some(reason.join("; ")),
+                None,
+                spent,
+            ));
         }
         let kind = self.import.kind;
         let key = row_key(kind, &values);
-        let intent = row.intent.clone().and_then(|i| serde_json::from_value::<Intent>(i).ok());
+        let intent = row
+            .intent
+            .clone()
+            .and_then(|i| serde_json::from_value::<Intent>(i).ok());
         match intent {
             Some(Intent::Update { id }) => self.update(id, &values, spent).await,
             Some(Intent::Create { existing }) => {
@@ -116,12 +131,20 @@ impl RowContext<'_> {
         // A duplicate inside the file: the record an earlier row wrote, from the journal, free.
         let earlier = match key.is_empty() {
             true => None,
-            false => self.store.earlier_row_with_key(tenant, import, key, row.row_number).await?,
+            false => {
+                self.store
+                    .earlier_row_with_key(tenant, import, key, row.row_number)
+                    .await?
+            }
         };
         let (existing, described) = match (&earlier, policy) {
             (_, DuplicatePolicy::Create) => (Vec::new(), String::new()),
             (Some(earlier), _) => (
-                earlier.pipedrive_id.and_then(|id| u64::try_from(id).ok()).into_iter().collect(),
+                earlier
+                    .pipedrive_id
+                    .and_then(|id| u64::try_from(id).ok())
+                    .into_iter()
+                    .collect(),
                 format!("duplicate of row {} in this file", earlier.row_number),
             ),
             (None, _) => {
@@ -171,14 +194,26 @@ impl RowContext<'_> {
         let found = records::find_by_key(self.client, self.import.kind, key, spent)
             .await
             .map_err(RowError::Pipedrive)?;
-        let fresh: Vec<u64> = found.into_iter().filter(|id| !existing.contains(id)).collect();
+        let fresh: Vec<u64> = found
+            .into_iter()
+            .filter(|id| !existing.contains(id))
+            .collect();
         if fresh.is_empty() {
             return Ok(None);
         }
-        let as_i64: Vec<i64> = fresh.iter().filter_map(|id| i64::try_from(*id).ok()).collect();
+        let as_i64: Vec<i64> = fresh
+            .iter()
+            .filter_map(|id| i64::try_from(*id).ok())
+            .collect();
         let (tenant, import) = (self.import.tenant_id, self.import.id);
-        let claimed = self.store.claimed_pipedrive_ids(tenant, import, &as_i64).await?;
-        tracing::debug!(row = row.row_number, "recovering a row whose write was cut off");
+        let claimed = self
+            .store
+            .claimed_pipedrive_ids(tenant, import, &as_i64)
+            .await?;
+        tracing::debug!(
+            row = row.row_number,
+            "recovering a row whose write was cut off"
+        );
         Ok(fresh
             .into_iter()
             .rev()

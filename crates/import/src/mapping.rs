@@ -225,7 +225,10 @@ mod tests {
             vec!["Title", "Value", "Currency", "Person email", "Renewal"]
         );
         assert_eq!(problems[0].message, "is required");
-        assert!(problems[1].message.contains("\"12k\" is not a number"), "{problems:?}");
+        assert!(
+            problems[1].message.contains("\"12k\" is not a number"),
+            "{problems:?}"
+        );
 
         let good = row(&[
             ("title", "Big deal"),
@@ -242,7 +245,9 @@ mod tests {
         for good in ["a@b.co", "first.last+tag@sub.example.org"] {
             assert!(is_email(good), "{good}");
         }
-        for bad in ["", "a", "a@b", "@b.co", "a@@b.co", "a@b..co", "a b@c.co", "a@b.co."] {
+        for bad in [
+            "", "a", "a@b", "@b.co", "a@@b.co", "a@b..co", "a b@c.co", "a@b.co.",
+        ] {
             assert!(!is_email(bad), "{bad}");
         }
     }
@@ -287,7 +292,13 @@ mod tests {
     fn row_keys_are_the_natural_keys() {
         let person = row(&[("name", "Ada"), ("email", " Ada@Example.com ")]);
         assert_eq!(row_key(ImportKind::Persons, &person), "ada@example.com");
-        assert_eq!(row_key(ImportKind::Persons, &row(&[("name", "Ada L")])), "ada l");
-        assert_eq!(row_key(ImportKind::Deals, &row(&[("title", "Q3 Renewal")])), "q3 renewal");
+        assert_eq!(
+            row_key(ImportKind::Persons, &row(&[("name", "Ada L")])),
+            "ada l"
+        );
+        assert_eq!(
+            row_key(ImportKind::Deals, &row(&[("title", "Q3 Renewal")])),
+            "q3 renewal"
+        );
     }
 }

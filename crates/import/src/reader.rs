@@ -122,10 +122,15 @@ fn line_of(position: Option<&csv::Position>) -> u64 {
 impl CsvFile {
     /// Opens the file and reads its header.
     pub fn open(path: &Path) -> Result<Self, FileError> {
-        let mut buffered = BufReader::with_capacity(SAMPLE_BYTES, File::open(path).map_err(FileError::Io)?);
+        let mut buffered =
+            BufReader::with_capacity(SAMPLE_BYTES, File::open(path).map_err(FileError::Io)?);
         let sample = buffered.fill_buf().map_err(FileError::Io)?;
         let bom = sample.starts_with(BOM);
-        let delimiter = detect_delimiter(sample.get(if bom { BOM.len() } else { 0 }..).unwrap_or_default());
+        let delimiter = detect_delimiter(
+            sample
+                .get(if bom { BOM.len() } else { 0 }..)
+                .unwrap_or_default(),
+        );
         if bom {
             buffered.consume(BOM.len());
         }

@@ -160,7 +160,11 @@ pub async fn create(
 ) -> Result<u64, Error> {
     spent.add("POST", &format!("/api/v2/{}", collection(kind)));
     match kind {
-        ImportKind::Persons => Ok(client.persons().create(&person(values, fields, links)).await?.id),
+        ImportKind::Persons => Ok(client
+            .persons()
+            .create(&person(values, fields, links))
+            .await?
+            .id),
         ImportKind::Organizations => Ok(client
             .organizations()
             .create(&organization(values, fields))
@@ -170,7 +174,10 @@ pub async fn create(
             let patch = deal(values, fields, links);
             let new = NewDeal {
                 title: patch.title.clone().unwrap_or_default(),
-                fields: DealPatch { title: None, ..patch },
+                fields: DealPatch {
+                    title: None,
+                    ..patch
+                },
             };
             Ok(client.deals().create(&new).await?.id)
         }
@@ -189,13 +196,21 @@ pub async fn update(
 ) -> Result<(), Error> {
     spent.add("PATCH", &format!("/api/v2/{}/{{id}}", collection(kind)));
     match kind {
-        ImportKind::Persons => client.persons().update(id, &person(values, fields, links)).await.map(drop),
+        ImportKind::Persons => client
+            .persons()
+            .update(id, &person(values, fields, links))
+            .await
+            .map(drop),
         ImportKind::Organizations => client
             .organizations()
             .update(id, &organization(values, fields))
             .await
             .map(drop),
-        ImportKind::Deals => client.deals().update(id, &deal(values, fields, links)).await.map(drop),
+        ImportKind::Deals => client
+            .deals()
+            .update(id, &deal(values, fields, links))
+            .await
+            .map(drop),
     }
 }
 

@@ -17,8 +17,11 @@ fn file(bytes: &[u8]) -> anyhow::Result<tempfile::NamedTempFile> {
     Ok(file)
 }
 
+/// The delimiter found, the header and the rows of a file read to its end.
+type Read = (u8, Vec<String>, Vec<Vec<String>>);
+
 /// Every row of the file, or the error that ended it.
-fn read_all(bytes: &[u8]) -> anyhow::Result<Result<(u8, Vec<String>, Vec<Vec<String>>), FileError>> {
+fn read_all(bytes: &[u8]) -> anyhow::Result<Result<Read, FileError>> {
     let file = file(bytes)?;
     let mut csv = match CsvFile::open(file.path()) {
         Ok(csv) => csv,
@@ -45,18 +48,37 @@ fn message(bytes: &[u8]) -> anyhow::Result<String> {
 #[test]
 fn utf8_with_and_without_bom_and_each_delimiter() -> anyhow::Result<()> {
     let cases: [(&[u8], u8); 4] = [
-        (b"Name,Email\nAda,ada@example.com\nZo\xc3\xab,zoe@example.com\n", b','),
-        (b"\xEF\xBB\xBFName;Email\r\nAda;ada@example.com\r\nZo\xc3\xab;zoe@example.com\r\n", b';'),
-        (b"Name\tEmail\nAda\tada@example.com\nZo\xc3\xab\tzoe@example.com", b'\t'),
-        (b"\"Name, full\";Email\n\"Ada, L\";ada@example.com\nZo\xc3\xab;zoe@example.com\n", b';'),
+        (
+            b"Name,Email\nAda,ada@example.com\nZo\xc3\xab,zoe@example.com\n",
+            b',',
+        ),
+        (
+            b"\xEF\xBB\xBFName;Email\r\nAda;ada@example.com\r\nZo\xc3\xab;zoe@example.com\r\n",
+            b';',
+        ),
+        (
+            b"Name\tEmail\nAda\tada@example.com\nZo\xc3\xab\tzoe@example.com",
+            b'\t',
+        ),
+        (
+            b"\"Name, full\";Email\n\"Ada, L\";ada@example.com\nZo\xc3\xab;zoe@example.com\n",
+            b';',
+        ),
     ];
     for (bytes, delimiter) in cases {
         let (found, headers, rows) = read_all(bytes)?.map_err(|e| anyhow::anyhow!("{e}"))?;
         assert_eq!(found, delimiter, "{}", String::from_utf8_lossy(bytes));
-        assert_eq!(headers.get(1).map(String::as_str), Some("Email"), "the BOM is not part of the header");
+        assert_eq!(
+            headers.get(1).map(String::as_str),
+            Some("Email"),
+            "the BOM is not part of the header"
+        );
         assert!(headers[0].starts_with("Name"), "{headers:?}");
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[1], vec!["Zoë".to_owned(), "zoe@example.com".to_owned()]);
+        assert_eq!(
+            rows[1],
+            vec!["Zoë".to_owned(), "zoe@example.com".to_owned()]
+        );
     }
     Ok(())
 }
@@ -65,7 +87,13 @@ fn utf8_with_and_without_bom_and_each_delimiter() -> anyhow::Result<()> {
 fn quoted_line_breaks_and_blank_lines() -> anyhow::Result<()> {
     let (_, _, rows) = read_all(b"Name,Notes\nAda,\"two\nlines\"\n\nBob,\"said \"\"hi\"\"\"\n")?
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    assert_eq!(rows, vec![vec!["Ada".to_owned(), "two\nlines".to_owned()], vec!["Bob".to_owned(), "said \"hi\"".to_owned()]]);
+    assert_eq!(
+        rows,
+        vec![
+            vec!["Ada".to_owned(), "two\nlines".to_owned()],
+            vec!["Bob".to_owned(), "said \"hi\"".to_owned()]
+        ]
+    );
     Ok(())
 }
 
@@ -79,8 +107,14 @@ fn an_empty_file_says_so() -> anyhow::Result<()> {
 
 #[test]
 fn a_header_only_file_says_so() -> anyhow::Result<()> {
-    assert_eq!(message(b"Name,Email\n")?, "The file has a header row but no rows to import.");
-    assert_eq!(message(b"Name,Email\n\n\n")?, "The file has a header row but no rows to import.");
+    assert_eq!(
+        message(b"Name,Email\n")?,
+        "The file has a header row but no rows to import."
+    );
+    assert_eq!(
+        message(b"Name,Email\n\n\n")?,
+        "The file has a header row but no rows to import."
+    );
     Ok(())
 }
 
@@ -99,7 +133,10 @@ fn broken_quoting_names_the_line() -> anyhow::Result<()> {
     assert!(text.starts_with("A quoted field is not closed"), "{text}");
     // A row with more fields than the header (an unquoted comma).
     let text = message(b"Name,Email\nAda,ada@example.com\nLovelace, Ada,ada@example.com\n")?;
-    assert_eq!(text, "Line 3 has 3 fields but the header has 2. Check the quoting of that line.");
+    assert_eq!(
+        text,
+        "Line 3 has 3 fields but the header has 2. Check the quoting of that line."
+    );
     Ok(())
 }
 
@@ -109,7 +146,10 @@ fn a_line_of_ten_megabytes_is_refused_without_reading_it_whole() -> anyhow::Resu
     bytes.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
     bytes.extend(b"\nCy,short\n");
     let text = message(&bytes)?;
-    assert_eq!(text, "The row starting at line 3 is longer than 1 MB. Check for a quote that is not closed.");
+    assert_eq!(
+        text,
+        "The row starting at line 3 is longer than 1 MB. Check for a quote that is not closed."
+    );
     Ok(())
 }
 
@@ -125,9 +165,18 @@ async fn store() -> anyhow::Result<(Arc<dyn Store>, tempfile::TempDir)> {
 async fn a_file_malformed_late_leaves_no_half_import() -> anyhow::Result<()> {
     let (store, _dir) = store().await?;
     let tenant = store
-        .upsert_tenant(&NewTenant { company_id: CompanyId::new(1), company_name: "A".into(), company_domain: "a".into() })
+        .upsert_tenant(&NewTenant {
+            company_id: CompanyId::new(1),
+            company_name: "A".into(),
+            company_domain: "a".into(),
+        })
         .await?;
-    let upload = Upload { tenant_id: tenant.id, user_id: UserId::new(1), kind: ImportKind::Persons, file_name: "p.csv".into() };
+    let upload = Upload {
+        tenant_id: tenant.id,
+        user_id: UserId::new(1),
+        kind: ImportKind::Persons,
+        file_name: "p.csv".into(),
+    };
 
     // 1,200 good rows (three batches), then a line in Latin-1.
     let mut bytes = b"Name,Email\n".to_vec();
@@ -140,13 +189,24 @@ async fn a_file_malformed_late_leaves_no_half_import() -> anyhow::Result<()> {
         Err(IngestError::File(FileError::NotUtf8 { line: 1_202 })) => {}
         other => anyhow::bail!("expected the encoding error: {other:?}"),
     }
-    assert!(store.imports(tenant.id, 10).await?.is_empty(), "rows of a refused file were kept");
+    assert!(
+        store.imports(tenant.id, 10).await?.is_empty(),
+        "rows of a refused file were kept"
+    );
 
     let good = file(&bytes[..bytes.len() - b"Zo\xeb,zoe@example.com\n".len()])?;
     let import = ingest_file(store.clone(), upload, good.path().to_owned()).await?;
     assert_eq!(import.total_rows, 1_200);
     assert_eq!(import.headers, vec!["Name", "Email"]);
-    let last = store.import_rows(tenant.id, import.id, None, 1_199, 10).await?;
-    assert_eq!(last.first().map(|r| r.values.clone()), Some(vec!["Person 1199".to_owned(), "p1199@example.com".to_owned()]));
+    let last = store
+        .import_rows(tenant.id, import.id, None, 1_199, 10)
+        .await?;
+    assert_eq!(
+        last.first().map(|r| r.values.clone()),
+        Some(vec![
+            "Person 1199".to_owned(),
+            "p1199@example.com".to_owned()
+        ])
+    );
     Ok(())
 }

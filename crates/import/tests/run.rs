@@ -15,10 +15,17 @@ use support::Env;
 const PEOPLE: &str = "Name,Email\nAda Lovelace,ada@example.com\nBob,bob@example.com\nRobert,bob@example.com\nCy,not-an-email\n";
 
 async fn with_ada(env: &Env) -> anyhow::Result<u64> {
-    let client = env.workflows.company_client(env.tenant.id, env.user, Lane::Interactive).await?;
+    let client = env
+        .workflows
+        .company_client(env.tenant.id, env.user, Lane::Interactive)
+        .await?;
     let ada = PersonInput {
         name: Some("Ada".into()),
-        emails: Some(vec![ContactEntry { value: "ada@example.com".into(), primary: true, label: None }]),
+        emails: Some(vec![ContactEntry {
+            value: "ada@example.com".into(),
+            primary: true,
+            label: None,
+        }]),
         ..PersonInput::default()
     };
     Ok(client.persons().create(&ada).await?.id)
@@ -28,7 +35,13 @@ fn names_by_email(env: &Env, email: &str) -> anyhow::Result<Vec<String>> {
     Ok(env
         .persons()?
         .iter()
-        .filter(|p| p["emails"].as_array().into_iter().flatten().any(|e| e["value"] == email))
+        .filter(|p| {
+            p["emails"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e["value"] == email)
+        })
         .filter_map(|p| p["name"].as_str().map(str::to_owned))
         .collect())
 }
@@ -37,21 +50,56 @@ fn names_by_email(env: &Env, email: &str) -> anyhow::Result<Vec<String>> {
 async fn skip_leaves_existing_records_and_duplicates_in_the_file_alone() -> anyhow::Result<()> {
     let env = Env::start().await?;
     with_ada(&env).await?;
-    let import = env.start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Skip).await?;
+    let import = env
+        .start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Skip)
+        .await?;
     let done = env.run_import(&import, Duration::from_secs(30)).await?;
     assert_eq!(done.state, ImportState::Done);
-    assert_eq!((done.done_rows, done.skipped_rows, done.failed_rows), (1, 2, 1));
-    assert_eq!(names_by_email(&env, "ada@example.com")?, vec!["Ada"], "Ada untouched");
-    assert_eq!(names_by_email(&env, "bob@example.com")?, vec!["Bob"], "Bob once");
-    let skipped = env.store.import_rows(env.tenant.id, import.id, Some(RowState::Skipped), 0, 10).await?;
+    assert_eq!(
+        (done.done_rows, done.skipped_rows, done.failed_rows),
+        (1, 2, 1)
+    );
+    assert_eq!(
+        names_by_email(&env, "ada@example.com")?,
+        vec!["Ada"],
+        "Ada untouched"
+    );
+    assert_eq!(
+        names_by_email(&env, "bob@example.com")?,
+        vec!["Bob"],
+        "Bob once"
+    );
+    let skipped = env
+        .store
+        .import_rows(env.tenant.id, import.id, Some(RowState::Skipped), 0, 10)
+        .await?;
     let reasons: Vec<_> = skipped.iter().filter_map(|r| r.reason.clone()).collect();
-    assert!(reasons[0].starts_with("already in Pipedrive"), "{reasons:?}");
-    assert!(reasons[1].starts_with("duplicate of row 2 in this file"), "{reasons:?}");
-    let failed = env.store.import_rows(env.tenant.id, import.id, Some(RowState::Failed), 0, 10).await?;
-    assert!(failed[0].reason.as_deref().is_some_and(|r| r.contains("not an email address")), "{failed:?}");
+    assert!(
+        reasons[0].starts_with("already in Pipedrive"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].starts_with("duplicate of row 2 in this file"),
+        "{reasons:?}"
+    );
+    let failed = env
+        .store
+        .import_rows(env.tenant.id, import.id, Some(RowState::Failed), 0, 10)
+        .await?;
+    assert!(
+        failed[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("not an email address")),
+        "{failed:?}"
+    );
     assert!(done.tokens_spent > 0, "tokens counted");
     let log = env.store.audit_log(Some(env.tenant.id), 5).await?;
-    assert!(log.iter().any(|e| e.action == "import.finished" && e.detail["skipped"] == 2), "{log:?}");
+    assert!(
+        log.iter()
+            .any(|e| e.action == "import.finished" && e.detail["skipped"] == 2),
+        "{log:?}"
+    );
     Ok(())
 }
 
@@ -59,13 +107,33 @@ async fn skip_leaves_existing_records_and_duplicates_in_the_file_alone() -> anyh
 async fn update_writes_the_rows_values_over_the_record_found() -> anyhow::Result<()> {
     let env = Env::start().await?;
     let ada = with_ada(&env).await?;
-    let import = env.start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Update).await?;
+    let import = env
+        .start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Update)
+        .await?;
     let done = env.run_import(&import, Duration::from_secs(30)).await?;
-    assert_eq!((done.done_rows, done.skipped_rows, done.failed_rows), (3, 0, 1));
-    assert_eq!(names_by_email(&env, "ada@example.com")?, vec!["Ada Lovelace"], "Ada updated");
-    assert_eq!(names_by_email(&env, "bob@example.com")?, vec!["Robert"], "one Bob, updated by the later row");
-    let rows = env.store.import_rows(env.tenant.id, import.id, None, 0, 1).await?;
-    assert_eq!(rows[0].pipedrive_id, Some(i64::try_from(ada)?), "the row points at the record it updated");
+    assert_eq!(
+        (done.done_rows, done.skipped_rows, done.failed_rows),
+        (3, 0, 1)
+    );
+    assert_eq!(
+        names_by_email(&env, "ada@example.com")?,
+        vec!["Ada Lovelace"],
+        "Ada updated"
+    );
+    assert_eq!(
+        names_by_email(&env, "bob@example.com")?,
+        vec!["Robert"],
+        "one Bob, updated by the later row"
+    );
+    let rows = env
+        .store
+        .import_rows(env.tenant.id, import.id, None, 0, 1)
+        .await?;
+    assert_eq!(
+        rows[0].pipedrive_id,
+        Some(i64::try_from(ada)?),
+        "the row points at the record it updated"
+    );
     assert_eq!(env.duplicate_persons()?, 0);
     Ok(())
 }
@@ -74,9 +142,14 @@ async fn update_writes_the_rows_values_over_the_record_found() -> anyhow::Result
 async fn create_makes_a_record_for_every_valid_row() -> anyhow::Result<()> {
     let env = Env::start().await?;
     with_ada(&env).await?;
-    let import = env.start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Create).await?;
+    let import = env
+        .start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Create)
+        .await?;
     let done = env.run_import(&import, Duration::from_secs(30)).await?;
-    assert_eq!((done.done_rows, done.skipped_rows, done.failed_rows), (3, 0, 1));
+    assert_eq!(
+        (done.done_rows, done.skipped_rows, done.failed_rows),
+        (3, 0, 1)
+    );
     assert_eq!(names_by_email(&env, "ada@example.com")?.len(), 2);
     assert_eq!(names_by_email(&env, "bob@example.com")?.len(), 2);
     assert_eq!(env.duplicate_persons()?, 2, "what the policy asked for");
@@ -90,27 +163,46 @@ async fn a_write_cut_off_after_pipedrive_applied_it_is_found_not_repeated() -> a
     for n in 1..=12 {
         csv.push_str(&format!("Person {n},p{n}@example.com\n"));
     }
-    let import = env.start_import(ImportKind::Persons, &csv, DuplicatePolicy::Skip).await?;
+    let import = env
+        .start_import(ImportKind::Persons, &csv, DuplicatePolicy::Skip)
+        .await?;
 
     // Every write is applied, then the connection drops before the answer: the first row's
     // person exists in Pipedrive, its id is not in the journal, the job waits for its retry.
-    let drop_every_write = FaultSpec { drop_after_write_rate: 1.0, ..FaultSpec::default() };
-    env.sandbox.control().set_faults(Some(env.company), drop_every_write);
+    let drop_every_write = FaultSpec {
+        drop_after_write_rate: 1.0,
+        ..FaultSpec::default()
+    };
+    env.sandbox
+        .control()
+        .set_faults(Some(env.company), drop_every_write);
     let cut = env.run_import(&import, Duration::from_millis(1)).await?;
     assert_eq!(cut.state, ImportState::Running);
     assert_eq!(cut.done_rows, 0, "nothing finished");
     assert_eq!(env.persons()?.len(), 1, "the first write was applied");
-    let first = env.store.import_rows(env.tenant.id, import.id, None, 0, 1).await?;
-    assert!(first[0].intent.is_some() && first[0].pipedrive_id.is_none(), "{first:?}");
+    let first = env
+        .store
+        .import_rows(env.tenant.id, import.id, None, 0, 1)
+        .await?;
+    assert!(
+        first[0].intent.is_some() && first[0].pipedrive_id.is_none(),
+        "{first:?}"
+    );
 
     // The fault is gone and the retry resumes: rows already written are found, not written again.
     env.sandbox.control().clear_faults();
     let done = env.run_import(&import, Duration::from_secs(60)).await?;
     assert_eq!(done.state, ImportState::Done, "{done:?}");
-    assert_eq!((done.done_rows, done.failed_rows, done.skipped_rows), (12, 0, 0));
+    assert_eq!(
+        (done.done_rows, done.failed_rows, done.skipped_rows),
+        (12, 0, 0)
+    );
     assert_eq!(env.persons()?.len(), 12, "no row lost, none twice");
     assert_eq!(env.duplicate_persons()?, 0);
-    let rows = env.store.import_rows(env.tenant.id, import.id, None, 0, 20).await?;
+    let rows = env
+        .store
+        .import_rows(env.tenant.id, import.id, None, 0, 20)
+        .await?;
     let mut ids: Vec<_> = rows.iter().filter_map(|r| r.pipedrive_id).collect();
     ids.sort_unstable();
     ids.dedup();

@@ -58,7 +58,7 @@ impl<T> Store for T where
         + crate::PipedriveMirror
         + crate::EventApiSecrets
         + crate::StoreConnections
-    + crate::Imports
+        + crate::Imports
 {
 }
 

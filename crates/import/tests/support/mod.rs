@@ -46,7 +46,11 @@ impl Env {
                 client_id: CLIENT_ID.into(),
                 client_secret: CLIENT_SECRET.into(),
                 callback_url: CALLBACK.into(),
-                scopes: vec!["contacts:full".into(), "deals:full".into(), "search:read".into()],
+                scopes: vec![
+                    "contacts:full".into(),
+                    "deals:full".into(),
+                    "search:read".into(),
+                ],
             }],
             companies: vec![CompanySpec {
                 name: "Acme".into(),
@@ -55,7 +59,11 @@ impl Env {
                 seats: 3,
                 daily_budget: None,
                 burst_limit: None,
-                users: vec![UserSpec { name: "Ada".into(), email: "ada@acme.test".into(), is_admin: true }],
+                users: vec![UserSpec {
+                    name: "Ada".into(),
+                    email: "ada@acme.test".into(),
+                    is_admin: true,
+                }],
             }],
             ..SandboxConfig::default()
         })
@@ -76,9 +84,21 @@ impl Env {
         let pd = Pipedrive::new(config, ledger)?;
         let keys = Arc::new(KeyRing::generate("k1")?.0);
         let vault = TokenVault::new(store.clone(), keys.clone(), pd.oauth().clone());
-        let hooks = WebhookSetup { keys: keys.clone(), public_url: "http://127.0.0.1:9".parse()? };
+        let hooks = WebhookSetup {
+            keys: keys.clone(),
+            public_url: "http://127.0.0.1:9".parse()?,
+        };
         let user = UserId::new(i64::try_from(company.user_ids[0])?);
-        let tenant = install(&sandbox, store.as_ref(), &pd, &keys, company.id, user, &company.api_domain).await?;
+        let tenant = install(
+            &sandbox,
+            store.as_ref(),
+            &pd,
+            &keys,
+            company.id,
+            user,
+            &company.api_domain,
+        )
+        .await?;
         Ok(Self {
             workflows: Workflows::new(store.clone(), pd, vault, hooks),
             company: company.id,
@@ -91,14 +111,28 @@ impl Env {
     }
 
     /// Uploads `csv`, maps it as suggested (the dry run must accept it) with `policy`, starts it.
-    pub async fn start_import(&self, kind: ImportKind, csv: &str, policy: DuplicatePolicy) -> anyhow::Result<Import> {
+    pub async fn start_import(
+        &self,
+        kind: ImportKind,
+        csv: &str,
+        policy: DuplicatePolicy,
+    ) -> anyhow::Result<Import> {
         let mut file = tempfile::NamedTempFile::new()?;
         file.write_all(csv.as_bytes())?;
         file.flush()?;
-        let upload = Upload { tenant_id: self.tenant.id, user_id: self.user, kind, file_name: "test.csv".into() };
+        let upload = Upload {
+            tenant_id: self.tenant.id,
+            user_id: self.user,
+            kind,
+            file_name: "test.csv".into(),
+        };
         let import = ingest_file(self.store.clone(), upload, file.path().to_owned()).await?;
         let fields = target_fields(kind, &[]);
-        let mapping = Mapping(dealbridge_import::suggest_mapping(kind, &import.headers, &fields));
+        let mapping = Mapping(dealbridge_import::suggest_mapping(
+            kind,
+            &import.headers,
+            &fields,
+        ));
         control::dry_run(self.store.as_ref(), &import, &mapping, policy, &fields).await?;
         let import = control::load(self.store.as_ref(), self.tenant.id, import.id).await?;
         control::start(self.store.as_ref(), &import, "test").await?;
@@ -114,9 +148,14 @@ impl Env {
     pub async fn run_import(&self, import: &Import, limit: Duration) -> anyhow::Result<Import> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            Worker::builder(self.store.clone(), self.registry()).build().run_until_idle().await?;
+            Worker::builder(self.store.clone(), self.registry())
+                .build()
+                .run_until_idle()
+                .await?;
             let current = control::load(self.store.as_ref(), self.tenant.id, import.id).await?;
-            if current.state != dealbridge_storage::ImportState::Running || tokio::time::Instant::now() > deadline {
+            if current.state != dealbridge_storage::ImportState::Running
+                || tokio::time::Instant::now() > deadline
+            {
                 return Ok(current);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -124,12 +163,19 @@ impl Env {
     }
 
     pub fn persons(&self) -> anyhow::Result<Vec<serde_json::Value>> {
-        Ok(self.sandbox.control().records(self.company, dealbridge_sandbox::EntityKind::Person)?)
+        Ok(self
+            .sandbox
+            .control()
+            .records(self.company, dealbridge_sandbox::EntityKind::Person)?)
     }
 
     /// Extra records sharing an email (0 when every email is on one person).
     pub fn duplicate_persons(&self) -> anyhow::Result<usize> {
-        let report = self.sandbox.control().duplicates(self.company, dealbridge_sandbox::EntityKind::Person, "email")?;
+        let report = self.sandbox.control().duplicates(
+            self.company,
+            dealbridge_sandbox::EntityKind::Person,
+            "email",
+        )?;
         Ok(report.extra_records)
     }
 }
@@ -143,7 +189,10 @@ async fn install(
     user: UserId,
     api_domain: &str,
 ) -> anyhow::Result<Tenant> {
-    let redirect = sandbox.control().approve_install(CLIENT_ID, company, u64::try_from(user.get())?, None)?;
+    let redirect =
+        sandbox
+            .control()
+            .approve_install(CLIENT_ID, company, u64::try_from(user.get())?, None)?;
     let code = url::Url::parse(&redirect)?
         .query_pairs()
         .find(|(k, _)| k == "code")
@@ -161,14 +210,23 @@ async fn install(
     )?;
     let (tenant, _) = store
         .record_install(
-            &NewTenant { company_id, company_name: "Acme".into(), company_domain: "acme".into() },
+            &NewTenant {
+                company_id,
+                company_name: "Acme".into(),
+                company_domain: "acme".into(),
+            },
             &NewInstallation {
                 user_id: user,
                 api_domain: api_domain.to_owned(),
                 scopes: vec!["contacts:full".into()],
                 tokens: sealed,
             },
-            &NewAuditEntry { tenant_id: None, actor: "test".into(), action: "install".into(), detail: serde_json::json!({}) },
+            &NewAuditEntry {
+                tenant_id: None,
+                actor: "test".into(),
+                action: "install".into(),
+                detail: serde_json::json!({}),
+            },
             &[],
         )
         .await?;

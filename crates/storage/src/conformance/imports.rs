@@ -65,8 +65,12 @@ fn rows_are_stored_counted_and_paged_per_tenant(store: Arc<dyn Store>) -> CheckF
         ensure_eq!(import.state, ImportState::Uploaded, "new state");
         ensure_eq!(import.policy, DuplicatePolicy::Skip, "default policy");
         ensure_eq!(import.headers, vec!["Name", "Email"], "headers");
-        store.add_import_rows(tenant, import.id, &rows(1, 3)).await?;
-        store.add_import_rows(tenant, import.id, &rows(4, 5)).await?;
+        store
+            .add_import_rows(tenant, import.id, &rows(1, 3))
+            .await?;
+        store
+            .add_import_rows(tenant, import.id, &rows(4, 5))
+            .await?;
         let stored = store
             .import(tenant, import.id)
             .await?
@@ -74,9 +78,7 @@ fn rows_are_stored_counted_and_paged_per_tenant(store: Arc<dyn Store>) -> CheckF
         ensure_eq!(stored.total_rows, 5, "rows counted");
         ensure_eq!(stored.pending_rows(), 5, "all pending");
 
-        let page = store
-            .import_rows(tenant, import.id, None, 2, 2)
-            .await?;
+        let page = store.import_rows(tenant, import.id, None, 2, 2).await?;
         let numbers: Vec<u64> = page.iter().map(|r| r.row_number).collect();
         ensure_eq!(numbers, vec![3, 4], "keyset page after row 2");
         ensure_eq!(
@@ -88,7 +90,10 @@ fn rows_are_stored_counted_and_paged_per_tenant(store: Arc<dyn Store>) -> CheckF
         ensure_eq!(store.import(other, import.id).await?, None, "scoped read");
         ensure_eq!(store.imports(other, 10).await?.len(), 0, "scoped list");
         ensure_eq!(
-            store.import_rows(other, import.id, None, 0, 10).await?.len(),
+            store
+                .import_rows(other, import.id, None, 0, 10)
+                .await?
+                .len(),
             0,
             "scoped rows"
         );
@@ -110,9 +115,16 @@ fn rows_are_stored_counted_and_paged_per_tenant(store: Arc<dyn Store>) -> CheckF
             false,
             "scoped delete"
         );
-        ensure_eq!(store.delete_import(tenant, import.id).await?, true, "delete");
         ensure_eq!(
-            store.import_rows(tenant, import.id, None, 0, 10).await?.len(),
+            store.delete_import(tenant, import.id).await?,
+            true,
+            "delete"
+        );
+        ensure_eq!(
+            store
+                .import_rows(tenant, import.id, None, 0, 10)
+                .await?
+                .len(),
             0,
             "rows go with their import"
         );
@@ -125,7 +137,9 @@ fn a_row_finishes_once_and_counts_once(store: Arc<dyn Store>) -> CheckFuture {
         let tenant = fixtures::tenant(store.as_ref(), 503).await?.id;
         let other = fixtures::tenant(store.as_ref(), 504).await?.id;
         let import = store.create_import(&new_import(tenant)).await?;
-        store.add_import_rows(tenant, import.id, &rows(1, 3)).await?;
+        store
+            .add_import_rows(tenant, import.id, &rows(1, 3))
+            .await?;
         let intent = serde_json::json!({"op": "create", "seen": []});
         store
             .record_row_intent(tenant, import.id, 1, "p1@example.com", &intent)
@@ -154,9 +168,16 @@ fn a_row_finishes_once_and_counts_once(store: Arc<dyn Store>) -> CheckFuture {
             "a second finish changes nothing"
         );
         let failed = outcome(RowState::Failed, None, 0);
-        store.finish_import_row(tenant, import.id, 2, &failed).await?;
         store
-            .finish_import_row(tenant, import.id, 3, &outcome(RowState::Skipped, Some(7), 20))
+            .finish_import_row(tenant, import.id, 2, &failed)
+            .await?;
+        store
+            .finish_import_row(
+                tenant,
+                import.id,
+                3,
+                &outcome(RowState::Skipped, Some(7), 20),
+            )
             .await?;
         let stored = store
             .import(tenant, import.id)
@@ -184,7 +205,13 @@ fn a_row_finishes_once_and_counts_once(store: Arc<dyn Store>) -> CheckFuture {
             "the key and intent kept"
         );
         match store
-            .record_row_intent(tenant, import.id, 1, "p1@example.com", &serde_json::json!({}))
+            .record_row_intent(
+                tenant,
+                import.id,
+                1,
+                "p1@example.com",
+                &serde_json::json!({}),
+            )
             .await
         {
             Err(StoreError::NotFound(_)) => {}
@@ -261,7 +288,9 @@ fn the_journal_finds_earlier_keys_and_claimed_ids(store: Arc<dyn Store>) -> Chec
         let tenant = fixtures::tenant(store.as_ref(), 506).await?.id;
         let other = fixtures::tenant(store.as_ref(), 507).await?.id;
         let import = store.create_import(&new_import(tenant)).await?;
-        store.add_import_rows(tenant, import.id, &rows(1, 3)).await?;
+        store
+            .add_import_rows(tenant, import.id, &rows(1, 3))
+            .await?;
         let intent = serde_json::json!({"op": "create"});
         for row in 1..=3 {
             store

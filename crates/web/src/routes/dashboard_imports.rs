@@ -26,22 +26,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/imports", web::post().to(upload))
         .route("/imports/{id}", web::get().to(show))
         .route("/imports/{id}/mapping", web::post().to(save_mapping))
-        .route("/imports/{id}/{action:start|pause|resume|cancel}", web::post().to(act))
+        .route(
+            "/imports/{id}/{action:start|pause|resume|cancel}",
+            web::post().to(act),
+        )
         .route("/imports/{id}/progress", web::get().to(progress))
         .route("/imports/{id}/failed.csv", web::get().to(failed_rows));
 }
 
 fn html(body: String) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body)
 }
 
 fn to_import(import: &Import) -> HttpResponse {
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, format!("/dashboard/imports/{}", import.id)))
+        .insert_header((
+            header::LOCATION,
+            format!("/dashboard/imports/{}", import.id),
+        ))
         .finish()
 }
 
-async fn list(state: web::Data<AppState>, user: DashboardUser, session: Session) -> Result<HttpResponse, AppError> {
+async fn list(
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    session: Session,
+) -> Result<HttpResponse, AppError> {
     let imports = state.store.imports(user.tenant_id, 50).await?;
     let mut context = Context::new();
     context.insert("tenant", &user.tenant);
@@ -100,7 +112,14 @@ async fn render(
         true => Mapping(suggest_mapping(import.kind, &import.headers, &fields)),
         false => saved,
     };
-    let preview = control::preview(state.store.as_ref(), import, &mapping, &fields, PREVIEW_ROWS).await?;
+    let preview = control::preview(
+        state.store.as_ref(),
+        import,
+        &mapping,
+        &fields,
+        PREVIEW_ROWS,
+    )
+    .await?;
     let columns: Vec<_> = import
         .headers
         .iter()
@@ -116,8 +135,14 @@ async fn render(
     context.insert("fields_note", &fields_note);
     context.insert("preview", &preview);
     context.insert("dry_run", &dry_run);
-    context.insert("editable", &matches!(import.state, ImportState::Uploaded | ImportState::Validated));
-    if matches!(import.state, ImportState::Validated | ImportState::Running | ImportState::Paused) {
+    context.insert(
+        "editable",
+        &matches!(import.state, ImportState::Uploaded | ImportState::Validated),
+    );
+    if matches!(
+        import.state,
+        ImportState::Validated | ImportState::Running | ImportState::Paused
+    ) {
         match service::estimate_for(state, user, import).await {
             Ok(estimate) => context.insert("estimate", &estimate),
             Err(why) => context.insert("estimate_note", &why),
@@ -162,7 +187,10 @@ async fn act(
     check_csrf(&session, &form.csrf)?;
     let (id, action) = path.into_inner();
     let import = load(&state, user.tenant_id, &id).await?;
-    let (store, actor) = (state.store.as_ref(), format!("pipedrive_user:{}", user.user_id));
+    let (store, actor) = (
+        state.store.as_ref(),
+        format!("pipedrive_user:{}", user.user_id),
+    );
     match action.as_str() {
         "start" => control::start(store, &import, &actor).await?,
         "pause" => control::pause(store, &import).await?,
@@ -172,12 +200,20 @@ async fn act(
     Ok(to_import(&import))
 }
 
-async fn progress(state: web::Data<AppState>, user: DashboardUser, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+async fn progress(
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
     let import = load(&state, user.tenant_id, &path).await?;
     Ok(HttpResponse::Ok().json(control::progress(&import, Utc::now())))
 }
 
-async fn failed_rows(state: web::Data<AppState>, user: DashboardUser, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+async fn failed_rows(
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
     let import = load(&state, user.tenant_id, &path).await?;
     let body = write_failed_rows(state.store.clone(), user.tenant_id, &import, Vec::new())
         .await
@@ -190,6 +226,9 @@ async fn failed_rows(state: web::Data<AppState>, user: DashboardUser, path: web:
         .collect();
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
-        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{stem}-failed.csv\"")))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{stem}-failed.csv\""),
+        ))
         .body(body))
 }

@@ -55,7 +55,11 @@ fn bad(message: &str) -> AppError {
 /// The form's text field, bounded (a CSRF token or a kind is short).
 async fn text_field(field: &mut actix_multipart::Field) -> Result<String, AppError> {
     let mut bytes = Vec::new();
-    while let Some(chunk) = field.try_next().await.map_err(|_| bad("The upload was cut off."))? {
+    while let Some(chunk) = field
+        .try_next()
+        .await
+        .map_err(|_| bad("The upload was cut off."))?
+    {
         bytes.extend_from_slice(&chunk);
         if bytes.len() > 1024 {
             return Err(bad("A form field is too long."));
@@ -74,7 +78,11 @@ pub async fn upload(
     mut form: Multipart,
 ) -> Result<Import, AppError> {
     let (mut csrf_ok, mut kind) = (false, None);
-    while let Some(mut field) = form.try_next().await.map_err(|_| bad("The upload was cut off."))? {
+    while let Some(mut field) = form
+        .try_next()
+        .await
+        .map_err(|_| bad("The upload was cut off."))?
+    {
         match field.name().unwrap_or_default() {
             "csrf" => {
                 check_csrf(session, &text_field(&mut field).await?)?;
@@ -91,13 +99,24 @@ pub async fn upload(
                     .take(200)
                     .collect::<String>();
                 let temp = spool(&mut field).await?;
-                let upload = Upload { tenant_id: user.tenant_id, user_id: user.user_id, kind, file_name };
+                let upload = Upload {
+                    tenant_id: user.tenant_id,
+                    user_id: user.user_id,
+                    kind,
+                    file_name,
+                };
                 let path = temp.path().to_owned();
-                let import = ingest_file(state.store.clone(), upload, path).await.map_err(file_error)?;
+                let import = ingest_file(state.store.clone(), upload, path)
+                    .await
+                    .map_err(file_error)?;
                 drop(temp);
                 return Ok(import);
             }
-            "file" => return Err(AppError::Forbidden("the form expired; reload the page and try again")),
+            "file" => {
+                return Err(AppError::Forbidden(
+                    "the form expired; reload the page and try again",
+                ))
+            }
             _ => {}
         }
     }
@@ -109,7 +128,11 @@ async fn spool(field: &mut actix_multipart::Field) -> Result<tempfile::NamedTemp
     let internal = |e: std::io::Error| AppError::Internal(anyhow::Error::new(e));
     let mut temp = tempfile::NamedTempFile::new().map_err(internal)?;
     let mut written: u64 = 0;
-    while let Some(chunk) = field.try_next().await.map_err(|_| bad("The upload was cut off."))? {
+    while let Some(chunk) = field
+        .try_next()
+        .await
+        .map_err(|_| bad("The upload was cut off."))?
+    {
         written += chunk.len() as u64;
         if written > MAX_UPLOAD_BYTES {
             return Err(AppError::PayloadTooLarge(format!(
@@ -124,20 +147,33 @@ async fn spool(field: &mut actix_multipart::Field) -> Result<tempfile::NamedTemp
 }
 
 fn workflows(state: &AppState) -> Workflows {
-    let vault = TokenVault::new(state.store.clone(), state.keys.clone(), state.pipedrive.oauth().clone());
-    let hooks = WebhookSetup { keys: state.keys.clone(), public_url: state.app.public_url.clone() };
+    let vault = TokenVault::new(
+        state.store.clone(),
+        state.keys.clone(),
+        state.pipedrive.oauth().clone(),
+    );
+    let hooks = WebhookSetup {
+        keys: state.keys.clone(),
+        public_url: state.app.public_url.clone(),
+    };
     Workflows::new(state.store.clone(), state.pipedrive.clone(), vault, hooks)
 }
 
 /// The fields of the import's kind, custom ones read from Pipedrive with the user's installation.
 /// When Pipedrive cannot be asked now, the standard fields alone, and a note saying so.
-pub async fn fields(state: &AppState, user: &DashboardUser, kind: ImportKind) -> (Vec<TargetField>, Option<String>) {
+pub async fn fields(
+    state: &AppState,
+    user: &DashboardUser,
+    kind: ImportKind,
+) -> (Vec<TargetField>, Option<String>) {
     let custom: Result<Vec<CustomField>, String> = async {
         let client = workflows(state)
             .company_client(user.tenant_id, user.user_id, Lane::Interactive)
             .await
             .map_err(|e| e.to_string())?;
-        dealbridge_import::custom_fields(&client, kind).await.map_err(|e| e.to_string())
+        dealbridge_import::custom_fields(&client, kind)
+            .await
+            .map_err(|e| e.to_string())
     }
     .await;
     match custom {
@@ -151,8 +187,13 @@ pub async fn fields(state: &AppState, user: &DashboardUser, kind: ImportKind) ->
 }
 
 /// The import's estimate from the company's budget today, or why there is none.
-pub async fn estimate_for(state: &AppState, user: &DashboardUser, import: &Import) -> Result<Estimate, String> {
-    let company = u64::try_from(user.tenant.company_id.get()).map_err(|_| "bad company id".to_owned())?;
+pub async fn estimate_for(
+    state: &AppState,
+    user: &DashboardUser,
+    import: &Import,
+) -> Result<Estimate, String> {
+    let company =
+        u64::try_from(user.tenant.company_id.get()).map_err(|_| "bad company id".to_owned())?;
     let status = state
         .pipedrive
         .ledger()
