@@ -3,13 +3,15 @@
 
 mod support;
 
+use std::future::Future;
 use std::time::Duration;
 
 use dealbridge_pipedrive::models::{ContactEntry, PersonInput};
 use dealbridge_pipedrive::Lane;
 use dealbridge_sandbox::FaultSpec;
 use dealbridge_storage::{DuplicatePolicy, ImportKind, ImportState, RowState};
-use support::Env;
+use libtest_mimic::{Arguments, Failed, Trial};
+use support::{Cleanup, Env};
 
 /// Ada exists in Pipedrive already; Bob twice in the file; one row with a bad email.
 const PEOPLE: &str = "Name,Email\nAda Lovelace,ada@example.com\nBob,bob@example.com\nRobert,bob@example.com\nCy,not-an-email\n";
@@ -46,9 +48,9 @@ fn names_by_email(env: &Env, email: &str) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-#[tokio::test]
-async fn skip_leaves_existing_records_and_duplicates_in_the_file_alone() -> anyhow::Result<()> {
-    let env = Env::start().await?;
+async fn skip_leaves_existing_records_and_duplicates_in_the_file_alone(
+    env: Env,
+) -> anyhow::Result<()> {
     with_ada(&env).await?;
     let import = env
         .start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Skip)
@@ -103,9 +105,7 @@ async fn skip_leaves_existing_records_and_duplicates_in_the_file_alone() -> anyh
     Ok(())
 }
 
-#[tokio::test]
-async fn update_writes_the_rows_values_over_the_record_found() -> anyhow::Result<()> {
-    let env = Env::start().await?;
+async fn update_writes_the_rows_values_over_the_record_found(env: Env) -> anyhow::Result<()> {
     let ada = with_ada(&env).await?;
     let import = env
         .start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Update)
@@ -138,9 +138,7 @@ async fn update_writes_the_rows_values_over_the_record_found() -> anyhow::Result
     Ok(())
 }
 
-#[tokio::test]
-async fn create_makes_a_record_for_every_valid_row() -> anyhow::Result<()> {
-    let env = Env::start().await?;
+async fn create_makes_a_record_for_every_valid_row(env: Env) -> anyhow::Result<()> {
     with_ada(&env).await?;
     let import = env
         .start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Create)
@@ -156,9 +154,9 @@ async fn create_makes_a_record_for_every_valid_row() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_write_cut_off_after_pipedrive_applied_it_is_found_not_repeated() -> anyhow::Result<()> {
-    let env = Env::start().await?;
+async fn a_write_cut_off_after_pipedrive_applied_it_is_found_not_repeated(
+    env: Env,
+) -> anyhow::Result<()> {
     let mut csv = String::from("Name,Email\n");
     for n in 1..=12 {
         csv.push_str(&format!("Person {n},p{n}@example.com\n"));
@@ -208,4 +206,75 @@ async fn a_write_cut_off_after_pipedrive_applied_it_is_found_not_repeated() -> a
     ids.dedup();
     assert_eq!(ids.len(), 12, "each row holds its own record");
     Ok(())
+}
+
+const URL_VAR: &str = "TEST_POSTGRES_URL";
+
+type Scenario = fn(Env) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// Each scenario on SQLite, and on Postgres when `TEST_POSTGRES_URL` is set (listed as ignored
+/// otherwise).
+fn main() {
+    let args = Arguments::from_args();
+    let url = std::env::var(URL_VAR).ok();
+    if url.is_none() {
+        eprintln!("postgres import runs SKIPPED: {URL_VAR} is not set");
+    }
+    let scenarios: [(&str, Scenario); 4] = [
+        (
+            "skip_leaves_existing_records_and_duplicates_in_the_file_alone",
+            |env| Box::pin(skip_leaves_existing_records_and_duplicates_in_the_file_alone(env)),
+        ),
+        (
+            "update_writes_the_rows_values_over_the_record_found",
+            |env| Box::pin(update_writes_the_rows_values_over_the_record_found(env)),
+        ),
+        ("create_makes_a_record_for_every_valid_row", |env| {
+            Box::pin(create_makes_a_record_for_every_valid_row(env))
+        }),
+        (
+            "a_write_cut_off_after_pipedrive_applied_it_is_found_not_repeated",
+            |env| Box::pin(a_write_cut_off_after_pipedrive_applied_it_is_found_not_repeated(env)),
+        ),
+    ];
+    let mut trials = Vec::new();
+    for (name, scenario) in scenarios {
+        trials.push(Trial::test(format!("sqlite::{name}"), move || {
+            run(async move {
+                // The folder stays until the scenario is over.
+                let (store, folder) = support::sqlite().await?;
+                scenario(Env::start(store).await?).await?;
+                Ok(Some(folder))
+            })
+        }));
+        let given = url.clone();
+        trials.push(
+            Trial::test(format!("postgres::{name}"), move || {
+                let url = given.unwrap_or_default();
+                run(async move {
+                    let (store, cleanup) = support::postgres(&url).await?;
+                    scenario(Env::start(store).await?).await?;
+                    Ok(Some(cleanup))
+                })
+            })
+            .with_ignored_flag(url.is_none()),
+        );
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// Runs a scenario on its own runtime; a passed Postgres scenario drops its schema.
+fn run(scenario: impl Future<Output = anyhow::Result<Option<Cleanup>>>) -> Result<(), Failed> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failed::from(e.to_string()))?;
+    runtime.block_on(async {
+        let cleanup = scenario.await.map_err(|e| Failed::from(format!("{e:#}")))?;
+        if let Some(cleanup) = cleanup {
+            cleanup.run().await;
+        }
+        Ok(())
+    })
 }

@@ -36,11 +36,55 @@ pub struct Env {
     pub company: u64,
     pub user: UserId,
     pub tenant: Tenant,
-    _dir: tempfile::TempDir,
+}
+
+/// A SQLite store in a temporary folder, migrated.
+pub async fn sqlite() -> anyhow::Result<(Arc<dyn Store>, Cleanup)> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let store = SqliteStore::connect(&url, 4).await?;
+    store.migrate().await?;
+    Ok((Arc::new(store), Cleanup::Dir(dir)))
+}
+
+/// A Postgres store in a fresh schema of the server at `url`, migrated; the schema is dropped by
+/// [`Cleanup::run`] once the test passed.
+pub async fn postgres(url: &str) -> anyhow::Result<(Arc<dyn Store>, Cleanup)> {
+    use sqlx::{Connection, Executor};
+    let schema = format!("import_{}", uuid::Uuid::new_v4().simple());
+    let base = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)?;
+    let mut admin = sqlx::PgConnection::connect_with(&base).await?;
+    admin
+        .execute(format!("create schema {schema}").as_str())
+        .await?;
+    admin.close().await?;
+    let options = base.clone().options([("search_path", schema.as_str())]);
+    let store = dealbridge_storage_sql::PgStore::connect_with(options, 4).await?;
+    store.migrate().await?;
+    Ok((Arc::new(store), Cleanup::Schema(base, schema)))
+}
+
+/// What a test's store leaves behind.
+pub enum Cleanup {
+    Dir(tempfile::TempDir),
+    Schema(sqlx::postgres::PgConnectOptions, String),
+}
+
+impl Cleanup {
+    pub async fn run(self) {
+        if let Cleanup::Schema(base, schema) = self {
+            use sqlx::{Connection, Executor};
+            if let Ok(mut admin) = sqlx::PgConnection::connect_with(&base).await {
+                let _ = admin
+                    .execute(format!("drop schema {schema} cascade").as_str())
+                    .await;
+            }
+        }
+    }
 }
 
 impl Env {
-    pub async fn start() -> anyhow::Result<Self> {
+    pub async fn start(store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let sandbox = dealbridge_sandbox::spawn(SandboxConfig {
             apps: vec![AppSpec {
                 client_id: CLIENT_ID.into(),
@@ -69,11 +113,6 @@ impl Env {
         })
         .await?;
         let company = sandbox.control().companies().remove(0);
-        let dir = tempfile::tempdir()?;
-        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-        let store = SqliteStore::connect(&url, 4).await?;
-        store.migrate().await?;
-        let store: Arc<dyn Store> = Arc::new(store);
         let ledger = Arc::new(InMemoryLedger::new(LedgerConfig::default()));
         let config = PipedriveConfig::new(
             sandbox.base_url().parse()?,
@@ -106,7 +145,6 @@ impl Env {
             tenant,
             sandbox,
             store,
-            _dir: dir,
         })
     }
 
