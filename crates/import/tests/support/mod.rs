@@ -61,13 +61,13 @@ pub async fn postgres(url: &str) -> anyhow::Result<(Arc<dyn Store>, Cleanup)> {
     let options = base.clone().options([("search_path", schema.as_str())]);
     let store = dealbridge_storage_sql::PgStore::connect_with(options, 4).await?;
     store.migrate().await?;
-    Ok((Arc::new(store), Cleanup::Schema(base, schema)))
+    Ok((Arc::new(store), Cleanup::Schema(Box::new(base), schema)))
 }
 
 /// What a test's store leaves behind.
 pub enum Cleanup {
     Dir(tempfile::TempDir),
-    Schema(sqlx::postgres::PgConnectOptions, String),
+    Schema(Box<sqlx::postgres::PgConnectOptions>, String),
 }
 
 impl Cleanup {
