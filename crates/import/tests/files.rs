@@ -210,3 +210,50 @@ async fn a_file_malformed_late_leaves_no_half_import() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_hundred_thousand_rows_are_stored_in_batches() -> anyhow::Result<()> {
+    let (store, _dir) = store().await?;
+    let tenant = store
+        .upsert_tenant(&NewTenant {
+            company_id: CompanyId::new(2),
+            company_name: "B".into(),
+            company_domain: "b".into(),
+        })
+        .await?;
+    let mut file = tempfile::NamedTempFile::new()?;
+    {
+        let mut out = std::io::BufWriter::new(file.as_file_mut());
+        out.write_all(b"\xEF\xBB\xBFName\tEmail\tPhone\tOrganization\n")?;
+        for n in 1..=100_000 {
+            writeln!(
+                out,
+                "Person {n}\tp{n}@example.com\t+44 20 7946 {n:04}\tOrg {}",
+                n % 97
+            )?;
+        }
+        out.flush()?;
+    }
+    let started = std::time::Instant::now();
+    let upload = Upload {
+        tenant_id: tenant.id,
+        user_id: UserId::new(1),
+        kind: ImportKind::Persons,
+        file_name: "big.csv".into(),
+    };
+    let import = ingest_file(store.clone(), upload, file.path().to_owned()).await?;
+    eprintln!(
+        "100,000 rows stored in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(import.total_rows, 100_000);
+    assert_eq!(import.headers.len(), 4);
+    let last = store
+        .import_rows(tenant.id, import.id, None, 99_999, 10)
+        .await?;
+    assert_eq!(
+        last.first().map(|r| r.values[1].clone()),
+        Some("p100000@example.com".to_owned())
+    );
+    Ok(())
+}
