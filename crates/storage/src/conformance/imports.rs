@@ -26,6 +26,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
         "imports::the_journal_finds_earlier_keys_and_claimed_ids",
         the_journal_finds_earlier_keys_and_claimed_ids,
     ),
+    (
+        "imports::a_purged_tenant_takes_its_imports_along",
+        a_purged_tenant_takes_its_imports_along,
+    ),
 ];
 
 fn new_import(tenant_id: TenantId) -> NewImport {
@@ -336,6 +340,40 @@ fn the_journal_finds_earlier_keys_and_claimed_ids(store: Arc<dyn Store>) -> Chec
             store.claimed_pipedrive_ids(other, import.id, &[77]).await?,
             Vec::<i64>::new(),
             "scoped claimed ids"
+        );
+        Ok(())
+    })
+}
+
+fn a_purged_tenant_takes_its_imports_along(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let gone = fixtures::tenant(store.as_ref(), 508).await?.id;
+        let stays = fixtures::tenant(store.as_ref(), 509).await?.id;
+        let mut ids = Vec::new();
+        for tenant in [gone, stays] {
+            let import = store.create_import(&new_import(tenant)).await?;
+            store
+                .add_import_rows(tenant, import.id, &rows(1, 2))
+                .await?;
+            ids.push(import.id);
+        }
+        store
+            .set_tenant_status(gone, dealbridge_core::tenant::TenantStatus::Uninstalled)
+            .await?;
+        let purged = store
+            .purge_uninstalled(chrono::Utc::now() + chrono::Duration::seconds(1), 100)
+            .await?;
+        ensure_eq!(purged.len(), 1, "one tenant purged");
+        ensure_eq!(store.imports(gone, 10).await?.len(), 0, "imports gone");
+        ensure_eq!(
+            store.import_rows(gone, ids[0], None, 0, 10).await?.len(),
+            0,
+            "rows gone"
+        );
+        ensure_eq!(
+            store.import_rows(stays, ids[1], None, 0, 10).await?.len(),
+            2,
+            "others kept"
         );
         Ok(())
     })
