@@ -6,6 +6,7 @@ mod support;
 use std::future::Future;
 use std::time::Duration;
 
+use dealbridge_import::control;
 use dealbridge_pipedrive::models::{ContactEntry, PersonInput};
 use dealbridge_pipedrive::Lane;
 use dealbridge_sandbox::FaultSpec;
@@ -208,6 +209,53 @@ async fn a_write_cut_off_after_pipedrive_applied_it_is_found_not_repeated(
     Ok(())
 }
 
+async fn pause_resume_and_cancel_stop_and_restart_the_chunks(env: Env) -> anyhow::Result<()> {
+    let store = env.store.as_ref();
+    let import = env
+        .start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Skip)
+        .await?;
+    control::pause(store, &import).await?;
+    let paused = env.run_import(&import, Duration::from_millis(1)).await?;
+    assert_eq!(paused.state, ImportState::Paused);
+    assert_eq!(paused.pending_rows(), 4, "a paused import writes nothing");
+    assert_eq!(env.persons()?.len(), 0);
+    assert!(
+        control::pause(store, &paused).await.is_err(),
+        "paused twice"
+    );
+
+    control::resume(store, &paused).await?;
+    let done = env.run_import(&import, Duration::from_secs(30)).await?;
+    assert_eq!(done.state, ImportState::Done);
+    assert_eq!(done.pending_rows(), 0);
+    assert!(
+        control::resume(store, &done).await.is_err(),
+        "a finished import does not resume"
+    );
+
+    let second = env
+        .start_import(
+            ImportKind::Persons,
+            "Name,Email\nDee,dee@example.com\n",
+            DuplicatePolicy::Skip,
+        )
+        .await?;
+    control::cancel(store, &second, "test").await?;
+    let cancelled = env.run_import(&second, Duration::from_millis(1)).await?;
+    assert_eq!(cancelled.state, ImportState::Cancelled);
+    assert!(cancelled.finished_at.is_some());
+    assert!(
+        names_by_email(&env, "dee@example.com")?.is_empty(),
+        "a cancelled import wrote"
+    );
+    let log = env.store.audit_log(Some(env.tenant.id), 10).await?;
+    assert!(
+        log.iter().any(|e| e.action == "import.cancelled"),
+        "{log:?}"
+    );
+    Ok(())
+}
+
 const URL_VAR: &str = "TEST_POSTGRES_URL";
 
 type Scenario = fn(Env) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
@@ -220,7 +268,11 @@ fn main() {
     if url.is_none() {
         eprintln!("postgres import runs SKIPPED: {URL_VAR} is not set");
     }
-    let scenarios: [(&str, Scenario); 4] = [
+    let scenarios: [(&str, Scenario); 5] = [
+        (
+            "pause_resume_and_cancel_stop_and_restart_the_chunks",
+            |env| Box::pin(pause_resume_and_cancel_stop_and_restart_the_chunks(env)),
+        ),
         (
             "skip_leaves_existing_records_and_duplicates_in_the_file_alone",
             |env| Box::pin(skip_leaves_existing_records_and_duplicates_in_the_file_alone(env)),
