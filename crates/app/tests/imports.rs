@@ -289,6 +289,16 @@ async fn import_routes_answer_only_for_their_tenant_and_refuse_bad_uploads() {
             "{message}: {body}"
         );
     }
+    // Over 50 MB: refused while streaming, for this route only.
+    let mut big = b"Name,Email\n".to_vec();
+    big.resize(50 * 1024 * 1024 + 1, b'x');
+    let answer = upload(&app, &[("csrf", &csrf), ("kind", "persons")], &big).await;
+    assert_eq!(answer.status(), 413);
+    assert!(answer
+        .text()
+        .await
+        .unwrap()
+        .contains("The file is larger than 50 MB."));
     assert!(
         app.store.imports(tenant, 10).await.unwrap().is_empty(),
         "a refused file left an import"
