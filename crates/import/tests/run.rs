@@ -256,6 +256,39 @@ async fn pause_resume_and_cancel_stop_and_restart_the_chunks(env: Env) -> anyhow
     Ok(())
 }
 
+/// Deals link their person by email and their organization by name, the organization created
+/// once however many rows name it.
+async fn deals_link_their_person_and_organization(env: Env) -> anyhow::Result<()> {
+    let ada = with_ada(&env).await?;
+    let csv = "Deal name,Amount,Currency,Contact email,Organization\n\
+        Renewal 2027,1200.50,eur,ada@example.com,Analytical Engines\n\
+        Upsell,300,EUR,nobody@example.com,Analytical Engines\n\
+        Broken,12k,EUR,,\n";
+    let import = env
+        .start_import(ImportKind::Deals, csv, DuplicatePolicy::Skip)
+        .await?;
+    let done = env.run_import(&import, Duration::from_secs(30)).await?;
+    assert_eq!((done.done_rows, done.failed_rows), (2, 1), "{done:?}");
+    let control = env.sandbox.control();
+    let orgs = control.records(env.company, dealbridge_sandbox::EntityKind::Organization)?;
+    assert_eq!(orgs.len(), 1, "one organization for both rows: {orgs:?}");
+    let deals = control.records(env.company, dealbridge_sandbox::EntityKind::Deal)?;
+    let renewal = deals
+        .iter()
+        .find(|d| d["title"] == "Renewal 2027")
+        .ok_or_else(|| anyhow::anyhow!("no renewal deal: {deals:?}"))?;
+    assert_eq!(renewal["value"].as_f64(), Some(1200.5));
+    assert_eq!(renewal["currency"], "EUR");
+    assert_eq!(renewal["person_id"].as_u64(), Some(ada));
+    assert_eq!(renewal["org_id"], orgs[0]["id"]);
+    let upsell = deals.iter().find(|d| d["title"] == "Upsell");
+    assert!(
+        upsell.is_some_and(|d| d["person_id"].is_null()),
+        "an unknown email links no one"
+    );
+    Ok(())
+}
+
 const URL_VAR: &str = "TEST_POSTGRES_URL";
 
 type Scenario = fn(Env) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
@@ -268,7 +301,10 @@ fn main() {
     if url.is_none() {
         eprintln!("postgres import runs SKIPPED: {URL_VAR} is not set");
     }
-    let scenarios: [(&str, Scenario); 5] = [
+    let scenarios: [(&str, Scenario); 6] = [
+        ("deals_link_their_person_and_organization", |env| {
+            Box::pin(deals_link_their_person_and_organization(env))
+        }),
         (
             "pause_resume_and_cancel_stop_and_restart_the_chunks",
             |env| Box::pin(pause_resume_and_cancel_stop_and_restart_the_chunks(env)),
