@@ -33,14 +33,16 @@ pub fn registry(deps: WorkerDeps) -> Registry {
     // Applying recorded Pipedrive events calls no one, so every worker can.
     registry = register_pipedrive_events(registry, deps.store.clone());
     if let Some((pipedrive, vault, hooks)) = deps.pipedrive {
-        let workflows = Workflows::new(deps.store, pipedrive, vault.clone(), hooks);
-        match deps.private {
-            // An API token is never refreshed: no sweep.
-            Some(private) => registry = workflows.with_api_token(private).register(registry),
-            None => {
-                registry = workflows.register(registry);
-                registry = register_refresh_sweep(registry, vault);
-            }
+        let workflows = Workflows::new(deps.store.clone(), pipedrive, vault.clone(), hooks);
+        // An API token is never refreshed: no sweep in private mode.
+        let (workflows, sweep) = match deps.private {
+            Some(private) => (workflows.with_api_token(private), false),
+            None => (workflows, true),
+        };
+        registry = workflows.register(registry);
+        registry = dealbridge_import::register(registry, deps.store, workflows);
+        if sweep {
+            registry = register_refresh_sweep(registry, vault);
         }
     }
     registry

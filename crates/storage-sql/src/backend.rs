@@ -78,6 +78,7 @@ pub trait Backend:
     + Get<DateTime<Utc>>
     + Get<Option<DateTime<Utc>>>
     + Get<Value>
+    + Get<Option<Value>>
     + Get<Id>
     + Get<Option<Id>>
     + Get<Scopes>

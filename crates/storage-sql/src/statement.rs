@@ -191,6 +191,8 @@ const UNIQUE_CONSTRAINTS: &str = "
     event_api_secrets_pkey: event_api_secrets (tenant_id, id)
     store_connections_pkey: store_connections (tenant_id, id)
     store_connections_path_token_key: store_connections (path_token)
+    imports_pkey: imports (tenant_id, id)
+    import_rows_pkey: import_rows (tenant_id, import_id, row_number)
 ";
 
 /// The name of the first unique constraint `is` accepts by (name, columns).

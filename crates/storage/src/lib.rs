@@ -3,6 +3,7 @@
 mod budgets;
 mod error;
 mod event_sources;
+mod imports;
 mod inbox;
 mod jobs;
 mod journal;
@@ -29,6 +30,10 @@ pub use error::{BoxError, StoreError, StoreResult, SETTINGS_SAVED_MEANWHILE};
 pub use event_sources::{
     ConnectionState, EventApiSecret, EventApiSecrets, NewEventApiSecret, NewStoreConnection,
     StoreConnection, StoreConnections, StoreKind,
+};
+pub use imports::{
+    DuplicatePolicy, Import, ImportKind, ImportRow, ImportState, Imports, NewImport, NewImportRow,
+    RowOutcome, RowState,
 };
 pub use inbox::{Inbox, InboxEntry, InboxEvent, InboxState, Recorded};
 pub use jobs::{

@@ -33,6 +33,7 @@ pub trait Store:
     + crate::EventApiSecrets
     + crate::StoreConnections
     + crate::StepJournal
+    + crate::Imports
 {
 }
 
@@ -59,6 +60,7 @@ impl<T> Store for T where
         + crate::EventApiSecrets
         + crate::StoreConnections
         + crate::StepJournal
+        + crate::Imports
 {
 }
 

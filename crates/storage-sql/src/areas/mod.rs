@@ -3,6 +3,7 @@
 mod audit;
 mod budgets;
 mod event_api_secrets;
+mod imports;
 mod inbox;
 mod installations;
 pub(crate) mod jobs;

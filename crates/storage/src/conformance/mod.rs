@@ -7,6 +7,7 @@ mod audit;
 mod budgets;
 mod constraints;
 mod event_sources;
+mod imports;
 mod inbox;
 mod installations;
 mod installs;
@@ -68,6 +69,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(journal::CHECKS.iter().copied());
     all.extend(webhooks::CHECKS.iter().copied());
     all.extend(event_sources::CHECKS.iter().copied());
+    all.extend(imports::CHECKS.iter().copied());
     all.extend(constraints::CHECKS.iter().copied());
     all
 }

@@ -4,6 +4,7 @@ mod console_jobs;
 mod console_login;
 mod console_tenants;
 mod dashboard;
+mod dashboard_imports;
 mod dashboard_jobs;
 mod dashboard_settings;
 mod dashboard_sources;
@@ -56,7 +57,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(dashboard::configure)
             .configure(dashboard_jobs::configure)
             .configure(dashboard_settings::configure)
-            .configure(dashboard_sources::configure),
+            .configure(dashboard_sources::configure)
+            .configure(dashboard_imports::configure),
     );
     cfg.service(
         web::scope("/console")

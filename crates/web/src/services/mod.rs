@@ -5,6 +5,7 @@ pub mod demo_store;
 pub mod event_api_secrets;
 pub mod events_view;
 pub mod first_account;
+pub mod imports;
 pub mod install;
 pub mod job_retry;
 pub mod pipedrive_access;

@@ -1,0 +1,368 @@
+//! Imports run against the sandbox: each duplicate policy, and a write cut off after Pipedrive
+//! applied it, then resumed, with no duplicate and no lost row.
+
+mod support;
+
+use std::future::Future;
+use std::time::Duration;
+
+use dealbridge_import::control;
+use dealbridge_pipedrive::models::{ContactEntry, PersonInput};
+use dealbridge_pipedrive::Lane;
+use dealbridge_sandbox::FaultSpec;
+use dealbridge_storage::{DuplicatePolicy, ImportKind, ImportState, RowState};
+use libtest_mimic::{Arguments, Failed, Trial};
+use support::{Cleanup, Env};
+
+/// Ada exists in Pipedrive already; Bob twice in the file; one row with a bad email.
+const PEOPLE: &str = "Name,Email\nAda Lovelace,ada@example.com\nBob,bob@example.com\nRobert,bob@example.com\nCy,not-an-email\n";
+
+async fn with_ada(env: &Env) -> anyhow::Result<u64> {
+    let client = env
+        .workflows
+        .company_client(env.tenant.id, env.user, Lane::Interactive)
+        .await?;
+    let ada = PersonInput {
+        name: Some("Ada".into()),
+        emails: Some(vec![ContactEntry {
+            value: "ada@example.com".into(),
+            primary: true,
+            label: None,
+        }]),
+        ..PersonInput::default()
+    };
+    Ok(client.persons().create(&ada).await?.id)
+}
+
+fn names_by_email(env: &Env, email: &str) -> anyhow::Result<Vec<String>> {
+    Ok(env
+        .persons()?
+        .iter()
+        .filter(|p| {
+            p["emails"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e["value"] == email)
+        })
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect())
+}
+
+async fn skip_leaves_existing_records_and_duplicates_in_the_file_alone(
+    env: Env,
+) -> anyhow::Result<()> {
+    with_ada(&env).await?;
+    let import = env
+        .start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Skip)
+        .await?;
+    let done = env.run_import(&import, Duration::from_secs(30)).await?;
+    assert_eq!(done.state, ImportState::Done);
+    assert_eq!(
+        (done.done_rows, done.skipped_rows, done.failed_rows),
+        (1, 2, 1)
+    );
+    assert_eq!(
+        names_by_email(&env, "ada@example.com")?,
+        vec!["Ada"],
+        "Ada untouched"
+    );
+    assert_eq!(
+        names_by_email(&env, "bob@example.com")?,
+        vec!["Bob"],
+        "Bob once"
+    );
+    let skipped = env
+        .store
+        .import_rows(env.tenant.id, import.id, Some(RowState::Skipped), 0, 10)
+        .await?;
+    let reasons: Vec<_> = skipped.iter().filter_map(|r| r.reason.clone()).collect();
+    assert!(
+        reasons[0].starts_with("already in Pipedrive"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].starts_with("duplicate of row 2 in this file"),
+        "{reasons:?}"
+    );
+    let failed = env
+        .store
+        .import_rows(env.tenant.id, import.id, Some(RowState::Failed), 0, 10)
+        .await?;
+    assert!(
+        failed[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("not an email address")),
+        "{failed:?}"
+    );
+    assert!(done.tokens_spent > 0, "tokens counted");
+    let log = env.store.audit_log(Some(env.tenant.id), 5).await?;
+    assert!(
+        log.iter()
+            .any(|e| e.action == "import.finished" && e.detail["skipped"] == 2),
+        "{log:?}"
+    );
+    Ok(())
+}
+
+async fn update_writes_the_rows_values_over_the_record_found(env: Env) -> anyhow::Result<()> {
+    let ada = with_ada(&env).await?;
+    let import = env
+        .start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Update)
+        .await?;
+    let done = env.run_import(&import, Duration::from_secs(30)).await?;
+    assert_eq!(
+        (done.done_rows, done.skipped_rows, done.failed_rows),
+        (3, 0, 1)
+    );
+    assert_eq!(
+        names_by_email(&env, "ada@example.com")?,
+        vec!["Ada Lovelace"],
+        "Ada updated"
+    );
+    assert_eq!(
+        names_by_email(&env, "bob@example.com")?,
+        vec!["Robert"],
+        "one Bob, updated by the later row"
+    );
+    let rows = env
+        .store
+        .import_rows(env.tenant.id, import.id, None, 0, 1)
+        .await?;
+    assert_eq!(
+        rows[0].pipedrive_id,
+        Some(i64::try_from(ada)?),
+        "the row points at the record it updated"
+    );
+    assert_eq!(env.duplicate_persons()?, 0);
+    Ok(())
+}
+
+async fn create_makes_a_record_for_every_valid_row(env: Env) -> anyhow::Result<()> {
+    with_ada(&env).await?;
+    let import = env
+        .start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Create)
+        .await?;
+    let done = env.run_import(&import, Duration::from_secs(30)).await?;
+    assert_eq!(
+        (done.done_rows, done.skipped_rows, done.failed_rows),
+        (3, 0, 1)
+    );
+    assert_eq!(names_by_email(&env, "ada@example.com")?.len(), 2);
+    assert_eq!(names_by_email(&env, "bob@example.com")?.len(), 2);
+    assert_eq!(env.duplicate_persons()?, 2, "what the policy asked for");
+    Ok(())
+}
+
+async fn a_write_cut_off_after_pipedrive_applied_it_is_found_not_repeated(
+    env: Env,
+) -> anyhow::Result<()> {
+    let mut csv = String::from("Name,Email\n");
+    for n in 1..=12 {
+        csv.push_str(&format!("Person {n},p{n}@example.com\n"));
+    }
+    let import = env
+        .start_import(ImportKind::Persons, &csv, DuplicatePolicy::Skip)
+        .await?;
+
+    // Every write is applied, then the connection drops before the answer: the first row's
+    // person exists in Pipedrive, its id is not in the journal, the job waits for its retry.
+    let drop_every_write = FaultSpec {
+        drop_after_write_rate: 1.0,
+        ..FaultSpec::default()
+    };
+    env.sandbox
+        .control()
+        .set_faults(Some(env.company), drop_every_write);
+    let cut = env.run_import(&import, Duration::from_millis(1)).await?;
+    assert_eq!(cut.state, ImportState::Running);
+    assert_eq!(cut.done_rows, 0, "nothing finished");
+    assert_eq!(env.persons()?.len(), 1, "the first write was applied");
+    let first = env
+        .store
+        .import_rows(env.tenant.id, import.id, None, 0, 1)
+        .await?;
+    assert!(
+        first[0].intent.is_some() && first[0].pipedrive_id.is_none(),
+        "{first:?}"
+    );
+
+    // The fault is gone and the retry resumes: rows already written are found, not written again.
+    env.sandbox.control().clear_faults();
+    let done = env.run_import(&import, Duration::from_secs(60)).await?;
+    assert_eq!(done.state, ImportState::Done, "{done:?}");
+    assert_eq!(
+        (done.done_rows, done.failed_rows, done.skipped_rows),
+        (12, 0, 0)
+    );
+    assert_eq!(env.persons()?.len(), 12, "no row lost, none twice");
+    assert_eq!(env.duplicate_persons()?, 0);
+    let rows = env
+        .store
+        .import_rows(env.tenant.id, import.id, None, 0, 20)
+        .await?;
+    let mut ids: Vec<_> = rows.iter().filter_map(|r| r.pipedrive_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 12, "each row holds its own record");
+    Ok(())
+}
+
+async fn pause_resume_and_cancel_stop_and_restart_the_chunks(env: Env) -> anyhow::Result<()> {
+    let store = env.store.as_ref();
+    let import = env
+        .start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Skip)
+        .await?;
+    control::pause(store, &import).await?;
+    let paused = env.run_import(&import, Duration::from_millis(1)).await?;
+    assert_eq!(paused.state, ImportState::Paused);
+    assert_eq!(paused.pending_rows(), 4, "a paused import writes nothing");
+    assert_eq!(env.persons()?.len(), 0);
+    assert!(
+        control::pause(store, &paused).await.is_err(),
+        "paused twice"
+    );
+
+    control::resume(store, &paused).await?;
+    let done = env.run_import(&import, Duration::from_secs(30)).await?;
+    assert_eq!(done.state, ImportState::Done);
+    assert_eq!(done.pending_rows(), 0);
+    assert!(
+        control::resume(store, &done).await.is_err(),
+        "a finished import does not resume"
+    );
+
+    let second = env
+        .start_import(
+            ImportKind::Persons,
+            "Name,Email\nDee,dee@example.com\n",
+            DuplicatePolicy::Skip,
+        )
+        .await?;
+    control::cancel(store, &second, "test").await?;
+    let cancelled = env.run_import(&second, Duration::from_millis(1)).await?;
+    assert_eq!(cancelled.state, ImportState::Cancelled);
+    assert!(cancelled.finished_at.is_some());
+    assert!(
+        names_by_email(&env, "dee@example.com")?.is_empty(),
+        "a cancelled import wrote"
+    );
+    let log = env.store.audit_log(Some(env.tenant.id), 10).await?;
+    assert!(
+        log.iter().any(|e| e.action == "import.cancelled"),
+        "{log:?}"
+    );
+    Ok(())
+}
+
+/// Deals link their person by email and their organization by name, the organization created
+/// once however many rows name it.
+async fn deals_link_their_person_and_organization(env: Env) -> anyhow::Result<()> {
+    let ada = with_ada(&env).await?;
+    let csv = "Deal name,Amount,Currency,Contact email,Organization\n\
+        Renewal 2027,1200.50,eur,ada@example.com,Analytical Engines\n\
+        Upsell,300,EUR,nobody@example.com,Analytical Engines\n\
+        Broken,12k,EUR,,\n";
+    let import = env
+        .start_import(ImportKind::Deals, csv, DuplicatePolicy::Skip)
+        .await?;
+    let done = env.run_import(&import, Duration::from_secs(30)).await?;
+    assert_eq!((done.done_rows, done.failed_rows), (2, 1), "{done:?}");
+    let control = env.sandbox.control();
+    let orgs = control.records(env.company, dealbridge_sandbox::EntityKind::Organization)?;
+    assert_eq!(orgs.len(), 1, "one organization for both rows: {orgs:?}");
+    let deals = control.records(env.company, dealbridge_sandbox::EntityKind::Deal)?;
+    let renewal = deals
+        .iter()
+        .find(|d| d["title"] == "Renewal 2027")
+        .ok_or_else(|| anyhow::anyhow!("no renewal deal: {deals:?}"))?;
+    assert_eq!(renewal["value"].as_f64(), Some(1200.5));
+    assert_eq!(renewal["currency"], "EUR");
+    assert_eq!(renewal["person_id"].as_u64(), Some(ada));
+    assert_eq!(renewal["org_id"], orgs[0]["id"]);
+    let upsell = deals.iter().find(|d| d["title"] == "Upsell");
+    assert!(
+        upsell.is_some_and(|d| d["person_id"].is_null()),
+        "an unknown email links no one"
+    );
+    Ok(())
+}
+
+const URL_VAR: &str = "TEST_POSTGRES_URL";
+
+type Scenario = fn(Env) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// Each scenario on SQLite, and on Postgres when `TEST_POSTGRES_URL` is set (listed as ignored
+/// otherwise).
+fn main() {
+    let args = Arguments::from_args();
+    let url = std::env::var(URL_VAR).ok();
+    if url.is_none() {
+        eprintln!("postgres import runs SKIPPED: {URL_VAR} is not set");
+    }
+    let scenarios: [(&str, Scenario); 6] = [
+        ("deals_link_their_person_and_organization", |env| {
+            Box::pin(deals_link_their_person_and_organization(env))
+        }),
+        (
+            "pause_resume_and_cancel_stop_and_restart_the_chunks",
+            |env| Box::pin(pause_resume_and_cancel_stop_and_restart_the_chunks(env)),
+        ),
+        (
+            "skip_leaves_existing_records_and_duplicates_in_the_file_alone",
+            |env| Box::pin(skip_leaves_existing_records_and_duplicates_in_the_file_alone(env)),
+        ),
+        (
+            "update_writes_the_rows_values_over_the_record_found",
+            |env| Box::pin(update_writes_the_rows_values_over_the_record_found(env)),
+        ),
+        ("create_makes_a_record_for_every_valid_row", |env| {
+            Box::pin(create_makes_a_record_for_every_valid_row(env))
+        }),
+        (
+            "a_write_cut_off_after_pipedrive_applied_it_is_found_not_repeated",
+            |env| Box::pin(a_write_cut_off_after_pipedrive_applied_it_is_found_not_repeated(env)),
+        ),
+    ];
+    let mut trials = Vec::new();
+    for (name, scenario) in scenarios {
+        trials.push(Trial::test(format!("sqlite::{name}"), move || {
+            run(async move {
+                // The folder stays until the scenario is over.
+                let (store, folder) = support::sqlite().await?;
+                scenario(Env::start(store).await?).await?;
+                Ok(Some(folder))
+            })
+        }));
+        let given = url.clone();
+        trials.push(
+            Trial::test(format!("postgres::{name}"), move || {
+                let url = given.unwrap_or_default();
+                run(async move {
+                    let (store, cleanup) = support::postgres(&url).await?;
+                    scenario(Env::start(store).await?).await?;
+                    Ok(Some(cleanup))
+                })
+            })
+            .with_ignored_flag(url.is_none()),
+        );
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// Runs a scenario on its own runtime; a passed Postgres scenario drops its schema.
+fn run(scenario: impl Future<Output = anyhow::Result<Option<Cleanup>>>) -> Result<(), Failed> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failed::from(e.to_string()))?;
+    runtime.block_on(async {
+        let cleanup = scenario.await.map_err(|e| Failed::from(format!("{e:#}")))?;
+        if let Some(cleanup) = cleanup {
+            cleanup.run().await;
+        }
+        Ok(())
+    })
+}
