@@ -224,6 +224,7 @@ impl Env {
             api2cart: None,
             demo_store: None,
             choices: Arc::default(),
+            private: None,
         };
         let data = web::Data::new(state);
         let server = HttpServer::new(move || {
