@@ -20,7 +20,9 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::budget::{BudgetGate, Unlimited};
-use crate::execute::{heartbeat, record_outcomes, run_job, Counters, FinishObserver, Leases};
+use crate::execute::{
+    heartbeat, record_outcomes, run_job, Counters, FinishObserver, Leases, Outcome,
+};
 use crate::fair::Planner;
 use crate::prefetch::Prefetch;
 use crate::registry::{JobContext, Registry};
@@ -242,20 +244,7 @@ impl Worker {
             if overtake {
                 planner.mark_stale();
             } else {
-                for (job, permit) in start_ready(&mut ready, &slots) {
-                    if let Some(lease) = job.lease() {
-                        leases.start(lease);
-                    }
-                    let span = job_span(&job);
-                    let task = run_job(
-                        self.registry.clone(),
-                        JobContext { job },
-                        leases.clone(),
-                        outcomes.clone(),
-                        permit,
-                    );
-                    tasks.spawn(task.instrument(span));
-                }
+                self.start_ready(&mut ready, &slots, &mut tasks, &leases, &outcomes);
             }
             // Jobs to claim: one per free slot, plus what the reserve lacks; on new work while
             // jobs wait, one round of slots.
@@ -291,7 +280,24 @@ impl Worker {
                 if wakeups.wait(Duration::ZERO).await {
                     planner.mark_stale();
                 }
-                match self.claim(&mut planner, room).await {
+                // While the claim is in flight, slots that free up take jobs from the reserve:
+                // with short handlers a whole round of slots can finish in one claim's round
+                // trip, and waiting for the claim would leave them idle.
+                let claimed_jobs = {
+                    let claim = self.claim(&mut planner, room);
+                    tokio::pin!(claim);
+                    loop {
+                        tokio::select! {
+                            biased;
+                            result = &mut claim => break result,
+                            Some(joined) = tasks.join_next(), if !ready.is_empty() => {
+                                log_join(joined);
+                                self.start_ready(&mut ready, &slots, &mut tasks, &leases, &outcomes);
+                            }
+                        }
+                    }
+                };
+                match claimed_jobs {
                     Ok((jobs, wanted, reopen)) => {
                         claimed = jobs.len();
                         planner.charge(&jobs);
@@ -434,9 +440,36 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// Starts ready jobs, oldest claim first, on as many slots as are free.
+    fn start_ready(
+        &self,
+        ready: &mut VecDeque<Job>,
+        slots: &Arc<Semaphore>,
+        tasks: &mut JoinSet<()>,
+        leases: &Arc<Leases>,
+        outcomes: &mpsc::UnboundedSender<Outcome>,
+    ) {
+        for (job, permit) in take_ready(ready, slots) {
+            if let Some(lease) = job.lease() {
+                leases.start(lease);
+            }
+            let span = job_span(&job);
+            let task = run_job(
+                self.registry.clone(),
+                JobContext { job },
+                leases.clone(),
+                outcomes.clone(),
+                permit,
+            );
+            tasks.spawn(task.instrument(span));
+        }
+    }
+}
+
 /// Takes ready jobs, oldest claim first, for as many slots as are free; each with its slot's
 /// permit.
-fn start_ready(
+fn take_ready(
     ready: &mut VecDeque<Job>,
     slots: &Arc<Semaphore>,
 ) -> Vec<(Job, tokio::sync::OwnedSemaphorePermit)> {

@@ -32,8 +32,22 @@ const CHILD_VAR: &str = "DEALBRIDGE_BENCH_QUEUE_CHILD";
 const JOBS: usize = 20_000;
 const TENANTS: usize = 10;
 pub(crate) const CONCURRENCY: usize = 64;
-/// Most jobs one claim of the drain workers takes: their free slots plus a ready reserve.
-const CLAIM_BATCH: usize = 4 * CONCURRENCY;
+
+/// The drain workers' slots and the most jobs one claim takes (their free slots plus a ready
+/// reserve): 64 and 256 unless `QUEUE_CONCURRENCY` / `QUEUE_CLAIM_BATCH` say otherwise, so our
+/// side can be swept as graphile-worker's is (`GW_LOCAL_QUEUE`, `GW_CONCURRENCY`).
+fn drain_setting() -> (usize, usize) {
+    let pick = |var: &str, default: usize| {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(default)
+    };
+    let concurrency = pick("QUEUE_CONCURRENCY", CONCURRENCY);
+    let batch = pick("QUEUE_CLAIM_BATCH", 4 * concurrency).max(concurrency);
+    (concurrency, batch)
+}
 
 /// A fresh schema in the bench database, with the store migrated into it.
 pub(crate) struct BenchDb {
@@ -119,10 +133,11 @@ async fn child(schema: &str) -> anyhow::Result<Report> {
     // No-op handlers finish long before a claim comes back, so the worker's ready reserve grows
     // to its cap; claims up to four slots' worth amortise each claim's fixed cost (graphile-worker
     // runs its best swept local queue, 1,000, beside this).
+    let (concurrency, batch) = drain_setting();
     let worker = Worker::builder(Arc::new(store), registry)
-        .concurrency(CONCURRENCY)
-        .batch_size(CLAIM_BATCH as u32)
-        .prefetch(CLAIM_BATCH - CONCURRENCY)
+        .concurrency(concurrency)
+        .batch_size(batch as u32)
+        .prefetch(batch - concurrency)
         .build();
     println!("ready");
     let mut go = String::new();
@@ -353,10 +368,13 @@ async fn parent(options: Options) -> anyhow::Result<Report> {
     }
 
     let mut report = Report::new("queue");
-    report.row(
-        "setup",
-        format!("{JOBS} no-op jobs over {TENANTS} tenants, concurrency {CONCURRENCY} per process"),
-    );
+    report.row("setup", {
+        let (concurrency, batch) = drain_setting();
+        format!(
+            "{JOBS} no-op jobs over {TENANTS} tenants, concurrency {concurrency} per process, \
+                 claims of up to {batch}"
+        )
+    });
     match &peer_missing {
         None => report.row("peer", format!("graphile-worker, {}", graphile::setting())),
         Some(why) => report.row("peer", format!("graphile-worker not run: {why}")),
