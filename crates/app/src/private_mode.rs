@@ -33,6 +33,7 @@ impl PrivateTenant {
             user_id: self.user_id,
             company_name: self.company_name.clone(),
             admin_email: private.admin_email.clone(),
+            api_token: self.workflows_token(),
         }
     }
 

@@ -44,6 +44,9 @@ pub struct PrivateDashboard {
     pub company_name: String,
     /// Normalised; the password is that email's support console account's.
     pub admin_email: String,
+    /// What the dashboard's own Pipedrive calls (settings choices, import fields) act with: the
+    /// same token as the jobs, never the vault.
+    pub api_token: dealbridge_workflows::PrivateToken,
 }
 
 impl AppState {

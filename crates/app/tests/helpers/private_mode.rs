@@ -121,6 +121,12 @@ pub async fn scenario(database_url: Option<&str>) -> anyhow::Result<()> {
         !fields.contains("/dashboard/disconnect"),
         "Disconnect offered"
     );
+    // The settings page reads the company's pipelines and stages with the API token too (there
+    // is no vault token in private mode).
+    let settings = app.get("/dashboard/settings").await;
+    ensure!(settings.status() == 200, "settings: {}", settings.status());
+    let settings = settings.text().await?;
+    ensure!(settings.contains("Qualified"), "no stages: {settings}");
 
     // The same job registers the webhooks after recording the fields.
     let registered = || {

@@ -5,6 +5,7 @@
 
 use std::io::Write;
 
+use super::pipedrive_access::workflows;
 use actix_multipart::Multipart;
 use chrono::Utc;
 use dealbridge_core::TenantId;
@@ -16,8 +17,6 @@ use dealbridge_import::{
 use dealbridge_pipedrive::ledger::LedgerConfig;
 use dealbridge_pipedrive::Lane;
 use dealbridge_storage::{Import, ImportKind};
-use dealbridge_tokens::TokenVault;
-use dealbridge_workflows::{WebhookSetup, Workflows};
 use futures::TryStreamExt;
 use uuid::Uuid;
 
@@ -144,19 +143,6 @@ async fn spool(field: &mut actix_multipart::Field) -> Result<tempfile::NamedTemp
     }
     temp.flush().map_err(internal)?;
     Ok(temp)
-}
-
-fn workflows(state: &AppState) -> Workflows {
-    let vault = TokenVault::new(
-        state.store.clone(),
-        state.keys.clone(),
-        state.pipedrive.oauth().clone(),
-    );
-    let hooks = WebhookSetup {
-        keys: state.keys.clone(),
-        public_url: state.app.public_url.clone(),
-    };
-    Workflows::new(state.store.clone(), state.pipedrive.clone(), vault, hooks)
 }
 
 /// The fields of the import's kind, custom ones read from Pipedrive with the user's installation.

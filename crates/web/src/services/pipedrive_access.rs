@@ -19,7 +19,11 @@ pub fn workflows(state: &AppState) -> Workflows {
         keys: state.keys.clone(),
         public_url: state.app.public_url.clone(),
     };
-    Workflows::new(state.store.clone(), state.pipedrive.clone(), vault, hooks)
+    let workflows = Workflows::new(state.store.clone(), state.pipedrive.clone(), vault, hooks);
+    match &state.private {
+        Some(private) => workflows.with_api_token(private.api_token.clone()),
+        None => workflows,
+    }
 }
 
 /// A client for `user_id`'s installation, spending from the interactive lane: a person is
