@@ -67,8 +67,9 @@ async fn landing_page_renders_and_offers_install() {
         .split_once("Planned</h2>")
         .expect("the page has a Planned section");
     assert!(works_now.contains("What works now"));
-    assert!(!works_now.contains("Sign-ups") && !works_now.contains("Imports"));
-    assert!(planned.contains("Sign-ups") && planned.contains("Imports"));
+    assert!(works_now.contains("Sign-ups and orders") && works_now.contains("CSV imports"));
+    assert!(!works_now.contains("Prices to your stores"));
+    assert!(planned.contains("Prices to your stores"));
 }
 
 #[tokio::test]
