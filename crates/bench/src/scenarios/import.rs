@@ -360,7 +360,11 @@ impl Env {
             self.store.clone(),
             self.workflows.clone(),
         );
-        let gate = LedgerGate::new(self.store.clone(), self.ledger.clone(), GateConfig::default());
+        let gate = LedgerGate::new(
+            self.store.clone(),
+            self.ledger.clone(),
+            GateConfig::default(),
+        );
         let worker = Worker::builder(self.store.clone(), registry)
             .budget(Arc::new(gate))
             .build();
