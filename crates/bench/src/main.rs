@@ -20,13 +20,20 @@ struct Cli {
     /// Concurrent connections for HTTP scenarios.
     #[arg(long, default_value_t = 64)]
     connections: usize,
-    /// Postgres URL for `ingest` (default: `TEST_POSTGRES_URL`, else the local server).
+    /// Postgres URL for `ingest` (default: `TEST_POSTGRES_URL`, else the local server) and
+    /// `import` (default: `BENCH_POSTGRES_URL`, else the local `dealbridge_bench` database).
     #[arg(long)]
     url: Option<String>,
     /// Rounds, back to back, for scenarios that compare with a peer (`queue`); medians go in the
     /// JSON line.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// Rows of the CSV file `import` generates.
+    #[arg(long, default_value_t = 100_000)]
+    rows: u64,
+    /// Duplicate policy of `import`: create (no search per row), skip or update.
+    #[arg(long, default_value = "create")]
+    policy: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,6 +44,13 @@ fn main() -> anyhow::Result<()> {
         // Lives for the whole run; leaking it keeps `Options` a plain `Copy` value.
         url: cli.url.clone().map(|url| &*Box::leak(url.into_boxed_str())),
         rounds: cli.rounds.max(1),
+        rows: cli.rows.max(1),
+        policy: dealbridge_storage::DuplicatePolicy::parse(&cli.policy).ok_or_else(|| {
+            anyhow::anyhow!(
+                "unknown --policy {:?}; known: create, skip, update",
+                cli.policy
+            )
+        })?,
     };
     if cli.scenario == "list" {
         for (name, about, _) in scenarios::ALL {

@@ -11,6 +11,7 @@ mod budget;
 mod fairness;
 mod graphile;
 mod http;
+mod import;
 mod ingest;
 mod queue;
 mod sandbox;
@@ -23,6 +24,10 @@ pub struct Options {
     pub url: Option<&'static str>,
     /// Back-to-back rounds for scenarios that compare with a peer (`queue`).
     pub rounds: usize,
+    /// Rows of the generated file (`import`).
+    pub rows: u64,
+    /// The duplicate policy of `import`.
+    pub policy: dealbridge_storage::DuplicatePolicy,
 }
 
 type Run = fn(Options) -> Pin<Box<dyn Future<Output = anyhow::Result<Report>>>>;
@@ -57,5 +62,10 @@ pub const ALL: &[(&str, &str, Run)] = &[
         "fairness",
         "tenant B's p99 behind tenant A's 20,000-job backlog over B's p99 alone; A's drain rate with B over alone",
         fairness::run,
+    ),
+    (
+        "import",
+        "CSV persons into a sandbox company through the chunk jobs on Postgres, against the burst floor",
+        |o| Box::pin(import::run(o)),
     ),
 ];

@@ -58,7 +58,15 @@ pub(crate) struct BenchDb {
 
 impl BenchDb {
     pub async fn create() -> anyhow::Result<Self> {
-        let url = std::env::var(URL_VAR).unwrap_or_else(|_| DEFAULT_URL.to_string());
+        Self::create_at(None).await
+    }
+
+    /// As [`BenchDb::create`], in the database at `url` when given.
+    pub async fn create_at(url: Option<&str>) -> anyhow::Result<Self> {
+        let url = url
+            .map(str::to_owned)
+            .or_else(|| std::env::var(URL_VAR).ok())
+            .unwrap_or_else(|| DEFAULT_URL.to_string());
         // Creates the database itself when missing.
         PgStore::connect(&url, 1)
             .await
