@@ -351,7 +351,13 @@ async fn dealbridge_app_staff_add(
     email: &str,
     password: &str,
 ) -> Result<(), dealbridge_web::StaffAccountError> {
-    dealbridge_web::add_staff_account(app.store.as_ref(), email, SecretString::from(password))
+    dealbridge_web::add_staff_account(
+        app.store.as_ref(),
+        email,
+        SecretString::from(password),
+        dealbridge_storage::StaffRole::Operator,
+        "test",
+    )
         .await
         .map(|_| ())
 }
