@@ -139,7 +139,11 @@ fn staff_accounts_get_a_role_that_can_be_changed() {
         writeln!(child.stdin.take().unwrap(), "a long enough password").unwrap();
         let output = child.wait_with_output().unwrap();
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        (output.status.success(), text(&output.stdout), text(&output.stderr))
+        (
+            output.status.success(),
+            text(&output.stdout),
+            text(&output.stderr),
+        )
     };
     let (ok, out, err) = run(&["staff", "add", "vera@dealbridge.test", "--role", "viewer"]);
     assert!(ok, "{err}");
@@ -154,7 +158,10 @@ fn staff_accounts_get_a_role_that_can_be_changed() {
 
     let (ok, out, err) = run(&["staff", "role", "Vera@dealbridge.test", "operator"]);
     assert!(ok, "{err}");
-    assert!(out.contains("now has the operator role (had viewer)"), "{out}");
+    assert!(
+        out.contains("now has the operator role (had viewer)"),
+        "{out}"
+    );
     let (ok, out, _) = run(&["staff", "role", "vera@dealbridge.test", "operator"]);
     assert!(ok);
     assert!(out.contains("already has the operator role"), "{out}");

@@ -358,8 +358,8 @@ async fn dealbridge_app_staff_add(
         dealbridge_storage::StaffRole::Operator,
         "test",
     )
-        .await
-        .map(|_| ())
+    .await
+    .map(|_| ())
 }
 
 #[tokio::test]

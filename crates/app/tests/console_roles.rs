@@ -24,7 +24,14 @@ const PASSWORD: &str = "a long enough password";
 
 /// Every console POST route that acts, with `{id}` and `{job_id}` placeholders.
 /// `every_console_post_route_is_listed` keeps this list complete.
-const ACTIONS: &[&str] = &["/tenants/{id}/jobs/{job_id}/retry", "/jobs/{job_id}/retry"];
+const ACTIONS: &[&str] = &[
+    "/tenants/{id}/jobs/{job_id}/retry",
+    "/jobs/{job_id}/retry",
+    "/tenants/{id}/pause",
+    "/tenants/{id}/resume",
+    "/tenants/{id}/webhooks/check",
+    "/tenants/{id}/reconcile",
+];
 /// Console POST routes any signed-in engineer may use, whatever the role.
 const OPEN_TO_ALL: &[&str] = &["/login", "/logout"];
 
@@ -82,7 +89,7 @@ async fn get(app: &TestApp, client: &reqwest::Client, path: &str) -> reqwest::Re
 async fn post(app: &TestApp, client: &reqwest::Client, path: &str, csrf: &str) -> u16 {
     client
         .post(format!("{}{path}", app.address))
-        .form(&[("csrf", csrf)])
+        .form(&[("csrf", csrf), ("reason", "testing roles")])
         .send()
         .await
         .unwrap()
@@ -144,7 +151,11 @@ fn declared_console_posts() -> Vec<String> {
         let source = std::fs::read_to_string(&path).unwrap();
         for piece in source.split(".route(\"").skip(1) {
             let (route, rest) = piece.split_once('"').unwrap();
-            if rest.trim_start_matches(',').trim_start().starts_with("web::post()") {
+            if rest
+                .trim_start_matches(',')
+                .trim_start()
+                .starts_with("web::post()")
+            {
                 posts.push(route.to_string());
             }
         }
@@ -191,7 +202,15 @@ async fn a_viewer_reads_the_console_but_every_action_is_refused() {
     let html = page.text().await.unwrap();
     assert!(html.contains("(viewer)"), "the role is shown: {html}");
     assert!(html.contains(&tenant_job.to_string()), "{html}");
-    assert!(!html.contains("/retry"), "no button the server would refuse");
+    assert!(
+        !html.contains("/retry"),
+        "no button the server would refuse"
+    );
+    assert_eq!(
+        html.matches("method=\"post\"").count(),
+        1,
+        "no form but signing out: {html}"
+    );
     assert_eq!(get(&app, &viewer, "/console/jobs/dead").await.status(), 200);
 
     let fill = |route: &str| {
@@ -204,12 +223,21 @@ async fn a_viewer_reads_the_console_but_every_action_is_refused() {
     };
     for route in ACTIONS {
         // With a valid form token: the role is what refuses.
-        assert_eq!(post(&app, &viewer, &fill(route), &csrf).await, 403, "{route}");
+        assert_eq!(
+            post(&app, &viewer, &fill(route), &csrf).await,
+            403,
+            "{route}"
+        );
     }
     let system_retry = format!("/console/jobs/{system_job}/retry");
     assert_eq!(post(&app, &viewer, &system_retry, &csrf).await, 403);
-    assert_eq!(state_of(&app, Some(tenant.id), tenant_job).await, JobState::Dead);
+    assert_eq!(
+        state_of(&app, Some(tenant.id), tenant_job).await,
+        JobState::Dead
+    );
     assert_eq!(state_of(&app, None, system_job).await, JobState::Dead);
+    let status = app.store.tenant(tenant.id).await.unwrap().unwrap().status;
+    assert_eq!(status.as_str(), "active", "not paused by a viewer");
     assert!(
         app.store
             .audit_log(Some(tenant.id), 10)
@@ -230,7 +258,10 @@ async fn a_viewer_reads_the_console_but_every_action_is_refused() {
     .unwrap();
     assert_eq!(before, StaffRole::Viewer);
     assert_eq!(post(&app, &viewer, &fill(ACTIONS[0]), &csrf).await, 303);
-    assert_eq!(state_of(&app, Some(tenant.id), tenant_job).await, JobState::Queued);
+    assert_eq!(
+        state_of(&app, Some(tenant.id), tenant_job).await,
+        JobState::Queued
+    );
     assert_eq!(post(&app, &viewer, &system_retry, &csrf).await, 303);
     assert_eq!(state_of(&app, None, system_job).await, JobState::Queued);
 
@@ -245,7 +276,11 @@ async fn a_viewer_reads_the_console_but_every_action_is_refused() {
     .unwrap();
     assert_eq!(post(&app, &viewer, &fill(ACTIONS[0]), &csrf).await, 403);
     assert_eq!(post(&app, &viewer, "/console/logout", &csrf).await, 303);
-    assert_eq!(get(&app, &viewer, "/console").await.status(), 303, "signed out");
+    assert_eq!(
+        get(&app, &viewer, "/console").await.status(),
+        303,
+        "signed out"
+    );
 }
 
 #[tokio::test]
@@ -312,9 +347,12 @@ async fn adding_re_roling_and_removing_accounts_is_audited() {
         ]
     );
 
-    let gone = dealbridge_web::remove_staff_account(app.store.as_ref(), "ada@dealbridge.test", "x")
-        .await;
-    assert!(matches!(gone, Err(StaffAccountError::Unknown(_))), "{gone:?}");
+    let gone =
+        dealbridge_web::remove_staff_account(app.store.as_ref(), "ada@dealbridge.test", "x").await;
+    assert!(
+        matches!(gone, Err(StaffAccountError::Unknown(_))),
+        "{gone:?}"
+    );
     let unknown = dealbridge_web::change_staff_role(
         app.store.as_ref(),
         "nobody@dealbridge.test",
@@ -322,10 +360,16 @@ async fn adding_re_roling_and_removing_accounts_is_audited() {
         "x",
     )
     .await;
-    assert!(matches!(unknown, Err(StaffAccountError::Unknown(_))), "{unknown:?}");
-    let bad = dealbridge_web::change_staff_role(app.store.as_ref(), "nope", StaffRole::Viewer, "x")
-        .await;
-    assert!(matches!(bad, Err(StaffAccountError::BadEmail(_))), "{bad:?}");
+    assert!(
+        matches!(unknown, Err(StaffAccountError::Unknown(_))),
+        "{unknown:?}"
+    );
+    let bad =
+        dealbridge_web::change_staff_role(app.store.as_ref(), "nope", StaffRole::Viewer, "x").await;
+    assert!(
+        matches!(bad, Err(StaffAccountError::BadEmail(_))),
+        "{bad:?}"
+    );
     assert_eq!(
         app.store.audit_log(None, 20).await.unwrap().len(),
         log.len(),

@@ -258,8 +258,8 @@ async fn a_copied_staff_cookie_ends_with_logout_and_with_the_account() {
         dealbridge_storage::StaffRole::Operator,
         "test",
     )
-        .await
-        .unwrap();
+    .await
+    .unwrap();
     let (_client, copy) = signed_in_console(&app, email, secret).await;
     assert!(app.store.delete_staff_account(email).await.unwrap());
     assert_eq!(console_status(&app, &copy).await, 303, "after removal");
@@ -271,8 +271,8 @@ async fn a_copied_staff_cookie_ends_with_logout_and_with_the_account() {
         dealbridge_storage::StaffRole::Operator,
         "test",
     )
-        .await
-        .unwrap();
+    .await
+    .unwrap();
     assert_eq!(console_status(&app, &copy).await, 303, "after re-adding");
 }
 

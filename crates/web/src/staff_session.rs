@@ -74,9 +74,9 @@ pub async fn require_staff(
         let session = req.get_session();
         let refusal = match signed_in_staff(&state, &session).await {
             // Reading is for every role; any other method is an action.
-            Ok(Some(staff)) if !staff.role.can_act() && !is_read(req.method()) => {
-                Some(AppError::Forbidden("viewers of the console cannot act; ask an operator").into())
-            }
+            Ok(Some(staff)) if !staff.role.can_act() && !is_read(req.method()) => Some(
+                AppError::Forbidden("viewers of the console cannot act; ask an operator").into(),
+            ),
             Ok(Some(staff)) => {
                 req.extensions_mut().insert(staff);
                 None

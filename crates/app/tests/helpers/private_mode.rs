@@ -109,8 +109,14 @@ pub async fn scenario(database_url: Option<&str>) -> anyhow::Result<()> {
     ensure!(sign_in(&app, &stranger, ADMIN, "not the password").await? == 401);
     let other = PASSWORD.to_string().into();
     let operator = dealbridge_storage::StaffRole::Operator;
-    dealbridge_web::add_staff_account(app.store.as_ref(), "support@acme.test", other, operator, "test")
-        .await?;
+    dealbridge_web::add_staff_account(
+        app.store.as_ref(),
+        "support@acme.test",
+        other,
+        operator,
+        "test",
+    )
+    .await?;
     ensure!(sign_in(&app, &stranger, "support@acme.test", PASSWORD).await? == 401);
     ensure!(sign_in(&app, &app.client, ADMIN, PASSWORD).await? == 303);
 

@@ -15,7 +15,9 @@ fn account_from_row<B: Backend>(row: &B::Row) -> StoreResult<StaffAccount> {
     Ok(StaffAccount {
         role: role
             .parse()
-            .map_err(|err: dealbridge_storage::UnknownStaffRole| StoreError::Corrupt(err.to_string()))?,
+            .map_err(|err: dealbridge_storage::UnknownStaffRole| {
+                StoreError::Corrupt(err.to_string())
+            })?,
         id: B::get(row, "id")?,
         email: B::get(row, "email")?,
         password_hash: B::get(row, "password_hash")?,
@@ -33,7 +35,12 @@ impl<B: Backend> StaffAccounts for SqlStore<B> {
              values ($1, $2, $3, $4)
              returning {COLUMNS}"
         );
-        let values = (&new.email, &new.password_hash, new.role.as_str(), Utc::now());
+        let values = (
+            &new.email,
+            &new.password_hash,
+            new.role.as_str(),
+            Utc::now(),
+        );
         self.fetch_one(&statement, values, account_from_row::<B>)
             .await
     }

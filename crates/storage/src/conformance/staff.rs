@@ -14,7 +14,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
     ),
     ("staff::emails_are_unique", emails_are_unique),
     ("staff::login_time_is_recorded", login_time_is_recorded),
-    ("staff::roles_are_kept_and_changed", roles_are_kept_and_changed),
+    (
+        "staff::roles_are_kept_and_changed",
+        roles_are_kept_and_changed,
+    ),
     (
         "staff::removed_accounts_are_gone",
         removed_accounts_are_gone,
@@ -164,7 +167,11 @@ fn roles_are_kept_and_changed(store: Arc<dyn Store>) -> CheckFuture {
                     .ok_or_else(|| anyhow::anyhow!("{email} gone"))
             }
         };
-        ensure_eq!(role_of("ada@dealbridge.test").await?, StaffRole::Viewer, "read back");
+        ensure_eq!(
+            role_of("ada@dealbridge.test").await?,
+            StaffRole::Viewer,
+            "read back"
+        );
 
         ensure_eq!(
             store

@@ -91,7 +91,8 @@ pub async fn change_role(
     if !store.set_staff_role(&email, role).await? {
         return Err(StaffAccountError::Unknown(email));
     }
-    let detail = serde_json::json!({ "email": email, "from": before.as_str(), "to": role.as_str() });
+    let detail =
+        serde_json::json!({ "email": email, "from": before.as_str(), "to": role.as_str() });
     audit(store, actor, "staff.role_changed", detail).await?;
     Ok(before)
 }
