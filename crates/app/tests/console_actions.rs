@@ -304,3 +304,54 @@ async fn actions_answer_404_for_unknown_tenants_and_change_nothing() {
         "{log:?}"
     );
 }
+
+/// A signed event for the event API, as a customer's system sends it; returns the answer's status
+/// and body.
+async fn send_event(app: &TestApp, tenant: TenantId, secret: &SecretString) -> (u16, String) {
+    let body = br#"{"type":"signup","timestamp":"2026-05-28T20:26:00Z","data":{"user_id":"u_42","email":"ada@example.com"}}"#;
+    let now = Utc::now().timestamp();
+    let signature = dealbridge_events::event_api::sign(secret, "msg_paused", now, body).unwrap();
+    let answer = app
+        .client
+        .post(format!("{}/api/v1/events", app.address))
+        .header("content-type", "application/json")
+        .header("dealbridge-tenant", tenant.to_string())
+        .header("webhook-id", "msg_paused")
+        .header("webhook-timestamp", now.to_string())
+        .header("webhook-signature", signature)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_paused_tenants_events_are_still_recorded() {
+    let app = spawn_app().await;
+    let tenant = demo_tenant(&app).await;
+    let dashboard = app.get("/dashboard").await.text().await.unwrap();
+    let created = app
+        .client
+        .post(format!("{}/dashboard/event-api/secrets", app.address))
+        .form(&[("csrf", csrf_in(&dashboard))])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The secret as the page shows it (Tera writes `/` in base64 as an entity).
+    let start = created.find("whsec_").unwrap();
+    let end = created[start..].find('<').unwrap();
+    let secret = SecretString::from(created[start..start + end].replace("&#x2F;", "/"));
+
+    let (client, csrf) = operator(&app).await;
+    let why = [("csrf", csrf.as_str()), ("reason", "checking events")];
+    let path = format!("/console/tenants/{}/pause", tenant.id);
+    assert_eq!(act(&app, &client, &path, &why).await.status(), 303);
+
+    let (status, body) = send_event(&app, tenant.id, &secret).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"recorded\""), "{body}");
+}
