@@ -149,8 +149,12 @@ fn declared_console_posts() -> Vec<String> {
             continue;
         }
         let source = std::fs::read_to_string(&path).unwrap();
-        for piece in source.split(".route(\"").skip(1) {
-            let (route, rest) = piece.split_once('"').unwrap();
+        // `cargo fmt` may put the path on the next line: whitespace after `(` is skipped.
+        for piece in source.split(".route(").skip(1) {
+            let Some(quoted) = piece.trim_start().strip_prefix('"') else {
+                continue;
+            };
+            let (route, rest) = quoted.split_once('"').unwrap();
             if rest
                 .trim_start_matches(',')
                 .trim_start()
