@@ -1,12 +1,16 @@
-//! `dealbridge staff add EMAIL`: creates a support console account. The password is read as one
-//! line from standard input (never from the command line, where `ps` and shell history see it).
-//! `dealbridge staff remove EMAIL` deletes one; its console sessions end with it (every console
-//! request checks that the account still exists).
+//! `dealbridge staff add EMAIL [--role viewer|operator]`: creates a support console account
+//! (an operator unless told otherwise). The password is read as one line from standard input
+//! (never from the command line, where `ps` and shell history see it).
+//! `dealbridge staff role EMAIL viewer|operator` changes an account's role; it holds from the
+//! account's next request. `dealbridge staff remove EMAIL` deletes one; its console sessions end
+//! with it (every console request checks that the account still exists). Each is audited, with
+//! the shell user who ran it as the actor.
 
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
+use dealbridge_storage::StaffRole;
 use secrecy::SecretString;
 
 use crate::settings::Settings;
@@ -23,6 +27,17 @@ pub enum StaffCommand {
     Add {
         /// The engineer's email, used to sign in.
         email: String,
+        /// What the account may do: `viewer` reads, `operator` also acts.
+        #[arg(long, value_enum, default_value_t = RoleArg::Operator)]
+        role: RoleArg,
+    },
+    /// Change a support console account's role.
+    Role {
+        /// The engineer's email.
+        email: String,
+        /// The new role: `viewer` reads, `operator` also acts.
+        #[arg(value_enum)]
+        role: RoleArg,
     },
     /// Remove a support console account; its signed-in sessions end at their next request.
     Remove {
@@ -31,26 +46,60 @@ pub enum StaffCommand {
     },
 }
 
+/// The console roles as the command line spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Viewer,
+    Operator,
+}
+
+impl From<RoleArg> for StaffRole {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Viewer => StaffRole::Viewer,
+            RoleArg::Operator => StaffRole::Operator,
+        }
+    }
+}
+
 pub async fn run(settings: &Settings, args: StaffArgs) -> anyhow::Result<()> {
     match args.command {
-        StaffCommand::Add { email } => add(settings, &email).await,
+        StaffCommand::Add { email, role } => add(settings, &email, role.into()).await,
+        StaffCommand::Role { email, role } => change_role(settings, &email, role.into()).await,
         StaffCommand::Remove { email } => remove(settings, &email).await,
     }
 }
 
+/// How the audit log names whoever ran the command: the shell user, when known.
+fn actor() -> String {
+    let user = std::env::var("USER").unwrap_or_default();
+    let user = user.trim();
+    if user.is_empty() {
+        "cli".to_string()
+    } else {
+        format!("cli:{user}")
+    }
+}
+
 async fn remove(settings: &Settings, email: &str) -> anyhow::Result<()> {
-    let normalized = dealbridge_web::normalize_email(email)
-        .with_context(|| format!("{email:?} is not an email address"))?;
     let store = crate::store::open(settings).await?;
-    anyhow::ensure!(
-        store.delete_staff_account(&normalized).await?,
-        "no support console account for {normalized}"
-    );
-    println!("removed support console account {normalized}");
+    let removed = dealbridge_web::remove_staff_account(store.as_ref(), email, &actor()).await?;
+    println!("removed support console account {removed}");
     Ok(())
 }
 
-async fn add(settings: &Settings, email: &str) -> anyhow::Result<()> {
+async fn change_role(settings: &Settings, email: &str, role: StaffRole) -> anyhow::Result<()> {
+    let store = crate::store::open(settings).await?;
+    let before = dealbridge_web::change_staff_role(store.as_ref(), email, role, &actor()).await?;
+    if before == role {
+        println!("{} already has the {role} role", email.trim());
+    } else {
+        println!("{} now has the {role} role (had {before})", email.trim());
+    }
+    Ok(())
+}
+
+async fn add(settings: &Settings, email: &str, role: StaffRole) -> anyhow::Result<()> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         eprint!(
@@ -66,7 +115,11 @@ async fn add(settings: &Settings, email: &str) -> anyhow::Result<()> {
     let password = SecretString::from(line.trim_end_matches(['\r', '\n']).to_string());
     line.clear();
     let store = crate::store::open(settings).await?;
-    let account = dealbridge_web::add_staff_account(store.as_ref(), email, password).await?;
-    println!("added support console account {}", account.email);
+    let account =
+        dealbridge_web::add_staff_account(store.as_ref(), email, password, role, &actor()).await?;
+    println!(
+        "added support console account {} ({})",
+        account.email, account.role
+    );
     Ok(())
 }

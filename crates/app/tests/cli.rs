@@ -123,6 +123,53 @@ fn staff_add_reads_the_password_from_stdin_and_refuses_short_ones() {
     );
 }
 
+#[test]
+fn staff_accounts_get_a_role_that_can_be_changed() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut child = dealbridge()
+            .current_dir(dir.path())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "a long enough password").unwrap();
+        let output = child.wait_with_output().unwrap();
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (
+            output.status.success(),
+            text(&output.stdout),
+            text(&output.stderr),
+        )
+    };
+    let (ok, out, err) = run(&["staff", "add", "vera@dealbridge.test", "--role", "viewer"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("(viewer)"), "{out}");
+    let (ok, out, err) = run(&["staff", "add", "otto@dealbridge.test"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("(operator)"), "operator by default: {out}");
+
+    let (ok, _, err) = run(&["staff", "add", "eve@dealbridge.test", "--role", "admin"]);
+    assert!(!ok, "unknown roles are refused");
+    assert!(err.contains("viewer") && err.contains("operator"), "{err}");
+
+    let (ok, out, err) = run(&["staff", "role", "Vera@dealbridge.test", "operator"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("now has the operator role (had viewer)"),
+        "{out}"
+    );
+    let (ok, out, _) = run(&["staff", "role", "vera@dealbridge.test", "operator"]);
+    assert!(ok);
+    assert!(out.contains("already has the operator role"), "{out}");
+    let (ok, _, err) = run(&["staff", "role", "nobody@dealbridge.test", "viewer"]);
+    assert!(!ok);
+    assert!(err.contains("no support console account"), "{err}");
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -351,9 +351,15 @@ async fn dealbridge_app_staff_add(
     email: &str,
     password: &str,
 ) -> Result<(), dealbridge_web::StaffAccountError> {
-    dealbridge_web::add_staff_account(app.store.as_ref(), email, SecretString::from(password))
-        .await
-        .map(|_| ())
+    dealbridge_web::add_staff_account(
+        app.store.as_ref(),
+        email,
+        SecretString::from(password),
+        dealbridge_storage::StaffRole::Operator,
+        "test",
+    )
+    .await
+    .map(|_| ())
 }
 
 #[tokio::test]

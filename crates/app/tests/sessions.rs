@@ -251,16 +251,28 @@ async fn a_copied_staff_cookie_ends_with_logout_and_with_the_account() {
 
     let email = "ada@dealbridge.test";
     let secret = "a long enough password";
-    dealbridge_web::add_staff_account(app.store.as_ref(), email, SecretString::from(secret))
-        .await
-        .unwrap();
+    dealbridge_web::add_staff_account(
+        app.store.as_ref(),
+        email,
+        SecretString::from(secret),
+        dealbridge_storage::StaffRole::Operator,
+        "test",
+    )
+    .await
+    .unwrap();
     let (_client, copy) = signed_in_console(&app, email, secret).await;
     assert!(app.store.delete_staff_account(email).await.unwrap());
     assert_eq!(console_status(&app, &copy).await, 303, "after removal");
     // Even an account of the same email added again is another sign-in.
-    dealbridge_web::add_staff_account(app.store.as_ref(), email, SecretString::from(secret))
-        .await
-        .unwrap();
+    dealbridge_web::add_staff_account(
+        app.store.as_ref(),
+        email,
+        SecretString::from(secret),
+        dealbridge_storage::StaffRole::Operator,
+        "test",
+    )
+    .await
+    .unwrap();
     assert_eq!(console_status(&app, &copy).await, 303, "after re-adding");
 }
 

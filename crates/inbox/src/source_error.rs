@@ -89,11 +89,12 @@ pub(crate) async fn bounded<T>(
         .map_err(SourceError::from)
 }
 
-/// Whether a tenant takes events: it exists and is installed.
+/// Whether a tenant takes events: it exists and is installed. A tenant support paused still
+/// takes them: only its jobs wait, so nothing sent meanwhile is lost.
 pub(crate) async fn tenant_takes_events(
     store: &dyn Store,
     tenant_id: dealbridge_core::TenantId,
 ) -> Result<bool, SourceError> {
     let tenant = bounded(store.tenant(tenant_id)).await?;
-    Ok(tenant.is_some_and(|t| t.status == dealbridge_core::tenant::TenantStatus::Active))
+    Ok(tenant.is_some_and(|t| t.status != dealbridge_core::tenant::TenantStatus::Uninstalled))
 }

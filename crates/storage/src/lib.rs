@@ -46,7 +46,7 @@ pub use queue_overview::{fold_overview, LaneOverview, OverviewRow, QueueOverview
 pub use retention::{provisioned_field_from_columns, ProvisionedFields, PurgedTenant, Retention};
 pub use session_epochs::{installation_subject, staff_subject, SessionEpochs};
 pub use sign_in_failures::{failure_window_from_columns, FailureWindow, SignInFailures};
-pub use staff::{NewStaffAccount, StaffAccount, StaffAccounts};
+pub use staff::{NewStaffAccount, StaffAccount, StaffAccounts, StaffRole, UnknownStaffRole};
 pub use store::{
     AuditLog, Installations, Maintenance, OneTimeNonces, Store, TenantSettings, Tenants,
 };

@@ -7,6 +7,51 @@ use chrono::{DateTime, Utc};
 
 use crate::StoreResult;
 
+/// What a support engineer may do in the console. Viewers read; operators also act (every console
+/// POST but signing in and out needs an operator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StaffRole {
+    Viewer,
+    Operator,
+}
+
+impl StaffRole {
+    pub const ALL: [StaffRole; 2] = [StaffRole::Viewer, StaffRole::Operator];
+
+    /// As stored and as typed on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffRole::Viewer => "viewer",
+            StaffRole::Operator => "operator",
+        }
+    }
+
+    pub fn can_act(self) -> bool {
+        self == StaffRole::Operator
+    }
+}
+
+impl std::fmt::Display for StaffRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a console role (viewer or operator)")]
+pub struct UnknownStaffRole(pub String);
+
+impl std::str::FromStr for StaffRole {
+    type Err = UnknownStaffRole;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StaffRole::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| UnknownStaffRole(s.to_string()))
+    }
+}
+
 /// A stored staff account. `Debug` leaves the hash out: it is still worth guessing against.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StaffAccount {
@@ -15,6 +60,7 @@ pub struct StaffAccount {
     pub email: String,
     /// Argon2 PHC string.
     pub password_hash: String,
+    pub role: StaffRole,
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
 }
@@ -25,6 +71,7 @@ impl std::fmt::Debug for StaffAccount {
             .field("id", &self.id)
             .field("email", &self.email)
             .field("password_hash", &"[REDACTED]")
+            .field("role", &self.role)
             .field("created_at", &self.created_at)
             .field("last_login_at", &self.last_login_at)
             .finish()
@@ -35,6 +82,7 @@ impl std::fmt::Debug for StaffAccount {
 pub struct NewStaffAccount {
     pub email: String,
     pub password_hash: String,
+    pub role: StaffRole,
 }
 
 impl std::fmt::Debug for NewStaffAccount {
@@ -42,6 +90,7 @@ impl std::fmt::Debug for NewStaffAccount {
         f.debug_struct("NewStaffAccount")
             .field("email", &self.email)
             .field("password_hash", &"[REDACTED]")
+            .field("role", &self.role)
             .finish()
     }
 }
@@ -60,6 +109,10 @@ pub trait StaffAccounts: Send + Sync + 'static {
     /// Removes the account; `false` when there was none. Its sessions end with it: the console
     /// checks on every request that the signed-in account still exists.
     async fn delete_staff_account(&self, email: &str) -> StoreResult<bool>;
+
+    /// Gives the account `role`; `false` when there is no such account. The console reads the
+    /// role on every request, so the change holds from the account's next request on.
+    async fn set_staff_role(&self, email: &str, role: StaffRole) -> StoreResult<bool>;
 
     /// Notes a successful sign-in. `NotFound` for an unknown id.
     async fn record_staff_login(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()>;

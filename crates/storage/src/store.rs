@@ -82,7 +82,8 @@ pub trait Maintenance: Send + Sync + 'static {
 #[async_trait]
 pub trait Tenants: Send + Sync + 'static {
     /// Creates the tenant for a company, or refreshes its name and domain if it exists. A tenant that
-    /// had uninstalled becomes active again (a reinstall keeps its id and settings).
+    /// had uninstalled becomes active again (a reinstall keeps its id and settings); a paused one
+    /// stays paused (support paused it, and only support resumes it).
     async fn upsert_tenant(&self, new: &NewTenant) -> StoreResult<Tenant>;
 
     async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>>;
@@ -90,6 +91,17 @@ pub trait Tenants: Send + Sync + 'static {
     async fn tenant_by_company(&self, company_id: CompanyId) -> StoreResult<Option<Tenant>>;
 
     async fn set_tenant_status(&self, id: TenantId, status: TenantStatus) -> StoreResult<()>;
+
+    /// Moves the tenant from `from` to `to` and appends `audit` (as an entry of this tenant) in one
+    /// transaction. `false`, with nothing written, when the tenant does not exist or is not in
+    /// `from`. A paused tenant's jobs are not claimed (see `JobQueue::claim_jobs`).
+    async fn change_tenant_status(
+        &self,
+        id: TenantId,
+        from: TenantStatus,
+        to: TenantStatus,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<bool>;
 }
 
 #[async_trait]

@@ -37,7 +37,8 @@ pub use services::first_account::{
 pub use services::rejections::CALLOUTS_PER_WINDOW;
 pub use services::settings_choices::{ChoicesCache, CHOICES_TTL};
 pub use services::staff::{
-    add_account as add_staff_account, normalize_email, StaffAccountError, MIN_PASSWORD_CHARS,
+    add_account as add_staff_account, change_role as change_staff_role, normalize_email,
+    remove_account as remove_staff_account, StaffAccountError, MIN_PASSWORD_CHARS,
 };
 pub use session::{session_middleware, MIN_SESSION_KEY_BYTES};
 pub use state::{AppIdentity, AppState, PrivateDashboard};

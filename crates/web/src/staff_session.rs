@@ -4,7 +4,8 @@
 //! Every console request is checked against the server's side by [`require_staff`]: the sign-in
 //! is younger than `AppState::session_max_age`, the account still exists (removing it ends its
 //! sessions), and the session's epoch is the account's current one (logout bumps it, ending every
-//! copy of the cookie).
+//! copy of the cookie). The account's role is read at the same time: a viewer's POST to anything
+//! but signing in and out is refused with 403 here, before any handler runs.
 
 use actix_session::{Session, SessionExt};
 use actix_web::body::{EitherBody, MessageBody};
@@ -13,7 +14,7 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use chrono::Utc;
-use dealbridge_storage::{staff_subject, StaffAccount, Store};
+use dealbridge_storage::{staff_subject, StaffAccount, StaffRole, Store};
 use std::future::{ready, Ready};
 
 use crate::session::{check_token, fresh, internal};
@@ -33,6 +34,7 @@ const PUBLIC_PATHS: [&str; 2] = [LOGIN_PATH, "/console/logout"];
 pub struct StaffUser {
     pub id: i64,
     pub email: String,
+    pub role: StaffRole,
 }
 
 impl StaffUser {
@@ -71,6 +73,10 @@ pub async fn require_staff(
     if !PUBLIC_PATHS.contains(&req.path()) {
         let session = req.get_session();
         let refusal = match signed_in_staff(&state, &session).await {
+            // Reading is for every role; any other method is an action.
+            Ok(Some(staff)) if !staff.role.can_act() && !is_read(req.method()) => Some(
+                AppError::Forbidden("viewers of the console cannot act; ask an operator").into(),
+            ),
             Ok(Some(staff)) => {
                 req.extensions_mut().insert(staff);
                 None
@@ -92,6 +98,11 @@ pub async fn require_staff(
     Ok(response.map_into_left_body())
 }
 
+fn is_read(method: &actix_web::http::Method) -> bool {
+    use actix_web::http::Method;
+    [Method::GET, Method::HEAD].contains(method)
+}
+
 /// The engineer this session names, if the sign-in is young enough, the account still exists and
 /// the epoch is current.
 pub async fn signed_in_staff(
@@ -110,14 +121,21 @@ pub async fn signed_in_staff(
     }
     let store = state.store.as_ref();
     // The id, not only the email: an account removed and added again is a new sign-in.
-    let exists = store
+    let Some(account) = store
         .staff_account_by_email(&email)
         .await?
-        .is_some_and(|account| account.id == id);
-    if !exists || store.session_epoch(&staff_subject(id)).await? != epoch {
+        .filter(|account| account.id == id)
+    else {
+        return Ok(None);
+    };
+    if store.session_epoch(&staff_subject(id)).await? != epoch {
         return Ok(None);
     }
-    Ok(Some(StaffUser { id, email }))
+    Ok(Some(StaffUser {
+        id,
+        email,
+        role: account.role,
+    }))
 }
 
 fn to_login() -> actix_web::Error {

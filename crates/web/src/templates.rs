@@ -106,6 +106,7 @@ mod tests {
         }
         // The dashboard's `status` is the installation's, a string.
         context.insert("status", "needs_reauth");
+        context.insert("paused", &false);
         let dashboard = templates.render("dashboard.html", &context).unwrap();
         assert!(dashboard.contains("reconnect"), "the reauth banner shows");
     }
@@ -172,8 +173,10 @@ mod tests {
         context.insert("activity", &Vec::<serde_json::Value>::new());
         context.insert("csrf", "token");
         context.insert("retry_base", "/dashboard/jobs");
+        context.insert("paused", &true);
         health(&mut context);
         let html = templates.render("dashboard.html", &context).unwrap();
+        assert!(html.contains("support has paused this company"), "{html}");
         assert!(
             html.contains("3 jobs are waiting until you reconnect"),
             "{html}"
@@ -218,6 +221,8 @@ mod tests {
         let templates = Templates::load(false).unwrap();
         let mut context = Context::new();
         context.insert("staff_email", "ada@dealbridge.test");
+        context.insert("staff_role", "operator");
+        context.insert("read_only", &false);
         context.insert("csrf", "token");
         context.insert("message", "Wrong email or password.");
         context.insert("email", "ada@dealbridge.test");
@@ -256,7 +261,21 @@ mod tests {
         context.insert("needs_reauth", &true);
         context.insert("retry_base", "/console/tenants/t-1/jobs");
         context.insert("audit", &Vec::<serde_json::Value>::new());
+        context.insert("max_reason", &500);
+        context.insert(
+            "tenant_actions",
+            &serde_json::json!([{"id": "pause", "path": "pause", "label": "Pause its jobs"}]),
+        );
         let tenant = templates.render("console/tenant.html", &context).unwrap();
+        assert!(
+            tenant.contains(r#"action="/console/tenants/t-1/pause""#),
+            "{tenant}"
+        );
+        assert!(
+            tenant.contains(r#"name="reason" required maxlength="500""#),
+            "{tenant}"
+        );
+        assert!(!tenant.contains("Paused: this tenant"), "active: {tenant}");
         assert!(
             tenant.contains("jobs wait until a user reconnects"),
             "{tenant}"

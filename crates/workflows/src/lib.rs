@@ -23,13 +23,15 @@ pub use errors::job_error;
 pub use flows::{flow_kind, FLOW_TYPES, SKIPPED_SOURCE_OFF};
 pub use pipedrive_events::{register_pipedrive_events, EventProblem};
 pub use provision::{provision_job, ProvisionPayload, PROVISION_KIND};
-pub use reconcile::{RECONCILE_ALL_KIND, RECONCILE_EVERY, RECONCILE_KIND};
+pub use reconcile::{reconcile_job, RECONCILE_ALL_KIND, RECONCILE_EVERY, RECONCILE_KIND};
 pub use refresh_sweep::{
     register_refresh_sweep, IDLE_REFRESH_AFTER, REFRESH_SWEEP_EVERY, REFRESH_SWEEP_KIND,
 };
 pub use retention::{RetentionPolicy, PURGE_KIND};
 pub use tenant_jobs::tenant_job;
-pub use webhook_check::{WEBHOOK_CHECK_ALL_KIND, WEBHOOK_CHECK_EVERY, WEBHOOK_CHECK_KIND};
+pub use webhook_check::{
+    webhook_check_job, WEBHOOK_CHECK_ALL_KIND, WEBHOOK_CHECK_EVERY, WEBHOOK_CHECK_KIND,
+};
 pub use webhooks::{followed_webhooks, webhook_key, Registered, WebhookSetup};
 
 /// What the workflow jobs need: the store, the shared Pipedrive client, the token vault, and what

@@ -125,6 +125,11 @@ fn entry(tenant_id: TenantId, entity: PipedriveEntity, record: Listed) -> InboxE
     }
 }
 
+/// One tenant's reconcile, as the periodic fan-out queues it (support can ask for one too).
+pub fn reconcile_job(tenant_id: TenantId) -> NewJob {
+    crate::tenant_job(RECONCILE_KIND, Lane::Bulk, RECONCILE_ATTEMPTS, tenant_id)
+}
+
 impl Workflows {
     pub(crate) async fn reconcile_all(&self) -> Result<(), JobError> {
         let queued = fan_out(

@@ -12,7 +12,7 @@ use dealbridge_core::audit::NewAuditEntry;
 use dealbridge_core::TenantId;
 use dealbridge_jobs::{JobContext, JobError};
 use dealbridge_pipedrive::models::Webhook;
-use dealbridge_storage::{Lane, WebhookState};
+use dealbridge_storage::{Lane, NewJob, WebhookState};
 
 use crate::errors::{job_error, store_error};
 use crate::tenant_jobs::{acting_user, fan_out};
@@ -46,6 +46,12 @@ pub(crate) fn failing(webhook: &Webhook) -> bool {
         .and_then(serde_json::Value::as_i64);
     let last_failed = delivered && !status.is_some_and(|s| (200..300).contains(&s));
     inactive || last_failed
+}
+
+/// One tenant's webhook check, as the periodic fan-out queues it: it re-registers missing
+/// webhooks (support can ask for one too).
+pub fn webhook_check_job(tenant_id: TenantId) -> NewJob {
+    crate::tenant_job(WEBHOOK_CHECK_KIND, Lane::Default, CHECK_ATTEMPTS, tenant_id)
 }
 
 impl Workflows {

@@ -70,8 +70,14 @@ pub async fn scenario(database_url: Option<&str>) -> anyhow::Result<()> {
     let refused_calls = control.calls(Some(company.id)).len();
     let mode = private(&token, &company.api_domain)?;
     let app = spawn_app_configured(database_url, |s| s.pipedrive.private = Some(mode)).await?;
-    dealbridge_web::add_staff_account(app.store.as_ref(), ADMIN, PASSWORD.to_string().into())
-        .await?;
+    dealbridge_web::add_staff_account(
+        app.store.as_ref(),
+        ADMIN,
+        PASSWORD.to_string().into(),
+        dealbridge_storage::StaffRole::Operator,
+        "test",
+    )
+    .await?;
 
     let landing = app.get("/").await.text().await?;
     ensure!(landing.contains("private mode") && landing.contains("Acme Private"));
@@ -102,7 +108,15 @@ pub async fn scenario(database_url: Option<&str>) -> anyhow::Result<()> {
     let stranger = browser();
     ensure!(sign_in(&app, &stranger, ADMIN, "not the password").await? == 401);
     let other = PASSWORD.to_string().into();
-    dealbridge_web::add_staff_account(app.store.as_ref(), "support@acme.test", other).await?;
+    let operator = dealbridge_storage::StaffRole::Operator;
+    dealbridge_web::add_staff_account(
+        app.store.as_ref(),
+        "support@acme.test",
+        other,
+        operator,
+        "test",
+    )
+    .await?;
     ensure!(sign_in(&app, &stranger, "support@acme.test", PASSWORD).await? == 401);
     ensure!(sign_in(&app, &app.client, ADMIN, PASSWORD).await? == 303);
 

@@ -1,15 +1,23 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dealbridge_storage::{NewStaffAccount, StaffAccount, StaffAccounts, StoreError, StoreResult};
+use dealbridge_storage::{
+    NewStaffAccount, StaffAccount, StaffAccounts, StaffRole, StoreError, StoreResult,
+};
 
 use crate::backend::Backend;
 use crate::statement::count;
 use crate::SqlStore;
 
-const COLUMNS: &str = "id, email, password_hash, created_at, last_login_at";
+const COLUMNS: &str = "id, email, password_hash, role, created_at, last_login_at";
 
 fn account_from_row<B: Backend>(row: &B::Row) -> StoreResult<StaffAccount> {
+    let role: String = B::get(row, "role")?;
     Ok(StaffAccount {
+        role: role
+            .parse()
+            .map_err(|err: dealbridge_storage::UnknownStaffRole| {
+                StoreError::Corrupt(err.to_string())
+            })?,
         id: B::get(row, "id")?,
         email: B::get(row, "email")?,
         password_hash: B::get(row, "password_hash")?,
@@ -23,10 +31,16 @@ impl<B: Backend> StaffAccounts for SqlStore<B> {
     async fn create_staff_account(&self, new: &NewStaffAccount) -> StoreResult<StaffAccount> {
         // A taken email fails on `staff_accounts_email_key`: `StoreError::StaffEmailTaken`.
         let statement = format!(
-            "insert into staff_accounts (email, password_hash, created_at) values ($1, $2, $3)
+            "insert into staff_accounts (email, password_hash, role, created_at)
+             values ($1, $2, $3, $4)
              returning {COLUMNS}"
         );
-        let values = (&new.email, &new.password_hash, Utc::now());
+        let values = (
+            &new.email,
+            &new.password_hash,
+            new.role.as_str(),
+            Utc::now(),
+        );
         self.fetch_one(&statement, values, account_from_row::<B>)
             .await
     }
@@ -45,6 +59,11 @@ impl<B: Backend> StaffAccounts for SqlStore<B> {
     async fn delete_staff_account(&self, email: &str) -> StoreResult<bool> {
         let statement = "delete from staff_accounts where email = $1";
         Ok(self.execute(statement, (email,)).await? > 0)
+    }
+
+    async fn set_staff_role(&self, email: &str, role: StaffRole) -> StoreResult<bool> {
+        let statement = "update staff_accounts set role = $1 where email = $2";
+        Ok(self.execute(statement, (role.as_str(), email)).await? > 0)
     }
 
     async fn record_staff_login(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()> {

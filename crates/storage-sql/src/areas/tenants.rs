@@ -1,13 +1,15 @@
 use async_trait::async_trait;
 use chrono::Utc;
+use dealbridge_core::audit::NewAuditEntry;
 use dealbridge_core::tenant::{NewTenant, Tenant, TenantStatus};
 use dealbridge_core::{CompanyId, TenantId};
 use dealbridge_storage::{StoreError, StoreResult, Tenants};
 
+use super::audit::append_audit_in;
 use crate::backend::Backend;
 use crate::statement::sql;
 use crate::values::Id;
-use crate::SqlStore;
+use crate::{commit, SqlStore};
 
 pub(super) const COLUMNS: &str =
     "id, company_id, company_name, company_domain, status, created_at, updated_at";
@@ -15,6 +17,11 @@ pub(super) const COLUMNS: &str =
 const SET_STATUS: &str = "update tenants set status = $1, updated_at = $2,
         uninstalled_at = case when $1 = 'uninstalled' then coalesce(uninstalled_at, $2) end
     where id = $3";
+
+/// `SET_STATUS` only from the status `$4`.
+const CHANGE_STATUS: &str = "update tenants set status = $1, updated_at = $2,
+        uninstalled_at = case when $1 = 'uninstalled' then coalesce(uninstalled_at, $2) end
+    where id = $3 and status = $4";
 
 pub(super) fn tenant_from_row<B: Backend>(row: &B::Row) -> StoreResult<Tenant> {
     let status: String = B::get(row, "status")?;
@@ -40,7 +47,8 @@ pub(super) async fn upsert_tenant_in<B: Backend>(
         "insert into tenants ({COLUMNS}) values ($1, $2, $3, $4, 'active', $5, $5)
          on conflict (company_id) do update set
              company_name = excluded.company_name, company_domain = excluded.company_domain,
-             status = 'active', uninstalled_at = null, updated_at = excluded.updated_at
+             status = case when tenants.status = 'paused' then 'paused' else 'active' end,
+             uninstalled_at = null, updated_at = excluded.updated_at
          returning {COLUMNS}"
     );
     let (id, now) = (Id(TenantId::new().as_uuid()), Utc::now());
@@ -76,5 +84,31 @@ impl<B: Backend> Tenants for SqlStore<B> {
             0 => Err(StoreError::NotFound("tenant")),
             _ => Ok(()),
         }
+    }
+
+    async fn change_tenant_status(
+        &self,
+        id: TenantId,
+        from: TenantStatus,
+        to: TenantStatus,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let values = (to.as_str(), Utc::now(), Id(id.as_uuid()), from.as_str());
+        if sql::<B>(CHANGE_STATUS)
+            .binds(values)
+            .execute(&mut tx)
+            .await?
+            == 0
+        {
+            return Ok(false); // dropping the transaction rolls it back; nothing was written
+        }
+        let audit = NewAuditEntry {
+            tenant_id: Some(id),
+            ..audit.clone()
+        };
+        append_audit_in::<B>(&mut tx, &audit).await?;
+        commit(tx).await?;
+        Ok(true)
     }
 }

@@ -15,7 +15,8 @@ use crate::backend::Queue;
 const CHANNEL: &str = "dealbridge_jobs";
 
 /// A skip scan over the partial ready index: each step jumps to the next distinct (tenant, lane),
-/// so 20,000 jobs of one tenant cost one index probe, not 20,000 rows.
+/// so 20,000 jobs of one tenant cost one index probe, not 20,000 rows. A paused tenant's queues
+/// are left out (one primary-key probe per queue), as they are by the claim itself.
 pub(super) const READY_QUEUES: &str = "with recursive queues (tenant_id, lane) as (
         (select tenant_id, lane from jobs
          where state = 'queued' and (tenant_id, lane) > ($1, $2)
@@ -30,6 +31,7 @@ pub(super) const READY_QUEUES: &str = "with recursive queues (tenant_id, lane) a
     select tenant_id, lane from queues q
     where exists (select 1 from jobs j where j.tenant_id = q.tenant_id
         and j.lane = q.lane and j.state = 'queued' and j.run_at <= $3)
+    and not exists (select 1 from tenants t where t.id = q.tenant_id and t.status = 'paused')
     limit $4";
 
 /// Claims and completions commit without waiting for their WAL flush (`synchronous_commit` off for
@@ -92,7 +94,9 @@ impl Queue for Postgres {
         held!()
     );
 
-    /// One statement for any number of queues: `lateral` limits each queue's pick by its take.
+    /// One statement for any number of queues: `lateral` limits each queue's pick by its take. A
+    /// paused tenant's queue yields nothing: the pause is in the store, so it holds for every
+    /// instance's workers from their next claim.
     fn claim_jobs(_takes: usize) -> String {
         format!(
             // The picked rows are locked, so their ctids are stable until we commit; updating by
@@ -108,6 +112,8 @@ impl Queue for Postgres {
                      select ctid from jobs
                      where tenant_id = q.tenant_id and lane = q.lane and state = 'queued'
                          and run_at <= $4
+                         and not exists (select 1 from tenants t
+                             where t.id = q.tenant_id and t.status = 'paused')
                      order by priority, run_at, id
                      limit q.take
                      for update skip locked) j))

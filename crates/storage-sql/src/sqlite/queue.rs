@@ -13,7 +13,8 @@ use crate::areas::jobs::COLUMNS;
 use crate::backend::Queue;
 
 /// Skip scan over the partial ready index: one probe per distinct (tenant, lane). SQLite has no
-/// lateral join, so each step finds the next queue's row by rowid.
+/// lateral join, so each step finds the next queue's row by rowid. A paused tenant's queues are
+/// left out, as they are by the claim itself.
 pub(super) const READY_QUEUES: &str = "with recursive queues (tenant_id, lane) as (
         select * from (select tenant_id, lane from jobs
             where state = 'queued' and (tenant_id, lane) > ($1, $2)
@@ -27,6 +28,7 @@ pub(super) const READY_QUEUES: &str = "with recursive queues (tenant_id, lane) a
     select tenant_id, lane from queues q
     where exists (select 1 from jobs j where j.tenant_id = q.tenant_id
         and j.lane = q.lane and j.state = 'queued' and j.run_at <= $3)
+    and not exists (select 1 from tenants t where t.id = q.tenant_id and t.status = 'paused')
     limit $4";
 
 /// The jobs whose leases `$1`..`$3` hold, joined to `jobs`: the plan walks the tenants array and
@@ -79,13 +81,16 @@ impl Queue for Sqlite {
     );
 
     /// SQLite cannot limit a subquery by an outer column, so each queue is its own pick, reading
-    /// its tenant, lane and take from the arrays by position; all in one atomic statement.
+    /// its tenant, lane and take from the arrays by position; all in one atomic statement. A paused
+    /// tenant's pick is empty.
     fn claim_jobs(takes: usize) -> String {
         let pick = |i: usize| {
             format!(
                 "select rowid from (select rowid from jobs
                      where tenant_id = $1 ->> {i} and lane = $2 ->> {i} and state = 'queued'
                          and run_at <= $4
+                         and not exists (select 1 from tenants t
+                             where t.id = $1 ->> {i} and t.status = 'paused')
                      order by priority, run_at, id limit $3 ->> {i})"
             )
         };

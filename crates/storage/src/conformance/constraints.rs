@@ -25,6 +25,7 @@ fn taken_staff_email_is_staff_email_taken(store: Arc<dyn Store>) -> CheckFuture 
         let account = |hash: &str| NewStaffAccount {
             email: "ada@dealbridge.test".into(),
             password_hash: hash.into(),
+            role: crate::StaffRole::Operator,
         };
         let first = store
             .create_staff_account(&account("$argon2id$first"))

@@ -23,6 +23,7 @@ mod settings;
 mod sign_in_failures;
 mod staff;
 mod tenant_directory;
+mod tenant_pause;
 mod tenants;
 mod tokens;
 mod webhooks;
@@ -50,6 +51,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     let mut all: Vec<(&'static str, Check)> = Vec::new();
     all.extend(maintenance::CHECKS.iter().copied());
     all.extend(tenants::CHECKS.iter().copied());
+    all.extend(tenant_pause::CHECKS.iter().copied());
     all.extend(installations::CHECKS.iter().copied());
     all.extend(installs::CHECKS.iter().copied());
     all.extend(settings::CHECKS.iter().copied());

@@ -1,11 +1,11 @@
-//! Staff accounts of the support console: create, unique emails, lookups, sign-in times.
+//! Staff accounts of the support console: create, unique emails, lookups, roles, sign-in times.
 
 use std::sync::Arc;
 
 use chrono::{TimeDelta, Utc};
 
 use super::{ensure_eq, Check, CheckFuture};
-use crate::{NewStaffAccount, Store, StoreError};
+use crate::{NewStaffAccount, StaffRole, Store, StoreError};
 
 pub(super) const CHECKS: &[(&str, Check)] = &[
     (
@@ -14,6 +14,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
     ),
     ("staff::emails_are_unique", emails_are_unique),
     ("staff::login_time_is_recorded", login_time_is_recorded),
+    (
+        "staff::roles_are_kept_and_changed",
+        roles_are_kept_and_changed,
+    ),
     (
         "staff::removed_accounts_are_gone",
         removed_accounts_are_gone,
@@ -24,6 +28,7 @@ fn account(email: &str) -> NewStaffAccount {
     NewStaffAccount {
         email: email.into(),
         password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$hash-of-{email}"),
+        role: StaffRole::Operator,
     }
 }
 
@@ -136,6 +141,70 @@ fn removed_accounts_are_gone(store: Arc<dyn Store>) -> CheckFuture {
             "a second removal finds nothing"
         );
         ensure_eq!(store.staff_account_count().await?, 1, "the other stays");
+        Ok(())
+    })
+}
+
+fn roles_are_kept_and_changed(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let viewer = store
+            .create_staff_account(&NewStaffAccount {
+                role: StaffRole::Viewer,
+                ..account("ada@dealbridge.test")
+            })
+            .await?;
+        ensure_eq!(viewer.role, StaffRole::Viewer, "created as a viewer");
+        store
+            .create_staff_account(&account("bob@dealbridge.test"))
+            .await?;
+        let role_of = |email: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .staff_account_by_email(email)
+                    .await?
+                    .map(|a| a.role)
+                    .ok_or_else(|| anyhow::anyhow!("{email} gone"))
+            }
+        };
+        ensure_eq!(
+            role_of("ada@dealbridge.test").await?,
+            StaffRole::Viewer,
+            "read back"
+        );
+
+        ensure_eq!(
+            store
+                .set_staff_role("ada@dealbridge.test", StaffRole::Operator)
+                .await?,
+            true,
+            "changed"
+        );
+        ensure_eq!(
+            role_of("ada@dealbridge.test").await?,
+            StaffRole::Operator,
+            "promoted"
+        );
+        store
+            .set_staff_role("bob@dealbridge.test", StaffRole::Viewer)
+            .await?;
+        ensure_eq!(
+            role_of("bob@dealbridge.test").await?,
+            StaffRole::Viewer,
+            "demoted"
+        );
+        ensure_eq!(
+            role_of("ada@dealbridge.test").await?,
+            StaffRole::Operator,
+            "the other account is untouched"
+        );
+        ensure_eq!(
+            store
+                .set_staff_role("carol@dealbridge.test", StaffRole::Viewer)
+                .await?,
+            false,
+            "no such account"
+        );
         Ok(())
     })
 }

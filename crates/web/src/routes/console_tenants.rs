@@ -6,12 +6,13 @@ use actix_session::Session;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use dealbridge_core::installation::InstallationStatus;
+use dealbridge_core::tenant::TenantStatus;
 use dealbridge_core::{CompanyId, TenantId};
 use dealbridge_storage::TenantListQuery;
 use serde::{Deserialize, Serialize};
 
 use crate::services::tenant_health::{self, when};
-use crate::services::{console, job_retry};
+use crate::services::{console, job_retry, tenant_actions};
 use crate::session::CsrfForm;
 use crate::staff_session::{check_staff_csrf, staff_csrf_token, StaffUser};
 use crate::{pages, AppError, AppState};
@@ -107,12 +108,51 @@ async fn show(
     );
     context.insert("retry_base", &format!("/console/tenants/{id}/jobs"));
     context.insert("audit", &audit);
+    context.insert("tenant_actions", &action_forms(tenant.status));
+    context.insert("max_reason", &tenant_actions::MAX_REASON_CHARS);
     context.insert("fields", &tenant_health::fields(&state, id).await?);
     context.insert(
         "uninstalled_at",
         &state.store.uninstalled_at(id).await?.map(when),
     );
     pages::staff_html(&state, "console/tenant.html", &context)
+}
+
+/// One form of the tenant page's actions (`routes/console_tenant_actions.rs`).
+#[derive(Debug, Serialize)]
+struct ActionView {
+    id: &'static str,
+    path: &'static str,
+    label: &'static str,
+}
+
+/// The actions that make sense in the tenant's status: pause or resume, and the two requests.
+fn action_forms(status: TenantStatus) -> Vec<ActionView> {
+    let toggle = match status {
+        TenantStatus::Paused => ActionView {
+            id: "resume",
+            path: "resume",
+            label: "Resume its jobs",
+        },
+        _ => ActionView {
+            id: "pause",
+            path: "pause",
+            label: "Pause its jobs",
+        },
+    };
+    vec![
+        toggle,
+        ActionView {
+            id: "webhooks",
+            path: "webhooks/check",
+            label: "Check and re-register webhooks",
+        },
+        ActionView {
+            id: "reconcile",
+            path: "reconcile",
+            label: "Reconcile with Pipedrive now",
+        },
+    ]
 }
 
 async fn installation_views(

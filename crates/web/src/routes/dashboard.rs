@@ -6,6 +6,7 @@
 use actix_session::Session;
 use actix_web::{http::header, web, HttpResponse};
 use dealbridge_core::installation::InstallationStatus;
+use dealbridge_core::tenant::TenantStatus;
 use tera::Context;
 
 use crate::services::{events_view, tenant_health, uninstall};
@@ -33,6 +34,8 @@ async fn show(
     let activity = state.store.audit_log(Some(user.tenant_id), 10).await?;
     let mut context = Context::new();
     context.insert("tenant", tenant);
+    // Support paused the company's jobs: say so, since nothing else would explain the wait.
+    context.insert("paused", &(tenant.status == TenantStatus::Paused));
     context.insert("status", installation.status.as_str());
     context.insert(
         "needs_reauth",

@@ -2,6 +2,7 @@
 
 mod console_jobs;
 mod console_login;
+mod console_tenant_actions;
 mod console_tenants;
 mod dashboard;
 mod dashboard_imports;
@@ -65,6 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(require_staff))
             .configure(console_login::configure)
             .configure(console_tenants::configure)
+            .configure(console_tenant_actions::configure)
             .configure(console_jobs::configure),
     );
     pipedrive_hooks::configure(cfg);

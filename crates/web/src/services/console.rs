@@ -89,10 +89,13 @@ fn waited(d: chrono::Duration) -> String {
     }
 }
 
-/// Who is signed in and the form token for the sign-out button in the navigation.
+/// Who is signed in, with which role, and the form token for the sign-out button in the
+/// navigation. `read_only` hides the action buttons a viewer would be refused.
 pub fn context(staff: &StaffUser, csrf: &str) -> Context {
     let mut context = Context::new();
     context.insert("staff_email", &staff.email);
+    context.insert("staff_role", staff.role.as_str());
+    context.insert("read_only", &!staff.role.can_act());
     context.insert("csrf", csrf);
     context
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use dealbridge_storage::{Store, StoreError};
+use dealbridge_storage::{StaffRole, Store, StoreError};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::staff::{add_account, StaffAccountError};
@@ -53,7 +53,9 @@ pub async fn first_console_account(
             .and(path.is_file().then_some(path)));
     }
     let password = random_password();
-    match add_account(store, FIRST_ACCOUNT, password.clone()).await {
+    // The only account there is: it must be able to act.
+    let role = StaffRole::Operator;
+    match add_account(store, FIRST_ACCOUNT, password.clone(), role, "first-run").await {
         Ok(_) => {}
         // Another instance starting at the same moment made it (and wrote its file).
         Err(StaffAccountError::Exists(_)) => return Ok(path.is_file().then_some(path)),

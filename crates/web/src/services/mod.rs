@@ -16,5 +16,6 @@ pub mod settings_page;
 pub mod settings_save;
 pub mod staff;
 pub mod store_connections;
+pub mod tenant_actions;
 pub mod tenant_health;
 pub mod uninstall;

@@ -1,12 +1,14 @@
 //! Staff accounts of the support console: creating one (the `staff add` command and the offline
-//! first run) and checking a sign-in. Passwords are hashed with Argon2id at the crate's default
+//! first run), changing its role and removing it (each audited, as entries of no tenant), and
+//! checking a sign-in. Passwords are hashed with Argon2id at the crate's default
 //! parameters and stored as PHC strings; hashing runs on the blocking pool since it takes tens of
 //! milliseconds of CPU by design.
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use dealbridge_storage::{NewStaffAccount, StaffAccount, Store, StoreError};
+use dealbridge_core::audit::NewAuditEntry;
+use dealbridge_storage::{NewStaffAccount, StaffAccount, StaffRole, Store, StoreError};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{AppError, AppState};
@@ -21,6 +23,8 @@ pub enum StaffAccountError {
     BadEmail(String),
     #[error("a staff account for {0} exists already")]
     Exists(String),
+    #[error("no support console account for {0}")]
+    Unknown(String),
     #[error("hashing the password failed")]
     Hash(#[source] anyhow::Error),
     #[error(transparent)]
@@ -38,10 +42,13 @@ pub fn normalize_email(email: &str) -> Option<String> {
     plausible.then_some(email)
 }
 
+/// Creates the account with `role`; `actor` (who ran the command) is written to the audit log.
 pub async fn add_account(
     store: &dyn Store,
     email: &str,
     password: SecretString,
+    role: StaffRole,
+    actor: &str,
 ) -> Result<StaffAccount, StaffAccountError> {
     let email = normalize_email(email).ok_or_else(|| StaffAccountError::BadEmail(email.into()))?;
     if password.expose_secret().chars().count() < MIN_PASSWORD_CHARS {
@@ -53,11 +60,75 @@ pub async fn add_account(
     let new = NewStaffAccount {
         email: email.clone(),
         password_hash,
+        role,
     };
-    match store.create_staff_account(&new).await {
-        Err(StoreError::StaffEmailTaken) => Err(StaffAccountError::Exists(email)),
-        other => Ok(other?),
+    let account = match store.create_staff_account(&new).await {
+        Err(StoreError::StaffEmailTaken) => return Err(StaffAccountError::Exists(email)),
+        other => other?,
+    };
+    let detail = serde_json::json!({ "email": account.email, "role": role.as_str() });
+    audit(store, actor, "staff.added", detail).await?;
+    Ok(account)
+}
+
+/// Gives the account `role` and audits the change; returns the role it had. Setting the role it
+/// already has changes nothing and writes no entry.
+pub async fn change_role(
+    store: &dyn Store,
+    email: &str,
+    role: StaffRole,
+    actor: &str,
+) -> Result<StaffRole, StaffAccountError> {
+    let email = normalize_email(email).ok_or_else(|| StaffAccountError::BadEmail(email.into()))?;
+    let before = store
+        .staff_account_by_email(&email)
+        .await?
+        .ok_or_else(|| StaffAccountError::Unknown(email.clone()))?
+        .role;
+    if before == role {
+        return Ok(before);
     }
+    if !store.set_staff_role(&email, role).await? {
+        return Err(StaffAccountError::Unknown(email));
+    }
+    let detail =
+        serde_json::json!({ "email": email, "from": before.as_str(), "to": role.as_str() });
+    audit(store, actor, "staff.role_changed", detail).await?;
+    Ok(before)
+}
+
+/// Removes the account (its sessions end at their next request) and audits the removal; returns
+/// the email as stored.
+pub async fn remove_account(
+    store: &dyn Store,
+    email: &str,
+    actor: &str,
+) -> Result<String, StaffAccountError> {
+    let email = normalize_email(email).ok_or_else(|| StaffAccountError::BadEmail(email.into()))?;
+    if !store.delete_staff_account(&email).await? {
+        return Err(StaffAccountError::Unknown(email));
+    }
+    let detail = serde_json::json!({ "email": email });
+    audit(store, actor, "staff.removed", detail).await?;
+    Ok(email)
+}
+
+/// Staff accounts belong to no tenant, so neither do their entries.
+async fn audit(
+    store: &dyn Store,
+    actor: &str,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<(), StoreError> {
+    store
+        .append_audit(&NewAuditEntry {
+            tenant_id: None,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            detail,
+        })
+        .await
+        .map(|_| ())
 }
 
 /// The account whose email and password these are, or `None`. Unknown emails are checked against
