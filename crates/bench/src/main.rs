@@ -20,7 +20,8 @@ struct Cli {
     /// Concurrent connections for HTTP scenarios.
     #[arg(long, default_value_t = 64)]
     connections: usize,
-    /// Postgres URL for `ingest` (default: `TEST_POSTGRES_URL`, else the local server).
+    /// Postgres URL for `ingest` (default: `TEST_POSTGRES_URL`, else the local server) and
+    /// `pipeline` (default: `BENCH_POSTGRES_URL`, else the local `dealbridge_bench` database).
     #[arg(long)]
     url: Option<String>,
     /// Rounds, back to back, for scenarios that compare with a peer (`queue`); medians go in the

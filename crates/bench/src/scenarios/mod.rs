@@ -12,6 +12,7 @@ mod fairness;
 mod graphile;
 mod http;
 mod ingest;
+mod pipeline;
 mod queue;
 mod sandbox;
 
@@ -19,7 +20,7 @@ mod sandbox;
 pub struct Options {
     pub duration: Duration,
     pub connections: usize,
-    /// The Postgres server's URL for scenarios that need one (`ingest`).
+    /// The Postgres server's URL for scenarios that need one (`ingest`, `pipeline`).
     pub url: Option<&'static str>,
     /// Back-to-back rounds for scenarios that compare with a peer (`queue`).
     pub rounds: usize,
@@ -57,5 +58,10 @@ pub const ALL: &[(&str, &str, Run)] = &[
         "fairness",
         "tenant B's p99 behind tenant A's 20,000-job backlog over B's p99 alone; A's drain rate with B over alone",
         fairness::run,
+    ),
+    (
+        "pipeline",
+        "10,000 mixed events for 20 tenants end to end on Postgres: events/s, tokens/event vs the minimum, duplicates",
+        |o| Box::pin(pipeline::run(o)),
     ),
 ];
