@@ -15,7 +15,7 @@ use dealbridge_core::{CompanyId, UserId};
 use dealbridge_crypto::KeyRing;
 use dealbridge_inbox::PipedriveReceiver;
 use dealbridge_jobs::Registry;
-use dealbridge_pipedrive::ledger::{InMemoryLedger, LedgerConfig};
+use dealbridge_budget::{StoreLedger, StoreLedgerConfig};
 use dealbridge_pipedrive::{Pipedrive, PipedriveConfig};
 use dealbridge_sandbox::{
     AppSpec, CompanySpec, Plan, SandboxConfig, SandboxHandle, UserSpec,
@@ -42,6 +42,7 @@ pub struct World {
     pub workflows: Workflows,
     pub tenants: Vec<BenchTenant>,
     receiver: actix_web::dev::ServerHandle,
+    flusher: tokio::task::JoinHandle<()>,
 }
 
 impl World {
@@ -60,6 +61,9 @@ impl World {
         })
         .await?;
         let keys = Arc::new(KeyRing::generate("bench")?.0);
+        // The app's ledger: budgets kept in the store, flushed in the background.
+        let ledger = Arc::new(StoreLedger::new(store.clone(), StoreLedgerConfig::default()));
+        let flusher = ledger.spawn_flusher();
         let pd = Pipedrive::new(
             PipedriveConfig::new(
                 sandbox.base_url().parse()?,
@@ -67,7 +71,7 @@ impl World {
                 SecretString::from(CLIENT_SECRET),
                 CALLBACK.parse()?,
             ),
-            Arc::new(InMemoryLedger::new(LedgerConfig::default())),
+            ledger.clone(),
         )?;
         let (receiver, public_url) = serve_receiver(store.clone(), keys.clone())?;
         let vault = TokenVault::new(store.clone(), keys.clone(), pd.oauth().clone());
@@ -82,6 +86,7 @@ impl World {
             workflows,
             tenants: Vec::with_capacity(tenants),
             receiver,
+            flusher,
         };
         for n in 0..tenants {
             let tenant = world.install(n, &pd, &keys).await?;
@@ -166,6 +171,7 @@ impl World {
     pub async fn stop(self) {
         self.receiver.stop(true).await;
         self.sandbox.stop().await;
+        self.flusher.abort();
     }
 }
 
