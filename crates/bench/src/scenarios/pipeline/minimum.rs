@@ -98,8 +98,8 @@ fn organization(k: &mut Known, email: Option<&str>, company: Option<&str>) -> u6
     let Some(name) = company.map(str::to_owned).or_else(|| domain.clone()) else {
         return 0;
     };
-    let seen = domain.as_ref().is_some_and(|d| k.org_domains.contains(d))
-        || k.org_names.contains(&name);
+    let seen =
+        domain.as_ref().is_some_and(|d| k.org_domains.contains(d)) || k.org_names.contains(&name);
     if seen {
         return 0;
     }
@@ -149,7 +149,8 @@ fn customer_updated(k: &mut Known, p: &Value) -> u64 {
     let Some((held_name, held_phone)) = k.persons.get_mut(&email) else {
         return person(k, Some(&email), name, phone);
     };
-    let changed = (name.is_some() && name != *held_name) || (phone.is_some() && phone != *held_phone);
+    let changed =
+        (name.is_some() && name != *held_name) || (phone.is_some() && phone != *held_phone);
     if name.is_some() {
         *held_name = name;
     }
@@ -200,9 +201,21 @@ mod tests {
     fn a_repeat_customer_costs_only_the_new_order() {
         let customer = json!({"email": "a@co.test", "first_name": "A", "company": "Co"});
         let events = [
-            event(0, EventType::OrderCreated, json!({"id": "1", "customer": customer})),
-            event(1, EventType::OrderCreated, json!({"id": "2", "customer": customer})),
-            event(2, EventType::OrderUpdated, json!({"id": "2", "customer": customer})),
+            event(
+                0,
+                EventType::OrderCreated,
+                json!({"id": "1", "customer": customer}),
+            ),
+            event(
+                1,
+                EventType::OrderCreated,
+                json!({"id": "2", "customer": customer}),
+            ),
+            event(
+                2,
+                EventType::OrderUpdated,
+                json!({"id": "2", "customer": customer}),
+            ),
         ];
         // org + person + deal + note, then deal + note, then the patch.
         assert_eq!(minimum_tokens(&events), (5 + 5 + 5 + 10) + (5 + 10) + 5);
@@ -212,10 +225,26 @@ mod tests {
     fn usage_writes_the_days_note_and_a_known_person_is_read_before_its_update() {
         let events = [
             event(0, EventType::TicketCreated, json!({"email": "b@gmail.com"})),
-            event(1, EventType::UsageReported, json!({"account_id": "b@gmail.com"})),
-            event(2, EventType::UsageReported, json!({"account_id": "b@gmail.com"})),
-            event(3, EventType::CustomerUpdated, json!({"email": "b@gmail.com", "phone": "1"})),
-            event(4, EventType::CustomerUpdated, json!({"email": "b@gmail.com", "phone": "1"})),
+            event(
+                1,
+                EventType::UsageReported,
+                json!({"account_id": "b@gmail.com"}),
+            ),
+            event(
+                2,
+                EventType::UsageReported,
+                json!({"account_id": "b@gmail.com"}),
+            ),
+            event(
+                3,
+                EventType::CustomerUpdated,
+                json!({"email": "b@gmail.com", "phone": "1"}),
+            ),
+            event(
+                4,
+                EventType::CustomerUpdated,
+                json!({"email": "b@gmail.com", "phone": "1"}),
+            ),
         ];
         // A free-mail person (no organization) and its task; two note writes; a read and a
         // patch; a read alone.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context;
 use chrono::Utc;
+use dealbridge_budget::{StoreLedger, StoreLedgerConfig};
 use dealbridge_core::audit::NewAuditEntry;
 use dealbridge_core::installation::NewInstallation;
 use dealbridge_core::tenant::{NewTenant, Tenant};
@@ -15,11 +16,8 @@ use dealbridge_core::{CompanyId, UserId};
 use dealbridge_crypto::KeyRing;
 use dealbridge_inbox::PipedriveReceiver;
 use dealbridge_jobs::Registry;
-use dealbridge_budget::{StoreLedger, StoreLedgerConfig};
 use dealbridge_pipedrive::{Pipedrive, PipedriveConfig};
-use dealbridge_sandbox::{
-    AppSpec, CompanySpec, Plan, SandboxConfig, SandboxHandle, UserSpec,
-};
+use dealbridge_sandbox::{AppSpec, CompanySpec, Plan, SandboxConfig, SandboxHandle, UserSpec};
 use dealbridge_storage::Store;
 use dealbridge_tokens::TokenVault;
 use dealbridge_workflows::{provision_job, register_pipedrive_events, WebhookSetup, Workflows};
@@ -62,7 +60,10 @@ impl World {
         .await?;
         let keys = Arc::new(KeyRing::generate("bench")?.0);
         // The app's ledger: budgets kept in the store, flushed in the background.
-        let ledger = Arc::new(StoreLedger::new(store.clone(), StoreLedgerConfig::default()));
+        let ledger = Arc::new(StoreLedger::new(
+            store.clone(),
+            StoreLedgerConfig::default(),
+        ));
         let flusher = ledger.spawn_flusher();
         let pd = Pipedrive::new(
             PipedriveConfig::new(
@@ -97,7 +98,12 @@ impl World {
 
     /// A company of its own, installed the way the OAuth callback records an install (with the
     /// provisioning job in the same transaction).
-    async fn install(&self, n: usize, pd: &Pipedrive, keys: &KeyRing) -> anyhow::Result<BenchTenant> {
+    async fn install(
+        &self,
+        n: usize,
+        pd: &Pipedrive,
+        keys: &KeyRing,
+    ) -> anyhow::Result<BenchTenant> {
         let info = self.sandbox.control().create_company(CompanySpec {
             name: format!("Bench {n}"),
             domain: format!("bench{n}"),
