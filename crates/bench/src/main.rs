@@ -21,7 +21,7 @@ struct Cli {
     #[arg(long, default_value_t = 64)]
     connections: usize,
     /// Postgres URL for `ingest` (default: `TEST_POSTGRES_URL`, else the local server) and
-    /// `import` (default: `BENCH_POSTGRES_URL`, else the local `dealbridge_bench` database).
+    /// `import` and `pipeline` (default: `BENCH_POSTGRES_URL`, else the local `dealbridge_bench` database).
     #[arg(long)]
     url: Option<String>,
     /// Rounds, back to back, for scenarios that compare with a peer (`queue`); medians go in the

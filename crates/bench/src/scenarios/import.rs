@@ -70,7 +70,12 @@ pub(crate) struct Figures {
 }
 
 pub async fn run(options: Options) -> anyhow::Result<Report> {
-    let db = BenchDb::create_at(options.url).await?;
+    let url = options
+        .url
+        .map(str::to_owned)
+        .or_else(|| std::env::var(super::queue::URL_VAR).ok())
+        .unwrap_or_else(|| super::queue::DEFAULT_URL.to_owned());
+    let db = BenchDb::create_at(url, 8).await?;
     let store: Arc<dyn Store> = Arc::new(BenchDb::connect(&db.url, &db.schema, 8).await?);
     let result = measure(store, options.rows, options.policy).await;
     db.drop().await?;

@@ -13,6 +13,7 @@ mod graphile;
 mod http;
 mod import;
 mod ingest;
+mod pipeline;
 mod queue;
 mod sandbox;
 
@@ -20,7 +21,7 @@ mod sandbox;
 pub struct Options {
     pub duration: Duration,
     pub connections: usize,
-    /// The Postgres server's URL for scenarios that need one (`ingest`).
+    /// The Postgres server's URL for scenarios that need one (`ingest`, `pipeline`).
     pub url: Option<&'static str>,
     /// Back-to-back rounds for scenarios that compare with a peer (`queue`).
     pub rounds: usize,
@@ -67,5 +68,10 @@ pub const ALL: &[(&str, &str, Run)] = &[
         "import",
         "CSV persons into a sandbox company through the chunk jobs on Postgres, against the burst floor",
         |o| Box::pin(import::run(o)),
+    ),
+    (
+        "pipeline",
+        "10,000 mixed events for 20 tenants end to end on Postgres: events/s, tokens/event vs the minimum, duplicates",
+        |o| Box::pin(pipeline::run(o)),
     ),
 ];

@@ -25,8 +25,8 @@ use sqlx::{Connection, Executor};
 use super::{graphile, Options};
 use crate::report::Report;
 
-const URL_VAR: &str = "BENCH_POSTGRES_URL";
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/dealbridge_bench";
+pub(crate) const URL_VAR: &str = "BENCH_POSTGRES_URL";
+pub(crate) const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/dealbridge_bench";
 /// Set (to the schema name) when this binary runs as a worker child.
 const CHILD_VAR: &str = "DEALBRIDGE_BENCH_QUEUE_CHILD";
 const JOBS: usize = 20_000;
@@ -58,15 +58,12 @@ pub(crate) struct BenchDb {
 
 impl BenchDb {
     pub async fn create() -> anyhow::Result<Self> {
-        Self::create_at(None).await
+        let url = std::env::var(URL_VAR).unwrap_or_else(|_| DEFAULT_URL.to_string());
+        Self::create_at(url, 8).await
     }
 
-    /// As [`BenchDb::create`], in the database at `url` when given.
-    pub async fn create_at(url: Option<&str>) -> anyhow::Result<Self> {
-        let url = url
-            .map(str::to_owned)
-            .or_else(|| std::env::var(URL_VAR).ok())
-            .unwrap_or_else(|| DEFAULT_URL.to_string());
+    /// A fresh schema in the database at `url`, its store with a pool of `pool` connections.
+    pub async fn create_at(url: String, pool: u32) -> anyhow::Result<Self> {
         // Creates the database itself when missing.
         PgStore::connect(&url, 1)
             .await
@@ -77,7 +74,7 @@ impl BenchDb {
             .execute(format!("create schema {schema}").as_str())
             .await?;
         admin.close().await?;
-        let store = Self::connect(&url, &schema, 8).await?;
+        let store = Self::connect(&url, &schema, pool).await?;
         store.migrate().await?;
         Ok(Self { url, schema, store })
     }
@@ -344,7 +341,7 @@ async fn ours(options: Options) -> anyhow::Result<Figures> {
 }
 
 /// The 1-minute load average (Linux), shown next to each round: the machine is shared.
-fn load_average() -> f64 {
+pub(crate) fn load_average() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
