@@ -34,8 +34,9 @@ const TENANTS: usize = 10;
 pub(crate) const CONCURRENCY: usize = 64;
 
 /// The drain workers' slots and the most jobs one claim takes (their free slots plus a ready
-/// reserve): 64 and 256 unless `QUEUE_CONCURRENCY` / `QUEUE_CLAIM_BATCH` say otherwise, so our
-/// side can be swept as graphile-worker's is (`GW_LOCAL_QUEUE`, `GW_CONCURRENCY`).
+/// reserve): 128 and 1,024, the best of our side's sweep (crates/bench/README.md), unless
+/// `QUEUE_CONCURRENCY` / `QUEUE_CLAIM_BATCH` say otherwise, so our side is swept as
+/// graphile-worker's is (`GW_LOCAL_QUEUE`, `GW_CONCURRENCY`).
 fn drain_setting() -> (usize, usize) {
     let pick = |var: &str, default: usize| {
         std::env::var(var)
@@ -44,8 +45,8 @@ fn drain_setting() -> (usize, usize) {
             .filter(|n| *n > 0)
             .unwrap_or(default)
     };
-    let concurrency = pick("QUEUE_CONCURRENCY", CONCURRENCY);
-    let batch = pick("QUEUE_CLAIM_BATCH", 4 * concurrency).max(concurrency);
+    let concurrency = pick("QUEUE_CONCURRENCY", 2 * CONCURRENCY);
+    let batch = pick("QUEUE_CLAIM_BATCH", 8 * concurrency).max(concurrency);
     (concurrency, batch)
 }
 
