@@ -14,6 +14,8 @@ use dealbridge_storage::{StoreError, StoreResult};
 use sqlx::pool::PoolConnection;
 use sqlx::Pool;
 
+#[doc(hidden)]
+pub use areas::budgets::take_slots_sql;
 pub use backend::{Backend, Bind, Get, Queue};
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;

@@ -1,7 +1,7 @@
 //! The `Store` contract, one file per area, each statement written once for every `Backend`.
 
 mod audit;
-mod budgets;
+pub(crate) mod budgets;
 mod event_api_secrets;
 mod imports;
 mod inbox;
