@@ -53,5 +53,5 @@ pub use store::{
 pub use tenant_directory::{like_pattern, TenantDirectory, TenantListQuery, TenantSummary};
 pub use tokens::{IdleInstallation, InstallationKey, StaleKeyTokens, TokenUpkeep};
 pub use webhooks::{
-    NewWebhookRegistration, WebhookRegistration, WebhookRegistrations, WebhookState,
+    MirrorCoverage, NewWebhookRegistration, WebhookRegistration, WebhookRegistrations, WebhookState,
 };

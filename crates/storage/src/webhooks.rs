@@ -114,7 +114,9 @@ pub trait WebhookRegistrations: Send + Sync + 'static {
         ids: &BTreeMap<String, i64>,
     ) -> StoreResult<()>;
 
-    /// Records the outcome of a check. `NotFound` if the tenant has no registration.
+    /// Records the outcome of a check. A check that finds the webhooks active starts their
+    /// unbroken active run (`active_since`) unless one is running; any other state ends it.
+    /// `NotFound` if the tenant has no registration.
     async fn set_webhook_state(
         &self,
         tenant_id: TenantId,
@@ -143,4 +145,30 @@ pub trait WebhookRegistrations: Send + Sync + 'static {
         tenant_id: TenantId,
         watermarks: &BTreeMap<String, DateTime<Utc>>,
     ) -> StoreResult<()>;
+
+    /// What the workflows need to tell whether the mirror is complete for the tenant (see
+    /// [`MirrorCoverage`]). `None` if the tenant has no registration.
+    async fn mirror_coverage(&self, tenant_id: TenantId) -> StoreResult<Option<MirrorCoverage>>;
+
+    /// Records that a reconcile sweep which started at `sweep_started` reached the end of the
+    /// list of `entity` (`deal`, `person`, `organization`); a later sweep's time replaces an
+    /// earlier one's, an earlier never replaces a later. `NotFound` if the tenant has no
+    /// registration.
+    async fn mark_mirror_listed(
+        &self,
+        tenant_id: TenantId,
+        entity: &str,
+        sweep_started: DateTime<Utc>,
+    ) -> StoreResult<()>;
+}
+
+/// How much of the tenant's Pipedrive the mirror is known to hold: the webhooks' last check, since
+/// when the checks have found them active without a break, and per entity when the last sweep
+/// that listed it to the end started. The workflows' rule reads it; the store only keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorCoverage {
+    pub state: WebhookState,
+    pub checked_at: Option<DateTime<Utc>>,
+    pub active_since: Option<DateTime<Utc>>,
+    pub listed: BTreeMap<String, DateTime<Utc>>,
 }

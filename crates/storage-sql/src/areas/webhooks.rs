@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dealbridge_core::{CompanyId, TenantId};
 use dealbridge_storage::{
-    NewWebhookRegistration, StoreError, StoreResult, WebhookRegistration, WebhookRegistrations,
+    MirrorCoverage, NewWebhookRegistration, StoreError, StoreResult, WebhookRegistration, WebhookRegistrations,
     WebhookState,
 };
 
@@ -106,12 +106,16 @@ impl<B: Backend> WebhookRegistrations for SqlStore<B> {
         state: WebhookState,
         checked_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let statement = "update pipedrive_webhooks set state = $1, checked_at = $2, updated_at = $3
-            where tenant_id = $4";
+        // An active check keeps the active run going (or starts it); any other state ends it.
+        let statement = "update pipedrive_webhooks set state = $1, checked_at = $2, updated_at = $3,
+                active_since = case when $4 = 'active' then coalesce(active_since, $5) else null end
+            where tenant_id = $6";
         let values = (
             state.as_str(),
             QueueTime(checked_at),
             QueueTime(Utc::now()),
+            state.as_str(),
+            QueueTime(checked_at),
             Id(tenant_id.as_uuid()),
         );
         match self.execute(statement, values).await? {
@@ -156,6 +160,51 @@ impl<B: Backend> WebhookRegistrations for SqlStore<B> {
         let value = serde_json::to_value(watermarks)
             .map_err(|e| StoreError::Corrupt(format!("reconcile watermarks: {e}")))?;
         let statement = "update pipedrive_webhooks set reconcile_watermarks = $1, updated_at = $2
+            where tenant_id = $3";
+        let values = (&value, QueueTime(Utc::now()), Id(tenant_id.as_uuid()));
+        match self.execute(statement, values).await? {
+            0 => Err(StoreError::NotFound("webhook registration")),
+            _ => Ok(()),
+        }
+    }
+
+    async fn mirror_coverage(&self, tenant_id: TenantId) -> StoreResult<Option<MirrorCoverage>> {
+        let statement = "select state, checked_at, active_since, mirror_listed
+            from pipedrive_webhooks where tenant_id = $1";
+        let coverage = |row: &B::Row| -> StoreResult<MirrorCoverage> {
+            let corrupt = |what: &str| StoreError::Corrupt(format!("mirror coverage {what}"));
+            let state: String = B::get(row, "state")?;
+            let checked_at: Option<QueueTime> = B::get(row, "checked_at")?;
+            let active_since: Option<QueueTime> = B::get(row, "active_since")?;
+            let listed: serde_json::Value = B::get(row, "mirror_listed")?;
+            Ok(MirrorCoverage {
+                state: WebhookState::parse(&state).ok_or_else(|| corrupt("state"))?,
+                checked_at: checked_at.map(|t| t.0),
+                active_since: active_since.map(|t| t.0),
+                listed: serde_json::from_value(listed).map_err(|_| corrupt("listed"))?,
+            })
+        };
+        self.fetch_optional(statement, (Id(tenant_id.as_uuid()),), coverage)
+            .await
+    }
+
+    async fn mark_mirror_listed(
+        &self,
+        tenant_id: TenantId,
+        entity: &str,
+        sweep_started: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        // The reconcile job, unique per tenant, is the only writer: read, merge, write.
+        let mut listed = self
+            .mirror_coverage(tenant_id)
+            .await?
+            .ok_or(StoreError::NotFound("webhook registration"))?
+            .listed;
+        let at = listed.entry(entity.to_owned()).or_insert(sweep_started);
+        *at = (*at).max(sweep_started);
+        let value = serde_json::to_value(&listed)
+            .map_err(|e| StoreError::Corrupt(format!("mirror listed: {e}")))?;
+        let statement = "update pipedrive_webhooks set mirror_listed = $1, updated_at = $2
             where tenant_id = $3";
         let values = (&value, QueueTime(Utc::now()), Id(tenant_id.as_uuid()));
         match self.execute(statement, values).await? {

@@ -22,6 +22,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
         reconcile_watermarks_are_kept_per_tenant,
     ),
     (
+        "webhooks::mirror_coverage_follows_checks_and_sweeps",
+        mirror_coverage_follows_checks_and_sweeps,
+    ),
+    (
         "mirror::records_are_found_by_their_keys_per_tenant",
         records_are_found_by_their_keys_per_tenant,
     ),
@@ -156,6 +160,66 @@ fn reconcile_watermarks_are_kept_per_tenant(store: Arc<dyn Store>) -> CheckFutur
             Err(StoreError::NotFound(_)) => {}
             other => anyhow::bail!("watermarks read without a registration: {other:?}"),
         }
+        Ok(())
+    })
+}
+
+fn mirror_coverage_follows_checks_and_sweeps(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let tenant = fixtures::tenant(store.as_ref(), 309).await?.id;
+        let other = fixtures::tenant(store.as_ref(), 310).await?.id;
+        for (id, path) in [(tenant, "path-g"), (other, "path-h")] {
+            store
+                .ensure_webhook_registration(&registration(id, path))
+                .await?;
+        }
+        let coverage = |id| {
+            let store = store.clone();
+            async move {
+                store
+                    .mirror_coverage(id)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("no coverage for a registered tenant"))
+            }
+        };
+        let fresh = coverage(tenant).await?;
+        ensure_eq!(fresh.checked_at, None, "never checked");
+        ensure_eq!(fresh.active_since, None, "no active run before a check");
+        ensure_eq!(fresh.listed, BTreeMap::new(), "nothing listed");
+
+        // Active checks start one unbroken run; a bad check ends it; the next active starts anew.
+        for (state, seconds, since) in [
+            (WebhookState::Active, 10, Some(at(10))),
+            (WebhookState::Active, 20, Some(at(10))),
+            (WebhookState::Banned, 30, None),
+            (WebhookState::Missing, 40, None),
+            (WebhookState::Active, 50, Some(at(50))),
+        ] {
+            store.set_webhook_state(tenant, state, at(seconds)).await?;
+            let now = coverage(tenant).await?;
+            ensure_eq!(now.state, state, "state at {seconds}");
+            ensure_eq!(now.checked_at, Some(at(seconds)), "checked at {seconds}");
+            ensure_eq!(now.active_since, since, "active since, at {seconds}");
+        }
+
+        store.mark_mirror_listed(tenant, "person", at(60)).await?;
+        store.mark_mirror_listed(tenant, "deal", at(70)).await?;
+        // A sweep that started earlier and ended later never moves the mark back.
+        store.mark_mirror_listed(tenant, "person", at(55)).await?;
+        let listed = BTreeMap::from([("deal".to_owned(), at(70)), ("person".to_owned(), at(60))]);
+        ensure_eq!(coverage(tenant).await?.listed, listed, "listed per entity");
+        let untouched = coverage(other).await?;
+        ensure_eq!(untouched.listed, BTreeMap::new(), "tenant-scoped listing");
+        ensure_eq!(untouched.active_since, None, "tenant-scoped run");
+
+        let unknown = TenantId::new();
+        ensure_eq!(store.mirror_coverage(unknown).await?, None, "unregistered");
+        match store.mark_mirror_listed(unknown, "deal", at(1)).await {
+            Err(StoreError::NotFound(_)) => {}
+            other => anyhow::bail!("listed without a registration: {other:?}"),
+        }
+        store.delete_webhook_registration(tenant).await?;
+        ensure_eq!(store.mirror_coverage(tenant).await?, None, "uninstalled");
         Ok(())
     })
 }
