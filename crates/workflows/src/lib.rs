@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod company;
+mod coverage;
 mod errors;
 mod flows;
 mod pipedrive_events;

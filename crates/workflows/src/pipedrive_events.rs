@@ -59,8 +59,19 @@ async fn apply_event(store: &dyn Store, ctx: JobContext) -> Result<(), JobError>
         .tenant_id()
         .ok_or_else(|| JobError::permanent("event.pipedrive needs a tenant"))?;
     let payload: EventPayload = ctx.payload()?;
+    apply_pending(store, tenant_id, payload.event_id).await
+}
+
+/// Applies one recorded event unless an earlier run did: the event job's work, which the
+/// reconcile sweep also does at once for the copies it records (so its listing is in the mirror
+/// when it says so; the job then finds the event applied and does nothing).
+pub(crate) async fn apply_pending(
+    store: &dyn Store,
+    tenant_id: TenantId,
+    event_id: Uuid,
+) -> Result<(), JobError> {
     let event = store
-        .inbox_event(tenant_id, payload.event_id)
+        .inbox_event(tenant_id, event_id)
         .await
         .map_err(store_error)?
         .ok_or_else(|| JobError::permanent("the inbox event no longer exists"))?;
@@ -121,7 +132,31 @@ async fn apply(store: &dyn Store, event: &InboxEvent) -> Result<Applied, Failure
     if already_held(store, tenant, entity, record_id, at, from_reconcile(event)).await? {
         return Ok(Applied::Stale);
     }
-    let record = MirrorRecord {
+    let record = mirror_record(store, tenant, entity, record_id, at, data)
+        .await
+        .map_err(Failure::Store)?;
+    let written = store
+        .upsert_mirror(tenant, &record)
+        .await
+        .map_err(|e| Failure::Store(store_error(e)))?;
+    Ok(if written {
+        Applied::Processed
+    } else {
+        Applied::Stale
+    })
+}
+
+/// The mirror's form of one Pipedrive record as of `at`: its lookup keys and its data. The
+/// reconcile sweep writes what it lists through this too.
+pub(crate) async fn mirror_record(
+    store: &dyn Store,
+    tenant: TenantId,
+    entity: PipedriveEntity,
+    record_id: i64,
+    at: DateTime<Utc>,
+    data: &Value,
+) -> Result<MirrorRecord, JobError> {
+    Ok(MirrorRecord {
         entity,
         record_id,
         name: text(
@@ -144,15 +179,6 @@ async fn apply(store: &dyn Store, event: &InboxEvent) -> Result<Applied, Failure
         },
         changed_at: at,
         data: data.clone(),
-    };
-    let written = store
-        .upsert_mirror(tenant, &record)
-        .await
-        .map_err(|e| Failure::Store(store_error(e)))?;
-    Ok(if written {
-        Applied::Processed
-    } else {
-        Applied::Stale
     })
 }
 
@@ -231,11 +257,11 @@ async fn order_id(
     store: &dyn Store,
     tenant: TenantId,
     data: &Value,
-) -> Result<Option<String>, Failure> {
+) -> Result<Option<String>, JobError> {
     let fields = store
         .provisioned_fields(tenant)
         .await
-        .map_err(|e| Failure::Store(store_error(e)))?;
+        .map_err(store_error)?;
     let Some(field) = fields
         .iter()
         .find(|f| f.purpose == FieldPurpose::DealOrderId)

@@ -1,6 +1,7 @@
 //! `install.provision`: what a fresh install needs in the customer's Pipedrive before workflows
 //! run: the custom deal fields order workflows write to, and the webhooks that tell us about
-//! changes to deals, persons and organizations.
+//! changes to deals, persons and organizations. It then queues the first webhook check, which
+//! queues the first reconcile sweep once the webhooks are found active.
 
 use dealbridge_core::audit::NewAuditEntry;
 use dealbridge_core::fields::{FieldEntity, FieldPurpose, FieldSpec, ProvisionedField};
@@ -12,6 +13,7 @@ use dealbridge_storage::{Lane as QueueLane, NewJob};
 use serde::{Deserialize, Serialize};
 
 use crate::errors::{job_error, store_error};
+use crate::webhook_check::webhook_check_job;
 use crate::Workflows;
 use dealbridge_budget::ledger_lane;
 
@@ -64,6 +66,12 @@ impl Workflows {
             }));
         }
         let webhooks = self.register_webhooks(&client, tenant_id).await?;
+        // The first check confirms the webhooks deliver and queues the first full sweep, after
+        // which the workflows skip searches on mirror misses (see `coverage`).
+        self.store
+            .enqueue(&webhook_check_job(tenant_id))
+            .await
+            .map_err(store_error)?;
         self.store
             .append_audit(&NewAuditEntry {
                 tenant_id: Some(tenant_id),

@@ -9,6 +9,10 @@
 //! copy is either stale at the inbox (strictly older) or found not newer than the mirror by the
 //! event job (same second) and marked stale there; either way it changes nothing twice.
 //!
+//! Each page is brought into the mirror by the sweep itself (see `mirror_page`), and an entity whose list was read to
+//! its end is marked listed as of the sweep's start: what the workflows' completeness rule
+//! (`coverage`) reads to skip searches on mirror misses.
+//!
 //! The watermark moves only after a page's events are committed, to the newest `update_time`
 //! on that page (lists are sorted by it, ascending; `updated_since` is inclusive, so a record
 //! sharing that second is listed again and recognised as a duplicate). A crash between the two
@@ -25,11 +29,12 @@ use dealbridge_inbox::EVENT_JOB_KIND;
 use dealbridge_jobs::{JobContext, JobError};
 use dealbridge_pipedrive::models::{CursorPage, ListQuery};
 use dealbridge_pipedrive::CompanyClient;
-use dealbridge_storage::{InboxEntry, Lane, NewJob};
+use dealbridge_storage::{InboxEntry, Lane, NewJob, Recorded};
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::errors::{job_error, store_error};
+use crate::pipedrive_events::{apply_pending, mirror_record};
 use crate::tenant_jobs::{acting_user, fan_out};
 use crate::Workflows;
 use dealbridge_budget::ledger_lane;
@@ -167,24 +172,35 @@ impl Workflows {
             .reconcile_watermarks(tenant_id)
             .await
             .map_err(store_error)?;
+        // Everything changed before this moment is listed once an entity's list reaches its end.
+        let started = Utc::now();
         let mut fed = 0usize;
         for entity in PipedriveEntity::ALL {
-            fed += self
+            let (count, to_the_end) = self
                 .reconcile_entity(&client, tenant_id, entity, &mut marks)
                 .await?;
+            fed += count;
+            if to_the_end {
+                self.store
+                    .mark_mirror_listed(tenant_id, entity.as_str(), started)
+                    .await
+                    .map_err(store_error)?;
+            }
         }
         tracing::info!(tenant = %tenant_id, records = fed, "reconciled");
         Ok(())
     }
 
-    /// Feeds one entity's changes page by page, moving its watermark after each page.
+    /// Feeds one entity's changes page by page, writing each record into the mirror as well and
+    /// moving its watermark after each page. Returns how many were listed, and whether the list
+    /// was read to its end (else the next run goes on from the watermark).
     async fn reconcile_entity(
         &self,
         client: &CompanyClient,
         tenant_id: TenantId,
         entity: PipedriveEntity,
         marks: &mut BTreeMap<String, DateTime<Utc>>,
-    ) -> Result<usize, JobError> {
+    ) -> Result<(usize, bool), JobError> {
         let since = marks.get(entity.as_str()).copied();
         let mut cursor: Option<String> = None;
         let mut fed = 0;
@@ -210,10 +226,13 @@ impl Workflows {
                 .map(|r| entry(tenant_id, entity, r))
                 .collect();
             if !entries.is_empty() {
-                self.store
+                let recorded = self
+                    .store
                     .record_events(&entries)
                     .await
                     .map_err(store_error)?;
+                self.mirror_page(tenant_id, entity, &entries, &recorded)
+                    .await?;
             }
             if let Some(newest) = newest {
                 let mark = marks.entry(entity.as_str().to_owned()).or_insert(newest);
@@ -225,9 +244,40 @@ impl Workflows {
             }
             match next {
                 Some(next) => cursor = Some(next),
-                None => break,
+                None => return Ok((fed, true)),
             }
         }
-        Ok(fed)
+        Ok((fed, false))
+    }
+
+    /// Brings a recorded page into the mirror at once, so a list read to its end is in the
+    /// mirror: a new copy is applied as its event job would apply it (the job then finds it
+    /// applied); a copy recorded before (by a sweep that stopped early) is written into the
+    /// mirror directly, unless the mirror holds that change or a newer one.
+    async fn mirror_page(
+        &self,
+        tenant_id: TenantId,
+        entity: PipedriveEntity,
+        entries: &[InboxEntry],
+        recorded: &[Recorded],
+    ) -> Result<(), JobError> {
+        let store = self.store.as_ref();
+        for (entry, recorded) in entries.iter().zip(recorded) {
+            if *recorded == Recorded::New {
+                apply_pending(store, tenant_id, entry.id).await?;
+                continue;
+            }
+            let data = &entry.event.payload["data"];
+            let Some(record_id) = data.get("id").and_then(serde_json::Value::as_i64) else {
+                continue;
+            };
+            let at = entry.event.occurred_at;
+            let mirrored = mirror_record(store, tenant_id, entity, record_id, at, data).await?;
+            store
+                .upsert_mirror(tenant_id, &mirrored)
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(())
     }
 }

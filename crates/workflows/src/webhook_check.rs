@@ -2,7 +2,8 @@
 //! tenant's webhooks in Pipedrive, registers again what is missing (Pipedrive deletes a webhook
 //! after three days without a successful delivery), and notices a failing or banned one (its last
 //! delivery was not answered 2xx, or Pipedrive reports it inactive). Both are recorded in the
-//! registration's state; a change for the worse is written to the tenant's audit log, which the
+//! registration's state; a check that finds them active after a break (or for the first time)
+//! queues a reconcile sweep, which makes the mirror complete again. A change for the worse is written to the tenant's audit log, which the
 //! dashboard shows next to a notice.
 
 use std::time::Duration;
@@ -15,6 +16,7 @@ use dealbridge_pipedrive::models::Webhook;
 use dealbridge_storage::{Lane, NewJob, WebhookState};
 
 use crate::errors::{job_error, store_error};
+use crate::reconcile::reconcile_job;
 use crate::tenant_jobs::{acting_user, fan_out};
 use crate::webhooks::{followed_webhooks, ours, webhook_key};
 use crate::Workflows;
@@ -107,10 +109,25 @@ impl Workflows {
         } else {
             WebhookState::Active
         };
+        let was_running = self
+            .store
+            .mirror_coverage(tenant_id)
+            .await
+            .map_err(store_error)?
+            .and_then(|c| c.active_since)
+            .is_some();
         self.store
             .set_webhook_state(tenant_id, state, Utc::now())
             .await
             .map_err(store_error)?;
+        if state == WebhookState::Active && !was_running {
+            // A new active run: changes may have been missed before it, so the mirror counts as
+            // complete only once a sweep started now has listed everything (see `coverage`).
+            self.store
+                .enqueue(&reconcile_job(tenant_id))
+                .await
+                .map_err(store_error)?;
+        }
         if state != WebhookState::Active && state != registration.state {
             self.alert(tenant_id, state, &failing, &missing).await?;
         }

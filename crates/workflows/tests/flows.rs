@@ -86,7 +86,7 @@ async fn every_workflow_survives_timeouts() -> anyhow::Result<()> {
     let latency = Latency {
         fixed_ms: 0,
         jitter_ms: 0,
-        slow_rate: 0.3,
+        slow_rate: 0.4,
         slow_ms: 600,
     };
     let faults = FaultSpec { latency, ..spec() };

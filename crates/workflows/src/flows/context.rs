@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::{FlowError, FlowResult};
-use super::journal::Journal;
+use super::journal::{Journal, Lookup};
 
 pub(crate) struct Flow<'a> {
     pub store: &'a dyn Store,
@@ -84,6 +84,27 @@ impl<'a> Flow<'a> {
         Ok(found
             .first()
             .and_then(|record| u64::try_from(record.record_id).ok()))
+    }
+
+    /// Whether a miss in the mirror means Pipedrive holds no such `entity` record, so it may be
+    /// created without a search (see [`crate::coverage`]).
+    pub async fn mirror_complete(&self, entity: PipedriveEntity) -> FlowResult<bool> {
+        let coverage = self.store.mirror_coverage(self.tenant_id()).await?;
+        Ok(crate::coverage::mirror_complete(
+            coverage.as_ref(),
+            entity,
+            Utc::now(),
+        ))
+    }
+
+    /// How a find-or-create step for `entity` looks its record up: only when resuming a step that
+    /// may have written already if the mirror is complete (a miss there is final), else always.
+    pub async fn lookup_for(&self, entity: PipedriveEntity) -> FlowResult<Lookup> {
+        Ok(if self.mirror_complete(entity).await? {
+            Lookup::OnResume
+        } else {
+            Lookup::Always
+        })
     }
 
     /// Keeps the mirror current with a record Pipedrive just answered with, so the next event

@@ -1,7 +1,8 @@
 //! Find-or-create for the records events hang on: an Organization (by domain, then name), a
 //! Person (by email, linked to the organization), a Deal (by the order id in the app's `Order ID`
-//! field). The mirror is asked first (no tokens), then Pipedrive's exact search, and only then is
-//! the record created; the id used is journalled under the record's key, so a retried or a
+//! field). The mirror is asked first (no tokens), then Pipedrive's exact search (skipped when the
+//! mirror is known complete for the kind, see [`crate::coverage`]), and only then is the record
+//! created; the id used is journalled under the record's key, so a retried or a
 //! concurrent job for the same key never creates a second one.
 
 use dealbridge_core::event::PipedriveEntity;
@@ -82,11 +83,12 @@ pub(crate) async fn organization(flow: &mut Flow<'_>, key: &OrgKey) -> FlowResul
         website: key.domain.clone(),
         ..OrganizationInput::default()
     };
+    let lookup = flow.lookup_for(PipedriveEntity::Organization).await?;
     let created = std::sync::Mutex::new(None);
     let id = journal
         .once(
             "record",
-            Lookup::Always,
+            lookup,
             || async {
                 let query = SearchQuery::new(key.name.clone())
                     .fields(["name"])
@@ -160,11 +162,12 @@ pub(crate) async fn person(
         }),
         ..PersonInput::default()
     };
+    let lookup = flow.lookup_for(PipedriveEntity::Person).await?;
     let created = std::sync::Mutex::new(None);
     let id = journal
         .once(
             "record",
-            Lookup::Always,
+            lookup,
             || async {
                 let hits = client.persons().find_by_email(&email).await?;
                 Ok(hits.first().map(|hit| hit.item.id))

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use dealbridge_core::event::PipedriveEntity;
 use dealbridge_core::outcome::RecordKind;
 use dealbridge_events::event_api::payloads::UsageReport;
 use dealbridge_storage::MirrorLookup;
@@ -98,9 +99,12 @@ async fn matching_record(flow: &Flow<'_>, account: &str) -> FlowResult<NoteOn> {
         if let Some(id) = flow.mirrored(MirrorLookup::PersonEmail(account)).await? {
             return Ok(NoteOn::Person(id));
         }
-        let hits = flow.client.persons().find_by_email(account).await?;
-        if let Some(hit) = hits.first() {
-            return Ok(NoteOn::Person(hit.item.id));
+        // A person the mirror misses can still be in Pipedrive unless the mirror is complete.
+        if !flow.mirror_complete(PipedriveEntity::Person).await? {
+            let hits = flow.client.persons().find_by_email(account).await?;
+            if let Some(hit) = hits.first() {
+                return Ok(NoteOn::Person(hit.item.id));
+            }
         }
     }
     for lookup in [
