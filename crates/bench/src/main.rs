@@ -34,6 +34,16 @@ struct Cli {
     /// Duplicate policy of `import`: create (no search per row), skip or update.
     #[arg(long, default_value = "create")]
     policy: String,
+    /// Events `pipeline` records (default: the full 10,000).
+    #[arg(long)]
+    events: Option<usize>,
+    /// Tenants `pipeline` spreads them over (default: the full 20).
+    #[arg(long)]
+    tenants: Option<usize>,
+    /// `pipeline` with the mirror not known to be complete: every mirror miss is searched for
+    /// in Pipedrive (how the workflows run before a tenant's first full sweep).
+    #[arg(long)]
+    mirror_unknown: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,6 +61,9 @@ fn main() -> anyhow::Result<()> {
                 cli.policy
             )
         })?,
+        events: cli.events.map(|n| n.max(1)),
+        tenants: cli.tenants.map(|n| n.max(1)),
+        mirror_unknown: cli.mirror_unknown,
     };
     if cli.scenario == "list" {
         for (name, about, _) in scenarios::ALL {

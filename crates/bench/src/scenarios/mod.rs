@@ -29,6 +29,11 @@ pub struct Options {
     pub rows: u64,
     /// The duplicate policy of `import`.
     pub policy: dealbridge_storage::DuplicatePolicy,
+    /// Events and tenants of `pipeline` (default: its full size).
+    pub events: Option<usize>,
+    pub tenants: Option<usize>,
+    /// `pipeline` with the mirror not known complete (searches on every miss).
+    pub mirror_unknown: bool,
 }
 
 type Run = fn(Options) -> Pin<Box<dyn Future<Output = anyhow::Result<Report>>>>;

@@ -3,9 +3,11 @@
 //!
 //! The model: each tenant's Pipedrive holds no person, organization or order deal before the run
 //! (the bench installs into empty companies), and the mirror knows every record the app wrote. So a
-//! record seen before is found without a call, and a first-seen person or organization needs no
-//! search (nothing in Pipedrive could match it): it costs its `POST`. Writes cost what Pipedrive's
-//! `x-token-cost` says for them:
+//! record seen before is found without a call. A first-seen person or organization costs its
+//! `POST`, and before it an exact search (`GET .../search`) unless the mirror is known complete
+//! ([`Searches`]): only then does a miss prove nothing in Pipedrive matches. (A new order's deal
+//! never needs one: only Dealbridge writes order ids, and it journals each.) Writes cost what
+//! Pipedrive's `x-token-cost` says for them:
 //!
 //! | event | necessary calls |
 //! |---|---|
@@ -29,12 +31,24 @@ const POST_V2: u64 = 5; // POST /api/v2/{persons,organizations,deals,activities}
 const PATCH_V2: u64 = 5; // PATCH /api/v2/{deals,persons}/{id}
 const GET_PERSON: u64 = 1; // GET /api/v2/persons/{id}
 const NOTE_WRITE: u64 = 10; // POST /api/v1/notes, PUT /api/v1/notes/{id}
+const SEARCH: u64 = 20; // GET /api/v2/{persons,organizations}/search
+
+/// What a first-seen person or organization needs before its `POST`, given what the mirror knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Searches {
+    /// The mirror is known complete: a miss is final.
+    None,
+    /// It is not: a miss must be searched for in Pipedrive.
+    OnFirstSight,
+}
 
 /// Mail providers whose domain names no company (the workflows' rule; the bench uses gmail.com).
 const FREE_MAIL: &[&str] = &["gmail.com", "yahoo.com", "hotmail.com", "outlook.com"];
 
-#[derive(Default)]
 struct Known {
+    searches: Searches,
+    /// Tokens of the searches counted so far.
+    search_tokens: u64,
     /// Person by lower-cased email: its name and primary phone.
     persons: HashMap<String, (Option<String>, Option<String>)>,
     org_domains: HashSet<String>,
@@ -42,16 +56,47 @@ struct Known {
     orders: HashSet<String>,
 }
 
-/// The minimum tokens for `events`, taken in the order the bench releases them.
-pub fn minimum_tokens(events: &[Planned]) -> u64 {
+impl Known {
+    fn new(searches: Searches) -> Self {
+        Self {
+            searches,
+            search_tokens: 0,
+            persons: HashMap::new(),
+            org_domains: HashSet::new(),
+            org_names: HashSet::new(),
+            orders: HashSet::new(),
+        }
+    }
+
+    /// A first-seen record's search, when the mirror's miss does not settle it.
+    fn first_sight(&mut self) -> u64 {
+        match self.searches {
+            Searches::None => 0,
+            Searches::OnFirstSight => {
+                self.search_tokens += SEARCH;
+                SEARCH
+            }
+        }
+    }
+}
+
+/// The minimum tokens for `events`, taken in the order the bench releases them, and of those the
+/// searches.
+pub fn minimum_tokens(events: &[Planned], searches: Searches) -> (u64, u64) {
     let mut order: Vec<&Planned> = events.iter().collect();
     // Stable: a wave's events keep their order, and a key's events are in increasing waves.
     order.sort_by_key(|e| e.wave);
     let mut known: HashMap<usize, Known> = HashMap::new();
-    order
+    let total = order
         .into_iter()
-        .map(|e| cost(known.entry(e.tenant).or_default(), e))
-        .sum()
+        .map(|e| {
+            let k = known
+                .entry(e.tenant)
+                .or_insert_with(|| Known::new(searches));
+            cost(k, e)
+        })
+        .sum();
+    (total, known.values().map(|k| k.search_tokens).sum())
 }
 
 fn cost(k: &mut Known, e: &Planned) -> u64 {
@@ -107,7 +152,7 @@ fn organization(k: &mut Known, email: Option<&str>, company: Option<&str>) -> u6
         k.org_domains.insert(domain);
     }
     k.org_names.insert(name);
-    POST_V2
+    k.first_sight() + POST_V2
 }
 
 fn person(k: &mut Known, email: Option<&str>, name: Option<String>, phone: Option<String>) -> u64 {
@@ -118,7 +163,7 @@ fn person(k: &mut Known, email: Option<&str>, name: Option<String>, phone: Optio
         return 0;
     }
     k.persons.insert(email, (name, phone));
-    POST_V2
+    k.first_sight() + POST_V2
 }
 
 /// The buyer's organization and person, and the order's deal when the order is new.
@@ -218,7 +263,15 @@ mod tests {
             ),
         ];
         // org + person + deal + note, then deal + note, then the patch.
-        assert_eq!(minimum_tokens(&events), (5 + 5 + 5 + 10) + (5 + 10) + 5);
+        assert_eq!(
+            minimum_tokens(&events, Searches::None),
+            ((5 + 5 + 5 + 10) + (5 + 10) + 5, 0)
+        );
+        // Unknown to the mirror, the first organization and person are searched for first.
+        assert_eq!(
+            minimum_tokens(&events, Searches::OnFirstSight),
+            ((20 + 5 + 20 + 5 + 5 + 10) + (5 + 10) + 5, 40)
+        );
     }
 
     #[test]
@@ -248,6 +301,9 @@ mod tests {
         ];
         // A free-mail person (no organization) and its task; two note writes; a read and a
         // patch; a read alone.
-        assert_eq!(minimum_tokens(&events), (5 + 5) + 10 + 10 + (1 + 5) + 1);
+        assert_eq!(
+            minimum_tokens(&events, Searches::None).0,
+            (5 + 5) + 10 + 10 + (1 + 5) + 1
+        );
     }
 }

@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use dealbridge_core::event::NewEvent;
+use dealbridge_core::event::{NewEvent, PipedriveEntity};
 use dealbridge_inbox::event_job_kind;
 use dealbridge_jobs::Worker;
 use dealbridge_pipedrive::models::{DealPatch, FieldEntity, ListQuery, NewDeal};
 use dealbridge_pipedrive::Lane as ClientLane;
 use dealbridge_sandbox::{CallRecord, EntityKind};
-use dealbridge_storage::{InboxEntry, InboxState, Lane, NewJob, Store};
+use dealbridge_storage::{InboxEntry, InboxState, Lane, NewJob, Store, WebhookState};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -28,16 +28,21 @@ use crate::report::Report;
 use traffic::Planned;
 use world::{BenchTenant, World};
 
-/// How big a run is.
+/// How big a run is, and what the mirror is known to hold.
 #[derive(Debug, Clone, Copy)]
 pub struct Size {
     pub events: usize,
     pub tenants: usize,
+    /// False: the run starts with each tenant's mirror known complete (webhooks checked active,
+    /// a full sweep done), as a tenant is soon after its install. True: not known (the webhooks
+    /// are marked unchecked before the run), so every mirror miss is searched for.
+    pub mirror_unknown: bool,
 }
 
 pub const FULL: Size = Size {
     events: 10_000,
     tenants: 20,
+    mirror_unknown: false,
 };
 
 /// Deals each tenant's Pipedrive holds before the run, for stage changes.
@@ -55,6 +60,8 @@ pub struct Outcome {
     pub seconds: f64,
     pub tokens: u64,
     pub minimum: u64,
+    /// Of the minimum, the searches (none when the mirror is known complete).
+    pub min_search_tokens: u64,
     pub duplicates: usize,
     /// Tokens by call (`GET /api/v2/persons/search`), most first.
     pub by_call: Vec<(String, u64, usize)>,
@@ -93,8 +100,13 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         .map(str::to_owned)
         .or_else(|| std::env::var(URL_VAR).ok())
         .unwrap_or_else(|| DEFAULT_URL.to_owned());
-    let out = measure(url, FULL).await?;
-    Ok(report(&out, FULL))
+    let size = Size {
+        events: options.events.unwrap_or(FULL.events),
+        tenants: options.tenants.unwrap_or(FULL.tenants),
+        mirror_unknown: options.mirror_unknown,
+    };
+    let out = measure(url, size).await?;
+    Ok(report(&out, size))
 }
 
 fn report(out: &Outcome, size: Size) -> Report {
@@ -108,6 +120,14 @@ fn report(out: &Outcome, size: Size) -> Report {
                 "{} events, {} tenants, {} waves",
                 size.events, size.tenants, out.waves
             ),
+        )
+        .row(
+            "mirror",
+            if size.mirror_unknown {
+                "not known complete: misses are searched for"
+            } else {
+                "known complete: a miss is created without a search"
+            },
         )
         .row("load at start", format!("{:.2}", out.load_start))
         .row("recorded to processed", format!("{:.2} s", out.seconds));
@@ -130,9 +150,10 @@ fn report(out: &Outcome, size: Size) -> Report {
         .row(
             "of which searches",
             format!(
-                "{} ({:.2} tokens/event; the minimum needs none)",
+                "{} ({:.2} tokens/event; the minimum's share: {})",
                 out.search_tokens(),
-                per_event(out.search_tokens())
+                per_event(out.search_tokens()),
+                out.min_search_tokens
             ),
         )
         .row("of which periodic sweeps", out.sweep_tokens().to_string())
@@ -211,10 +232,16 @@ async fn drive(world: &World, size: Size) -> anyhow::Result<Outcome> {
         }
     }
     settle(world).await?;
+    set_mirror_knowledge(world, size.mirror_unknown).await?;
     world.sandbox.control().clear_calls();
 
     let planned = traffic::plan(size.events, &own_deals, &stages);
-    let minimum = minimum::minimum_tokens(&planned);
+    let searches = if size.mirror_unknown {
+        minimum::Searches::OnFirstSight
+    } else {
+        minimum::Searches::None
+    };
+    let (minimum, min_search_tokens) = minimum::minimum_tokens(&planned, searches);
     let waves = planned.iter().map(|e| e.wave).max().map_or(0, |w| w + 1);
     let load_start = load_average();
     let started = Instant::now();
@@ -252,10 +279,41 @@ async fn drive(world: &World, size: Size) -> anyhow::Result<Outcome> {
         seconds,
         tokens,
         minimum,
+        min_search_tokens,
         duplicates,
         by_call,
         load_start,
     })
+}
+
+/// After set-up every tenant's install has queued a webhook check, which queued a full sweep: the
+/// mirror must be known complete now. With `unknown`, the webhooks are marked unchecked instead
+/// (as between an install and its first check), so the workflows search on every miss.
+async fn set_mirror_knowledge(world: &World, unknown: bool) -> anyhow::Result<()> {
+    for t in &world.tenants {
+        let id = t.tenant.id;
+        if unknown {
+            world
+                .store
+                .set_webhook_state(id, WebhookState::Missing, chrono::Utc::now())
+                .await?;
+            continue;
+        }
+        let coverage = world
+            .store
+            .mirror_coverage(id)
+            .await?
+            .context("a tenant has no webhook registration")?;
+        let since = coverage.active_since;
+        let listed = PipedriveEntity::ALL.iter().all(|e| {
+            since.is_some_and(|since| coverage.listed.get(e.as_str()).is_some_and(|l| *l >= since))
+        });
+        anyhow::ensure!(
+            coverage.state == WebhookState::Active && listed,
+            "the mirror is not known complete after set-up: {coverage:?}"
+        );
+    }
+    Ok(())
 }
 
 /// The inbox row and `event.<type>` job of one event, as the receivers record them.
@@ -403,15 +461,13 @@ async fn duplicates_of(world: &World, t: &BenchTenant) -> anyhow::Result<usize> 
 mod tests {
     use super::*;
 
-    /// The scenario end to end at a tiny size: every event processed, no duplicate, and the
-    /// workflows never below the minimum (which would mean the minimum model is wrong).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_small_pipeline_run_processes_every_event_without_duplicates() -> anyhow::Result<()> {
+    async fn small_run(mirror_unknown: bool) -> anyhow::Result<Outcome> {
         let url = std::env::var("TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
         let size = Size {
             events: 50,
             tenants: 2,
+            mirror_unknown,
         };
         let out = measure(url, size).await?;
         // Shown with `--nocapture`: where the tokens went.
@@ -420,13 +476,29 @@ mod tests {
         assert_eq!(out.duplicates, 0, "{out:?}");
         assert!(out.minimum > 0, "{out:?}");
         assert!(out.tokens >= out.minimum, "{out:?}");
-        // Every token above the minimum went on searches for first-seen records (or a periodic
-        // sweep the run happened to cross): the minimum model matches what the workflows write.
-        assert_eq!(
-            out.tokens - out.search_tokens() - out.sweep_tokens(),
-            out.minimum,
-            "{out:#?}"
-        );
+        // Every token above the minimum went on a periodic sweep the run happened to cross: the
+        // minimum model matches what the workflows do, searches included.
+        assert_eq!(out.tokens - out.sweep_tokens(), out.minimum, "{out:#?}");
+        assert_eq!(out.search_tokens(), out.min_search_tokens, "{out:#?}");
+        Ok(out)
+    }
+
+    /// The scenario end to end at a tiny size with the mirror known complete: every event
+    /// processed, no duplicate, no search, and exactly the minimum spent.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_small_pipeline_run_processes_every_event_without_duplicates() -> anyhow::Result<()> {
+        let out = small_run(false).await?;
+        assert_eq!(out.search_tokens(), 0, "{out:#?}");
+        Ok(())
+    }
+
+    /// The same with the mirror not known complete: each first-seen person and organization is
+    /// searched for, and the minimum counts those searches as necessary.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_the_mirror_unknown_first_sightings_are_searched() -> anyhow::Result<()> {
+        let out = small_run(true).await?;
+        assert_eq!(out.duplicates, 0, "{out:?}");
+        assert!(out.search_tokens() > 0, "{out:#?}");
         Ok(())
     }
 }
