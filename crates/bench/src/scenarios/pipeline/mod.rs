@@ -45,6 +45,9 @@ pub const FULL: Size = Size {
     mirror_unknown: false,
 };
 
+/// The store's connections.
+const POOL: u32 = 48;
+
 /// Deals each tenant's Pipedrive holds before the run, for stage changes.
 const OWN_DEALS: usize = 3;
 /// No wave may take longer than this to be processed. The first wave holds every key's first
@@ -178,7 +181,7 @@ fn report(out: &Outcome, size: Size) -> Report {
 
 /// Runs `size` on a fresh schema of the database at `url`, dropped afterwards.
 pub async fn measure(url: String, size: Size) -> anyhow::Result<Outcome> {
-    let db = BenchDb::create_at(url, 16).await?;
+    let db = BenchDb::create_at(url, POOL).await?;
     let store: Arc<dyn Store> = Arc::new(db.store.clone());
     let result = measure_in(store, size).await;
     db.drop().await?;
@@ -186,7 +189,9 @@ pub async fn measure(url: String, size: Size) -> anyhow::Result<Outcome> {
 }
 
 async fn measure_in(store: Arc<dyn Store>, size: Size) -> anyhow::Result<Outcome> {
-    let world = World::start(store.clone(), size.tenants).await?;
+    let world = World::start(store.clone(), size.tenants)
+        .await
+        .context("installing the tenants")?;
     let worker = Worker::builder(store.clone(), world.registry())
         .poll_interval(Duration::from_millis(20))
         .build();
@@ -203,7 +208,7 @@ async fn measure_in(store: Arc<dyn Store>, size: Size) -> anyhow::Result<Outcome
 
 async fn drive(world: &World, size: Size) -> anyhow::Result<Outcome> {
     // Provisioning (custom fields, webhooks) first, as after a real install.
-    settle(world).await?;
+    settle(world).await.context("provisioning")?;
     let mut own_deals = Vec::new();
     let mut stages = Vec::new();
     for (n, t) in world.tenants.iter().enumerate() {
@@ -218,7 +223,7 @@ async fn drive(world: &World, size: Size) -> anyhow::Result<Outcome> {
                 title: format!("Own deal {n}.{k}"),
                 fields: DealPatch::default(),
             };
-            deals.push(client.deals().create(&new).await?.id);
+            deals.push(client.deals().create(&new).await.context("an own deal")?.id);
         }
         own_deals.push(deals);
         if stages.is_empty() {
@@ -231,7 +236,7 @@ async fn drive(world: &World, size: Size) -> anyhow::Result<Outcome> {
                 .collect();
         }
     }
-    settle(world).await?;
+    settle(world).await.context("the own deals' webhooks")?;
     set_mirror_knowledge(world, size.mirror_unknown).await?;
     world.sandbox.control().clear_calls();
 
