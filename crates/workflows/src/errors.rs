@@ -24,6 +24,9 @@ pub fn job_error(err: Error) -> JobError {
             JobError::retry_at(err, Utc::now() + pause)
         }
         Error::NeedsReauth { .. } => wait_for_reconnect(Some(err)),
+        // The server gave up reading the request (a busy server's read timeout), so it did not
+        // act on it; a retried step that may have written looks its record up first anyway.
+        Error::Permanent { status: 408, .. } => JobError::retry(err),
         Error::PaymentRequired { .. }
         | Error::Forbidden { .. }
         | Error::NotFound { .. }
@@ -148,5 +151,19 @@ mod tests {
         };
         let message = cause.to_string();
         assert!(message.contains("Scope deals:full is missing"), "{message}");
+    }
+
+    #[test]
+    fn a_request_timeout_is_retried_not_dead() {
+        let err = Error::Permanent {
+            status: 408,
+            message: "Request Timeout".into(),
+        };
+        assert!(matches!(job_error(err), JobError::Retry(_)));
+        let err = Error::Permanent {
+            status: 410,
+            message: "Gone".into(),
+        };
+        assert!(matches!(job_error(err), JobError::Permanent(_)));
     }
 }
