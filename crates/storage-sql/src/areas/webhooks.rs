@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dealbridge_core::{CompanyId, TenantId};
 use dealbridge_storage::{
-    MirrorCoverage, NewWebhookRegistration, StoreError, StoreResult, WebhookRegistration, WebhookRegistrations,
-    WebhookState,
+    MirrorCoverage, NewWebhookRegistration, StoreError, StoreResult, WebhookRegistration,
+    WebhookRegistrations, WebhookState,
 };
 
 use crate::backend::Backend;
@@ -107,7 +107,8 @@ impl<B: Backend> WebhookRegistrations for SqlStore<B> {
         checked_at: DateTime<Utc>,
     ) -> StoreResult<()> {
         // An active check keeps the active run going (or starts it); any other state ends it.
-        let statement = "update pipedrive_webhooks set state = $1, checked_at = $2, updated_at = $3,
+        let statement =
+            "update pipedrive_webhooks set state = $1, checked_at = $2, updated_at = $3,
                 active_since = case when $4 = 'active' then coalesce(active_since, $5) else null end
             where tenant_id = $6";
         let values = (
