@@ -5,6 +5,7 @@ pub(crate) mod budgets;
 mod event_api_secrets;
 mod imports;
 mod inbox;
+mod inbox_batch;
 mod installations;
 pub(crate) mod jobs;
 mod journal;
