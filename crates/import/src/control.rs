@@ -9,7 +9,7 @@ use dealbridge_storage::{DuplicatePolicy, Import, ImportState, RowState, Store, 
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::chunks::{chunk_job, chunk_of, summary_entry};
+use crate::chunks::{chunk_of, strand_jobs, summary_entry};
 use crate::fields::TargetField;
 use crate::mapping::{row_key, validate, Mapping, MappingError, RowProblem};
 
@@ -151,15 +151,16 @@ pub async fn preview(
         .collect())
 }
 
-/// Queues the chunk of the first pending row (an open chunk job for it makes this a no-op).
+/// Queues every strand's job for the chunk of the first pending row (an open job for the same
+/// chunk and strand makes that one a no-op).
 async fn queue_from_first_pending(store: &dyn Store, import: &Import) -> Result<(), ControlError> {
     let first = store
         .import_rows(import.tenant_id, import.id, Some(RowState::Pending), 0, 1)
         .await?;
     let chunk = first.first().map_or(0, |row| chunk_of(row.row_number));
-    store
-        .enqueue(&chunk_job(import.tenant_id, import.id, chunk))
-        .await?;
+    for job in strand_jobs(import, chunk) {
+        store.enqueue(&job).await?;
+    }
     Ok(())
 }
 

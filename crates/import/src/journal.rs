@@ -53,7 +53,12 @@ pub struct RowContext<'a> {
     pub fields: &'a [TargetField],
 }
 
-fn ended(state: RowState, reason: Option<String>, id: Option<u64>, spent: &Spent) -> RowOutcome {
+pub(crate) fn ended(
+    state: RowState,
+    reason: Option<String>,
+    id: Option<u64>,
+    spent: &Spent,
+) -> RowOutcome {
     RowOutcome {
         state,
         reason,
@@ -64,7 +69,7 @@ fn ended(state: RowState, reason: Option<String>, id: Option<u64>, spent: &Spent
 
 /// A Pipedrive refusal that concerns this row only (its values) fails the row; anything else
 /// (limits, outages, lost authorisation) stops the chunk so it runs again later.
-fn row_failure(err: Error) -> Result<String, RowError> {
+pub(crate) fn row_failure(err: Error) -> Result<String, RowError> {
     match err {
         Error::Invalid { message, .. } => Ok(format!("Pipedrive refused the row: {message}")),
         Error::NotFound { message } => Ok(format!("Pipedrive could not find a record: {message}")),
@@ -220,7 +225,7 @@ impl RowContext<'_> {
             .find(|id| i64::try_from(*id).map_or(true, |id| !claimed.contains(&id))))
     }
 
-    async fn create(
+    pub(crate) async fn create(
         &self,
         values: &BTreeMap<String, String>,
         spent: &mut Spent,

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod batch;
 pub mod chunks;
 pub mod control;
 pub mod estimate;
@@ -11,7 +12,10 @@ pub mod mapping;
 pub mod reader;
 pub mod records;
 
-pub use chunks::{chunk_job, custom_fields, register, CHUNK_KIND, CHUNK_ROWS};
+pub use chunks::{
+    chunk_job, custom_fields, register, strand_job, strand_jobs, strands_for, CHUNK_KIND,
+    CHUNK_ROWS, STRANDS,
+};
 pub use control::{ControlError, DryRun, Progress};
 pub use estimate::{estimate, row_cost, Estimate, EstimateError, Pace};
 pub use failed_csv::{escape_formula, write_failed_rows};

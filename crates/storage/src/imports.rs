@@ -208,6 +208,28 @@ pub trait Imports: Send + Sync + 'static {
         outcome: &RowOutcome,
     ) -> StoreResult<bool>;
 
+    /// Records one intent for many pending rows in one statement, each row with its own key
+    /// (`rows`: row number and key). Rows no longer pending (or of another tenant) are left
+    /// alone; how many took it.
+    async fn record_row_intents(
+        &self,
+        tenant_id: TenantId,
+        import_id: Uuid,
+        rows: &[(u64, String)],
+        intent: &serde_json::Value,
+    ) -> StoreResult<u64>;
+
+    /// Ends many pending rows (`rows`: row number and outcome) and counts them into the
+    /// import's counters and tokens, in one transaction: one statement for the rows, one for the
+    /// counters. Rows no longer pending change nothing and count nothing; how many ended.
+    /// `Conflict` if an outcome is `Pending`.
+    async fn finish_import_rows(
+        &self,
+        tenant_id: TenantId,
+        import_id: Uuid,
+        rows: &[(u64, RowOutcome)],
+    ) -> StoreResult<u64>;
+
     /// The first row before `before_row` with this key that has a Pipedrive id: the record an
     /// earlier row of the same file wrote or found (a duplicate inside the file).
     async fn earlier_row_with_key(

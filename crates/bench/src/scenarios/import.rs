@@ -64,6 +64,8 @@ pub(crate) struct Figures {
     pub floor_secs: f64,
     pub done_rows: u64,
     pub failed_rows: u64,
+    /// Tokens the import's rows spent (the import's own count), against the day's budget.
+    pub tokens_spent: u64,
     pub persons: usize,
     pub duplicates: usize,
     pub peak_rss_mb: f64,
@@ -118,6 +120,15 @@ fn report(f: &Figures) -> Report {
             format!(
                 "{:.1} calls/s, {:.1} searches/s allowed",
                 f.calls_per_sec, f.searches_per_sec
+            ),
+        )
+        .row(
+            "daily budget",
+            format!(
+                "{} tokens spent of {} ({:.1}%): the seats are sized so it never runs out",
+                f.tokens_spent,
+                daily_budget(f.seats),
+                f.tokens_spent as f64 * 100.0 / daily_budget(f.seats).max(1) as f64
             ),
         )
         .row(
@@ -249,6 +260,7 @@ pub(crate) async fn measure(
         floor_secs,
         done_rows: done.done_rows,
         failed_rows: done.failed_rows,
+        tokens_spent: done.tokens_spent,
         persons,
         duplicates,
         peak_rss_mb: peak_rss_mb()?,

@@ -314,6 +314,115 @@ impl<B: Backend> Imports for SqlStore<B> {
         Ok(true)
     }
 
+    async fn record_row_intents(
+        &self,
+        tenant_id: TenantId,
+        import_id: Uuid,
+        rows: &[(u64, String)],
+        intent: &serde_json::Value,
+    ) -> StoreResult<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let listed = rows
+            .iter()
+            .map(|(row, key)| Ok(serde_json::json!([number(*row)?, key])))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let listed = serde_json::Value::Array(listed);
+        let statement = format!(
+            "update import_rows set intent = $1,
+                 row_key = (select v.value ->> 1 from {elements}($4) v
+                            where cast(v.value ->> 0 as bigint) = import_rows.row_number)
+             where tenant_id = $2 and import_id = $3 and state = 'pending'
+                 and row_number in (select cast(v.value ->> 0 as bigint) from {elements}($4) v)",
+            elements = B::JSON_ELEMENTS,
+        );
+        let values = (intent, Id(tenant_id.as_uuid()), Id(import_id), &listed);
+        self.execute(&statement, values).await
+    }
+
+    async fn finish_import_rows(
+        &self,
+        tenant_id: TenantId,
+        import_id: Uuid,
+        rows: &[(u64, RowOutcome)],
+    ) -> StoreResult<u64> {
+        if rows.iter().any(|(_, o)| o.state == RowState::Pending) {
+            return Err(StoreError::Conflict("a row cannot finish as pending"));
+        }
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let listed = rows
+            .iter()
+            .map(|(row, o)| {
+                let values = (o.state.as_str(), &o.reason, o.pipedrive_id);
+                Ok(serde_json::json!([
+                    number(*row)?,
+                    values.0,
+                    values.1,
+                    values.2
+                ]))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let listed = serde_json::Value::Array(listed);
+        let cell = |n: u8| {
+            format!(
+                "(select v.value ->> {n} from {elements}($3) v
+                  where cast(v.value ->> 0 as bigint) = import_rows.row_number)",
+                elements = B::JSON_ELEMENTS
+            )
+        };
+        let statement = format!(
+            "update import_rows set state = {state}, reason = {reason},
+                 pipedrive_id = cast({id} as bigint)
+             where tenant_id = $1 and import_id = $2 and state = 'pending'
+                 and row_number in (select cast(v.value ->> 0 as bigint) from {elements}($3) v)
+             returning row_number, state",
+            state = cell(1),
+            reason = cell(2),
+            id = cell(3),
+            elements = B::JSON_ELEMENTS,
+        );
+        let (tenant, import) = (Id(tenant_id.as_uuid()), Id(import_id));
+        let mut tx = self.begin().await?;
+        let ended = sql::<B>(&statement)
+            .binds((tenant, import, &listed))
+            .fetch_all(&mut tx)
+            .await?;
+        if ended.is_empty() {
+            return Ok(0);
+        }
+        // Only the rows that were still pending count, with their own tokens.
+        let tokens: std::collections::HashMap<u64, u64> =
+            rows.iter().map(|(row, o)| (*row, o.tokens)).collect();
+        let (mut counts, mut spent) = ([0_i64; 3], 0_u64);
+        for row in &ended {
+            let number = B::get(row, "row_number").and_then(count)?;
+            let state: String = B::get(row, "state")?;
+            let slot = match RowState::parse(&state) {
+                Some(RowState::Done) => 0,
+                Some(RowState::Failed) => 1,
+                Some(RowState::Skipped) => 2,
+                _ => return Err(corrupt("row state", &state)),
+            };
+            counts[slot] += 1;
+            spent += tokens.get(&number).copied().unwrap_or(0);
+        }
+        let statement = "update imports set done_rows = done_rows + $1,
+                 failed_rows = failed_rows + $2, skipped_rows = skipped_rows + $3,
+                 tokens_spent = tokens_spent + $4, updated_at = $5
+             where tenant_id = $6 and id = $7";
+        let spent = i64::try_from(spent).unwrap_or(i64::MAX);
+        sql::<B>(statement)
+            .binds((counts[0], counts[1], counts[2], spent))
+            .binds((QueueTime(Utc::now()), tenant, import))
+            .execute(&mut tx)
+            .await?;
+        commit(tx).await?;
+        Ok(ended.len() as u64)
+    }
+
     async fn earlier_row_with_key(
         &self,
         tenant_id: TenantId,

@@ -27,6 +27,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
         the_journal_finds_earlier_keys_and_claimed_ids,
     ),
     (
+        "imports::rows_take_intents_and_finish_in_batches_once",
+        rows_take_intents_and_finish_in_batches_once,
+    ),
+    (
         "imports::a_purged_tenant_takes_its_imports_along",
         a_purged_tenant_takes_its_imports_along,
     ),
@@ -375,6 +379,113 @@ fn a_purged_tenant_takes_its_imports_along(store: Arc<dyn Store>) -> CheckFuture
             2,
             "others kept"
         );
+        Ok(())
+    })
+}
+
+fn rows_take_intents_and_finish_in_batches_once(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let tenant = fixtures::tenant(store.as_ref(), 510).await?.id;
+        let other = fixtures::tenant(store.as_ref(), 511).await?.id;
+        let import = store.create_import(&new_import(tenant)).await?;
+        store
+            .add_import_rows(tenant, import.id, &rows(1, 5))
+            .await?;
+        let intent = serde_json::json!({"op": "create", "existing": []});
+        let keyed: Vec<(u64, String)> = (1..=4).map(|n| (n, format!("p{n}@example.com"))).collect();
+        ensure_eq!(
+            store
+                .record_row_intents(other, import.id, &keyed, &intent)
+                .await?,
+            0,
+            "scoped intents"
+        );
+        ensure_eq!(
+            store
+                .record_row_intents(tenant, import.id, &keyed, &intent)
+                .await?,
+            4,
+            "four rows took the intent"
+        );
+        let stored = store.import_rows(tenant, import.id, None, 0, 10).await?;
+        let kept: Vec<_> = stored
+            .iter()
+            .map(|r| (r.row_key.clone(), r.intent.is_some()))
+            .collect();
+        ensure_eq!(
+            kept,
+            vec![
+                ("p1@example.com".to_owned(), true),
+                ("p2@example.com".to_owned(), true),
+                ("p3@example.com".to_owned(), true),
+                ("p4@example.com".to_owned(), true),
+                (String::new(), false),
+            ],
+            "each row its own key"
+        );
+
+        let first = vec![
+            (1, outcome(RowState::Done, Some(101), 10)),
+            (2, outcome(RowState::Failed, None, 0)),
+        ];
+        ensure_eq!(
+            store.finish_import_rows(other, import.id, &first).await?,
+            0,
+            "scoped finish"
+        );
+        ensure_eq!(
+            store.finish_import_rows(tenant, import.id, &first).await?,
+            2,
+            "two ended"
+        );
+        // Row 1 again (already done) with rows 3 and 4: only the pending ones end and count.
+        let second = vec![
+            (1, outcome(RowState::Done, Some(999), 10)),
+            (3, outcome(RowState::Done, Some(103), 10)),
+            (4, outcome(RowState::Skipped, Some(104), 5)),
+        ];
+        ensure_eq!(
+            store.finish_import_rows(tenant, import.id, &second).await?,
+            2,
+            "a row already ended is not ended twice"
+        );
+        let stored = store
+            .import(tenant, import.id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("import gone"))?;
+        ensure_eq!(
+            (stored.done_rows, stored.failed_rows, stored.skipped_rows),
+            (2, 1, 1),
+            "each row counted once"
+        );
+        ensure_eq!(stored.tokens_spent, 25, "tokens of the rows that ended");
+        let rows = store.import_rows(tenant, import.id, None, 0, 10).await?;
+        let ended: Vec<_> = rows
+            .iter()
+            .map(|r| (r.state, r.pipedrive_id, r.reason.clone()))
+            .collect();
+        ensure_eq!(
+            ended,
+            vec![
+                (RowState::Done, Some(101), None),
+                (RowState::Failed, None, Some("invalid email".to_owned())),
+                (RowState::Done, Some(103), None),
+                (RowState::Skipped, Some(104), None),
+                (RowState::Pending, None, None),
+            ],
+            "each row its own outcome"
+        );
+        match store
+            .finish_import_rows(
+                tenant,
+                import.id,
+                &[(5, outcome(RowState::Pending, None, 0))],
+            )
+            .await
+        {
+            Err(StoreError::Conflict(_)) => {}
+            result => anyhow::bail!("finished as pending: {result:?}"),
+        }
         Ok(())
     })
 }
