@@ -193,6 +193,7 @@ async fn the_console_sends_strangers_to_its_sign_in_page() {
         "/console",
         &format!("/console/tenants/{tenant}"),
         "/console/jobs/dead",
+        "/console/audit",
     ] {
         let answer = get(&app, &browser(), path).await;
         assert_eq!(answer.status(), 303, "{path}");
@@ -462,7 +463,7 @@ async fn the_console_retries_a_dead_job_of_the_tenant_in_its_path_only() {
         &app,
         &client,
         &format!("/console/tenants/{}/jobs/{foreign}/retry", tenant.id),
-        &[("csrf", &csrf)],
+        &[("csrf", &csrf), ("reason", "wrong tenant")],
     )
     .await;
     assert_eq!(
@@ -472,11 +473,20 @@ async fn the_console_retries_a_dead_job_of_the_tenant_in_its_path_only() {
     );
     assert_eq!(state_of(&app, other.id, foreign).await, JobState::Dead);
 
-    let done = post(
+    let no_reason = post(
         &app,
         &client,
         &format!("/console/tenants/{}/jobs/{job}/retry", tenant.id),
         &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(no_reason.status(), 400, "the console says why it retries");
+    assert_eq!(state_of(&app, tenant.id, job).await, JobState::Dead);
+    let done = post(
+        &app,
+        &client,
+        &format!("/console/tenants/{}/jobs/{job}/retry", tenant.id),
+        &[("csrf", &csrf), ("reason", "Pipedrive fixed the field")],
     )
     .await;
     assert_eq!(done.status(), 303);
@@ -485,12 +495,13 @@ async fn the_console_retries_a_dead_job_of_the_tenant_in_its_path_only() {
     assert_eq!(log[0].action, "job.retry");
     assert_eq!(log[0].actor, format!("staff:{FIRST_ACCOUNT}"));
     assert_eq!(log[0].detail["job_id"], job.to_string());
+    assert_eq!(log[0].detail["reason"], "Pipedrive fixed the field");
 
     let twice = post(
         &app,
         &client,
         &format!("/console/tenants/{}/jobs/{job}/retry", tenant.id),
-        &[("csrf", &csrf)],
+        &[("csrf", &csrf), ("reason", "again")],
     )
     .await;
     assert_eq!(twice.status(), 404, "only dead jobs can be retried");
@@ -545,7 +556,18 @@ async fn the_console_retries_dead_system_jobs() {
         &[("csrf", &csrf)],
     )
     .await;
+    assert_eq!(done.status(), 400, "a reason is required");
+    let done = post(
+        &app,
+        &client,
+        &format!("/console/jobs/{id}/retry"),
+        &[("csrf", &csrf), ("reason", "sweep bug fixed")],
+    )
+    .await;
     assert_eq!(done.status(), 303);
+    let log = app.store.audit_log(None, 5).await.unwrap();
+    assert_eq!(log[0].action, "job.retry");
+    assert_eq!(log[0].detail["reason"], "sweep bug fixed");
     let job = app.store.job(None, id).await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Queued);
 }
@@ -634,5 +656,196 @@ async fn the_dashboard_counts_jobs_waiting_for_a_reconnect() {
     assert!(
         html.contains("3 jobs are waiting until you reconnect"),
         "{html}"
+    );
+}
+
+#[tokio::test]
+async fn the_tenants_list_filters_by_state_and_shows_errors_and_budget() {
+    let app = spawn_app().await;
+    let demo = install_demo(&app).await;
+    let other = other_tenant(&app).await;
+    app.store
+        .set_tenant_status(other.id, dealbridge_core::tenant::TenantStatus::Paused)
+        .await
+        .unwrap();
+    dead_job(&app, demo.id, "boom").await;
+    let (client, _) = staff_browser(&app).await;
+
+    let all = get(&app, &client, "/console").await.text().await.unwrap();
+    for expected in [
+        "Demo Company",
+        "Other Co",
+        "1 failed",
+        "Errors (24 h)",
+        "API budget today",
+    ] {
+        assert!(all.contains(expected), "missing {expected:?}: {all}");
+    }
+    let paused = get(&app, &client, "/console?state=paused")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(paused.contains("Other Co"), "{paused}");
+    assert!(!paused.contains("Demo Company"), "{paused}");
+    assert!(paused.contains("aria-current=\"page\">Paused"), "{paused}");
+    let active = get(&app, &client, "/console?state=active")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(active.contains("Demo Company"), "{active}");
+    assert!(!active.contains("Other Co"), "{active}");
+    let none = get(&app, &client, "/console?state=uninstalled")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(none.contains("No tenants in this state"), "{none}");
+    let searched = get(&app, &client, "/console?state=paused&q=other%20co")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(searched.contains("Other Co"), "{searched}");
+    assert!(
+        searched.contains("/console?state=active&amp;q=other+co"),
+        "the filter links keep the search: {searched}"
+    );
+    let bad = get(&app, &client, "/console?state=sleeping").await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("needs-reauth"));
+    for secret in ["access_token", "refresh_token", "whsec_"] {
+        assert!(!all.contains(secret), "{secret} on the list");
+    }
+}
+
+#[tokio::test]
+async fn the_audit_page_filters_and_pages_by_id() {
+    let app = spawn_app().await;
+    let demo = install_demo(&app).await;
+    let other = other_tenant(&app).await;
+    let write = |tenant: Option<TenantId>, actor: &str, action: String| {
+        let store = app.store.clone();
+        let actor = actor.to_string();
+        async move {
+            store
+                .append_audit(&dealbridge_core::audit::NewAuditEntry {
+                    tenant_id: tenant,
+                    actor,
+                    action,
+                    detail: serde_json::json!({ "reason": "audit page test" }),
+                })
+                .await
+                .unwrap();
+        }
+    };
+    for n in 0..55 {
+        write(
+            Some(demo.id),
+            "staff:pat@dealbridge.test",
+            format!("probe.{n:02}"),
+        )
+        .await;
+    }
+    write(
+        Some(other.id),
+        "staff:quinn@dealbridge.test",
+        "tenant.paused".into(),
+    )
+    .await;
+    let (client, _) = staff_browser(&app).await;
+
+    let first = get(&app, &client, "/console/audit").await;
+    assert_eq!(first.status(), 200);
+    let first = first.text().await.unwrap();
+    assert!(first.contains("tenant.paused"), "newest first: {first}");
+    let probes = |html: &str| -> Vec<u32> {
+        html.split("<td>probe.")
+            .skip(1)
+            .map(|rest| rest[..2].parse().unwrap())
+            .collect()
+    };
+    let on_first = probes(&first);
+    assert!(
+        on_first.len() < 55 && on_first.contains(&54),
+        "one page of 50: {on_first:?}"
+    );
+    let older = first
+        .split("before=")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to older entries");
+    let second = get(&app, &client, &format!("/console/audit?before={older}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let on_second = probes(&second);
+    let mut both: Vec<u32> = on_first.iter().chain(&on_second).copied().collect();
+    both.sort_unstable();
+    assert_eq!(
+        both,
+        (0..55).collect::<Vec<_>>(),
+        "every entry once, newest first"
+    );
+    assert!(on_second.contains(&0), "{second}");
+    let by_actor = get(
+        &app,
+        &client,
+        "/console/audit?actor=staff%3Aquinn%40dealbridge.test",
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(by_actor.contains("tenant.paused"), "{by_actor}");
+    assert!(!by_actor.contains("probe."), "{by_actor}");
+    let by_tenant = get(
+        &app,
+        &client,
+        &format!("/console/audit?tenant={}&action=probe.1", demo.id),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        by_tenant.contains("probe.10") && by_tenant.contains("probe.19"),
+        "{by_tenant}"
+    );
+    assert!(
+        !by_tenant.contains("probe.20") && !by_tenant.contains("tenant.paused"),
+        "{by_tenant}"
+    );
+    let today = Utc::now().date_naive();
+    let dated = get(
+        &app,
+        &client,
+        &format!("/console/audit?from={today}&to={today}&action=tenant."),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(dated.contains("tenant.paused"), "{dated}");
+    let yesterday = today.pred_opt().unwrap();
+    let past = get(&app, &client, &format!("/console/audit?to={yesterday}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(past.contains("No entries"), "{past}");
+    assert_eq!(
+        get(&app, &client, "/console/audit?from=yesterday")
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        get(&app, &client, "/console/audit?tenant=nope")
+            .await
+            .status(),
+        400
     );
 }

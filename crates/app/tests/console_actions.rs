@@ -287,7 +287,13 @@ async fn actions_answer_404_for_unknown_tenants_and_change_nothing() {
     let tenant = demo_tenant(&app).await;
     let (client, csrf) = operator(&app).await;
     let why = [("csrf", csrf.as_str()), ("reason", "wrong tenant")];
-    for action in ["pause", "resume", "webhooks/check", "reconcile"] {
+    for action in [
+        "pause",
+        "resume",
+        "webhooks/check",
+        "reconcile",
+        "tokens/refresh",
+    ] {
         for id in [TenantId::new().to_string(), "not-a-tenant".to_string()] {
             let path = format!("/console/tenants/{id}/{action}");
             assert_eq!(
@@ -354,4 +360,64 @@ async fn a_paused_tenants_events_are_still_recorded() {
     let (status, body) = send_event(&app, tenant.id, &secret).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"recorded\""), "{body}");
+}
+
+#[tokio::test]
+async fn a_forced_token_refresh_refreshes_the_tenants_installation_and_is_audited() {
+    let app = spawn_app().await;
+    let tenant = demo_tenant(&app).await;
+    let (client, csrf) = operator(&app).await;
+    let path = format!("/console/tenants/{}/tokens/refresh", tenant.id);
+    let tenant_page = page(&app, &client, &format!("/console/tenants/{}", tenant.id)).await;
+    assert!(
+        tenant_page.contains("Force a token refresh"),
+        "{tenant_page}"
+    );
+
+    let no_reason = act(&app, &client, &path, &[("csrf", &csrf)]).await;
+    assert_eq!(no_reason.status(), 400, "a reason is required");
+    let why = [("csrf", csrf.as_str()), ("reason", "customer sees 401s")];
+    let refreshed = act(&app, &client, &path, &why).await;
+    assert_eq!(refreshed.status(), 303);
+    let log = app.store.audit_log(Some(tenant.id), 10).await.unwrap();
+    let entry = log
+        .iter()
+        .find(|e| e.action == "tokens.refresh_forced")
+        .expect("the refresh is audited");
+    assert_eq!(entry.actor, format!("staff:{OPERATOR}"));
+    assert_eq!(entry.detail["reason"], "customer sees 401s");
+    assert_eq!(entry.detail["refreshed"], 1, "{entry:?}");
+    assert_eq!(entry.detail["failed"], 0, "{entry:?}");
+    let detail = entry.detail.to_string();
+    assert!(
+        !detail.contains("token\":\""),
+        "no token in the log: {detail}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_refresh_without_an_oauth_installation_is_a_clear_conflict() {
+    let app = spawn_app().await;
+    let bare = app
+        .store
+        .upsert_tenant(&dealbridge_core::tenant::NewTenant {
+            company_id: CompanyId::new(990_077),
+            company_name: "No Install Co".into(),
+            company_domain: "noinstall".into(),
+        })
+        .await
+        .unwrap();
+    let (client, csrf) = operator(&app).await;
+    let why = [("csrf", csrf.as_str()), ("reason", "try it")];
+    let path = format!("/console/tenants/{}/tokens/refresh", bare.id);
+    let answer = act(&app, &client, &path, &why).await;
+    assert_eq!(answer.status(), 409);
+    let body = answer.text().await.unwrap();
+    assert!(body.contains("no active OAuth installation"), "{body}");
+    assert!(app
+        .store
+        .audit_log(Some(bare.id), 5)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -31,6 +31,7 @@ const ACTIONS: &[&str] = &[
     "/tenants/{id}/resume",
     "/tenants/{id}/webhooks/check",
     "/tenants/{id}/reconcile",
+    "/tenants/{id}/tokens/refresh",
 ];
 /// Console POST routes any signed-in engineer may use, whatever the role.
 const OPEN_TO_ALL: &[&str] = &["/login", "/logout"];
@@ -216,6 +217,7 @@ async fn a_viewer_reads_the_console_but_every_action_is_refused() {
         "no form but signing out: {html}"
     );
     assert_eq!(get(&app, &viewer, "/console/jobs/dead").await.status(), 200);
+    assert_eq!(get(&app, &viewer, "/console/audit").await.status(), 200);
 
     let fill = |route: &str| {
         format!(

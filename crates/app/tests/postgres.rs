@@ -165,6 +165,33 @@ async fn console_checks(app: &helpers::TestApp) -> Result<(), Failed> {
     if !list.contains("Postgres Co") || !list.contains("1 queued") {
         return Err(format!("the tenant list misses the tenant or its job: {list}").into());
     }
+    // The state filters and the audit page's filters, on Postgres's parameter typing.
+    for (path, expected) in [
+        ("/console?state=active&q=postgres", "Postgres Co"),
+        (
+            "/console?state=paused&q=postgres",
+            "No tenants in this state",
+        ),
+        (
+            "/console/audit?action=staff.&from=2020-01-01&to=2999-12-31",
+            "Audit log",
+        ),
+        (
+            format!("/console/audit?tenant={}&actor=nobody", tenant.id).as_str(),
+            "No entries",
+        ),
+    ] {
+        let answer = client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = answer.status();
+        let page = answer.text().await.map_err(|e| e.to_string())?;
+        if status != 200 || !page.contains(expected) {
+            return Err(format!("{path} answered {status} without {expected:?}: {page}").into());
+        }
+    }
     Ok(())
 }
 

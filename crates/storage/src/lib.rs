@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod audit_search;
 mod budgets;
 mod error;
 mod event_sources;
@@ -21,6 +22,7 @@ mod webhooks;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use audit_search::{prefix_pattern, AuditQuery};
 pub use budgets::{from_millis, rolled_budget, to_millis, BudgetColumns};
 pub use budgets::{
     BudgetFigures, Budgets, DailyBudget, SlotRelease, SlotTake, SlotsTaken, TokenTake, WindowKey,
@@ -52,7 +54,10 @@ pub use staff::{NewStaffAccount, StaffAccount, StaffAccounts, StaffRole, Unknown
 pub use store::{
     AuditLog, Installations, Maintenance, OneTimeNonces, Store, TenantSettings, Tenants,
 };
-pub use tenant_directory::{like_pattern, TenantDirectory, TenantListQuery, TenantSummary};
+pub use tenant_directory::{
+    like_pattern, BudgetUse, TenantDirectory, TenantListQuery, TenantState, TenantSummary,
+    COUNT_CAP,
+};
 pub use tokens::{IdleInstallation, InstallationKey, StaleKeyTokens, TokenUpkeep};
 pub use webhooks::{
     MirrorCoverage, NewWebhookRegistration, WebhookRegistration, WebhookRegistrations, WebhookState,

@@ -213,4 +213,8 @@ pub trait AuditLog: Send + Sync + 'static {
         tenant_id: Option<TenantId>,
         limit: u32,
     ) -> StoreResult<Vec<AuditEntry>>;
+
+    /// The support console's search: entries of every tenant (and none) matching each filter
+    /// given, newest first, a page of `limit` before the `before` cursor. An operators' read.
+    async fn search_audit(&self, query: &crate::AuditQuery) -> StoreResult<Vec<AuditEntry>>;
 }

@@ -2,10 +2,50 @@
 //! read in one query per page rather than several per tenant.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use dealbridge_core::tenant::Tenant;
 use dealbridge_core::CompanyId;
 
 use crate::{JobCounts, StoreResult};
+
+/// Job counts stop here: past it the list says "10,000+" rather than count a million rows.
+pub const COUNT_CAP: u64 = 10_000;
+
+/// What support filters the list by. The four are disjoint: a tenant waiting for a user to
+/// reconnect is `NeedsReauth`, not `Active`, whether or not it is paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantState {
+    /// Active, and no installation waits for a reconnect.
+    Active,
+    /// Not uninstalled, and at least one installation's refresh token was refused.
+    NeedsReauth,
+    /// Paused by support, and no installation waits for a reconnect.
+    Paused,
+    Uninstalled,
+}
+
+impl TenantState {
+    pub const ALL: [TenantState; 4] = [
+        TenantState::Active,
+        TenantState::NeedsReauth,
+        TenantState::Paused,
+        TenantState::Uninstalled,
+    ];
+
+    /// As it appears in the console's `?state=`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantState::Active => "active",
+            TenantState::NeedsReauth => "needs-reauth",
+            TenantState::Paused => "paused",
+            TenantState::Uninstalled => "uninstalled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
 
 /// One page of tenants, ordered by Pipedrive company id (stable and unique, so it is the cursor).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -14,7 +54,21 @@ pub struct TenantListQuery {
     pub after: Option<CompanyId>,
     /// Case-insensitive substring of the company name or domain; `%` and `_` match themselves.
     pub search: Option<String>,
+    pub state: Option<TenantState>,
     pub limit: u32,
+    /// Errors count from 24 hours before this; a budget period that ended by then counts as
+    /// nothing spent today.
+    pub now: DateTime<Utc>,
+}
+
+/// Today's Pipedrive budget of the tenant's company as the shared ledger holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetUse {
+    /// Tokens charged this period, including blocks instances have leased and not yet used.
+    pub spent: u64,
+    /// Configured, or else learned from Pipedrive's refusal; `None` when neither is known.
+    pub daily_limit: Option<u64>,
+    pub exhausted_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +76,13 @@ pub struct TenantSummary {
     pub tenant: Tenant,
     pub active_installations: u64,
     pub needs_reauth_installations: u64,
+    /// Queued and dead are capped at `COUNT_CAP + 1`.
     pub jobs: JobCounts,
+    /// Jobs that failed in the 24 hours before the query's `now`: dead ones, and those waiting
+    /// for a retry. Capped at `COUNT_CAP + 1`.
+    pub errors_24h: u64,
+    /// `None` while the ledger has no row for the company (nothing was ever spent).
+    pub budget: Option<BudgetUse>,
 }
 
 #[async_trait]

@@ -233,20 +233,36 @@ mod tests {
         assert!(login.contains("console-password"), "{login}");
 
         health(&mut context);
-        context.insert("q", "");
+        context.insert("q", "acme co");
+        context.insert("q_encoded", "acme+co");
+        context.insert("state", "paused");
+        context.insert(
+            "state_filters",
+            &serde_json::json!([{"value": "active", "label": "Active", "current": false},
+                {"value": "paused", "label": "Paused", "current": true}]),
+        );
         context.insert("next_after", &42);
         context.insert(
             "tenants",
             &serde_json::json!([{"id": "t-1", "company_id": 7, "company_name": "Acme",
                 "company_domain": "acme", "status": "active", "active_installations": 1,
-                "needs_reauth_installations": 1, "jobs": {"queued": 1, "running": 0, "dead": 2},
-                "budget": {"spent": 10, "daily_limit": null, "learned": false,
-                    "resets_at": "r", "exhausted_until": "soon"}}]),
+                "needs_reauth_installations": 1, "queued": "10,000+", "running": "0",
+                "dead": "2", "has_dead": true, "errors_24h": "3", "has_errors": true,
+                "budget": {"spent": "7,500", "daily_limit": "30,000", "percent": 25,
+                    "exhausted_until": "soon"}}]),
         );
         let list = templates.render("console/tenants.html", &context).unwrap();
         assert!(list.contains(r#"href="/console/tenants/t-1""#), "{list}");
         assert!(list.contains("paused until soon"), "{list}");
-        assert!(list.contains("after=42"), "{list}");
+        assert!(list.contains("10,000+ queued"), "{list}");
+        assert!(list.contains("3 failed"), "{list}");
+        assert!(list.contains("7,500 / 30,000"), "{list}");
+        assert!(list.contains("(25%)"), "{list}");
+        assert!(list.contains(r#"aria-current="page">Paused"#), "{list}");
+        assert!(
+            list.contains("after=42&amp;state=paused&amp;q=acme+co"),
+            "the next page keeps the filter and search: {list}"
+        );
 
         context.insert(
             "tenant",

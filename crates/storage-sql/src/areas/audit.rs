@@ -1,8 +1,8 @@
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use dealbridge_core::audit::{AuditEntry, NewAuditEntry};
 use dealbridge_core::TenantId;
-use dealbridge_storage::{AuditLog, StoreResult};
+use dealbridge_storage::{prefix_pattern, AuditLog, AuditQuery, StoreResult};
 
 use crate::backend::Backend;
 use crate::statement::sql;
@@ -14,6 +14,23 @@ const APPEND: &str = "insert into audit_log (tenant_id, actor, action, detail, c
 
 const LOG: &str = "select id, tenant_id, actor, action, detail, created_at from audit_log
     where tenant_id is not distinct from $1 order by id desc limit $2";
+
+// Each filter is skipped when its value is null (the dates when open, by bounds no entry passes);
+// the id cursor walks the primary key backwards.
+// The action prefix is compared lowered, as SQLite's LIKE ignores ASCII case and Postgres's does not.
+const SEARCH: &str = "select id, tenant_id, actor, action, detail, created_at from audit_log
+    where ($1 is null or id < $1)
+      and ($2 is null or tenant_id = $2)
+      and ($3 is null or actor = $3)
+      and ($4 is null or lower(action) like lower($4) escape '\\')
+      and created_at >= $5 and created_at < $6
+    order by id desc limit $7";
+
+/// An open end of the date range: a year every timestamp format of both backends still orders
+/// correctly as text.
+fn far_future() -> DateTime<Utc> {
+    DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
 
 fn entry_from_row<B: Backend>(row: &B::Row) -> StoreResult<AuditEntry> {
     let tenant_id: Option<Id> = B::get(row, "tenant_id")?;
@@ -54,5 +71,19 @@ impl<B: Backend> AuditLog for SqlStore<B> {
     ) -> StoreResult<Vec<AuditEntry>> {
         let values = (tenant_column(tenant_id), i64::from(limit));
         self.fetch_all(LOG, values, entry_from_row::<B>).await
+    }
+
+    async fn search_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        let action = query.action_prefix.as_deref().map(prefix_pattern);
+        let values = (
+            query.before,
+            tenant_column(query.tenant_id),
+            &query.actor,
+            &action,
+            query.from.unwrap_or(DateTime::UNIX_EPOCH),
+            query.until.unwrap_or_else(far_future),
+            i64::from(query.limit),
+        );
+        self.fetch_all(SEARCH, values, entry_from_row::<B>).await
     }
 }

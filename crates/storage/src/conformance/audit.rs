@@ -5,7 +5,7 @@ use dealbridge_core::TenantId;
 use serde_json::json;
 
 use super::{ensure_eq, fixtures, Check, CheckFuture};
-use crate::Store;
+use crate::{AuditQuery, Store};
 
 pub(super) const CHECKS: &[(&str, Check)] = &[
     (
@@ -13,6 +13,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
         entries_are_listed_newest_first,
     ),
     ("audit::scoped_by_tenant", scoped_by_tenant),
+    (
+        "audit::search_filters_and_pages_by_id",
+        search_filters_and_pages_by_id,
+    ),
 ];
 
 fn entry(tenant_id: Option<TenantId>, action: &str) -> NewAuditEntry {
@@ -66,6 +70,126 @@ fn scoped_by_tenant(store: Arc<dyn Store>) -> CheckFuture {
             unowned[0].action,
             "uninstall.bad_credentials".to_string(),
             "unowned action"
+        );
+        Ok(())
+    })
+}
+
+fn search_filters_and_pages_by_id(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let one = fixtures::tenant(store.as_ref(), 1).await?;
+        let two = fixtures::tenant(store.as_ref(), 2).await?;
+        let start = chrono::Utc::now() - chrono::Duration::seconds(1);
+        let write = |tenant, actor: &str, action: &str| NewAuditEntry {
+            tenant_id: tenant,
+            actor: actor.into(),
+            action: action.into(),
+            detail: json!({}),
+        };
+        for e in [
+            write(Some(one.id), "staff:ana@x.test", "tenant.paused"),
+            write(Some(two.id), "staff:ana@x.test", "job.retry"),
+            write(None, "cli:ops", "staff.added"),
+            write(Some(one.id), "staff:bo@x.test", "tenant.resumed"),
+            write(Some(one.id), "user:7", "settings.save"),
+        ] {
+            store.append_audit(&e).await?;
+        }
+        let search = |query: AuditQuery| {
+            let store = store.clone();
+            async move {
+                let found = store
+                    .search_audit(&AuditQuery {
+                        limit: if query.limit == 0 { 50 } else { query.limit },
+                        ..query
+                    })
+                    .await?;
+                anyhow::Ok(found.into_iter().map(|e| e.action).collect::<Vec<_>>())
+            }
+        };
+        ensure_eq!(
+            search(AuditQuery::default()).await?,
+            vec![
+                "settings.save",
+                "tenant.resumed",
+                "staff.added",
+                "job.retry",
+                "tenant.paused"
+            ],
+            "all, newest first, every tenant and none"
+        );
+        ensure_eq!(
+            search(AuditQuery {
+                tenant_id: Some(one.id),
+                ..AuditQuery::default()
+            })
+            .await?,
+            vec!["settings.save", "tenant.resumed", "tenant.paused"],
+            "one tenant"
+        );
+        ensure_eq!(
+            search(AuditQuery {
+                actor: Some("staff:ana@x.test".into()),
+                ..AuditQuery::default()
+            })
+            .await?,
+            vec!["job.retry", "tenant.paused"],
+            "one actor"
+        );
+        ensure_eq!(
+            search(AuditQuery {
+                action_prefix: Some("Tenant.".into()),
+                ..AuditQuery::default()
+            })
+            .await?,
+            vec!["tenant.resumed", "tenant.paused"],
+            "an action prefix, any case"
+        );
+        ensure_eq!(
+            search(AuditQuery {
+                action_prefix: Some("tenant%".into()),
+                ..AuditQuery::default()
+            })
+            .await?,
+            Vec::<String>::new(),
+            "wildcards match literally"
+        );
+        ensure_eq!(
+            search(AuditQuery {
+                until: Some(start),
+                ..AuditQuery::default()
+            })
+            .await?,
+            Vec::<String>::new(),
+            "nothing before the start"
+        );
+        ensure_eq!(
+            search(AuditQuery {
+                from: Some(start),
+                until: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+                tenant_id: Some(two.id),
+                ..AuditQuery::default()
+            })
+            .await?,
+            vec!["job.retry"],
+            "a date range and a tenant"
+        );
+        let first = store
+            .search_audit(&AuditQuery {
+                limit: 2,
+                ..AuditQuery::default()
+            })
+            .await?;
+        let last_id = first.last().map(|e| e.id);
+        ensure_eq!(
+            search(AuditQuery {
+                before: last_id,
+                limit: 2,
+                ..AuditQuery::default()
+            })
+            .await?,
+            vec!["staff.added", "job.retry"],
+            "the next page starts after the cursor"
         );
         Ok(())
     })

@@ -3,13 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{Duration as Span, Utc};
 use dealbridge_core::installation::InstallationStatus;
-use dealbridge_core::tenant::NewTenant;
+use dealbridge_core::tenant::{NewTenant, TenantStatus};
 use dealbridge_core::{CompanyId, UserId};
 
 use super::jobs::{claim_one_queue, job};
 use super::{ensure_eq, fixtures, Check, CheckFuture};
-use crate::{JobCounts, JobFailure, Store, TenantListQuery};
+use crate::{JobCounts, JobFailure, Store, TenantListQuery, TenantState, TokenTake};
 
 pub(super) const CHECKS: &[(&str, Check)] = &[
     (
@@ -23,6 +24,11 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
     (
         "tenant_directory::counts_installations_and_jobs_per_tenant",
         counts_installations_and_jobs,
+    ),
+    ("tenant_directory::filters_by_state", filters_by_state),
+    (
+        "tenant_directory::carries_todays_budget_and_recent_errors",
+        carries_budget_and_errors,
     ),
 ];
 
@@ -156,6 +162,155 @@ fn counts_installations_and_jobs(store: Arc<dyn Store>) -> CheckFuture {
         ensure_eq!(page[1].tenant.id, quiet.id, "quiet tenant");
         ensure_eq!(page[1].jobs, JobCounts::default(), "no jobs");
         ensure_eq!(page[1].active_installations, 0, "no installations");
+        Ok(())
+    })
+}
+
+fn filters_by_state(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        // 1 active; 2 active but waiting for a reconnect; 3 paused; 4 uninstalled; 5 paused and
+        // waiting for a reconnect; 6 uninstalled with a stale needs-reauth row.
+        for company in 1..=6 {
+            let tenant = fixtures::tenant(store.as_ref(), company).await?;
+            store
+                .upsert_installation(tenant.id, &fixtures::installation(1, 1))
+                .await?;
+            if matches!(company, 2 | 5 | 6) {
+                store
+                    .set_installation_status(
+                        tenant.id,
+                        UserId::new(1),
+                        InstallationStatus::NeedsReauth,
+                    )
+                    .await?;
+            }
+            let status = match company {
+                3 | 5 => TenantStatus::Paused,
+                4 | 6 => TenantStatus::Uninstalled,
+                _ => TenantStatus::Active,
+            };
+            store.set_tenant_status(tenant.id, status).await?;
+        }
+        let of = |state: Option<TenantState>| {
+            let store = store.clone();
+            async move {
+                let page = store
+                    .list_tenants(&TenantListQuery {
+                        state,
+                        limit: 10,
+                        ..TenantListQuery::default()
+                    })
+                    .await?;
+                anyhow::Ok(companies(&page))
+            }
+        };
+        ensure_eq!(of(None).await?, vec![1, 2, 3, 4, 5, 6], "all");
+        ensure_eq!(of(Some(TenantState::Active)).await?, vec![1], "active");
+        ensure_eq!(
+            of(Some(TenantState::NeedsReauth)).await?,
+            vec![2, 5],
+            "needs reauth"
+        );
+        ensure_eq!(of(Some(TenantState::Paused)).await?, vec![3], "paused");
+        ensure_eq!(
+            of(Some(TenantState::Uninstalled)).await?,
+            vec![4, 6],
+            "uninstalled"
+        );
+        let after = store
+            .list_tenants(&TenantListQuery {
+                state: Some(TenantState::NeedsReauth),
+                after: Some(CompanyId::new(2)),
+                limit: 10,
+                ..TenantListQuery::default()
+            })
+            .await?;
+        ensure_eq!(
+            companies(&after),
+            vec![5],
+            "a filtered page goes on after the cursor"
+        );
+        Ok(())
+    })
+}
+
+fn carries_budget_and_errors(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let now = Utc::now();
+        let spender = fixtures::tenant(store.as_ref(), 11).await?;
+        fixtures::tenant(store.as_ref(), 12).await?;
+        store
+            .budget_set_limit(CompanyId::new(11), Some(1000), now, now + Span::hours(3))
+            .await?;
+        let take = TokenTake {
+            company_id: CompanyId::new(11),
+            now,
+            period_end: now + Span::hours(3),
+            min: 250,
+            max: 250,
+            bulk: false,
+            reserve_bp: 0,
+        };
+        ensure_eq!(store.budget_take_tokens(&take).await?.0, 250, "taken");
+
+        // Two failures: one dead, one waiting for its retry; and a job that never failed.
+        for n in 0..3 {
+            store.enqueue(&job(spender.id, n)).await?;
+        }
+        let claimed =
+            claim_one_queue(store.as_ref(), Some(spender.id), 2, Duration::from_secs(60)).await?;
+        let leases: Vec<_> = claimed.iter().filter_map(|j| j.lease()).collect();
+        anyhow::ensure!(leases.len() == 2, "two claimed");
+        let dead = JobFailure {
+            error: "boom".into(),
+            retry_at: None,
+        };
+        anyhow::ensure!(store.fail_job(&leases[0], &dead).await?, "lease lost");
+        let retry = JobFailure {
+            error: "429".into(),
+            retry_at: Some(now + Span::minutes(5)),
+        };
+        anyhow::ensure!(store.fail_job(&leases[1], &retry).await?, "lease lost");
+
+        let list = |at| {
+            let store = store.clone();
+            async move {
+                store
+                    .list_tenants(&TenantListQuery {
+                        limit: 10,
+                        now: at,
+                        ..TenantListQuery::default()
+                    })
+                    .await
+            }
+        };
+        let page = list(now).await?;
+        ensure_eq!(companies(&page), vec![11, 12], "both");
+        let budget = page[0]
+            .budget
+            .ok_or_else(|| anyhow::anyhow!("the spender has a budget row"))?;
+        ensure_eq!(
+            (budget.spent, budget.daily_limit),
+            (250, Some(1000)),
+            "budget"
+        );
+        ensure_eq!(page[0].errors_24h, 2, "dead and retrying");
+        ensure_eq!(
+            page[0].jobs,
+            JobCounts {
+                queued: 2,
+                running: 0,
+                dead: 1
+            },
+            "jobs"
+        );
+        ensure_eq!(page[1].budget, None, "never spent");
+        ensure_eq!(page[1].errors_24h, 0, "no errors");
+
+        // A day later the failures are older than 24 hours and the period has ended.
+        let later = list(now + Span::hours(25)).await?;
+        ensure_eq!(later[0].errors_24h, 0, "old failures");
+        ensure_eq!(later[0].budget.map(|b| b.spent), Some(0), "a new period");
         Ok(())
     })
 }

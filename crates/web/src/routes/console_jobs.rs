@@ -5,8 +5,8 @@ use actix_session::Session;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
+use crate::services::tenant_actions::{reason, ReasonForm};
 use crate::services::{console, job_retry, tenant_health};
-use crate::session::CsrfForm;
 use crate::staff_session::{check_staff_csrf, staff_csrf_token, StaffUser};
 use crate::{pages, AppError, AppState};
 
@@ -27,6 +27,7 @@ async fn show(
         &tenant_health::dead_jobs(&state, None, 100).await?,
     );
     context.insert("retry_base", "/console/jobs");
+    context.insert("reason_required", &true);
     pages::staff_html(&state, "console/dead_jobs.html", &context)
 }
 
@@ -35,11 +36,12 @@ async fn retry(
     staff: StaffUser,
     session: Session,
     path: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    form: web::Form<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
     check_staff_csrf(&session, &form.csrf)?;
     let job = tenant_health::job_id(&path)?;
-    job_retry::retry(&state, None, job, &staff.actor()).await?;
+    let why = reason(&form.reason)?;
+    job_retry::retry(&state, None, job, &staff.actor(), Some(&why)).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/console/jobs/dead"))
         .finish())

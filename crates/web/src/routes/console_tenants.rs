@@ -8,16 +8,17 @@ use actix_web::{web, HttpResponse};
 use dealbridge_core::installation::InstallationStatus;
 use dealbridge_core::tenant::TenantStatus;
 use dealbridge_core::{CompanyId, TenantId};
-use dealbridge_storage::TenantListQuery;
+use dealbridge_storage::{TenantListQuery, TenantState};
 use serde::{Deserialize, Serialize};
 
+use crate::services::tenant_actions::{reason, ReasonForm};
 use crate::services::tenant_health::{self, when};
 use crate::services::{console, job_retry, tenant_actions};
-use crate::session::CsrfForm;
 use crate::staff_session::{check_staff_csrf, staff_csrf_token, StaffUser};
 use crate::{pages, AppError, AppState};
 
-const PAGE: u32 = 100;
+/// Fifty tenants a page: each row's counts walk up to `COUNT_CAP` index entries per kind.
+const PAGE: u32 = 50;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("", web::get().to(list))
@@ -29,6 +30,45 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 struct ListQuery {
     q: Option<String>,
     after: Option<i64>,
+    state: Option<String>,
+}
+
+/// A filter link of the list: its `?state=` value, its label, and whether it is the one shown.
+#[derive(Debug, Serialize)]
+struct StateFilter {
+    value: &'static str,
+    label: &'static str,
+    current: bool,
+}
+
+fn state_filters(current: Option<TenantState>) -> Vec<StateFilter> {
+    let label = |s: TenantState| match s {
+        TenantState::Active => "Active",
+        TenantState::NeedsReauth => "Needs reauth",
+        TenantState::Paused => "Paused",
+        TenantState::Uninstalled => "Uninstalled",
+    };
+    TenantState::ALL
+        .into_iter()
+        .map(|s| StateFilter {
+            value: s.as_str(),
+            label: label(s),
+            current: current == Some(s),
+        })
+        .collect()
+}
+
+/// An unknown `?state=` is refused rather than ignored: a list that silently shows everything
+/// would read as "all tenants are in this state".
+fn parse_state(text: Option<&str>) -> Result<Option<TenantState>, AppError> {
+    match text.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(text) => TenantState::parse(text).map(Some).ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "unknown state {text:?}: use active, needs-reauth, paused or uninstalled"
+            ))
+        }),
+    }
 }
 
 async fn list(
@@ -39,12 +79,15 @@ async fn list(
 ) -> Result<HttpResponse, AppError> {
     let query = query.into_inner();
     let search = query.q.filter(|q| !q.trim().is_empty());
+    let filter = parse_state(query.state.as_deref())?;
     let rows = console::tenant_rows(
         &state,
         &TenantListQuery {
             after: query.after.map(CompanyId::new),
             search: search.clone(),
+            state: filter,
             limit: PAGE,
+            now: chrono::Utc::now(),
         },
     )
     .await?;
@@ -54,7 +97,13 @@ async fn list(
     let mut context = console::context(&staff, &staff_csrf_token(&session)?);
     context.insert("tenants", &rows);
     context.insert("queue", &console::queue_rows(&state).await?);
-    context.insert("q", &search.unwrap_or_default());
+    let q = search.unwrap_or_default();
+    // Tera here has no `urlencode` filter: the search goes into links already encoded.
+    let q_encoded: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
+    context.insert("q_encoded", &q_encoded);
+    context.insert("q", &q);
+    context.insert("state", filter.map_or("", TenantState::as_str));
+    context.insert("state_filters", &state_filters(filter));
     context.insert("next_after", &next);
     pages::staff_html(&state, "console/tenants.html", &context)
 }
@@ -107,6 +156,7 @@ async fn show(
         &tenant_health::dead_jobs(&state, Some(id), 50).await?,
     );
     context.insert("retry_base", &format!("/console/tenants/{id}/jobs"));
+    context.insert("reason_required", &true);
     context.insert("audit", &audit);
     context.insert("tenant_actions", &action_forms(tenant.status));
     context.insert("max_reason", &tenant_actions::MAX_REASON_CHARS);
@@ -126,7 +176,8 @@ struct ActionView {
     label: &'static str,
 }
 
-/// The actions that make sense in the tenant's status: pause or resume, and the two requests.
+/// The actions that make sense in the tenant's status: pause or resume, the two requests and a
+/// token refresh.
 fn action_forms(status: TenantStatus) -> Vec<ActionView> {
     let toggle = match status {
         TenantStatus::Paused => ActionView {
@@ -151,6 +202,11 @@ fn action_forms(status: TenantStatus) -> Vec<ActionView> {
             id: "reconcile",
             path: "reconcile",
             label: "Reconcile with Pipedrive now",
+        },
+        ActionView {
+            id: "tokens",
+            path: "tokens/refresh",
+            label: "Force a token refresh",
         },
     ]
 }
@@ -194,11 +250,12 @@ async fn retry(
     staff: StaffUser,
     session: Session,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfForm>,
+    form: web::Form<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
     check_staff_csrf(&session, &form.csrf)?;
     let (tenant, job) = path.into_inner();
     let tenant = tenant_id(&tenant)?;
+    let why = reason(&form.reason)?;
     // The audit entry belongs to the tenant, so it must exist before anything changes.
     state
         .store
@@ -206,7 +263,7 @@ async fn retry(
         .await?
         .ok_or(AppError::NotFound)?;
     let job = tenant_health::job_id(&job)?;
-    job_retry::retry(&state, Some(tenant), job, &staff.actor()).await?;
+    job_retry::retry(&state, Some(tenant), job, &staff.actor(), Some(&why)).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, format!("/console/tenants/{tenant}")))
         .finish())

@@ -23,7 +23,7 @@ async fn retry(
     check_csrf(&session, &form.csrf)?;
     let job = tenant_health::job_id(&path)?;
     let actor = format!("pipedrive_user:{}", user.user_id);
-    job_retry::retry(&state, Some(user.tenant_id), job, &actor).await?;
+    job_retry::retry(&state, Some(user.tenant_id), job, &actor, None).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/dashboard"))
         .finish())

@@ -1,5 +1,6 @@
 //! Every route, assembled from one module per resource.
 
+mod console_audit;
 mod console_jobs;
 mod console_login;
 mod console_tenant_actions;
@@ -67,7 +68,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(console_login::configure)
             .configure(console_tenants::configure)
             .configure(console_tenant_actions::configure)
-            .configure(console_jobs::configure),
+            .configure(console_jobs::configure)
+            .configure(console_audit::configure),
     );
     pipedrive_hooks::configure(cfg);
     configure_event_sources(cfg);

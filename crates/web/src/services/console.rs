@@ -1,11 +1,11 @@
 //! The support console's pages, beyond one tenant's health: the tenants list with each company's
-//! budget, and what every console page's template needs.
+//! budget, queue and recent errors, and what every console page's template needs.
 
-use dealbridge_storage::TenantListQuery;
+use dealbridge_storage::{BudgetUse, TenantListQuery, COUNT_CAP};
 use serde::Serialize;
 use tera::Context;
 
-use crate::services::tenant_health::{self, BudgetView, CountsView};
+use crate::services::tenant_health;
 use crate::staff_session::StaffUser;
 use crate::{AppError, AppState};
 
@@ -18,26 +18,49 @@ pub struct TenantRow {
     pub status: &'static str,
     pub active_installations: u64,
     pub needs_reauth_installations: u64,
-    pub jobs: CountsView,
-    pub budget: Option<BudgetView>,
+    /// Counts as shown: "10,000+" past the cap.
+    pub queued: String,
+    pub running: String,
+    pub dead: String,
+    pub has_dead: bool,
+    pub errors_24h: String,
+    pub has_errors: bool,
+    pub budget: Option<BudgetUseView>,
 }
 
-/// One page of tenants. The budgets are read concurrently: one ledger read per row.
+/// Today's share of the company's daily Pipedrive budget.
+#[derive(Debug, Serialize)]
+pub struct BudgetUseView {
+    pub spent: String,
+    pub daily_limit: Option<String>,
+    /// Whole percent of the daily limit, when it is known.
+    pub percent: Option<u64>,
+    pub exhausted_until: Option<String>,
+}
+
+impl From<BudgetUse> for BudgetUseView {
+    fn from(budget: BudgetUse) -> Self {
+        Self {
+            spent: thousands(budget.spent),
+            daily_limit: budget.daily_limit.map(thousands),
+            percent: budget
+                .daily_limit
+                .filter(|l| *l > 0)
+                .map(|l| budget.spent.saturating_mul(100) / l),
+            exhausted_until: budget.exhausted_until.map(tenant_health::when),
+        }
+    }
+}
+
+/// One page of tenants, with every figure from the one directory query (no read per tenant).
 pub async fn tenant_rows(
     state: &AppState,
     query: &TenantListQuery,
 ) -> Result<Vec<TenantRow>, AppError> {
     let summaries = state.store.list_tenants(query).await?;
-    let budgets = futures::future::join_all(
-        summaries
-            .iter()
-            .map(|s| tenant_health::budget(state, s.tenant.company_id)),
-    )
-    .await;
     Ok(summaries
         .into_iter()
-        .zip(budgets)
-        .map(|(s, budget)| TenantRow {
+        .map(|s| TenantRow {
             id: s.tenant.id.to_string(),
             company_id: s.tenant.company_id.get(),
             company_name: s.tenant.company_name,
@@ -45,10 +68,37 @@ pub async fn tenant_rows(
             status: s.tenant.status.as_str(),
             active_installations: s.active_installations,
             needs_reauth_installations: s.needs_reauth_installations,
-            jobs: s.jobs.into(),
-            budget,
+            queued: capped(s.jobs.queued),
+            running: capped(s.jobs.running),
+            dead: capped(s.jobs.dead),
+            has_dead: s.jobs.dead > 0,
+            errors_24h: capped(s.errors_24h),
+            has_errors: s.errors_24h > 0,
+            budget: s.budget.map(BudgetUseView::from),
         })
         .collect())
+}
+
+/// A count the store capped: "10,000+" once past `COUNT_CAP`, else the number with separators.
+pub fn capped(n: u64) -> String {
+    if n > COUNT_CAP {
+        format!("{}+", thousands(COUNT_CAP))
+    } else {
+        thousands(n)
+    }
+}
+
+/// `1234567` as "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// One lane of the whole queue, for the tenants page's header.
@@ -98,4 +148,36 @@ pub fn context(staff: &StaffUser, csrf: &str) -> Context {
     context.insert("read_only", &!staff.role.can_act());
     context.insert("csrf", csrf);
     context
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_read_with_separators_and_stop_at_the_cap() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(capped(COUNT_CAP), "10,000");
+        assert_eq!(capped(COUNT_CAP + 1), "10,000+");
+    }
+
+    #[test]
+    fn the_budget_share_is_a_whole_percent_of_a_known_limit() {
+        let view = BudgetUseView::from(BudgetUse {
+            spent: 7_500,
+            daily_limit: Some(30_000),
+            exhausted_until: None,
+        });
+        assert_eq!(view.percent, Some(25));
+        assert_eq!(view.daily_limit.as_deref(), Some("30,000"));
+        let unknown = BudgetUseView::from(BudgetUse {
+            spent: 10,
+            daily_limit: None,
+            exhausted_until: None,
+        });
+        assert_eq!(unknown.percent, None);
+    }
 }

@@ -18,4 +18,5 @@ pub mod staff;
 pub mod store_connections;
 pub mod tenant_actions;
 pub mod tenant_health;
+pub mod token_refresh;
 pub mod uninstall;

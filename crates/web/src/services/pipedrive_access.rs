@@ -10,11 +10,7 @@ use crate::AppState;
 
 /// The workflows over this app's store, client and keys.
 pub fn workflows(state: &AppState) -> Workflows {
-    let vault = TokenVault::new(
-        state.store.clone(),
-        state.keys.clone(),
-        state.pipedrive.oauth().clone(),
-    );
+    let vault = vault(state);
     let hooks = WebhookSetup {
         keys: state.keys.clone(),
         public_url: state.app.public_url.clone(),
@@ -24,6 +20,15 @@ pub fn workflows(state: &AppState) -> Workflows {
         Some(private) => workflows.with_api_token(private.api_token.clone()),
         None => workflows,
     }
+}
+
+/// The OAuth token vault over this app's store and keys (no use in private mode, which has none).
+pub fn vault(state: &AppState) -> TokenVault {
+    TokenVault::new(
+        state.store.clone(),
+        state.keys.clone(),
+        state.pipedrive.oauth().clone(),
+    )
 }
 
 /// A client for `user_id`'s installation, spending from the interactive lane: a person is

@@ -6,8 +6,19 @@ use dealbridge_core::audit::NewAuditEntry;
 use dealbridge_core::tenant::TenantStatus;
 use dealbridge_core::TenantId;
 use dealbridge_storage::NewJob;
+use serde::Deserialize;
 
 use crate::{AppError, AppState};
+
+/// A console action's form: the form token and the reason. A missing field reads as empty, so it
+/// is refused by the checks with a clear message.
+#[derive(Debug, Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub reason: String,
+}
 
 /// Longer reasons are refused rather than cut, so nothing written is lost silently.
 pub const MAX_REASON_CHARS: usize = 500;
