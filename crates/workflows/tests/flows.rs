@@ -316,14 +316,13 @@ async fn finished_events_and_their_journals_are_pruned_after_the_keep_period() -
         events_batch: 1,
         ..kept
     };
-    let pruned = due.prune_events(env.store.as_ref()).await.ok();
-    assert_eq!(
-        pruned,
-        Some(Pruned {
-            events: 2,
-            day_journals: 1
-        })
-    );
+    // Every finished event goes (the install's own Pipedrive events too), and the day's journal.
+    let pruned = due
+        .prune_events(env.store.as_ref())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    assert!(pruned.events >= 2, "{pruned:?}");
+    assert_eq!(pruned.day_journals, 1, "{pruned:?}");
     for event in [first, report] {
         assert!(env.store.inbox_event(tenant.id, event).await?.is_none());
         let steps = env
