@@ -14,6 +14,10 @@ use url::Url;
 
 const DEFAULT_CONFIG_FILE: &str = "dealbridge.toml";
 
+/// Finished events are kept at least this long: Pipedrive and the stores retry a delivery for
+/// up to days, and a usage report may arrive late for its day.
+const MIN_EVENT_RETENTION_DAYS: u32 = 3;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("invalid setting {key}: {reason}")]
@@ -56,6 +60,9 @@ pub struct Settings {
     /// `DEALBRIDGE_RETENTION_DAYS`: how long an uninstalled tenant's data is kept before the
     /// purge deletes it (a reinstall within it finds its settings again).
     pub retention_days: u32,
+    /// `DEALBRIDGE_EVENT_RETENTION_DAYS`: how long a processed or stale inbox event (with its own
+    /// step journal) and a day's usage-note journal are kept (default 30, at least 3).
+    pub event_retention_days: u32,
     pub pipedrive: PipedriveSettings,
     /// `DEALBRIDGE_ENCRYPTION_KEYS`: the key ring that seals tokens (see the crypto crate).
     pub encryption_keys: Option<SecretString>,
@@ -138,6 +145,8 @@ struct Raw {
     worker_concurrency: usize,
     #[serde(default = "defaults::retention_days")]
     retention_days: u32,
+    #[serde(default = "defaults::event_retention_days")]
+    event_retention_days: u32,
     #[serde(default)]
     pipedrive_client_id: Option<String>,
     #[serde(default)]
@@ -202,6 +211,9 @@ mod defaults {
         16
     }
     pub fn retention_days() -> u32 {
+        30
+    }
+    pub fn event_retention_days() -> u32 {
         30
     }
     pub fn pipedrive_oauth_url() -> String {
@@ -356,6 +368,15 @@ impl Raw {
                 "must be at least 1 (a reinstall by mistake must not lose the settings)".into(),
             ));
         }
+        if self.event_retention_days < MIN_EVENT_RETENTION_DAYS {
+            return Err(invalid(
+                "event_retention_days",
+                format!(
+                    "must be at least {MIN_EVENT_RETENTION_DAYS} (senders retry for days, and a \
+                     late usage report must find its day's note)"
+                ),
+            ));
+        }
         let metrics_listen =
             match self.metrics_listen.as_deref().map(str::trim) {
                 None | Some("") => None,
@@ -396,6 +417,7 @@ impl Raw {
             metrics_listen,
             metrics_max_companies: self.metrics_max_companies,
             retention_days: self.retention_days,
+            event_retention_days: self.event_retention_days,
             pipedrive,
             encryption_keys: self.encryption_keys,
             session_key: self.session_key,

@@ -88,6 +88,7 @@ pub async fn run(
 fn retention_policy(settings: &Settings) -> RetentionPolicy {
     RetentionPolicy {
         keep_after_uninstall: chrono::Duration::days(i64::from(settings.retention_days)),
+        keep_events: chrono::Duration::days(i64::from(settings.event_retention_days)),
         ..RetentionPolicy::default()
     }
 }

@@ -46,6 +46,25 @@ pub trait Retention: Send + Sync + 'static {
 
     /// When the tenant became uninstalled, if it is.
     async fn uninstalled_at(&self, tenant_id: TenantId) -> StoreResult<Option<DateTime<Utc>>>;
+
+    /// Deletes up to `limit` inbox events received before `before` whose work is over (processed,
+    /// or stale and never run), oldest first, with the journal of their own steps (keyed by the
+    /// event id), in one transaction; returns how many events went. Failed events stay until a
+    /// retry processes them: they are what the dashboard shows as needing attention, and a retry
+    /// needs its event. Journals of records several events share (a person by email, an order
+    /// by id) are never touched here: they are what keeps a later event from creating a second
+    /// record. Several instances pruning at once split the rows between them.
+    async fn prune_finished_events(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u32>;
+
+    /// Deletes up to `limit` journal steps, of every tenant, whose job key starts with `prefix`
+    /// and which were last written before `before`; returns how many went. For journals keyed
+    /// by a day (a usage note per record per day), which are finished once their day is past.
+    async fn prune_journal(
+        &self,
+        prefix: &str,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u32>;
 }
 
 /// A provisioned field from its stored columns (both backends store the same text columns).

@@ -28,7 +28,7 @@ pub use reconcile::{reconcile_job, RECONCILE_ALL_KIND, RECONCILE_EVERY, RECONCIL
 pub use refresh_sweep::{
     register_refresh_sweep, IDLE_REFRESH_AFTER, REFRESH_SWEEP_EVERY, REFRESH_SWEEP_KIND,
 };
-pub use retention::{RetentionPolicy, PURGE_KIND};
+pub use retention::{Pruned, RetentionPolicy, PRUNE_EVENTS_KIND, PURGE_KIND};
 pub use tenant_jobs::tenant_job;
 pub use webhook_check::{
     webhook_check_job, WEBHOOK_CHECK_ALL_KIND, WEBHOOK_CHECK_EVERY, WEBHOOK_CHECK_KIND,

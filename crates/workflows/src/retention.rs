@@ -1,5 +1,8 @@
 //! `retention.purge`: tenants that left are forgotten a fixed time later. Tokens are destroyed and
 //! jobs cancelled at uninstall already; this removes the rest (see the README's data retention).
+//! `retention.events`: finished inbox events, with the journal of their own steps, and the
+//! journals of past days' usage notes are deleted once they are older than a fixed time, so the
+//! inbox and the journal stay the size of recent traffic.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +12,10 @@ use dealbridge_jobs::{JobContext, JobError, Registry};
 use dealbridge_storage::Store;
 
 use crate::errors::store_error;
+use crate::flows::USAGE_JOURNAL_PREFIX;
 
 pub const PURGE_KIND: &str = "retention.purge";
+pub const PRUNE_EVENTS_KIND: &str = "retention.events";
 
 /// When and how the purge runs.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +26,17 @@ pub struct RetentionPolicy {
     pub every: Duration,
     /// Tenants per transaction; the purge loops until none is due.
     pub batch: u32,
+    /// How long a finished event and a past day's usage-note journal are kept.
+    pub keep_events: chrono::Duration,
+    /// Events (or journal steps) per transaction; the prune loops until none is due.
+    pub events_batch: u32,
+}
+
+/// What one run of `retention.events` deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub events: u64,
+    pub day_journals: u64,
 }
 
 impl Default for RetentionPolicy {
@@ -29,16 +45,58 @@ impl Default for RetentionPolicy {
             keep_after_uninstall: chrono::Duration::days(30),
             every: Duration::from_secs(60 * 60),
             batch: 50,
+            keep_events: chrono::Duration::days(30),
+            events_batch: 1_000,
         }
     }
 }
 
 impl RetentionPolicy {
     pub fn register(self, registry: Registry, store: Arc<dyn Store>) -> Registry {
-        registry.periodic(PURGE_KIND, self.every, move |_: JobContext| {
-            let store = store.clone();
-            async move { self.purge(store.as_ref()).await.map(drop) }
-        })
+        let prune_store = store.clone();
+        registry
+            .periodic(PURGE_KIND, self.every, move |_: JobContext| {
+                let store = store.clone();
+                async move { self.purge(store.as_ref()).await.map(drop) }
+            })
+            .periodic(PRUNE_EVENTS_KIND, self.every, move |_: JobContext| {
+                let store = prune_store.clone();
+                async move { self.prune_events(store.as_ref()).await.map(drop) }
+            })
+    }
+
+    /// Deletes every finished event and past day's usage journal that is due, in batches.
+    pub async fn prune_events(&self, store: &dyn Store) -> Result<Pruned, JobError> {
+        let before = Utc::now() - self.keep_events;
+        let mut pruned = Pruned::default();
+        loop {
+            let n = store
+                .prune_finished_events(before, self.events_batch)
+                .await
+                .map_err(store_error)?;
+            pruned.events += u64::from(n);
+            if n < self.events_batch {
+                break;
+            }
+        }
+        loop {
+            let n = store
+                .prune_journal(USAGE_JOURNAL_PREFIX, before, self.events_batch)
+                .await
+                .map_err(store_error)?;
+            pruned.day_journals += u64::from(n);
+            if n < self.events_batch {
+                break;
+            }
+        }
+        if pruned != Pruned::default() {
+            tracing::info!(
+                events = pruned.events,
+                day_journals = pruned.day_journals,
+                "pruned finished events and past days' journals"
+            );
+        }
+        Ok(pruned)
     }
 
     /// Purges every tenant that is due; returns how many.

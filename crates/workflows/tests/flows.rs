@@ -13,7 +13,7 @@ use dealbridge_core::workflow_settings::{SourceSwitches, WorkflowSettings};
 use dealbridge_pipedrive::ledger::LedgerConfig;
 use dealbridge_pipedrive::models::{DealPatch, NewDeal};
 use dealbridge_sandbox::{EntityKind, FaultSpec, Latency};
-use dealbridge_workflows::SKIPPED_SOURCE_OFF;
+use dealbridge_workflows::{Pruned, RetentionPolicy, SKIPPED_SOURCE_OFF};
 use serde_json::{json, Value};
 use support::scenario::{drain, every_workflow, installed, lookups, record, records};
 use support::{Env, Options};
@@ -263,6 +263,90 @@ async fn a_stage_change_resumes_at_its_note_and_never_writes_two() -> anyhow::Re
         .find(|s| s.step == "note")
         .context("note step")?;
     assert_eq!(note_step.result, Some(json!({ "id": written.id })));
+    env.stop().await;
+    Ok(())
+}
+
+/// Once past the keep period, a processed event goes with the journal of its own steps, and a
+/// day's usage-note journal goes by its prefix; the journal of the person the event found stays,
+/// so a later sign-up of the same person still finds it and creates nothing twice.
+#[tokio::test]
+async fn finished_events_and_their_journals_are_pruned_after_the_keep_period() -> anyhow::Result<()>
+{
+    let env = Env::start().await?;
+    let tenant = installed(&env).await?;
+    let api = EventSource::EventApi;
+    let signup = |user: &str| {
+        json!({
+            "user_id": user, "email": "grace@hopper.test", "name": "Grace Hopper",
+            "company": "Hopper Compilers", "plan": "pro"
+        })
+    };
+    let first = record(
+        &env,
+        &tenant,
+        api,
+        EventType::Signup,
+        Some("user:g1"),
+        signup("g1"),
+    )
+    .await?;
+    let usage = json!({ "account_id": "grace@hopper.test", "metric": "seats", "quantity": 2 });
+    let report = record(&env, &tenant, api, EventType::UsageReported, None, usage).await?;
+    drain(&env, &tenant, &[first]).await?;
+    drain(&env, &tenant, &[report]).await?;
+    let own_steps = env
+        .store
+        .journal_steps(tenant.id, &first.to_string())
+        .await?;
+    assert!(
+        !own_steps.is_empty(),
+        "the sign-up journalled no step of its own"
+    );
+
+    let kept = RetentionPolicy::default();
+    assert_eq!(
+        kept.prune_events(env.store.as_ref()).await.ok(),
+        Some(Pruned::default())
+    );
+    assert!(env.store.inbox_event(tenant.id, first).await?.is_some());
+
+    let due = RetentionPolicy {
+        keep_events: chrono::Duration::zero(),
+        events_batch: 1,
+        ..kept
+    };
+    // Every finished event goes (the install's own Pipedrive events too), and the day's journal.
+    let pruned = due
+        .prune_events(env.store.as_ref())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    assert!(pruned.events >= 2, "{pruned:?}");
+    assert_eq!(pruned.day_journals, 1, "{pruned:?}");
+    for event in [first, report] {
+        assert!(env.store.inbox_event(tenant.id, event).await?.is_none());
+        let steps = env
+            .store
+            .journal_steps(tenant.id, &event.to_string())
+            .await?;
+        assert!(steps.is_empty(), "an event's own journal stayed: {steps:?}");
+    }
+
+    let again = record(
+        &env,
+        &tenant,
+        api,
+        EventType::Signup,
+        Some("user:g2"),
+        signup("g2"),
+    )
+    .await?;
+    drain(&env, &tenant, &[again]).await?;
+    let graces = records(&env, EntityKind::Person)?
+        .into_iter()
+        .filter(|p| p["emails"][0]["value"] == "grace@hopper.test")
+        .count();
+    assert_eq!(graces, 1, "the person was created twice");
     env.stop().await;
     Ok(())
 }

@@ -22,6 +22,7 @@ fn defaults_need_no_configuration() {
         assert_eq!(settings.database_kind, DatabaseKind::Sqlite);
         assert_eq!(settings.log_format, LogFormat::Pretty);
         assert_eq!(settings.retention_days, 30);
+        assert_eq!(settings.event_retention_days, 30);
         assert_eq!(settings.metrics_listen, None, "metrics are opt-in");
         assert_eq!(settings.metrics_max_companies, 100);
         assert_eq!(settings.otlp_endpoint, None, "trace export is opt-in");
@@ -77,6 +78,11 @@ fn bad_values_name_their_variable_on_one_line() {
             "DEALBRIDGE_RETENTION_DAYS",
             "soon",
             "DEALBRIDGE_RETENTION_DAYS",
+        ),
+        (
+            "DEALBRIDGE_EVENT_RETENTION_DAYS",
+            "2",
+            "DEALBRIDGE_EVENT_RETENTION_DAYS",
         ),
         (
             "DEALBRIDGE_OTLP_ENDPOINT",

@@ -1,5 +1,7 @@
 //! The purge of uninstalled tenants, and provisioned custom fields.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dealbridge_core::fields::{FieldEntity, FieldPurpose, ProvisionedField};
@@ -7,11 +9,12 @@ use dealbridge_core::{CompanyId, TenantId};
 use dealbridge_storage::{
     provisioned_field_from_columns, ProvisionedFields, PurgedTenant, Retention, StoreResult,
 };
+use uuid::Uuid;
 
 use super::audit::append_audit_in;
 use crate::backend::Backend;
 use crate::statement::sql;
-use crate::values::Id;
+use crate::values::{Id, QueueTime};
 use crate::{commit, SqlStore};
 
 const RECORD_FIELD: &str = "insert into provisioned_fields
@@ -71,6 +74,64 @@ impl<B: Backend> Retention for SqlStore<B> {
         }
         commit(tx).await?;
         Ok(purged)
+    }
+
+    async fn prune_finished_events(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u32> {
+        let mut tx = self.begin_write().await?;
+        let statement = format!(
+            "delete from inbox_events where (tenant_id, id) in (
+                 select tenant_id, id from inbox_events
+                 where state in ('processed', 'stale') and received_at < $1
+                 order by received_at, id limit $2 {})
+             returning tenant_id, id",
+            B::SKIP_LOCKED
+        );
+        let pruned = sql::<B>(&statement)
+            .binds((QueueTime(before), i64::from(limit)))
+            .fetch_all(&mut tx)
+            .await?;
+        // Each event's own steps are journalled under its id; one statement per tenant keeps
+        // every delete scoped by tenant (a batch usually spans a handful of tenants).
+        let mut keys: BTreeMap<Uuid, Vec<serde_json::Value>> = BTreeMap::new();
+        for row in &pruned {
+            let (tenant, id): (Id, Id) = (B::get(row, "tenant_id")?, B::get(row, "id")?);
+            keys.entry(tenant.0)
+                .or_default()
+                .push(serde_json::json!([id.0.to_string()]));
+        }
+        let journal = format!(
+            "delete from step_journal where tenant_id = $1
+             and job_key in (select v.value ->> 0 from {}($2) v)",
+            B::JSON_ELEMENTS
+        );
+        for (tenant, keys) in keys {
+            let keys = serde_json::Value::Array(keys);
+            sql::<B>(&journal)
+                .binds((Id(tenant), &keys))
+                .execute(&mut tx)
+                .await?;
+        }
+        commit(tx).await?;
+        Ok(u32::try_from(pruned.len()).unwrap_or(u32::MAX))
+    }
+
+    async fn prune_journal(
+        &self,
+        prefix: &str,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u32> {
+        // `substr` rather than `like`: a prefix is matched as written, with no wildcards.
+        let statement = format!(
+            "delete from step_journal where (tenant_id, job_key, step) in (
+                 select tenant_id, job_key, step from step_journal
+                 where updated_at < $2 and substr(job_key, 1, length($1)) = $1
+                 limit $3 {})",
+            B::SKIP_LOCKED
+        );
+        let values = (prefix, QueueTime(before), i64::from(limit));
+        let pruned = self.execute(&statement, values).await?;
+        Ok(u32::try_from(pruned).unwrap_or(u32::MAX))
     }
 
     async fn uninstalled_at(&self, tenant_id: TenantId) -> StoreResult<Option<DateTime<Utc>>> {

@@ -6,6 +6,7 @@
 mod audit;
 mod budgets;
 mod constraints;
+mod event_retention;
 mod event_sources;
 mod imports;
 mod inbox;
@@ -62,6 +63,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(jobs::CHECKS.iter().copied());
     all.extend(job_claims::CHECKS.iter().copied());
     all.extend(retention::CHECKS.iter().copied());
+    all.extend(event_retention::CHECKS.iter().copied());
     all.extend(queue_overview::CHECKS.iter().copied());
     all.extend(sign_in_failures::CHECKS.iter().copied());
     all.extend(session_epochs::CHECKS.iter().copied());

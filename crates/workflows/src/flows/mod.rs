@@ -19,6 +19,8 @@ mod stage_changed;
 mod ticket_created;
 mod usage_reported;
 
+pub(crate) use usage_reported::USAGE_JOURNAL_PREFIX;
+
 use dealbridge_budget::ledger_lane;
 use dealbridge_core::event::{EventSource, EventType};
 use dealbridge_core::outcome::EventOutcome;

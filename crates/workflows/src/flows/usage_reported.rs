@@ -22,6 +22,10 @@ use super::error::{FlowError, FlowResult};
 use super::journal::Begin;
 use super::notes::{find_note, NoteOn};
 
+/// The journal of a record's usage note for one day is keyed `usage:{kind}:{id}:{day}`; once the
+/// day is long past, the retention job deletes it by this prefix.
+pub(crate) const USAGE_JOURNAL_PREFIX: &str = "usage:";
+
 /// One line of the day's note: a metric over a period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Line {
@@ -47,7 +51,7 @@ pub(crate) async fn run(flow: &mut Flow<'_>) -> FlowResult<()> {
         NoteOn::Organization(id) => (RecordKind::Organization, id),
     };
     flow.became(kind, id);
-    let key = format!("usage:{}:{id}:{day}", kind.as_str());
+    let key = format!("{USAGE_JOURNAL_PREFIX}{}:{id}:{day}", kind.as_str());
     let journal = flow.shared_journal(key.clone());
     let client = flow.client.clone();
 
