@@ -58,6 +58,7 @@ fn build() -> Result<Tera, TemplateError> {
         sources.push((name.to_string(), text));
     }
     let mut tera = Tera::default();
+    tera.register_filter("local_time", crate::local_time::LocalTime);
     tera.add_raw_templates(sources).map_err(describe)?;
     Ok(tera)
 }
