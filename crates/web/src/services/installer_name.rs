@@ -19,16 +19,21 @@ pub const NAME_TTL: Duration = Duration::from_secs(3600);
 /// How long a failed read is remembered before asking again.
 pub const FAILURE_TTL: Duration = Duration::from_secs(300);
 
-/// Names per installation with the time they were read (`None`: the read failed). Shared by every
-/// actix worker.
+/// An installation: its tenant and installing user.
+type Installation = (TenantId, UserId);
+
+/// When a name was read, and the name (`None`: the read failed).
+type Answer = (Instant, Option<String>);
+
+/// Names per installation. Shared by every actix worker.
 #[derive(Default)]
 pub struct InstallerNames {
-    entries: Mutex<HashMap<(TenantId, UserId), (Instant, Option<String>)>>,
+    entries: Mutex<HashMap<Installation, Answer>>,
 }
 
 impl InstallerNames {
     /// `Some(answer)` while the last answer is fresh (a name, or `None` for a failed read).
-    fn fresh(&self, key: (TenantId, UserId)) -> Option<Option<String>> {
+    fn fresh(&self, key: Installation) -> Option<Option<String>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let (at, name) = entries.get(&key)?;
         let ttl = if name.is_some() {
@@ -39,7 +44,7 @@ impl InstallerNames {
         (at.elapsed() < ttl).then(|| name.clone())
     }
 
-    fn keep(&self, key: (TenantId, UserId), name: Option<String>) {
+    fn keep(&self, key: Installation, name: Option<String>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         // Stale entries of other installations go too, so the map holds only recent visitors.
         entries.retain(|_, (at, _)| at.elapsed() < NAME_TTL);
