@@ -104,6 +104,7 @@ impl Application {
                 .as_ref()
                 .map(|s| dealbridge_web::DemoStore::new(s.api2cart.demo_store_key.clone())),
             choices: Arc::default(),
+            installer_names: Arc::default(),
             private: private
                 .as_ref()
                 .map(|(dashboard, _)| Arc::new(dashboard.clone())),

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Weak};
 
+use chrono::Utc;
 use dealbridge_core::ErrorChain;
 use dealbridge_pipedrive::{CompanyId, LedgerError, Outcome, RateHeaders, Reservation, UserId};
 use dealbridge_storage::WindowKind;
@@ -259,7 +260,7 @@ impl StoreLedger {
         for (company, delta) in due.figures {
             if let Err(e) = self
                 .store
-                .budget_add_figures(company_id(company), &delta)
+                .budget_add_figures(company_id(company), Utc::now().date_naive(), &delta)
                 .await
             {
                 add_figures(self.lock().figures(company), &delta);

@@ -188,3 +188,35 @@ async fn raw_calls_are_priced_from_the_table() {
         u64::from(op.cost().unwrap())
     );
 }
+
+#[tokio::test]
+async fn one_user_is_read_by_id_and_a_stranger_is_not_found() {
+    let h = Harness::start().await;
+    mount(
+        &h,
+        "GET",
+        "/api/v1/users/16912356",
+        200,
+        ok(
+            json!({"id": 16912356, "name": "Ada Admin", "email": "ada@example.com",
+                  "active_flag": true, "is_deleted": false}),
+        ),
+    )
+    .await;
+    mount(
+        &h,
+        "GET",
+        "/api/v1/users/7",
+        404,
+        json!({"success": false, "error": "User not found"}),
+    )
+    .await;
+    let users = h.company(Lane::Interactive).users();
+    let ada = users.get(16912356).await.unwrap();
+    assert_eq!(ada.name.as_deref(), Some("Ada Admin"));
+    let err = users.get(7).await.unwrap_err();
+    assert!(
+        matches!(err, dealbridge_pipedrive::Error::NotFound { .. }),
+        "{err:?}"
+    );
+}

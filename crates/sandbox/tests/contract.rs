@@ -81,6 +81,21 @@ async fn every_operation_matches_the_official_schema_and_cost() {
         .await;
     let users = c.op(false, "GET", "/users", "/users", None, 200).await;
     assert!(!users["data"].as_array().unwrap().is_empty(), "{users}");
+    let first = users["data"][0]["id"].as_u64().unwrap();
+    let one = c
+        .op(
+            false,
+            "GET",
+            "/users/{id}",
+            &format!("/users/{first}"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(one["data"]["name"], users["data"][0]["name"], "{one}");
+    // A user id no company of the caller has is as unknown as one never created.
+    c.op(false, "GET", "/users/{id}", "/users/999999999", None, 404)
+        .await;
     let types = c
         .op(false, "GET", "/activityTypes", "/activityTypes", None, 200)
         .await;

@@ -7,7 +7,7 @@
 //! the rows hold counters only, never tenant data.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use dealbridge_core::{CompanyId, UserId};
 
 use crate::StoreResult;
@@ -115,6 +115,18 @@ pub struct BudgetFigures {
     pub deferred: i64,
 }
 
+/// What one company was charged on one UTC day, for the dashboard's budget chart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetDay {
+    pub day: NaiveDate,
+    pub calls: i64,
+    pub tokens_spent: i64,
+    pub rate_limited: i64,
+}
+
+/// Days of per-day records kept; older ones are dropped as new ones are written.
+pub const BUDGET_DAYS_KEPT: i64 = 35;
+
 #[async_trait]
 pub trait Budgets: Send + Sync + 'static {
     /// Takes between `min` and `max` tokens if at least `min` fit under the configured limit
@@ -191,12 +203,24 @@ pub trait Budgets: Send + Sync + 'static {
         until: DateTime<Utc>,
     ) -> StoreResult<()>;
 
-    /// Adds to the company's cumulative figures.
+    /// Adds to the company's cumulative figures and, in the same transaction, to its record of
+    /// `day` (the UTC day the figures were counted in); records older than
+    /// [`BUDGET_DAYS_KEPT`] days before `day` are dropped.
     async fn budget_add_figures(
         &self,
         company_id: CompanyId,
+        day: NaiveDate,
         delta: &BudgetFigures,
     ) -> StoreResult<()>;
+
+    /// The company's day records from `from` to `to` (both included), oldest first; a day
+    /// without calls has no record.
+    async fn budget_days(
+        &self,
+        company_id: CompanyId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<BudgetDay>>;
 
     /// The company's figures (zeros when it has none).
     async fn budget_figures(&self, company_id: CompanyId) -> StoreResult<BudgetFigures>;

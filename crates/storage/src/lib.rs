@@ -25,8 +25,8 @@ pub mod conformance;
 pub use audit_search::{prefix_pattern, AuditQuery};
 pub use budgets::{from_millis, rolled_budget, to_millis, BudgetColumns};
 pub use budgets::{
-    BudgetFigures, Budgets, DailyBudget, SlotRelease, SlotTake, SlotsTaken, TokenTake, WindowKey,
-    WindowKind,
+    BudgetDay, BudgetFigures, Budgets, DailyBudget, SlotRelease, SlotTake, SlotsTaken, TokenTake,
+    WindowKey, WindowKind, BUDGET_DAYS_KEPT,
 };
 pub use error::{BoxError, StoreError, StoreResult, SETTINGS_SAVED_MEANWHILE};
 pub use event_sources::{

@@ -6,6 +6,7 @@ mod console_state;
 mod error;
 mod iframe_jwt;
 mod ingest;
+mod local_time;
 pub mod login_throttle;
 pub mod metrics;
 mod middleware;
@@ -34,6 +35,7 @@ pub use services::demo_store::{DemoStore, DEMO_STORE_NAME};
 pub use services::first_account::{
     first_console_account, FirstAccountError, FIRST_ACCOUNT, PASSWORD_FILE,
 };
+pub use services::installer_name::InstallerNames;
 pub use services::rejections::CALLOUTS_PER_WINDOW;
 pub use services::settings_choices::{ChoicesCache, CHOICES_TTL};
 pub use services::staff::{

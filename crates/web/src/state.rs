@@ -31,6 +31,9 @@ pub struct AppState {
     /// The settings page's choices read from each tenant's Pipedrive, kept briefly so a page
     /// view does not spend the company's tokens again (`ChoicesCache::default()` to start).
     pub choices: Arc<crate::ChoicesCache>,
+    /// Who installed each installation, by name, kept an hour so the overview costs no tokens on
+    /// most loads (`InstallerNames::default()` to start).
+    pub installer_names: Arc<crate::InstallerNames>,
     /// Private mode (one company, a personal API token, no Marketplace): the install, OAuth,
     /// uninstall and settings-iframe routes answer 404, and `/login` opens the dashboard.
     pub private: Option<Arc<PrivateDashboard>>,

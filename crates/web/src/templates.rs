@@ -58,6 +58,7 @@ fn build() -> Result<Tera, TemplateError> {
         sources.push((name.to_string(), text));
     }
     let mut tera = Tera::default();
+    tera.register_filter("local_time", crate::local_time::LocalTime);
     tera.add_raw_templates(sources).map_err(describe)?;
     Ok(tera)
 }
@@ -118,7 +119,7 @@ mod tests {
         );
         context.insert(
             "budget",
-            &serde_json::json!({"spent": 120, "daily_limit": 100, "learned": false,
+            &serde_json::json!({"spent": 120, "daily_limit": 100, "left": 0, "learned": false,
                 "resets_at": "2026-11-30 00:00 UTC", "exhausted_until": "2026-11-30 00:00 UTC"}),
         );
         context.insert(
@@ -182,7 +183,9 @@ mod tests {
             "{html}"
         );
         assert!(
-            html.contains("work resumes at 2026-11-30 00:00 UTC"),
+            html.contains(
+                "work resumes at <time datetime=\"2026-11-30T00:00:00Z\">2026-11-30 00:00 UTC</time>"
+            ),
             "{html}"
         );
         assert!(

@@ -224,6 +224,7 @@ impl Env {
             api2cart: None,
             demo_store: None,
             choices: Arc::default(),
+            installer_names: Arc::default(),
             private: None,
         };
         let data = web::Data::new(state);

@@ -17,6 +17,7 @@ const PIPELINE: &str = "/api/v2/pipelines/{id}";
 const STAGES: &str = "/api/v2/stages";
 const STAGE: &str = "/api/v2/stages/{id}";
 const USERS: &str = "/api/v1/users";
+const USER: &str = "/api/v1/users/{id}";
 const ACTIVITY_TYPES: &str = "/api/v1/activityTypes";
 
 const ALL_FIELD_ENTITIES: [FieldEntity; 5] = [
@@ -42,6 +43,7 @@ pub(super) fn operations() -> Vec<Operation> {
         Operation::new("GET", STAGES),
         Operation::new("GET", STAGE),
         Operation::new("GET", USERS),
+        Operation::new("GET", USER),
         Operation::new("GET", ACTIVITY_TYPES),
     ];
     for entity in ALL_FIELD_ENTITIES {
@@ -56,7 +58,7 @@ pub(super) fn operations() -> Vec<Operation> {
     ops
 }
 
-/// `GET /v1/users/me` and `GET /v1/users` (v1 only).
+/// `GET /v1/users/me`, `GET /v1/users` and `GET /v1/users/{id}` (v1 only).
 #[derive(Clone)]
 pub struct Users(pub(super) CompanyClient);
 
@@ -78,6 +80,14 @@ impl Users {
             .await?
             .data
             .unwrap_or_default())
+    }
+
+    /// One user of the company by id (2 tokens, against 20 for the whole list): the name of
+    /// whoever installed, say. Needs the `users:read` scope; an id outside the company is
+    /// [`crate::Error::NotFound`].
+    pub async fn get(&self, id: u64) -> Result<CompanyUser> {
+        let req = request(Operation::new("GET", USER), Some(&id.to_string()));
+        Ok(self.0.call(req).await?.data)
     }
 }
 

@@ -353,6 +353,7 @@ fn execute(world: &mut World, op: Op, call: &Call<'_>) -> Reply {
         Op::FieldsCreate(k) => v2_fields::create(world, k, call),
         Op::UsersMe => v1::users_me(world, call),
         Op::UsersList => v1::users_list(world, call),
+        Op::UsersGet => v1::users_get(world, call),
         Op::ActivityTypesList => v1::activity_types(world, call),
         Op::WebhooksList => v1::webhooks_list(world, call),
         Op::WebhooksCreate => v1::webhooks_create(world, call),

@@ -20,6 +20,7 @@ pub enum Op {
     FieldsCreate(EntityKind),
     UsersMe,
     UsersList,
+    UsersGet,
     ActivityTypesList,
     WebhooksList,
     WebhooksCreate,
@@ -107,6 +108,7 @@ fn table() -> Vec<(Api, Method, String, Op)> {
     t.push((Api::V1, Method::DELETE, "/notes/{id}".into(), Op::Delete(n)));
     t.push((Api::V1, Method::GET, "/users/me".into(), Op::UsersMe));
     t.push((Api::V1, Method::GET, "/users".into(), Op::UsersList));
+    t.push((Api::V1, Method::GET, "/users/{id}".into(), Op::UsersGet));
     t.push((
         Api::V1,
         Method::GET,

@@ -1,5 +1,5 @@
-//! The v1 operations that have no v2 form: `/users/me`, `/users`, `/activityTypes`, notes
-//! listing and webhooks.
+//! The v1 operations that have no v2 form: `/users/me`, `/users`, `/users/{id}`,
+//! `/activityTypes`, notes listing and webhooks.
 
 use actix_web::http::StatusCode;
 use serde_json::{json, Map, Value};
@@ -73,6 +73,24 @@ pub fn users_list(world: &mut World, call: &Call<'_>) -> Reply {
         .filter_map(|id| world.users.get(id))
         .map(|user| base_user(user, call.user_id, call.now_ms))
         .collect();
+    Ok((StatusCode::OK, json!({ "success": true, "data": data })))
+}
+
+/// `GET /v1/users/{id}`: one user of the caller's company; a user of another company is as
+/// unknown as one that never existed (404, as the spec answers "does not exist or is inaccessible").
+pub fn users_get(world: &mut World, call: &Call<'_>) -> Reply {
+    let id = id_param(call)?;
+    let company = world
+        .companies
+        .get(&call.company_id)
+        .ok_or_else(ApiError::unauthorized)?;
+    let user = company
+        .user_ids
+        .contains(&id)
+        .then(|| world.users.get(&id))
+        .flatten()
+        .ok_or_else(|| ApiError::not_found("User not found"))?;
+    let data = base_user(user, call.user_id, call.now_ms);
     Ok((StatusCode::OK, json!({ "success": true, "data": data })))
 }
 

@@ -3,11 +3,12 @@
 //! Postgres skipping rows another instance holds), and SQLite runs one writer at a time.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use dealbridge_core::CompanyId;
 use dealbridge_storage::{
-    from_millis, rolled_budget, to_millis, BudgetColumns, BudgetFigures, Budgets, DailyBudget,
-    SlotRelease, SlotTake, SlotsTaken, StoreResult, TokenTake, WindowKey,
+    from_millis, rolled_budget, to_millis, BudgetColumns, BudgetDay, BudgetFigures, Budgets,
+    DailyBudget, SlotRelease, SlotTake, SlotsTaken, StoreResult, TokenTake, WindowKey,
+    BUDGET_DAYS_KEPT,
 };
 use serde_json::json;
 
@@ -87,6 +88,31 @@ const ADD_FIGURES: &str = "insert into budget_figures as f
         calls = f.calls + $2, tokens_spent = f.tokens_spent + $3,
         rate_limited = f.rate_limited + $4, waited_ms = f.waited_ms + $5,
         deferred = f.deferred + $6, updated_at = $7";
+
+const ADD_DAY: &str = "insert into budget_days as d
+        (company_id, day, calls, tokens_spent, rate_limited)
+    values ($1, $2, $3, $4, $5)
+    on conflict (company_id, day) do update set
+        calls = d.calls + $3, tokens_spent = d.tokens_spent + $4,
+        rate_limited = d.rate_limited + $5";
+
+/// ISO days (`YYYY-MM-DD`) compare as text in the same order as the days.
+fn iso_day(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+fn day_from_row<B: Backend>(row: &B::Row) -> StoreResult<BudgetDay> {
+    let text: String = B::get(row, "day")?;
+    let day = NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|e| {
+        dealbridge_storage::StoreError::Corrupt(format!("budget day {text:?}: {e}"))
+    })?;
+    Ok(BudgetDay {
+        day,
+        calls: B::get(row, "calls")?,
+        tokens_spent: B::get(row, "tokens_spent")?,
+        rate_limited: B::get(row, "rate_limited")?,
+    })
+}
 
 /// Leases up to `$7` free slots below `$4` of the window until `$6` (`$5` is now), lowest first
 /// or highest first.
@@ -326,12 +352,38 @@ impl<B: Backend> Budgets for SqlStore<B> {
     async fn budget_add_figures(
         &self,
         company_id: CompanyId,
+        day: NaiveDate,
         delta: &BudgetFigures,
     ) -> StoreResult<()> {
         let (d, company) = (delta, company_id.get());
+        let mut tx = self.begin().await?;
         let add = sql::<B>(ADD_FIGURES).binds((company, d.calls, d.tokens_spent, d.rate_limited));
         let add = add.binds((d.waited_ms, d.deferred, Utc::now()));
-        add.execute(&mut *self.conn().await?).await.map(drop)
+        add.execute(&mut tx).await?;
+        let day_text = iso_day(day);
+        let add_day = sql::<B>(ADD_DAY).binds((company, day_text.as_str(), d.calls));
+        let add_day = add_day.binds((d.tokens_spent, d.rate_limited));
+        add_day.execute(&mut tx).await?;
+        let oldest = iso_day(day - Duration::days(BUDGET_DAYS_KEPT));
+        let forget = "delete from budget_days where company_id = $1 and day < $2";
+        sql::<B>(forget)
+            .binds((company, oldest.as_str()))
+            .execute(&mut tx)
+            .await?;
+        commit(tx).await
+    }
+
+    async fn budget_days(
+        &self,
+        company_id: CompanyId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<BudgetDay>> {
+        let statement = "select day, calls, tokens_spent, rate_limited from budget_days
+            where company_id = $1 and day >= $2 and day <= $3 order by day";
+        let (from, to) = (iso_day(from), iso_day(to));
+        let values = (company_id.get(), from.as_str(), to.as_str());
+        self.fetch_all(statement, values, day_from_row::<B>).await
     }
 
     async fn budget_figures(&self, company_id: CompanyId) -> StoreResult<BudgetFigures> {

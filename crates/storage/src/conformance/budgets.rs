@@ -8,7 +8,10 @@ use chrono::{DateTime, Duration, Utc};
 use dealbridge_core::{CompanyId, UserId};
 
 use super::{ensure_eq, Check, CheckFuture};
-use crate::{BudgetFigures, SlotRelease, SlotTake, Store, TokenTake, WindowKey, WindowKind};
+use crate::{
+    BudgetDay, BudgetFigures, SlotRelease, SlotTake, Store, TokenTake, WindowKey, WindowKind,
+    BUDGET_DAYS_KEPT,
+};
 
 pub(super) const CHECKS: &[(&str, Check)] = &[
     ("budgets::takes_stop_at_the_limit", takes_stop_at_the_limit),
@@ -33,6 +36,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
     ),
     ("budgets::windows_resize_and_hold", windows_resize_and_hold),
     ("budgets::figures_add_up", figures_add_up),
+    (
+        "budgets::days_are_recorded_per_company",
+        days_are_recorded_per_company,
+    ),
 ];
 
 fn t0() -> DateTime<Utc> {
@@ -350,9 +357,16 @@ fn figures_add_up(store: Arc<dyn Store>) -> CheckFuture {
             waited_ms: 250,
             deferred: 2,
         };
-        store.budget_add_figures(CompanyId::new(11), &delta).await?;
-        store.budget_add_figures(CompanyId::new(11), &delta).await?;
-        store.budget_add_figures(CompanyId::new(10), &delta).await?;
+        let day = t0().date_naive();
+        store
+            .budget_add_figures(CompanyId::new(11), day, &delta)
+            .await?;
+        store
+            .budget_add_figures(CompanyId::new(11), day, &delta)
+            .await?;
+        store
+            .budget_add_figures(CompanyId::new(10), day, &delta)
+            .await?;
         let sum = store.budget_figures(CompanyId::new(11)).await?;
         ensure_eq!(
             sum,
@@ -373,6 +387,66 @@ fn figures_add_up(store: Arc<dyn Store>) -> CheckFuture {
         let all = store.budget_figures_all().await?;
         let ids: Vec<i64> = all.iter().map(|(id, _)| id.get()).collect();
         ensure_eq!(ids, vec![10, 11], "all companies");
+        Ok(())
+    })
+}
+
+/// Figures land in the record of the day they are given with; other companies and days are
+/// apart; records older than the kept window go as newer ones are written.
+fn days_are_recorded_per_company(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let company = CompanyId::new(21);
+        let delta = |tokens| BudgetFigures {
+            calls: 1,
+            tokens_spent: tokens,
+            rate_limited: 1,
+            ..BudgetFigures::default()
+        };
+        let today = t0().date_naive();
+        let yesterday = today - Duration::days(1);
+        store
+            .budget_add_figures(company, yesterday, &delta(5))
+            .await?;
+        store.budget_add_figures(company, today, &delta(7)).await?;
+        store.budget_add_figures(company, today, &delta(3)).await?;
+        store
+            .budget_add_figures(CompanyId::new(22), today, &delta(100))
+            .await?;
+        let week = store
+            .budget_days(company, today - Duration::days(6), today)
+            .await?;
+        let expected = vec![
+            BudgetDay {
+                day: yesterday,
+                calls: 1,
+                tokens_spent: 5,
+                rate_limited: 1,
+            },
+            BudgetDay {
+                day: today,
+                calls: 2,
+                tokens_spent: 10,
+                rate_limited: 2,
+            },
+        ];
+        ensure_eq!(week, expected, "oldest first, summed per day");
+        let only_today = store.budget_days(company, today, today).await?;
+        ensure_eq!(only_today.len(), 1, "the range bounds are kept");
+        ensure_eq!(
+            store.budget_figures(company).await?.tokens_spent,
+            15,
+            "the cumulative figures agree"
+        );
+
+        let later = today + Duration::days(BUDGET_DAYS_KEPT);
+        store.budget_add_figures(company, later, &delta(1)).await?;
+        let all = store
+            .budget_days(company, yesterday, later)
+            .await?
+            .into_iter()
+            .map(|d| d.day)
+            .collect::<Vec<_>>();
+        ensure_eq!(all, vec![today, later], "the oldest record was dropped");
         Ok(())
     })
 }

@@ -9,7 +9,7 @@ use dealbridge_core::installation::InstallationStatus;
 use dealbridge_core::tenant::TenantStatus;
 use tera::Context;
 
-use crate::services::{events_view, tenant_health, uninstall};
+use crate::services::{budget_chart, events_view, installer_name, tenant_health, uninstall};
 use crate::session::{
     check_csrf, csrf_token, sign_out, sign_out_everywhere, CsrfForm, DashboardUser,
 };
@@ -44,6 +44,11 @@ async fn show(
     context.insert("scopes", &installation.scopes);
     context.insert("api_domain", &installation.api_domain);
     context.insert("user_id", &user.user_id);
+    // Private mode acts as the token's own user, whose id is all the page needs to say.
+    if state.private.is_none() {
+        let name = installer_name::installer_name(&state, user.tenant_id, user.user_id).await;
+        context.insert("installer_name", &name);
+    }
     context.insert("activity", &activity);
     context.insert("csrf", &csrf_token(&session));
     context.insert("private", &state.private.is_some());
@@ -52,7 +57,13 @@ async fn show(
         "counts",
         &tenant_health::counts(&state, Some(user.tenant_id)).await?,
     );
-    context.insert("budget", &tenant_health::budget(&state, company).await);
+    let budget = tenant_health::budget(&state, company).await;
+    let limit = budget.as_ref().and_then(|b| b.daily_limit);
+    context.insert(
+        "budget_chart",
+        &budget_chart::week(&state, company, limit).await?,
+    );
+    context.insert("budget", &budget);
     context.insert("figures", &tenant_health::figures(&state, company).await?);
     context.insert(
         "dead_jobs",

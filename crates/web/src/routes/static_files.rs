@@ -1,4 +1,5 @@
-//! Static files from the embedded `static/` folder, with validators so browsers revalidate cheaply.
+//! Static files from the embedded `static/` folder, with validators so browsers revalidate cheaply;
+//! `/favicon.ico`, which browsers ask for on their own, points at the SVG icon.
 
 use actix_web::http::header::{self, EntityTag};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -7,7 +8,15 @@ use crate::assets::StaticFiles;
 use crate::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/static/{path:.*}", web::get().to(serve));
+    cfg.route("/static/{path:.*}", web::get().to(serve))
+        .route("/favicon.ico", web::get().to(favicon));
+}
+
+/// Every page links the SVG icon; this answers browsers (and tools) that ask the old way.
+async fn favicon() -> HttpResponse {
+    HttpResponse::MovedPermanently()
+        .insert_header((header::LOCATION, "/static/favicon.svg"))
+        .finish()
 }
 
 async fn serve(req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, AppError> {

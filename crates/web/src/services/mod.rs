@@ -1,5 +1,6 @@
 //! What handlers call to do real work; handlers stay small.
 
+pub mod budget_chart;
 pub mod console;
 pub mod demo_store;
 pub mod event_api_secrets;
@@ -7,6 +8,7 @@ pub mod events_view;
 pub mod first_account;
 pub mod imports;
 pub mod install;
+pub mod installer_name;
 pub mod job_retry;
 pub mod pipedrive_access;
 pub mod rejections;

@@ -54,6 +54,8 @@ impl From<&Job> for JobView {
 pub struct BudgetView {
     pub spent: u64,
     pub daily_limit: Option<u64>,
+    /// What is left of the limit today, when one is known.
+    pub left: Option<u64>,
     /// The limit was learned from Pipedrive's refusal, not configured.
     pub learned: bool,
     pub resets_at: String,
@@ -131,6 +133,7 @@ pub async fn budget(state: &AppState, company: CompanyId) -> Option<BudgetView> 
         Ok(status) => Some(BudgetView {
             spent: status.spent,
             daily_limit: status.daily_limit,
+            left: status.daily_limit.map(|l| l.saturating_sub(status.spent)),
             learned: status.learned,
             resets_at: when(status.resets_at),
             exhausted_until: status.exhausted_until.map(when),
