@@ -25,6 +25,15 @@ pub struct PipedriveHook {
     pub event: NewEvent,
 }
 
+#[derive(Deserialize)]
+struct Body {
+    meta: Meta,
+    #[serde(default)]
+    data: serde_json::Value,
+    #[serde(default)]
+    previous: serde_json::Value,
+}
+
 /// IDs in `meta` are strings in v2; numbers are accepted too, for robustness.
 #[derive(Deserialize)]
 struct Meta {
@@ -46,17 +55,12 @@ fn integer(value: &Option<serde_json::Value>) -> Option<i64> {
 }
 
 /// Reads a v2 delivery. The payload kept for the workflows is `meta`, `data` and `previous` as sent.
-/// The body is parsed once: `meta` is read from the parsed value, which is then kept as is.
 pub fn parse_pipedrive(body: &[u8]) -> Result<PipedriveHook, PayloadError> {
-    let shape = |e: serde_json::Error| PayloadError::Shape(e.to_string());
-    let raw: serde_json::Value = serde_json::from_slice(body).map_err(shape)?;
-    if !raw.is_object() {
-        return Err(PayloadError::Shape("the body is not a JSON object".into()));
-    }
-    let meta = raw
-        .get("meta")
-        .ok_or_else(|| PayloadError::Shape("missing field `meta`".into()))?;
-    let meta = Meta::deserialize(meta).map_err(shape)?;
+    let raw: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| PayloadError::Shape(e.to_string()))?;
+    let parsed: Body =
+        serde_json::from_value(raw.clone()).map_err(|e| PayloadError::Shape(e.to_string()))?;
+    let meta = parsed.meta;
     let version = meta.version.unwrap_or_default();
     if version != "2.0" {
         return Err(PayloadError::Version(version));
@@ -80,8 +84,8 @@ pub fn parse_pipedrive(body: &[u8]) -> Result<PipedriveHook, PayloadError> {
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc))
         .ok_or(PayloadError::Field("timestamp"))?;
-    let object_ok = |field: &str| raw.get(field).is_none_or(|v| v.is_null() || v.is_object());
-    if !object_ok("data") || !object_ok("previous") {
+    let object_ok = |v: &serde_json::Value| v.is_null() || v.is_object();
+    if !object_ok(&parsed.data) || !object_ok(&parsed.previous) {
         return Err(PayloadError::Shape(
             "data and previous must be objects or null".into(),
         ));

@@ -6,9 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dealbridge_storage::{
-    Guarded, GuardedEntry, InboxEntry, Recorded, RegistrationGuard, Store, StoreError,
-};
+use dealbridge_storage::{InboxEntry, Recorded, Store, StoreError};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::time::Instant;
 
@@ -27,7 +25,7 @@ impl Default for WriterConfig {
         Self {
             window: Duration::from_millis(2),
             max_batch: 256,
-            flushers: 3,
+            flushers: 2,
         }
     }
 }
@@ -39,13 +37,10 @@ pub enum WriteError {
     Store(#[source] Arc<StoreError>),
     #[error("the inbox writer has stopped")]
     Stopped,
-    /// The entry's guard no longer matches the stored registration: nothing was written.
-    #[error("the webhook registration changed since the delivery was verified")]
-    RegistrationChanged,
 }
 
 struct Pending {
-    entry: GuardedEntry,
+    entry: InboxEntry,
     done: oneshot::Sender<Result<Recorded, WriteError>>,
 }
 
@@ -68,18 +63,7 @@ impl InboxWriter {
 
     /// Records the entry (and queues its job) in the next batch; returns once it is committed.
     pub async fn record(&self, entry: InboxEntry) -> Result<Recorded, WriteError> {
-        self.record_guarded(entry, None).await
-    }
-
-    /// `record`, if the registration the delivery was verified against is still the stored one
-    /// when the batch commits; `WriteError::RegistrationChanged` otherwise.
-    pub async fn record_guarded(
-        &self,
-        entry: InboxEntry,
-        guard: Option<RegistrationGuard>,
-    ) -> Result<Recorded, WriteError> {
         let (done, outcome) = oneshot::channel();
-        let entry = GuardedEntry { entry, guard };
         self.queue
             .send(Pending { entry, done })
             .await
@@ -113,48 +97,31 @@ async fn flush_loop(
     }
 }
 
-fn answer(outcome: Guarded) -> Result<Recorded, WriteError> {
-    match outcome {
-        Guarded::Recorded(recorded) => Ok(recorded),
-        Guarded::RegistrationChanged => Err(WriteError::RegistrationChanged),
-    }
-}
-
-fn no_outcome() -> WriteError {
-    let missing = StoreError::Corrupt("the store gave no outcome for an entry".into());
-    WriteError::Store(Arc::new(missing))
-}
-
 async fn flush(store: &dyn Store, batch: Vec<Pending>) {
-    // The entries move into the batch (no copy of their payloads); the answers wait beside it.
-    let (entries, answers): (Vec<GuardedEntry>, Vec<_>) =
-        batch.into_iter().map(|p| (p.entry, p.done)).unzip();
-    match store.record_guarded(&entries).await {
+    let entries: Vec<InboxEntry> = batch.iter().map(|p| p.entry.clone()).collect();
+    match store.record_events(&entries).await {
         Ok(recorded) => {
-            for (done, outcome) in answers.into_iter().zip(recorded) {
+            for (pending, outcome) in batch.into_iter().zip(recorded) {
                 // The requester may have given up; its row is recorded all the same.
-                let _ = done.send(answer(outcome));
+                let _ = pending.done.send(Ok(outcome));
             }
         }
         // One entry the database refuses (its tenant was purged meanwhile) must not fail the
         // others: record them one by one. An unreachable database fails them all at once.
-        Err(err) if entries.len() > 1 && !matches!(err, StoreError::Backend(_)) => {
-            for (entry, done) in entries.iter().zip(answers) {
-                let outcome = match store.record_guarded(std::slice::from_ref(entry)).await {
-                    Ok(outcomes) => outcomes
-                        .into_iter()
-                        .next()
-                        .map_or_else(|| Err(no_outcome()), answer),
-                    Err(e) => Err(WriteError::Store(Arc::new(e))),
-                };
-                let _ = done.send(outcome);
+        Err(err) if batch.len() > 1 && !matches!(err, StoreError::Backend(_)) => {
+            for pending in batch {
+                let outcome = store
+                    .record_event(&pending.entry)
+                    .await
+                    .map_err(|e| WriteError::Store(Arc::new(e)));
+                let _ = pending.done.send(outcome);
             }
         }
         Err(err) => {
-            tracing::warn!(error.cause = %err, entries = entries.len(), "inbox batch not recorded");
+            tracing::warn!(error.cause = %err, entries = batch.len(), "inbox batch not recorded");
             let err = Arc::new(err);
-            for done in answers {
-                let _ = done.send(Err(WriteError::Store(err.clone())));
+            for pending in batch {
+                let _ = pending.done.send(Err(WriteError::Store(err.clone())));
             }
         }
     }

@@ -85,7 +85,6 @@ pub trait Backend:
     + Get<QueueTime>
     + Get<Option<QueueTime>>
     + Queue
-    + InboxBatch
 {
     /// `"postgres"` or `"sqlite"`.
     const BACKEND_NAME: &'static str;
@@ -157,25 +156,6 @@ pub trait Queue: Database {
     fn wake_local_workers();
     /// A dead job was queued again. No insert fires the Postgres trigger, so notify explicitly.
     async fn notify_retry(pool: &Pool<Self>) -> StoreResult<()>;
-}
-
-/// The inbox's group-commit statements: a whole batch is one lookup, one insert of its rows and one
-/// insert of their jobs (`ENQUEUE_BATCH`), with the same `Batch` columns on both databases.
-pub trait InboxBatch: Database {
-    /// What is stored for a batch: `$1`..`$4` its tenants, sources, dedupe keys and entity keys;
-    /// `$5`, `$6` the tenants and path tokens of the registrations its entries were verified
-    /// against. Rows `(what, tenant_id, source, key, at, username, sealed)`: `duplicate` for a
-    /// dedupe key already recorded (`key`); `newest` for an entity key (`key`) with `at` the
-    /// time of its newest event that is not stale (null if none); `registration` for a
-    /// registration still stored under its path (`key`), with its `username` and `sealed`
-    /// credentials.
-    const INBOX_LOOKUP: &'static str;
-    /// Inserts inbox rows: `$1`..`$9` tenants, ids, sources, kinds, dedupe keys, entity keys,
-    /// occurred at, states and payloads; `$10` now. A dedupe key recorded meanwhile is skipped;
-    /// returns the `id` of each row inserted.
-    const INBOX_INSERT: &'static str;
-    /// The most entries one lookup or insert takes; a larger batch is several, in one transaction.
-    const INBOX_ROWS: usize;
 }
 
 /// The statement execution of `Backend`, for a database whose connections are sqlx executors.

@@ -15,7 +15,7 @@ use sqlx::Pool;
 use sqlx::{ConnectOptions, Connection, Postgres};
 use uuid::Uuid;
 
-use crate::backend::{sqlx_execution, Backend, InboxBatch, Query};
+use crate::backend::{sqlx_execution, Backend, Query};
 use crate::statement::unique_constraint;
 use crate::values::{column_via, Batch, Id, QueueTime, Scopes};
 use crate::SqlStore;
@@ -126,36 +126,6 @@ async fn ensure_database(options: &PgConnectOptions) -> StoreResult<()> {
         }
     }
     admin.close().await.map_err(StoreError::backend)
-}
-
-impl InboxBatch for Postgres {
-    const INBOX_LOOKUP: &'static str = "with b as (
-            select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
-                as b(tenant_id, source, dedupe_key, entity_key))
-        select 'duplicate' as what, e.tenant_id, e.source, e.dedupe_key as key,
-            null::timestamptz as at, null::text as username, null::bytea as sealed
-        from b join inbox_events e on e.tenant_id = b.tenant_id and e.source = b.source
-            and e.dedupe_key = b.dedupe_key
-        union all
-        select 'newest', k.tenant_id, k.source, k.entity_key, n.occurred_at, null, null
-        from (select distinct tenant_id, source, entity_key from b where entity_key is not null) k
-        cross join lateral (
-            select occurred_at from inbox_events e
-            where e.tenant_id = k.tenant_id and e.source = k.source
-                and e.entity_key = k.entity_key and e.state <> 'stale'
-            order by occurred_at desc limit 1) n
-        union all
-        select 'registration', w.tenant_id, null, w.path_token, null, w.username, w.credentials
-        from unnest($5::uuid[], $6::text[]) as g(tenant_id, path_token)
-        join pipedrive_webhooks w on w.tenant_id = g.tenant_id and w.path_token = g.path_token";
-    const INBOX_INSERT: &'static str = "insert into inbox_events (tenant_id, id, source, kind,
-            dedupe_key, entity_key, occurred_at, received_at, state, payload, updated_at)
-        select t, i, s, k, d, e, o, $10, st, p, $10
-        from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::timestamptz[], $8::text[], $9::jsonb[]) as n(t, i, s, k, d, e, o, st, p)
-        on conflict (tenant_id, source, dedupe_key) do nothing
-        returning id";
-    const INBOX_ROWS: usize = usize::MAX;
 }
 
 impl Backend for Postgres {

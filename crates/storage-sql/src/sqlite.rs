@@ -19,7 +19,7 @@ use sqlx::Pool;
 use sqlx::Sqlite;
 use uuid::Uuid;
 
-use crate::backend::{sqlx_execution, Backend, InboxBatch, Query};
+use crate::backend::{sqlx_execution, Backend, Query};
 use crate::statement::unique_constraint;
 use crate::values::{column_via, Batch, Id, QueueTime, Scopes};
 use crate::SqlStore;
@@ -136,40 +136,6 @@ fn create_private(path: &std::path::Path) -> StoreResult<()> {
         }
     }
     Ok(())
-}
-
-/// Batch columns are JSON arrays read by position (see `Queue for Sqlite`). `where true`: without
-/// it SQLite would read the `on conflict` that follows as a join's `on`.
-impl InboxBatch for Sqlite {
-    const INBOX_LOOKUP: &'static str = "with b as (
-            select t.value as tenant_id, $2 ->> t.key as source, $3 ->> t.key as dedupe_key,
-                $4 ->> t.key as entity_key
-            from json_each($1) t)
-        select 'duplicate' as what, e.tenant_id, e.source, e.dedupe_key as key, null as at,
-            null as username, null as sealed
-        from b join inbox_events e on e.tenant_id = b.tenant_id and e.source = b.source
-            and e.dedupe_key = b.dedupe_key
-        union all
-        select 'newest', k.tenant_id, k.source, k.entity_key,
-            (select occurred_at from inbox_events e
-             where e.tenant_id = k.tenant_id and e.source = k.source
-                 and e.entity_key = k.entity_key and e.state <> 'stale'
-             order by occurred_at desc limit 1), null, null
-        from (select distinct tenant_id, source, entity_key from b where entity_key is not null) k
-        union all
-        select 'registration', w.tenant_id, null, w.path_token, null, w.username, w.credentials
-        from json_each($5) g
-        join pipedrive_webhooks w on w.tenant_id = g.value and w.path_token = $6 ->> g.key";
-    const INBOX_INSERT: &'static str = "insert into inbox_events (tenant_id, id, source, kind,
-            dedupe_key, entity_key, occurred_at, received_at, state, payload, updated_at)
-        select t.value, $2 ->> t.key, $3 ->> t.key, $4 ->> t.key, $5 ->> t.key, $6 ->> t.key,
-            $7 ->> t.key, $10, $8 ->> t.key, $9 ->> t.key, $10
-        from json_each($1) t where true
-        on conflict (tenant_id, source, dedupe_key) do nothing
-        returning id";
-    // Nine arrays miss SQLite's cache of four parsed JSON values on every row, as the queue's
-    // batches do: the queue's measured best size.
-    const INBOX_ROWS: usize = 32;
 }
 
 impl Backend for Sqlite {

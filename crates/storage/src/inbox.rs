@@ -59,45 +59,6 @@ pub enum Recorded {
     Duplicate,
 }
 
-/// The webhook registration a delivery was verified against, perhaps from a cache. A guarded
-/// entry is recorded only if the registration is still stored exactly so, checked in the
-/// transaction that records it: an uninstall or a credential change made through any instance
-/// takes effect at once, whatever the verifier cached.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RegistrationGuard {
-    pub tenant_id: TenantId,
-    pub path_token: String,
-    pub username: String,
-    /// The sealed credentials as stored (ciphertext; the store never sees the password).
-    pub credentials: Vec<u8>,
-}
-
-/// Keeps the path and the sealed credentials out of logs.
-impl std::fmt::Debug for RegistrationGuard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegistrationGuard")
-            .field("tenant_id", &self.tenant_id)
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
-}
-
-/// An entry, and the registration it must still match to be recorded (`None`: no condition).
-#[derive(Debug, Clone)]
-pub struct GuardedEntry {
-    pub entry: InboxEntry,
-    pub guard: Option<RegistrationGuard>,
-}
-
-/// What recording a guarded entry did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Guarded {
-    Recorded(Recorded),
-    /// The registration is gone or changed since it was verified: nothing written; verify the
-    /// delivery again against what is stored now.
-    RegistrationChanged,
-}
-
 /// A recorded event, as the dashboard and the event jobs read it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboxEvent {
@@ -126,11 +87,6 @@ pub trait Inbox: Send + Sync + 'static {
     /// Records many entries in one transaction (group commit): one result per entry, in order.
     /// If the transaction fails, nothing of the batch is recorded.
     async fn record_events(&self, entries: &[InboxEntry]) -> StoreResult<Vec<Recorded>>;
-
-    /// `record_events` for entries that may carry a registration guard: an entry whose guard no
-    /// longer matches the stored registration is left out (`Guarded::RegistrationChanged`), the
-    /// others are recorded in the same transaction.
-    async fn record_guarded(&self, entries: &[GuardedEntry]) -> StoreResult<Vec<Guarded>>;
 
     async fn inbox_event(&self, tenant_id: TenantId, id: Uuid) -> StoreResult<Option<InboxEvent>>;
 

@@ -28,18 +28,18 @@ const COMPANY: i64 = 8_087_566;
 const POOL: u32 = 20;
 
 pub async fn run(options: Options) -> anyhow::Result<Report> {
-    // The server is what counts: each run gets a fresh database of its own on it, dropped after.
-    let given = options
+    let admin_url = options
         .url
         .map(str::to_owned)
-        .or_else(|| std::env::var("BENCH_POSTGRES_URL").ok())
         .or_else(|| std::env::var("TEST_POSTGRES_URL").ok())
         .unwrap_or_else(|| DEFAULT_URL.to_owned());
     let name = format!("dealbridge_bench_ingest_{}", uuid::Uuid::new_v4().simple());
-    let base = given.rsplit_once('/').map_or(given.as_str(), |(b, _)| b);
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(b, _)| b);
     let url = format!("{base}/{name}");
     let result = measure_both(&url, options).await;
-    drop_database(&format!("{base}/postgres"), &name).await?;
+    drop_database(&admin_url, &name).await?;
     let (group, naive) = result?;
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;

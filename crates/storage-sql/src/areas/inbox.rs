@@ -7,12 +7,10 @@ use dealbridge_core::event::EventSource;
 use dealbridge_core::outcome::EventOutcome;
 use dealbridge_core::TenantId;
 use dealbridge_storage::{
-    Guarded, GuardedEntry, Inbox, InboxEntry, InboxEvent, InboxState, Recorded, StoreError,
-    StoreResult,
+    Inbox, InboxEntry, InboxEvent, InboxState, Recorded, StoreError, StoreResult,
 };
 use uuid::Uuid;
 
-use crate::areas::inbox_batch::record_batch;
 use crate::backend::Backend;
 use crate::statement::sql;
 use crate::values::{Id, QueueTime};
@@ -119,33 +117,12 @@ impl<B: Backend> Inbox for SqlStore<B> {
     }
 
     async fn record_events(&self, entries: &[InboxEntry]) -> StoreResult<Vec<Recorded>> {
-        let unguarded: Vec<GuardedEntry> = entries
-            .iter()
-            .map(|entry| GuardedEntry {
-                entry: entry.clone(),
-                guard: None,
-            })
-            .collect();
-        let recorded = self.record_guarded(&unguarded).await?;
-        recorded
-            .into_iter()
-            .map(|outcome| match outcome {
-                Guarded::Recorded(recorded) => Ok(recorded),
-                Guarded::RegistrationChanged => Err(StoreError::Corrupt(
-                    "an entry without a guard was refused for its registration".into(),
-                )),
-            })
-            .collect()
-    }
-
-    async fn record_guarded(&self, entries: &[GuardedEntry]) -> StoreResult<Vec<Guarded>> {
-        if entries.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut tx = self.begin_write().await?;
-        let recorded = record_batch::<B>(&mut tx, entries).await?;
+        let mut recorded = Vec::with_capacity(entries.len());
+        for entry in entries {
+            recorded.push(Self::record_in(&mut tx, entry).await?);
+        }
         commit(tx).await?;
-        B::wake_local_workers();
         Ok(recorded)
     }
 

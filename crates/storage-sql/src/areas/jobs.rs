@@ -91,7 +91,7 @@ fn job_from_row<B: Backend>(row: &B::Row) -> StoreResult<Job> {
 
 /// Inserts `jobs` under `ids` in one statement; how many were new (an open job holding its
 /// unique key makes a job a no-op).
-pub(crate) async fn insert_jobs<B: Backend>(
+async fn insert_jobs<B: Backend>(
     conn: &mut B::Connection,
     jobs: &[NewJob],
     ids: &[JobId],

@@ -5,7 +5,6 @@ pub(crate) mod budgets;
 mod event_api_secrets;
 mod imports;
 mod inbox;
-mod inbox_batch;
 mod installations;
 pub(crate) mod jobs;
 mod journal;

@@ -6,10 +6,7 @@ use dealbridge_core::TenantId;
 use uuid::Uuid;
 
 use super::{ensure_eq, fixtures, Check, CheckFuture};
-use crate::{
-    Guarded, GuardedEntry, InboxEntry, InboxState, NewJob, NewWebhookRegistration, Recorded,
-    RegistrationGuard, Store, StoreError,
-};
+use crate::{InboxEntry, InboxState, NewJob, Recorded, Store, StoreError};
 
 pub(super) const CHECKS: &[(&str, Check)] = &[
     (
@@ -35,10 +32,6 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
     (
         "inbox::a_failed_batch_records_nothing",
         a_failed_batch_records_nothing,
-    ),
-    (
-        "inbox::a_guarded_entry_needs_its_registration_as_stored",
-        a_guarded_entry_needs_its_registration_as_stored,
     ),
     (
         "inbox::recent_events_are_per_tenant_and_source",
@@ -291,88 +284,6 @@ fn a_failed_batch_records_nothing(store: Arc<dyn Store>) -> CheckFuture {
             "rolled back"
         );
         ensure_eq!(queued(store.as_ref(), tenant).await?, 0, "no job left");
-        Ok(())
-    })
-}
-
-fn guarded(entry: InboxEntry, guard: &RegistrationGuard) -> GuardedEntry {
-    GuardedEntry {
-        entry,
-        guard: Some(guard.clone()),
-    }
-}
-
-/// Only entries whose guard matches the stored registration (tenant, path, username, sealed
-/// credentials) are recorded; the others write nothing, and the rest of the batch still commits.
-fn a_guarded_entry_needs_its_registration_as_stored(store: Arc<dyn Store>) -> CheckFuture {
-    Box::pin(async move {
-        let tenant = fixtures::tenant(store.as_ref(), 211).await?.id;
-        let other = fixtures::tenant(store.as_ref(), 212).await?.id;
-        let registration = NewWebhookRegistration {
-            tenant_id: tenant,
-            path_token: "guarded-path".into(),
-            username: "guarded-user".into(),
-            credentials: vec![7, 7, 7],
-        };
-        store.ensure_webhook_registration(&registration).await?;
-        let current = RegistrationGuard {
-            tenant_id: tenant,
-            path_token: registration.path_token.clone(),
-            username: registration.username.clone(),
-            credentials: registration.credentials.clone(),
-        };
-        let rotated = RegistrationGuard {
-            credentials: vec![7, 7, 8],
-            ..current.clone()
-        };
-        let renamed = RegistrationGuard {
-            username: "someone-else".into(),
-            ..current.clone()
-        };
-        let foreign = RegistrationGuard {
-            tenant_id: other,
-            ..current.clone()
-        };
-        let pipedrive = |key: &str| event(EventSource::Pipedrive, key, None, 1);
-        let batch = vec![
-            guarded(entry(tenant, pipedrive("g1")), &current),
-            guarded(entry(tenant, pipedrive("g2")), &rotated),
-            guarded(entry(tenant, pipedrive("g3")), &renamed),
-            guarded(entry(other, pipedrive("g4")), &foreign),
-            GuardedEntry {
-                entry: entry(tenant, pipedrive("g5")),
-                guard: None,
-            },
-            guarded(entry(tenant, pipedrive("g1")), &current),
-        ];
-        let expected = [
-            Guarded::Recorded(Recorded::New),
-            Guarded::RegistrationChanged,
-            Guarded::RegistrationChanged,
-            Guarded::RegistrationChanged,
-            Guarded::Recorded(Recorded::New),
-            Guarded::Recorded(Recorded::Duplicate),
-        ];
-        ensure_eq!(store.record_guarded(&batch).await?, expected, "outcomes");
-        for (n, refused) in [(1, "rotated"), (2, "renamed"), (3, "foreign")] {
-            let e = &batch[n].entry;
-            ensure_eq!(
-                store.inbox_event(e.tenant_id, e.id).await?,
-                None,
-                "{}",
-                refused
-            );
-        }
-        ensure_eq!(queued(store.as_ref(), tenant).await?, 2, "jobs of g1, g5");
-        ensure_eq!(queued(store.as_ref(), other).await?, 0, "none for other");
-
-        anyhow::ensure!(store.delete_webhook_registration(tenant).await?, "deleted");
-        let late = vec![guarded(entry(tenant, pipedrive("g6")), &current)];
-        ensure_eq!(
-            store.record_guarded(&late).await?,
-            [Guarded::RegistrationChanged],
-            "after uninstall"
-        );
         Ok(())
     })
 }
