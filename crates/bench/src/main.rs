@@ -1,7 +1,9 @@
 //! `dealbridge-bench SCENARIO`: see the crate README.
 
 mod loadgen;
+mod memory;
 mod report;
+mod sandbox_process;
 mod scenarios;
 
 use clap::Parser;
@@ -47,6 +49,11 @@ struct Cli {
 }
 
 fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some(sandbox_process::CHILD_ARG) {
+        let config = args.next().unwrap_or_default();
+        return sandbox_process::serve_child(&config);
+    }
     let cli = Cli::parse();
     let options = scenarios::Options {
         duration: std::time::Duration::from_secs(cli.seconds.max(1)),

@@ -5,16 +5,13 @@
 
 mod support;
 
-use std::time::Duration;
-
 use chrono::Utc;
 use dealbridge_core::event::{EventSource, EventType, PipedriveEntity};
 use dealbridge_core::tenant::Tenant;
-use dealbridge_pipedrive::models::{ContactEntry, PersonInput};
 use dealbridge_sandbox::{CallRecord, EntityKind};
-use dealbridge_storage::{MirrorLookup, WebhookState};
+use dealbridge_storage::WebhookState;
 use serde_json::json;
-use support::scenario::{drain, installed, record, records};
+use support::scenario::{drain, installed, person_by_hand, record, records};
 use support::Env;
 
 /// Exact searches (`GET .../search`) among `calls`.
@@ -96,43 +93,13 @@ async fn a_person_added_by_hand_after_the_sweep_is_found_not_duplicated() -> any
     let env = Env::start().await?;
     let tenant = installed(&env).await?;
     let email = "hand@made.test";
-    let by_hand = env
-        .client(&tenant)
-        .await?
-        .persons()
-        .create(&PersonInput {
-            name: Some("Made By Hand".into()),
-            emails: Some(vec![ContactEntry {
-                value: email.into(),
-                primary: true,
-                label: None,
-            }]),
-            ..PersonInput::default()
-        })
-        .await?;
-    // Its webhook arrives and is applied to the mirror.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        env.work_off(&tenant).await?;
-        let found = env
-            .store
-            .find_mirror(tenant.id, MirrorLookup::PersonEmail(email))
-            .await?;
-        if !found.is_empty() {
-            break;
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the person's webhook never reached the mirror"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let by_hand = person_by_hand(&env, &tenant, email, None).await?;
 
     let calls = signup(&env, &tenant, email).await?;
     assert_eq!(searches(&calls), Vec::<String>::new(), "{calls:#?}");
     let persons = records(&env, EntityKind::Person)?;
     assert_eq!(persons.len(), 1, "duplicated: {persons:#?}");
-    assert_eq!(persons[0]["id"], json!(by_hand.id));
+    assert_eq!(persons[0]["id"], json!(by_hand));
     env.stop().await;
     Ok(())
 }

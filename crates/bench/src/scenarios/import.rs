@@ -25,9 +25,7 @@ use dealbridge_import::{control, ingest_file, row_cost, suggest_mapping, target_
 use dealbridge_import::{Mapping, Upload};
 use dealbridge_jobs::Worker;
 use dealbridge_pipedrive::{Pipedrive, PipedriveConfig};
-use dealbridge_sandbox::{
-    AppSpec, CompanySpec, EntityKind, Plan, SandboxConfig, SandboxHandle, UserSpec,
-};
+use dealbridge_sandbox::{AppSpec, CompanySpec, Plan, SandboxConfig, UserSpec};
 use dealbridge_storage::{DuplicatePolicy, Import, ImportKind, ImportState, Store};
 use dealbridge_tokens::TokenVault;
 use dealbridge_workflows::{WebhookSetup, Workflows};
@@ -35,7 +33,9 @@ use secrecy::SecretString;
 
 use super::queue::BenchDb;
 use super::Options;
+use crate::memory::own_peak_rss_mb;
 use crate::report::Report;
+use crate::sandbox_process::SandboxLink;
 
 const CLIENT_ID: &str = "dealbridge-bench";
 const CLIENT_SECRET: &str = "bench-secret";
@@ -69,6 +69,8 @@ pub(crate) struct Figures {
     pub persons: usize,
     pub duplicates: usize,
     pub peak_rss_mb: f64,
+    /// The sandbox's own peak when it ran in a child process (it holds every person).
+    pub sandbox_rss_mb: Option<f64>,
 }
 
 pub async fn run(options: Options) -> anyhow::Result<Report> {
@@ -79,7 +81,13 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         .unwrap_or_else(|| super::queue::DEFAULT_URL.to_owned());
     let db = BenchDb::create_at(url, 8).await?;
     let store: Arc<dyn Store> = Arc::new(BenchDb::connect(&db.url, &db.schema, 8).await?);
-    let result = measure(store, options.rows, options.policy).await;
+    let result = measure(
+        store,
+        options.rows,
+        options.policy,
+        SandboxPlace::ChildProcess,
+    )
+    .await;
     db.drop().await?;
     let f = result?;
     anyhow::ensure!(
@@ -156,10 +164,17 @@ fn report(f: &Figures) -> Report {
         .figure(
             "peak_rss_mb",
             f.peak_rss_mb,
-            format!(
-                "{:.1} MB peak RSS (VmHWM; the in-process sandbox holds every person)",
-                f.peak_rss_mb
-            ),
+            match f.sandbox_rss_mb {
+                Some(sandbox) => format!(
+                    "{:.1} MB peak RSS of the app's process (VmHWM); the sandbox's own process, \
+                     which holds every person, peaked at {sandbox:.1} MB",
+                    f.peak_rss_mb
+                ),
+                None => format!(
+                    "{:.1} MB peak RSS (VmHWM; the in-process sandbox holds every person)",
+                    f.peak_rss_mb
+                ),
+            },
         )
         .figure(
             "duplicates",
@@ -179,12 +194,22 @@ fn bulk_rate(limit: u32, share: f64, window: Duration) -> f64 {
     ((f64::from(limit) * share.clamp(0.0, 1.0)).floor()).max(1.0) / window.as_secs_f64()
 }
 
+/// Where the sandbox runs. Measurements put it in a child process, so this process's peak memory
+/// is the app's alone; the tests run it in process (a test binary cannot start the bench's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SandboxPlace {
+    ChildProcess,
+    #[cfg_attr(not(test), allow(dead_code))]
+    InProcess,
+}
+
 /// The whole run on `store` (migrated): a sandbox company sized for `rows`, the file, the
 /// import under `policy`, the checks.
 pub(crate) async fn measure(
     store: Arc<dyn Store>,
     rows: u64,
     policy: DuplicatePolicy,
+    place: SandboxPlace,
 ) -> anyhow::Result<Figures> {
     let kind = ImportKind::Persons;
     let headers: Vec<String> = HEADERS.iter().map(|h| (*h).to_owned()).collect();
@@ -207,7 +232,7 @@ pub(crate) async fn measure(
         .max((rows * cost.searches) as f64 / searches_per_sec);
 
     let file = write_persons(rows)?;
-    let env = Env::start(store.clone(), seats, ledger_config).await?;
+    let env = Env::start(store.clone(), seats, ledger_config, place).await?;
 
     let ingest_started = Instant::now();
     let upload = Upload {
@@ -220,7 +245,7 @@ pub(crate) async fn measure(
     anyhow::ensure!(import.headers == headers, "headers {:?}", import.headers);
     let dry = control::dry_run(store.as_ref(), &import, &mapping, policy, &fields).await?;
     let ingest_secs = ingest_started.elapsed().as_secs_f64();
-    let ingest_rss_mb = peak_rss_mb()?;
+    let ingest_rss_mb = own_peak_rss_mb()?;
     drop(file);
     anyhow::ensure!(dry.invalid == 0, "the dry run refused rows: {dry:?}");
     let import = control::load(store.as_ref(), env.tenant.id, import.id).await?;
@@ -240,11 +265,11 @@ pub(crate) async fn measure(
         done.state.as_str()
     );
 
-    let control = env.sandbox.control();
-    let persons = control.records(env.company, EntityKind::Person)?.len();
-    let duplicates = control
-        .duplicates(env.company, EntityKind::Person, "email")?
-        .extra_records;
+    let peak_rss_mb = own_peak_rss_mb()?;
+    let report = env
+        .sandbox
+        .duplicates(env.company, "persons", "email")
+        .await?;
     Ok(Figures {
         rows,
         seats,
@@ -261,9 +286,10 @@ pub(crate) async fn measure(
         done_rows: done.done_rows,
         failed_rows: done.failed_rows,
         tokens_spent: done.tokens_spent,
-        persons,
-        duplicates,
-        peak_rss_mb: peak_rss_mb()?,
+        persons: report.records,
+        duplicates: report.extra_records,
+        peak_rss_mb,
+        sandbox_rss_mb: env.sandbox.child_peak_rss_mb(),
     })
 }
 
@@ -281,20 +307,9 @@ fn write_persons(rows: u64) -> anyhow::Result<tempfile::NamedTempFile> {
     Ok(file)
 }
 
-/// The process's peak resident set (`VmHWM`), in MB.
-fn peak_rss_mb() -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmHWM in /proc/self/status")?;
-    Ok(kb / 1024.0)
-}
-
 /// A sandbox company installed in the store, with the app's budgeted client and workflows.
 struct Env {
-    sandbox: SandboxHandle,
+    sandbox: SandboxLink,
     store: Arc<dyn Store>,
     ledger: Arc<StoreLedger>,
     workflows: Workflows,
@@ -308,8 +323,9 @@ impl Env {
         store: Arc<dyn Store>,
         seats: u64,
         ledger_config: StoreLedgerConfig,
+        place: SandboxPlace,
     ) -> anyhow::Result<Self> {
-        let sandbox = dealbridge_sandbox::spawn(SandboxConfig {
+        let config = SandboxConfig {
             apps: vec![AppSpec {
                 client_id: CLIENT_ID.into(),
                 client_secret: CLIENT_SECRET.into(),
@@ -330,9 +346,12 @@ impl Env {
                 }],
             }],
             ..SandboxConfig::default()
-        })
-        .await?;
-        let company = sandbox.control().companies().remove(0);
+        };
+        let sandbox = match place {
+            SandboxPlace::ChildProcess => SandboxLink::child_process(&config).await?,
+            SandboxPlace::InProcess => SandboxLink::in_process(config).await?,
+        };
+        let company = sandbox.companies().await?.remove(0);
         let ledger = Arc::new(StoreLedger::new(store.clone(), ledger_config));
         ledger.spawn_flusher();
         let config = PipedriveConfig::new(
@@ -417,17 +436,16 @@ impl Env {
 /// The OAuth install as Pipedrive's consent page and our callback do it: approve, exchange the
 /// code, seal the tokens, record the tenant.
 async fn install(
-    sandbox: &SandboxHandle,
+    sandbox: &SandboxLink,
     store: &dyn Store,
     pd: &Pipedrive,
     keys: &KeyRing,
     (company, api_domain): (u64, &str),
     user: UserId,
 ) -> anyhow::Result<Tenant> {
-    let redirect =
-        sandbox
-            .control()
-            .approve_install(CLIENT_ID, company, u64::try_from(user.get())?, None)?;
+    let redirect = sandbox
+        .approve_install(CLIENT_ID, company, u64::try_from(user.get())?)
+        .await?;
     let code = url::Url::parse(&redirect)?
         .query_pairs()
         .find(|(k, _)| k == "code")
@@ -483,7 +501,13 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("bench.sqlite").display());
         let store = SqliteStore::connect(&url, 4).await?;
         store.migrate().await?;
-        let f = measure(Arc::new(store), 200, DuplicatePolicy::Create).await?;
+        let f = measure(
+            Arc::new(store),
+            200,
+            DuplicatePolicy::Create,
+            SandboxPlace::InProcess,
+        )
+        .await?;
         assert_eq!((f.done_rows, f.failed_rows, f.persons), (200, 0, 200));
         assert_eq!(f.duplicates, 0);
         assert_eq!(f.calls_per_row, 1, "create: one POST a row, no search");
@@ -503,7 +527,13 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("bench.sqlite").display());
         let store = SqliteStore::connect(&url, 4).await?;
         store.migrate().await?;
-        let f = measure(Arc::new(store), 20, DuplicatePolicy::Skip).await?;
+        let f = measure(
+            Arc::new(store),
+            20,
+            DuplicatePolicy::Skip,
+            SandboxPlace::InProcess,
+        )
+        .await?;
         assert_eq!((f.done_rows, f.failed_rows, f.persons), (20, 0, 20));
         assert_eq!(f.duplicates, 0);
         assert_eq!((f.calls_per_row, f.searches_per_row), (2, 1));

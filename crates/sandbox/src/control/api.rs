@@ -49,6 +49,9 @@ pub struct WebhookStats {
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct DuplicateReport {
     pub field: String,
+    /// Records of the kind looked at, duplicates included.
+    #[serde(default)]
+    pub records: usize,
     /// Distinct values held by more than one record.
     pub duplicate_values: usize,
     /// Records beyond the first for each such value.
@@ -319,6 +322,7 @@ impl Control {
         let dup: Vec<usize> = counts.values().copied().filter(|n| *n > 1).collect();
         Ok(DuplicateReport {
             field: field.to_owned(),
+            records: records.len(),
             duplicate_values: dup.len(),
             extra_records: dup.iter().map(|n| n - 1).sum(),
         })

@@ -80,10 +80,17 @@ impl<'a> Flow<'a> {
 
     /// The first live mirror record the lookup finds.
     pub async fn mirrored(&self, lookup: MirrorLookup<'_>) -> FlowResult<Option<u64>> {
+        let found = self.mirrored_record(lookup).await?;
+        Ok(found.and_then(|record| u64::try_from(record.record_id).ok()))
+    }
+
+    /// The mirror's first record for `lookup`, with the data it holds.
+    pub async fn mirrored_record(
+        &self,
+        lookup: MirrorLookup<'_>,
+    ) -> FlowResult<Option<MirrorRecord>> {
         let found = self.store.find_mirror(self.tenant_id(), lookup).await?;
-        Ok(found
-            .first()
-            .and_then(|record| u64::try_from(record.record_id).ok()))
+        Ok(found.into_iter().next())
     }
 
     /// Whether a miss in the mirror means Pipedrive holds no such `entity` record, so it may be

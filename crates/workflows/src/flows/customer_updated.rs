@@ -34,6 +34,7 @@ pub(crate) async fn run(flow: &mut Flow<'_>) -> FlowResult<()> {
         name: name.clone(),
         phone: customer.phone.clone(),
         org_id,
+        link_found: false,
     };
     let person_id = person(flow, email, details).await?;
 

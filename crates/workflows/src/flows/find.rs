@@ -15,6 +15,7 @@ use dealbridge_storage::MirrorLookup;
 use super::context::{put, Flow, MirrorKeys};
 use super::error::FlowResult;
 use super::journal::Lookup;
+use super::person_org::{link_found_person, remember_person, FoundOrg};
 
 /// Mail providers whose domain says nothing about a company.
 const FREE_MAIL: &[&str] = &[
@@ -130,6 +131,9 @@ pub(crate) struct PersonDetails {
     pub name: Option<String>,
     pub phone: Option<String>,
     pub org_id: Option<u64>,
+    /// A person found in no organization is linked to `org_id` (signups and orders);
+    /// `customer.updated` sets the organization in its own single update instead.
+    pub link_found: bool,
 }
 
 pub(crate) async fn person(
@@ -138,7 +142,14 @@ pub(crate) async fn person(
     details: PersonDetails,
 ) -> FlowResult<u64> {
     let email = email.trim().to_lowercase();
-    if let Some(id) = flow.mirrored(MirrorLookup::PersonEmail(&email)).await? {
+    let link_to = details.org_id.filter(|_| details.link_found);
+    let mirrored = flow.mirrored_record(MirrorLookup::PersonEmail(&email));
+    let mirrored = mirrored.await?.and_then(|record| {
+        let id = u64::try_from(record.record_id).ok()?;
+        Some((id, FoundOrg::of_data(&record.data)))
+    });
+    if let Some((id, found)) = mirrored {
+        link_found_person(flow, id, found, link_to).await?;
         flow.became(RecordKind::Person, id);
         return Ok(id);
     }
@@ -163,14 +174,16 @@ pub(crate) async fn person(
         ..PersonInput::default()
     };
     let lookup = flow.lookup_for(PipedriveEntity::Person).await?;
-    let created = std::sync::Mutex::new(None);
+    let (created, found) = (std::sync::Mutex::new(None), std::sync::Mutex::new(None));
     let id = journal
         .once(
             "record",
             lookup,
             || async {
                 let hits = client.persons().find_by_email(&email).await?;
-                Ok(hits.first().map(|hit| hit.item.id))
+                let hit = hits.first();
+                put(&found, hit.map(FoundOrg::of_hit));
+                Ok(hit.map(|hit| hit.item.id))
             },
             || async {
                 let person = client.persons().create(&input).await?;
@@ -180,15 +193,13 @@ pub(crate) async fn person(
             },
         )
         .await?;
-    if let Some(person) = created.into_inner().ok().flatten() {
-        let keys = MirrorKeys {
-            name: person.name.clone(),
-            email: Some(email.clone()),
-            ..MirrorKeys::default()
-        };
-        let time = person.update_time.clone();
-        flow.remember(PipedriveEntity::Person, id, keys, time.as_deref(), &person)
-            .await?;
+    match created.into_inner().ok().flatten() {
+        Some(person) => remember_person(flow, &person).await?,
+        None => {
+            let found = found.into_inner().ok().flatten().flatten();
+            let found = found.unwrap_or(FoundOrg::Unknown);
+            link_found_person(flow, id, found, link_to).await?;
+        }
     }
     flow.became(RecordKind::Person, id);
     Ok(id)

@@ -13,6 +13,7 @@ mod notes;
 mod order_created;
 mod order_updated;
 mod orders;
+mod person_org;
 mod placement;
 mod signup;
 mod stage_changed;

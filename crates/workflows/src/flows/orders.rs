@@ -33,6 +33,7 @@ pub(crate) async fn deal_of(flow: &mut Flow<'_>, order: &Order) -> FlowResult<(u
                 ),
                 phone: customer.phone.clone(),
                 org_id,
+                link_found: true,
             };
             Some(person(flow, email, details).await?)
         }

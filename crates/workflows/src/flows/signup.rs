@@ -26,6 +26,7 @@ pub(crate) async fn run(flow: &mut Flow<'_>) -> FlowResult<()> {
     let details = PersonDetails {
         name: signup.name.clone(),
         org_id,
+        link_found: true,
         ..PersonDetails::default()
     };
     let person_id = person(flow, &signup.email, details).await?;

@@ -10,9 +10,9 @@ use dealbridge_core::outcome::RecordKind;
 use dealbridge_core::tenant::Tenant;
 use dealbridge_inbox::event_job_kind;
 use dealbridge_jobs::Worker;
-use dealbridge_pipedrive::models::{DealPatch, NewDeal};
+use dealbridge_pipedrive::models::{ContactEntry, DealPatch, NewDeal, PersonInput};
 use dealbridge_sandbox::{CallRecord, EntityKind, FaultSpec};
-use dealbridge_storage::{InboxEntry, InboxEvent, InboxState, Lane, NewJob};
+use dealbridge_storage::{InboxEntry, InboxEvent, InboxState, Lane, MirrorLookup, NewJob};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -340,4 +340,45 @@ pub fn lookups(calls: &[CallRecord]) -> usize {
                 || c.path.ends_with("/search")
         })
         .count()
+}
+
+/// A person someone entered in Pipedrive by hand (in `org_id` if given), once its webhook has
+/// reached the mirror; returns its id.
+pub async fn person_by_hand(
+    env: &Env,
+    tenant: &Tenant,
+    email: &str,
+    org_id: Option<u64>,
+) -> anyhow::Result<u64> {
+    let person = env
+        .client(tenant)
+        .await?
+        .persons()
+        .create(&PersonInput {
+            name: Some("Made By Hand".into()),
+            org_id,
+            emails: Some(vec![ContactEntry {
+                value: email.into(),
+                primary: true,
+                label: None,
+            }]),
+            ..PersonInput::default()
+        })
+        .await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        env.work_off(tenant).await?;
+        let found = env
+            .store
+            .find_mirror(tenant.id, MirrorLookup::PersonEmail(email))
+            .await?;
+        if !found.is_empty() {
+            return Ok(person.id);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the person's webhook never reached the mirror"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -11,8 +11,8 @@
 //!
 //! | event | necessary calls |
 //! |---|---|
-//! | `signup` | `POST` organization and person when first seen, `POST` deal, `POST` activity |
-//! | `order.created` | organization and person when first seen, `POST` deal when the order is new, `POST` note |
+//! | `signup` | `POST` organization and person when first seen (a person seen before in no organization: `PATCH` person to link them), `POST` deal, `POST` activity |
+//! | `order.created` | organization and person as for a signup, `POST` deal when the order is new, `POST` note |
 //! | `order.updated` | as the creation when the order is new, then `PATCH` deal |
 //! | `deal.stage_changed` | `PATCH` deal, `POST` note |
 //! | `customer.updated` | a first-seen person: its `POST` (with the name and phone); a known one: `GET` person (the mirror keeps keys, not the person's other emails and phones the update must keep) and a `PATCH` when the name or phone changes |
@@ -45,12 +45,19 @@ pub enum Searches {
 /// Mail providers whose domain names no company (the workflows' rule; the bench uses gmail.com).
 const FREE_MAIL: &[&str] = &["gmail.com", "yahoo.com", "hotmail.com", "outlook.com"];
 
+/// What Pipedrive holds of a person the app wrote.
+struct Held {
+    name: Option<String>,
+    phone: Option<String>,
+    in_org: bool,
+}
+
 struct Known {
     searches: Searches,
     /// Tokens of the searches counted so far.
     search_tokens: u64,
-    /// Person by lower-cased email: its name and primary phone.
-    persons: HashMap<String, (Option<String>, Option<String>)>,
+    /// Person by lower-cased email.
+    persons: HashMap<String, Held>,
     org_domains: HashSet<String>,
     org_names: HashSet<String>,
     orders: HashSet<String>,
@@ -103,9 +110,10 @@ fn cost(k: &mut Known, e: &Planned) -> u64 {
     let p = &e.payload;
     match e.kind {
         EventType::Signup => {
-            let email = text(p, "email");
-            organization(k, email, text(p, "company"))
-                + person(k, email, text(p, "name").map(str::to_owned), None)
+            let (email, company) = (text(p, "email"), text(p, "company"));
+            let in_org = names_an_org(email, company);
+            organization(k, email, company)
+                + person(k, email, text(p, "name").map(str::to_owned), None, in_org)
                 + POST_V2
                 + POST_V2
         }
@@ -114,7 +122,7 @@ fn cost(k: &mut Known, e: &Planned) -> u64 {
         EventType::DealStageChanged => PATCH_V2 + NOTE_WRITE,
         EventType::CustomerUpdated => customer_updated(k, p),
         EventType::UsageReported => usage(k, p),
-        EventType::TicketCreated => person(k, text(p, "email"), None, None) + POST_V2,
+        EventType::TicketCreated => person(k, text(p, "email"), None, None, false) + POST_V2,
         _ => 0,
     }
 }
@@ -137,6 +145,11 @@ fn domain_of(email: Option<&str>) -> Option<String> {
     (!domain.is_empty() && !FREE_MAIL.contains(&domain.as_str())).then_some(domain)
 }
 
+/// Whether a contact's company or email domain names an organization (the workflows' rule).
+fn names_an_org(email: Option<&str>, company: Option<&str>) -> bool {
+    company.is_some() || domain_of(email).is_some()
+}
+
 /// An organization's `POST` when first seen; none when the contact names no company.
 fn organization(k: &mut Known, email: Option<&str>, company: Option<&str>) -> u64 {
     let domain = domain_of(email);
@@ -155,27 +168,47 @@ fn organization(k: &mut Known, email: Option<&str>, company: Option<&str>) -> u6
     k.first_sight() + POST_V2
 }
 
-fn person(k: &mut Known, email: Option<&str>, name: Option<String>, phone: Option<String>) -> u64 {
+/// A first-seen person's `POST` (in the event's organization when `in_org`); a person seen
+/// before in no organization costs the `PATCH` that links them when the event names one.
+fn person(
+    k: &mut Known,
+    email: Option<&str>,
+    name: Option<String>,
+    phone: Option<String>,
+    in_org: bool,
+) -> u64 {
     let Some(email) = email.map(str::to_lowercase) else {
         return 0;
     };
-    if k.persons.contains_key(&email) {
+    if let Some(held) = k.persons.get_mut(&email) {
+        if in_org && !held.in_org {
+            held.in_org = true;
+            return PATCH_V2;
+        }
         return 0;
     }
-    k.persons.insert(email, (name, phone));
+    k.persons.insert(
+        email,
+        Held {
+            name,
+            phone,
+            in_org,
+        },
+    );
     k.first_sight() + POST_V2
 }
 
 /// The buyer's organization and person, and the order's deal when the order is new.
 fn order(k: &mut Known, p: &Value) -> u64 {
     let customer = &p["customer"];
-    let email = text(customer, "email");
-    let mut tokens = organization(k, email, text(customer, "company"));
+    let (email, company) = (text(customer, "email"), text(customer, "company"));
+    let mut tokens = organization(k, email, company);
     tokens += person(
         k,
         email,
         full_name(customer),
         text(customer, "phone").map(str::to_owned),
+        names_an_org(email, company),
     );
     if let Some(id) = text(p, "id") {
         if k.orders.insert(id.to_owned()) {
@@ -191,17 +224,21 @@ fn customer_updated(k: &mut Known, p: &Value) -> u64 {
     };
     let name = full_name(p);
     let phone = text(p, "phone").map(str::to_owned);
-    let Some((held_name, held_phone)) = k.persons.get_mut(&email) else {
-        return person(k, Some(&email), name, phone);
+    // Only an update that names a company puts the person in an organization.
+    let company = text(p, "company");
+    let Some(held) = k.persons.get_mut(&email) else {
+        return person(k, Some(&email), name, phone, company.is_some());
     };
-    let changed =
-        (name.is_some() && name != *held_name) || (phone.is_some() && phone != *held_phone);
+    let changed = (name.is_some() && name != held.name)
+        || (phone.is_some() && phone != held.phone)
+        || (company.is_some() && !held.in_org);
     if name.is_some() {
-        *held_name = name;
+        held.name = name;
     }
     if phone.is_some() {
-        *held_phone = phone;
+        held.phone = phone;
     }
+    held.in_org |= company.is_some();
     GET_PERSON + if changed { PATCH_V2 } else { 0 }
 }
 
@@ -304,6 +341,29 @@ mod tests {
         assert_eq!(
             minimum_tokens(&events, Searches::None).0,
             (5 + 5) + 10 + 10 + (1 + 5) + 1
+        );
+    }
+
+    #[test]
+    fn a_known_person_in_no_organization_is_linked_once() {
+        let events = [
+            event(0, EventType::TicketCreated, json!({"email": "c@co.test"})),
+            event(
+                1,
+                EventType::Signup,
+                json!({"email": "c@co.test", "company": "Co"}),
+            ),
+            event(
+                2,
+                EventType::Signup,
+                json!({"email": "c@co.test", "company": "Co"}),
+            ),
+        ];
+        // The ticket's person and task; the organization, the link, deal and activity; then
+        // deal and activity alone.
+        assert_eq!(
+            minimum_tokens(&events, Searches::None).0,
+            (5 + 5) + (5 + 5 + 5 + 5) + (5 + 5)
         );
     }
 }
