@@ -351,6 +351,21 @@ async fn walk(app: &TestApp, browser: &Client) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     check_page_at(browser, "06-activity-with-deal", Some("table.events")).await;
+    // The activity page lists it too, with its filters.
+    browser
+        .goto(&format!(
+            "{}/dashboard/activity?source=event_api",
+            app.address
+        ))
+        .await
+        .unwrap();
+    let activity = browser.source().await.unwrap();
+    if !activity.contains(">deal ") {
+        return Err(format!(
+            "the activity page lacks the event's deal: {activity}"
+        ));
+    }
+    check_page_at(browser, "06b-activity-page", Some("table.events")).await;
 
     // Support signs in to the console in the same browser and pauses the tenant.
     dealbridge_web::add_staff_account(

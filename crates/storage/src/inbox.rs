@@ -78,6 +78,22 @@ pub struct InboxEvent {
     pub outcome: Option<EventOutcome>,
 }
 
+/// Which of a tenant's events a list shows; each part that is set narrows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    pub source: Option<EventSource>,
+    /// The event type's name, as in [`InboxEvent::kind`].
+    pub kind: Option<String>,
+    pub state: Option<InboxState>,
+    /// Received at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Received before.
+    pub until: Option<DateTime<Utc>>,
+    /// The page after this event: only events listed after it, newest first (received time,
+    /// then id).
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+}
+
 #[async_trait]
 pub trait Inbox: Send + Sync + 'static {
     /// Records the event and queues its job in one transaction: both exist or neither does. A
@@ -107,6 +123,24 @@ pub trait Inbox: Send + Sync + 'static {
         state: InboxState,
         outcome: &EventOutcome,
     ) -> StoreResult<()>;
+
+    /// The tenant's events that `filter` lets through, newest first, at most `limit`.
+    async fn list_events(
+        &self,
+        tenant_id: TenantId,
+        filter: &EventFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<InboxEvent>>;
+
+    /// Runs a failed event again: its state becomes pending (what it became before is cleared)
+    /// and `job` is queued, in one transaction. False, with nothing done, unless the tenant has
+    /// the event and it is failed, so two retries at once queue one job.
+    async fn retry_failed_event(
+        &self,
+        tenant_id: TenantId,
+        id: Uuid,
+        job: &NewJob,
+    ) -> StoreResult<bool>;
 
     /// The tenant's most recent events from one source, newest first.
     async fn recent_events(

@@ -7,7 +7,8 @@ use dealbridge_core::event::EventSource;
 use dealbridge_core::outcome::EventOutcome;
 use dealbridge_core::TenantId;
 use dealbridge_storage::{
-    Inbox, InboxEntry, InboxEvent, InboxState, Recorded, StoreError, StoreResult,
+    EventFilter, Inbox, InboxEntry, InboxEvent, InboxState, NewJob, Recorded, StoreError,
+    StoreResult,
 };
 use uuid::Uuid;
 
@@ -176,6 +177,61 @@ impl<B: Backend> Inbox for SqlStore<B> {
             0 => Err(StoreError::NotFound("inbox event")),
             _ => Ok(()),
         }
+    }
+
+    async fn list_events(
+        &self,
+        tenant_id: TenantId,
+        filter: &EventFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<InboxEvent>> {
+        // Each filter is off when its value is null, so one statement serves every combination.
+        let statement = format!(
+            "select {COLUMNS} from inbox_events where tenant_id = $1
+                 and ($2 is null or source = $2) and ($3 is null or kind = $3)
+                 and ($4 is null or state = $4)
+                 and ($5 is null or received_at >= $5) and ($6 is null or received_at < $6)
+                 and ($7 is null or received_at < $7 or (received_at = $7 and id < $8))
+             order by received_at desc, id desc limit $9"
+        );
+        let (after_time, after_id) = filter.after.unzip();
+        let values = (
+            Id(tenant_id.as_uuid()),
+            filter.source.map(|s| s.as_str()),
+            filter.kind.as_deref(),
+            filter.state.map(|s| s.as_str()),
+            filter.from.map(QueueTime),
+            filter.until.map(QueueTime),
+            after_time.map(QueueTime),
+            after_id.map(Id),
+            i64::from(limit),
+        );
+        self.fetch_all(&statement, values, event_from_row::<B>)
+            .await
+    }
+
+    async fn retry_failed_event(
+        &self,
+        tenant_id: TenantId,
+        id: Uuid,
+        job: &NewJob,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let reopen = "update inbox_events set state = 'pending', outcome = $1, updated_at = $2
+            where tenant_id = $3 and id = $4 and state = 'failed'";
+        let cleared = serde_json::Value::Null;
+        let values = (
+            &cleared,
+            QueueTime(Utc::now()),
+            Id(tenant_id.as_uuid()),
+            Id(id),
+        );
+        if sql::<B>(reopen).binds(values).execute(&mut tx).await? == 0 {
+            return Ok(false);
+        }
+        Self::enqueue_in(&mut tx, &job.clone().tenant(tenant_id)).await?;
+        commit(tx).await?;
+        Ok(true)
     }
 
     async fn recent_events(

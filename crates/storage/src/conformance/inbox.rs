@@ -6,7 +6,7 @@ use dealbridge_core::TenantId;
 use uuid::Uuid;
 
 use super::{ensure_eq, fixtures, Check, CheckFuture};
-use crate::{InboxEntry, InboxState, NewJob, Recorded, Store, StoreError};
+use crate::{EventFilter, InboxEntry, InboxState, NewJob, Recorded, Store, StoreError};
 
 pub(super) const CHECKS: &[(&str, Check)] = &[
     (
@@ -36,6 +36,14 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
     (
         "inbox::recent_events_are_per_tenant_and_source",
         recent_events_are_per_tenant_and_source,
+    ),
+    (
+        "inbox::events_are_listed_by_filter_and_paged",
+        events_are_listed_by_filter_and_paged,
+    ),
+    (
+        "inbox::a_failed_event_is_retried_once_and_only_its_tenants",
+        a_failed_event_is_retried_once_and_only_its_tenants,
     ),
 ];
 
@@ -322,6 +330,132 @@ fn recent_events_are_per_tenant_and_source(store: Arc<dyn Store>) -> CheckFuture
             .await?;
         ensure_eq!(shopify.len(), 1, "per source");
         anyhow::ensure!(Utc::now() - recent[0].received_at < Duration::minutes(1));
+        Ok(())
+    })
+}
+
+fn events_are_listed_by_filter_and_paged(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let tenant = fixtures::tenant(store.as_ref(), 211).await?.id;
+        let other = fixtures::tenant(store.as_ref(), 212).await?.id;
+        let mut ids = Vec::new();
+        for (n, source) in [
+            EventSource::Pipedrive,
+            EventSource::Shopify,
+            EventSource::Pipedrive,
+            EventSource::Shopify,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let new = entry(tenant, event(source, &format!("l{n}"), None, 1));
+            store.record_event(&new).await?;
+            ids.push(new.id);
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        }
+        store
+            .record_event(&entry(other, event(EventSource::Shopify, "x", None, 1)))
+            .await?;
+        store
+            .set_event_state(tenant, ids[1], InboxState::Failed)
+            .await?;
+        let list = |filter: EventFilter, limit: u32| {
+            let store = store.clone();
+            async move {
+                let events = store.list_events(tenant, &filter, limit).await?;
+                anyhow::Ok(events.iter().map(|e| e.id).collect::<Vec<Uuid>>())
+            }
+        };
+        let newest_first: Vec<Uuid> = ids.iter().rev().copied().collect();
+        ensure_eq!(
+            list(EventFilter::default(), 10).await?,
+            newest_first,
+            "every source, newest first, none of another tenant's"
+        );
+        let shopify = EventFilter {
+            source: Some(EventSource::Shopify),
+            ..EventFilter::default()
+        };
+        ensure_eq!(list(shopify, 10).await?, vec![ids[3], ids[1]], "by source");
+        let failed = EventFilter {
+            state: Some(InboxState::Failed),
+            ..EventFilter::default()
+        };
+        ensure_eq!(list(failed, 10).await?, vec![ids[1]], "by state");
+        let kind = EventFilter {
+            kind: Some("no.such.kind".into()),
+            ..EventFilter::default()
+        };
+        ensure_eq!(list(kind, 10).await?, Vec::<Uuid>::new(), "by type");
+        let all = store
+            .list_events(tenant, &EventFilter::default(), 10)
+            .await?;
+        let named = EventFilter {
+            kind: Some(all[0].kind.clone()),
+            ..EventFilter::default()
+        };
+        ensure_eq!(list(named, 10).await?.len(), 4, "by the type's name");
+        // Pages of two follow on without a gap or a repeat.
+        let first = store
+            .list_events(tenant, &EventFilter::default(), 2)
+            .await?;
+        let after = first.last().map(|e| (e.received_at, e.id));
+        let next = EventFilter {
+            after,
+            ..EventFilter::default()
+        };
+        ensure_eq!(list(next, 2).await?, vec![ids[1], ids[0]], "the next page");
+        // A window of received times: from the second event up to (not with) the fourth.
+        let window = EventFilter {
+            from: Some(all[2].received_at),
+            until: Some(all[0].received_at),
+            ..EventFilter::default()
+        };
+        ensure_eq!(list(window, 10).await?, vec![ids[2], ids[1]], "by date");
+        Ok(())
+    })
+}
+
+fn a_failed_event_is_retried_once_and_only_its_tenants(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let tenant = fixtures::tenant(store.as_ref(), 213).await?.id;
+        let other = fixtures::tenant(store.as_ref(), 214).await?.id;
+        let new = entry(tenant, event(EventSource::Shopify, "f", None, 1));
+        store.record_event(&new).await?;
+        let job = NewJob::new("event.test", serde_json::json!({ "event_id": new.id }));
+        ensure_eq!(
+            store.retry_failed_event(tenant, new.id, &job).await?,
+            false,
+            "a pending event is not retried"
+        );
+        let outcome = dealbridge_core::outcome::EventOutcome {
+            records: Vec::new(),
+            reason: Some("Pipedrive refused it".into()),
+        };
+        store
+            .finish_event(tenant, new.id, InboxState::Failed, &outcome)
+            .await?;
+        let before = queued(store.as_ref(), tenant).await?;
+        ensure_eq!(
+            store.retry_failed_event(other, new.id, &job).await?,
+            false,
+            "another tenant cannot retry it"
+        );
+        // Two retries at once: one wins, one job.
+        let (a, b) = tokio::join!(
+            store.retry_failed_event(tenant, new.id, &job),
+            store.retry_failed_event(tenant, new.id, &job)
+        );
+        ensure_eq!(
+            [a?, b?].iter().filter(|won| **won).count(),
+            1,
+            "exactly one retry took"
+        );
+        ensure_eq!(queued(store.as_ref(), tenant).await?, before + 1, "one job");
+        let event = store.inbox_event(tenant, new.id).await?;
+        let event = event.ok_or_else(|| anyhow::anyhow!("event gone"))?;
+        ensure_eq!(event.state, InboxState::Pending, "pending again");
+        ensure_eq!(event.outcome, None, "the old failure is cleared");
         Ok(())
     })
 }

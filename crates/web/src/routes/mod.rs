@@ -6,6 +6,7 @@ mod console_login;
 mod console_tenant_actions;
 mod console_tenants;
 mod dashboard;
+mod dashboard_activity;
 mod dashboard_imports;
 mod dashboard_jobs;
 mod dashboard_settings;
@@ -57,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/dashboard")
             .wrap(from_fn(require_dashboard))
             .configure(dashboard::configure)
+            .configure(dashboard_activity::configure)
             .configure(dashboard_jobs::configure)
             .configure(dashboard_settings::configure)
             .configure(dashboard_sources::configure)

@@ -16,6 +16,8 @@ const RECENT_PER_SOURCE: u32 = 15;
 
 #[derive(Debug, Serialize)]
 pub struct EventView {
+    pub id: String,
+    pub source: &'static str,
     pub kind: String,
     /// `deal:8`, `person:3`, ...
     pub entity: Option<String>,
@@ -93,8 +95,10 @@ fn links(outcome: Option<&EventOutcome>, company_domain: &str) -> Vec<RecordLink
         .collect()
 }
 
-fn view(event: &InboxEvent, company_domain: &str, now: DateTime<Utc>) -> EventView {
+pub fn view(event: &InboxEvent, company_domain: &str, now: DateTime<Utc>) -> EventView {
     EventView {
+        id: event.id.to_string(),
+        source: event.source.as_str(),
         became: links(event.outcome.as_ref(), company_domain),
         reason: event.outcome.as_ref().and_then(|o| o.reason.clone()),
         kind: event.kind.clone(),

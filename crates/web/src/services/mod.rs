@@ -1,5 +1,6 @@
 //! What handlers call to do real work; handlers stay small.
 
+pub mod activity;
 pub mod budget_chart;
 pub mod console;
 pub mod demo_store;
