@@ -131,7 +131,7 @@ impl<B: Backend> TenantTimeline for SqlStore<B> {
         let mut tx = self.begin().await?;
         sql::<B>(RECORD_REFRESH)
             .binds((
-                tenant.clone(),
+                tenant,
                 Id(Uuid::now_v7()),
                 refresh.user_id.get(),
                 refresh.outcome.as_str(),

@@ -77,6 +77,7 @@ pub struct FiguresView {
     pub rate_limited: i64,
     pub waited_seconds: i64,
     pub deferred: i64,
+    pub unauthorized: i64,
 }
 
 /// Times as support and customers read them, always in UTC.
@@ -157,6 +158,7 @@ pub async fn figures(state: &AppState, company: CompanyId) -> Result<FiguresView
         rate_limited: figures.rate_limited,
         waited_seconds: figures.waited_ms / 1000,
         deferred: figures.deferred,
+        unauthorized: figures.unauthorized,
     })
 }
 
