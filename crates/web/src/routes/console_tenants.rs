@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::services::tenant_actions::{reason, ReasonForm};
 use crate::services::tenant_health::{self, when};
 use crate::services::timeline::{self, TimelineQuery};
-use crate::services::{budget_chart, console, job_retry, tenant_actions};
+use crate::services::{console, job_retry, tenant_actions};
 use crate::staff_session::{check_staff_csrf, staff_csrf_token, StaffUser};
 use crate::{pages, AppError, AppState};
 
@@ -136,17 +136,7 @@ async fn show(
         &installations.iter().any(|i| i.needs_reauth),
     );
     context.insert("counts", &tenant_health::counts(&state, Some(id)).await?);
-    let budget = tenant_health::budget(&state, tenant.company_id).await;
-    let limit = budget.as_ref().and_then(|b| b.daily_limit);
-    context.insert(
-        "budget_chart",
-        &budget_chart::week(&state, tenant.company_id, limit).await?,
-    );
-    context.insert("budget", &budget);
-    context.insert(
-        "figures",
-        &tenant_health::figures(&state, tenant.company_id).await?,
-    );
+    tenant_health::insert_budget(&state, tenant.company_id, &mut context).await?;
     context.insert(
         "dead_jobs",
         &tenant_health::dead_jobs(&state, Some(id), 50).await?,

@@ -162,6 +162,24 @@ pub async fn figures(state: &AppState, company: CompanyId) -> Result<FiguresView
     })
 }
 
+/// What `_budget.html` draws, for the dashboard and the console alike: today's budget, the
+/// cumulative figures and the 7-day chart.
+pub async fn insert_budget(
+    state: &AppState,
+    company: CompanyId,
+    context: &mut tera::Context,
+) -> Result<(), AppError> {
+    let budget = budget(state, company).await;
+    let limit = budget.as_ref().and_then(|b| b.daily_limit);
+    context.insert(
+        "budget_chart",
+        &super::budget_chart::week(state, company, limit).await?,
+    );
+    context.insert("budget", &budget);
+    context.insert("figures", &figures(state, company).await?);
+    Ok(())
+}
+
 /// A job id from a path; anything unparsable names no job.
 pub fn job_id(text: &str) -> Result<JobId, AppError> {
     uuid::Uuid::parse_str(text)
