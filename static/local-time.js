@@ -15,7 +15,12 @@
   var times = document.querySelectorAll("time[datetime]");
   for (var i = 0; i < times.length; i++) {
     var el = times[i];
-    var at = new Date(el.getAttribute("datetime"));
+    var value = el.getAttribute("datetime");
+    // A date alone (a UTC day's total) has no time of day to move into another zone.
+    if (value.indexOf("T") < 0) {
+      continue;
+    }
+    var at = new Date(value);
     if (isNaN(at.getTime())) {
       continue;
     }

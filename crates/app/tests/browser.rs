@@ -407,6 +407,10 @@ async fn walk(app: &TestApp, browser: &Client) -> Result<(), String> {
         return Err(format!("the console shows the tenant paused: {after}"));
     }
     check_page(browser, "10-console-paused").await;
+    if !after.contains("tenant.paused") {
+        return Err(format!("the timeline shows the pause: {after}"));
+    }
+    check_page_at(browser, "10-console-timeline", Some("#timeline")).await;
 
     browser
         .goto(&format!("{}/dashboard", app.address))

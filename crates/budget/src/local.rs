@@ -178,4 +178,5 @@ pub(crate) fn add_figures(a: &mut BudgetFigures, b: &BudgetFigures) {
     a.rate_limited += b.rate_limited;
     a.waited_ms += b.waited_ms;
     a.deferred += b.deferred;
+    a.unauthorized += b.unauthorized;
 }

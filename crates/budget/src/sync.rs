@@ -49,6 +49,10 @@ pub(crate) async fn settle(
         } else if outcome != Outcome::NotSent {
             figures.tokens_spent += cost;
         }
+        // Kept per day beside the 429s so support can see when a company's token was refused.
+        if outcome == (Outcome::Responded { status: 401 }) {
+            figures.unauthorized += 1;
+        }
         if refund && flight.period_end > now {
             let state = local.companies.entry(request.company).or_default();
             match state.leases[flight.lease].as_mut() {

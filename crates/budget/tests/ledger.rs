@@ -355,6 +355,36 @@ async fn refused_and_unsent_calls_are_refunded(backend: Backend) {
     pair.finish().await;
 }
 
+/// A 401 is counted with the call, in the cumulative figures and in the record of its day, so the
+/// console's timeline can say when the company's token was refused.
+async fn a_401_is_counted_in_the_figures_and_its_day(backend: Backend) {
+    let pair = pair(backend, StoreLedgerConfig::default()).await;
+    let refused = granted(&pair.one, call(Lane::Interactive, 10)).await;
+    let fine = granted(&pair.one, call(Lane::Interactive, 10)).await;
+    let status = |status| Outcome::Responded { status };
+    pair.one.settle(refused, status(401)).await.unwrap();
+    pair.one.settle(fine, status(200)).await.unwrap();
+    pair.one.shutdown().await.unwrap();
+    let figures = pair.one.figures(A).await.unwrap();
+    assert_eq!(
+        (figures.calls, figures.unauthorized, figures.rate_limited),
+        (2, 1, 0),
+        "{}",
+        pair.name
+    );
+    // The flush dates its record by the wall clock; a run across midnight lands on either day.
+    let today = chrono::Utc::now().date_naive();
+    let company = dealbridge_core::CompanyId::new(1);
+    let days = pair
+        .store
+        .budget_days(company, today - chrono::Duration::days(1), today)
+        .await
+        .unwrap();
+    let per_day: i64 = days.iter().map(|d| d.unauthorized).sum();
+    assert_eq!(per_day, 1, "{}", pair.name);
+    pair.finish().await;
+}
+
 async fn the_reset_time_is_configurable(backend: Backend) {
     let offset = chrono::FixedOffset::east_opt(-5 * 3600).unwrap();
     let config = StoreLedgerConfig {
@@ -457,6 +487,9 @@ fn tests() -> Vec<(&'static str, TestFn)> {
         ),
         ("refused_and_unsent_calls_are_refunded", |b| {
             Box::pin(refused_and_unsent_calls_are_refunded(b))
+        }),
+        ("a_401_is_counted_in_the_figures_and_its_day", |b| {
+            Box::pin(a_401_is_counted_in_the_figures_and_its_day(b))
         }),
         ("the_reset_time_is_configurable", |b| {
             Box::pin(the_reset_time_is_configurable(b))

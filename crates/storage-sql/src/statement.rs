@@ -193,6 +193,7 @@ const UNIQUE_CONSTRAINTS: &str = "
     store_connections_path_token_key: store_connections (path_token)
     imports_pkey: imports (tenant_id, id)
     import_rows_pkey: import_rows (tenant_id, import_id, row_number)
+    token_refreshes_pkey: token_refreshes (tenant_id, id)
 ";
 
 /// The name of the first unique constraint `is` accepts by (name, columns).

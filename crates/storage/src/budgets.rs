@@ -113,6 +113,9 @@ pub struct BudgetFigures {
     pub rate_limited: i64,
     pub waited_ms: i64,
     pub deferred: i64,
+    /// Calls Pipedrive answered 401: the access token was refused (the client refreshes it and
+    /// tries once more).
+    pub unauthorized: i64,
 }
 
 /// What one company was charged on one UTC day, for the dashboard's budget chart.
@@ -122,6 +125,7 @@ pub struct BudgetDay {
     pub calls: i64,
     pub tokens_spent: i64,
     pub rate_limited: i64,
+    pub unauthorized: i64,
 }
 
 /// Days of per-day records kept; older ones are dropped as new ones are written.

@@ -16,6 +16,7 @@ mod sign_in_failures;
 mod staff;
 mod store;
 mod tenant_directory;
+mod timeline;
 mod tokens;
 mod webhooks;
 
@@ -55,6 +56,10 @@ pub use store::{
 pub use tenant_directory::{
     like_pattern, BudgetUse, TenantDirectory, TenantListQuery, TenantState, TenantSummary,
     COUNT_CAP,
+};
+pub use timeline::{
+    NewTokenRefresh, RefreshOutcome, TenantTimeline, TimelineCursor, TimelineEvent, TokenRefresh,
+    TOKEN_REFRESHES_KEPT_DAYS,
 };
 pub use tokens::{IdleInstallation, InstallationKey, StaleKeyTokens, TokenUpkeep};
 pub use webhooks::{

@@ -34,6 +34,7 @@ pub trait Store:
     + crate::StoreConnections
     + crate::StepJournal
     + crate::Imports
+    + crate::TenantTimeline
 {
 }
 
@@ -61,6 +62,7 @@ impl<T> Store for T where
         + crate::StoreConnections
         + crate::StepJournal
         + crate::Imports
+        + crate::TenantTimeline
 {
 }
 

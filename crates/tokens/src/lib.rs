@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod history;
 mod lease;
 mod refresh_counts;
 mod rotate;

@@ -12,7 +12,7 @@ use dealbridge_core::{CompanyId, ErrorChain, TenantId, UserId};
 use dealbridge_crypto::{ExposeSecret, KeyRing, SecretString};
 use dealbridge_pipedrive::oauth::{OAuth, TokenSet};
 use dealbridge_pipedrive::{TokenError, TokenSource};
-use dealbridge_storage::{InstallationKey, Store, StoreError};
+use dealbridge_storage::{InstallationKey, RefreshOutcome, Store, StoreError};
 use rand::Rng;
 
 use crate::lease::RefreshLease;
@@ -296,6 +296,12 @@ impl InstallationTokens {
         &self.vault.inner
     }
 
+    /// Records how a refresh that reached the OAuth server ended (see `history`).
+    async fn record(&self, outcome: RefreshOutcome, reason: Option<String>) {
+        let store = self.inner().store.as_ref();
+        crate::history::record(store, self.tenant_id, self.user_id, outcome, reason).await;
+    }
+
     /// The company id is part of the tokens' associated data; it never changes for a tenant.
     async fn company_id(&self) -> Result<CompanyId, TokenError> {
         self.company_id
@@ -475,10 +481,12 @@ impl InstallationTokens {
                     return self.give_up(lease, reason).await;
                 }
                 Err(e) => {
+                    let why = ErrorChain(&e).to_string();
+                    self.record(RefreshOutcome::Failed, Some(why)).await;
                     return Err(TokenError::unavailable_because(
                         "refreshing the access token",
                         e,
-                    ))
+                    ));
                 }
             }
         }
@@ -517,6 +525,7 @@ impl InstallationTokens {
                     user.id = %self.user_id,
                     "access token refreshed"
                 );
+                self.record(RefreshOutcome::Refreshed, None).await;
                 Ok(set.access_token)
             }
             Err(StoreError::Conflict(_)) => {
@@ -527,11 +536,17 @@ impl InstallationTokens {
                     user.id = %self.user_id,
                     "refresh lease lost before the new tokens were stored; discarding them"
                 );
+                let why = "the refresh lease was lost before the new tokens were stored";
+                self.record(RefreshOutcome::Failed, Some(why.into())).await;
                 Err(TokenError::unavailable(
                     "the refresh lease was lost before the new tokens were stored",
                 ))
             }
-            Err(e) => Err(TokenError::unavailable_because("storing the new tokens", e)),
+            Err(e) => {
+                let why = format!("storing the new tokens: {}", ErrorChain(&e));
+                self.record(RefreshOutcome::Failed, Some(why)).await;
+                Err(TokenError::unavailable_because("storing the new tokens", e))
+            }
         }
     }
 
@@ -549,6 +564,8 @@ impl InstallationTokens {
                     %reason,
                     "refresh token refused twice; installation needs re-authorisation"
                 );
+                self.record(RefreshOutcome::Refused, Some(reason.clone()))
+                    .await;
                 Err(TokenError::needs_reauth(reason))
             }
             // A reinstall (or another holder) replaced the row meanwhile: let the next call read it.

@@ -38,6 +38,8 @@ const CLIENT_ID: &str = "dealbridge-test";
 const CLIENT_SECRET: &str = "test-secret";
 const CALLBACK: &str = "http://127.0.0.1:9/oauth/callback";
 
+#[path = "vault/history.rs"]
+mod history;
 #[path = "vault/lease.rs"]
 mod lease;
 
@@ -925,6 +927,9 @@ fn tests() -> Vec<(&'static str, TestFn)> {
             Box::pin(lease::a_cancelled_refresh_releases_the_lease(b))
         }),
         ("refresh_idle", |b| Box::pin(refresh_idle(b))),
+        ("each_refresh_sent_is_recorded", |b| {
+            Box::pin(history::each_refresh_sent_is_recorded(b))
+        }),
         ("key_rotation_then_old_key_removed", |b| {
             Box::pin(key_rotation(b))
         }),

@@ -125,7 +125,7 @@ mod tests {
         context.insert(
             "figures",
             &serde_json::json!({"calls": 5, "tokens_spent": 120, "rate_limited": 2,
-                "waited_seconds": 4, "deferred": 1}),
+                "waited_seconds": 4, "deferred": 1, "unauthorized": 0}),
         );
         context.insert(
             "dead_jobs",
@@ -279,7 +279,19 @@ mod tests {
         );
         context.insert("needs_reauth", &true);
         context.insert("retry_base", "/console/tenants/t-1/jobs");
-        context.insert("audit", &Vec::<serde_json::Value>::new());
+        context.insert(
+            "timeline",
+            &serde_json::json!({"kind": "", "paged": false,
+                "older": "audit=7&pipedrive=2026-11-30",
+                "filters": [{"value": "audit", "label": "Installs", "current": false}],
+                "entries": [
+                    {"at": "2026-12-01T10:00:00Z", "day": null, "kind": "Staff", "tone": "",
+                     "title": "tenant.paused", "detail": null, "data": "{\"reason\":\"<b>x</b>\"}",
+                     "by": "staff:ana@example.com"},
+                    {"at": null, "day": "2026-11-30", "kind": "Pipedrive", "tone": "warning",
+                     "title": "Pipedrive answered 429 (rate limited) to 3 calls",
+                     "detail": "the UTC day's total", "data": null, "by": null}]}),
+        );
         context.insert("max_reason", &500);
         context.insert(
             "tenant_actions",
@@ -302,6 +314,19 @@ mod tests {
         assert!(
             tenant.contains("/console/tenants/t-1/jobs/j-1/retry"),
             "{tenant}"
+        );
+        assert!(
+            tenant.contains(r#"<td data-label="When"><time datetime="2026-12-01T10:00:00Z">"#),
+            "timeline times are time elements: {tenant}"
+        );
+        assert!(
+            tenant.contains(r#"<time datetime="2026-11-30">2026-11-30</time> (UTC day)"#),
+            "{tenant}"
+        );
+        assert!(tenant.contains("&lt;b&gt;x&lt;"), "details are escaped");
+        assert!(
+            tenant.contains("?audit=7&amp;pipedrive=2026-11-30#timeline"),
+            "the older link carries the cursors: {tenant}"
         );
 
         context.insert("retry_base", "/console/jobs");

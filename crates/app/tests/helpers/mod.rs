@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the helpers
 
+pub mod backends;
+pub mod console;
 pub mod install_flow;
 pub mod private_mode;
 pub mod processes;

@@ -32,7 +32,7 @@ fn far_future() -> DateTime<Utc> {
     DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-fn entry_from_row<B: Backend>(row: &B::Row) -> StoreResult<AuditEntry> {
+pub(super) fn entry_from_row<B: Backend>(row: &B::Row) -> StoreResult<AuditEntry> {
     let tenant_id: Option<Id> = B::get(row, "tenant_id")?;
     Ok(AuditEntry {
         id: B::get(row, "id")?,

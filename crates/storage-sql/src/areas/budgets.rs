@@ -64,6 +64,7 @@ fn figures_from_row<B: Backend>(row: &B::Row) -> StoreResult<BudgetFigures> {
         rate_limited: B::get(row, "rate_limited")?,
         waited_ms: B::get(row, "waited_ms")?,
         deferred: B::get(row, "deferred")?,
+        unauthorized: B::get(row, "unauthorized")?,
     })
 }
 
@@ -82,19 +83,20 @@ const ADD_SLOTS: &str =
     select $1, $2, $3, n from g where $4 > 0";
 
 const ADD_FIGURES: &str = "insert into budget_figures as f
-        (company_id, calls, tokens_spent, rate_limited, waited_ms, deferred, updated_at)
-    values ($1, $2, $3, $4, $5, $6, $7)
+        (company_id, calls, tokens_spent, rate_limited, waited_ms, deferred, updated_at,
+         unauthorized)
+    values ($1, $2, $3, $4, $5, $6, $7, $8)
     on conflict (company_id) do update set
         calls = f.calls + $2, tokens_spent = f.tokens_spent + $3,
         rate_limited = f.rate_limited + $4, waited_ms = f.waited_ms + $5,
-        deferred = f.deferred + $6, updated_at = $7";
+        deferred = f.deferred + $6, updated_at = $7, unauthorized = f.unauthorized + $8";
 
 const ADD_DAY: &str = "insert into budget_days as d
-        (company_id, day, calls, tokens_spent, rate_limited)
-    values ($1, $2, $3, $4, $5)
+        (company_id, day, calls, tokens_spent, rate_limited, unauthorized)
+    values ($1, $2, $3, $4, $5, $6)
     on conflict (company_id, day) do update set
         calls = d.calls + $3, tokens_spent = d.tokens_spent + $4,
-        rate_limited = d.rate_limited + $5";
+        rate_limited = d.rate_limited + $5, unauthorized = d.unauthorized + $6";
 
 /// ISO days (`YYYY-MM-DD`) compare as text in the same order as the days.
 fn iso_day(day: NaiveDate) -> String {
@@ -111,6 +113,7 @@ fn day_from_row<B: Backend>(row: &B::Row) -> StoreResult<BudgetDay> {
         calls: B::get(row, "calls")?,
         tokens_spent: B::get(row, "tokens_spent")?,
         rate_limited: B::get(row, "rate_limited")?,
+        unauthorized: B::get(row, "unauthorized")?,
     })
 }
 
@@ -358,11 +361,11 @@ impl<B: Backend> Budgets for SqlStore<B> {
         let (d, company) = (delta, company_id.get());
         let mut tx = self.begin().await?;
         let add = sql::<B>(ADD_FIGURES).binds((company, d.calls, d.tokens_spent, d.rate_limited));
-        let add = add.binds((d.waited_ms, d.deferred, Utc::now()));
+        let add = add.binds((d.waited_ms, d.deferred, Utc::now(), d.unauthorized));
         add.execute(&mut tx).await?;
         let day_text = iso_day(day);
         let add_day = sql::<B>(ADD_DAY).binds((company, day_text.as_str(), d.calls));
-        let add_day = add_day.binds((d.tokens_spent, d.rate_limited));
+        let add_day = add_day.binds((d.tokens_spent, d.rate_limited, d.unauthorized));
         add_day.execute(&mut tx).await?;
         let oldest = iso_day(day - Duration::days(BUDGET_DAYS_KEPT));
         let forget = "delete from budget_days where company_id = $1 and day < $2";
@@ -379,7 +382,8 @@ impl<B: Backend> Budgets for SqlStore<B> {
         from: NaiveDate,
         to: NaiveDate,
     ) -> StoreResult<Vec<BudgetDay>> {
-        let statement = "select day, calls, tokens_spent, rate_limited from budget_days
+        let statement =
+            "select day, calls, tokens_spent, rate_limited, unauthorized from budget_days
             where company_id = $1 and day >= $2 and day <= $3 order by day";
         let (from, to) = (iso_day(from), iso_day(to));
         let values = (company_id.get(), from.as_str(), to.as_str());
@@ -387,16 +391,16 @@ impl<B: Backend> Budgets for SqlStore<B> {
     }
 
     async fn budget_figures(&self, company_id: CompanyId) -> StoreResult<BudgetFigures> {
-        let statement = "select calls, tokens_spent, rate_limited, waited_ms, deferred
-            from budget_figures where company_id = $1";
+        let statement = "select calls, tokens_spent, rate_limited, waited_ms, deferred,
+            unauthorized from budget_figures where company_id = $1";
         let values = (company_id.get(),);
         let figures = self.fetch_optional(statement, values, figures_from_row::<B>);
         Ok(figures.await?.unwrap_or_default())
     }
 
     async fn budget_figures_all(&self) -> StoreResult<Vec<(CompanyId, BudgetFigures)>> {
-        let statement = "select company_id, calls, tokens_spent, rate_limited, waited_ms, deferred
-            from budget_figures order by company_id";
+        let statement = "select company_id, calls, tokens_spent, rate_limited, waited_ms,
+            deferred, unauthorized from budget_figures order by company_id";
         let company = |row: &B::Row| B::get(row, "company_id").map(CompanyId::new);
         let read = |row: &B::Row| Ok((company(row)?, figures_from_row::<B>(row)?));
         self.fetch_all(statement, (), read).await

@@ -31,7 +31,7 @@ const INSERT: &str = "insert into inbox_events (tenant_id, id, source, kind, ded
     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $8)
     on conflict (tenant_id, source, dedupe_key) do nothing";
 
-fn corrupt(what: &str, value: &str) -> StoreError {
+pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("inbox {what} {value:?}"))
 }
 
@@ -55,7 +55,7 @@ fn event_from_row<B: Backend>(row: &B::Row) -> StoreResult<InboxEvent> {
 }
 
 /// JSON null (the column's default) is an event no workflow finished with yet.
-fn outcome_from(stored: serde_json::Value) -> StoreResult<Option<EventOutcome>> {
+pub(super) fn outcome_from(stored: serde_json::Value) -> StoreResult<Option<EventOutcome>> {
     if stored.is_null() {
         return Ok(None);
     }

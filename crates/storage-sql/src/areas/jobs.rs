@@ -58,7 +58,7 @@ fn corrupt(what: &str, value: impl std::fmt::Debug) -> StoreError {
     StoreError::Corrupt(format!("job {what} {value:?}"))
 }
 
-fn job_from_row<B: Backend>(row: &B::Row) -> StoreResult<Job> {
+pub(super) fn job_from_row<B: Backend>(row: &B::Row) -> StoreResult<Job> {
     let count = |name: &str| -> StoreResult<u32> {
         let value: i32 = B::get(row, name)?;
         u32::try_from(value).map_err(|_| corrupt(name, value))

@@ -20,5 +20,6 @@ mod staff;
 mod store_connections;
 mod tenant_directory;
 mod tenants;
+mod timeline;
 mod tokens;
 mod webhooks;

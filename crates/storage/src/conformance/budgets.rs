@@ -356,6 +356,7 @@ fn figures_add_up(store: Arc<dyn Store>) -> CheckFuture {
             rate_limited: 1,
             waited_ms: 250,
             deferred: 2,
+            unauthorized: 5,
         };
         let day = t0().date_naive();
         store
@@ -375,7 +376,8 @@ fn figures_add_up(store: Arc<dyn Store>) -> CheckFuture {
                 tokens_spent: 60,
                 rate_limited: 2,
                 waited_ms: 500,
-                deferred: 4
+                deferred: 4,
+                unauthorized: 10,
             },
             "sum"
         );
@@ -400,6 +402,7 @@ fn days_are_recorded_per_company(store: Arc<dyn Store>) -> CheckFuture {
             calls: 1,
             tokens_spent: tokens,
             rate_limited: 1,
+            unauthorized: 2,
             ..BudgetFigures::default()
         };
         let today = t0().date_naive();
@@ -421,12 +424,14 @@ fn days_are_recorded_per_company(store: Arc<dyn Store>) -> CheckFuture {
                 calls: 1,
                 tokens_spent: 5,
                 rate_limited: 1,
+                unauthorized: 2,
             },
             BudgetDay {
                 day: today,
                 calls: 2,
                 tokens_spent: 10,
                 rate_limited: 2,
+                unauthorized: 4,
             },
         ];
         ensure_eq!(week, expected, "oldest first, summed per day");

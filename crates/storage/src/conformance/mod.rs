@@ -26,6 +26,7 @@ mod staff;
 mod tenant_directory;
 mod tenant_pause;
 mod tenants;
+mod timeline;
 mod tokens;
 mod webhooks;
 
@@ -74,6 +75,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(webhooks::CHECKS.iter().copied());
     all.extend(event_sources::CHECKS.iter().copied());
     all.extend(imports::CHECKS.iter().copied());
+    all.extend(timeline::CHECKS.iter().copied());
     all.extend(constraints::CHECKS.iter().copied());
     all
 }

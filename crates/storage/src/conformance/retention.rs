@@ -7,7 +7,7 @@ use dealbridge_core::tenant::TenantStatus;
 use dealbridge_core::{TenantId, UserId};
 
 use super::{ensure_eq, fixtures, Check, CheckFuture};
-use crate::{Store, StoreError};
+use crate::{NewTokenRefresh, RefreshOutcome, Store, StoreError};
 
 pub(super) const CHECKS: &[(&str, Check)] = &[
     (
@@ -152,6 +152,15 @@ fn purge_removes_everything_the_tenant_owned(store: Arc<dyn Store>) -> CheckFutu
             .await?;
         store.enqueue(&super::jobs::job(tenant.id, 1)).await?;
         store
+            .record_token_refresh(&NewTokenRefresh {
+                tenant_id: tenant.id,
+                user_id: UserId::new(65),
+                outcome: RefreshOutcome::Refreshed,
+                reason: None,
+                at: Utc::now(),
+            })
+            .await?;
+        store
             .retire_installation(tenant.id, UserId::new(65))
             .await?;
         // Uninstall cancels jobs in the app; one enqueued afterwards (a late webhook) must go too.
@@ -184,6 +193,11 @@ fn purge_removes_everything_the_tenant_owned(store: Arc<dyn Store>) -> CheckFutu
         );
         let jobs = store.job_counts(Some(tenant.id)).await?;
         ensure_eq!(jobs.queued + jobs.running + jobs.dead, 0, "jobs");
+        ensure_eq!(
+            store.token_refreshes(tenant.id, None, 10).await?.len(),
+            0,
+            "token refreshes"
+        );
 
         let system = store.audit_log(None, 10).await?;
         let entry = system

@@ -1,6 +1,6 @@
 //! The support console's tenants: the list (`GET /console`), one tenant (`GET
-//! /console/tenants/{id}`) and retrying its dead jobs. Every read and write is scoped by the
-//! tenant id in the path.
+//! /console/tenants/{id}`, with its timeline: `?kind=` filters it, the sources' cursors page it)
+//! and retrying its dead jobs. Every read and write is scoped by the tenant id in the path.
 
 use actix_session::Session;
 use actix_web::http::header;
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::services::tenant_actions::{reason, ReasonForm};
 use crate::services::tenant_health::{self, when};
+use crate::services::timeline::{self, TimelineQuery};
 use crate::services::{console, job_retry, tenant_actions};
 use crate::staff_session::{check_staff_csrf, staff_csrf_token, StaffUser};
 use crate::{pages, AppError, AppState};
@@ -117,24 +118,16 @@ struct InstallationView {
     updated_at: String,
 }
 
-#[derive(Debug, Serialize)]
-struct AuditView {
-    at: String,
-    actor: String,
-    action: String,
-    detail: String,
-}
-
 async fn show(
     state: web::Data<AppState>,
     staff: StaffUser,
     session: Session,
     path: web::Path<String>,
+    query: web::Query<TimelineQuery>,
 ) -> Result<HttpResponse, AppError> {
     let id = tenant_id(&path)?;
     let tenant = state.store.tenant(id).await?.ok_or(AppError::NotFound)?;
     let installations = installation_views(&state, id).await?;
-    let audit = audit_views(&state, id).await?;
     let mut context = console::context(&staff, &staff_csrf_token(&session)?);
     context.insert("tenant", &tenant);
     context.insert("installations", &installations);
@@ -143,21 +136,14 @@ async fn show(
         &installations.iter().any(|i| i.needs_reauth),
     );
     context.insert("counts", &tenant_health::counts(&state, Some(id)).await?);
-    context.insert(
-        "budget",
-        &tenant_health::budget(&state, tenant.company_id).await,
-    );
-    context.insert(
-        "figures",
-        &tenant_health::figures(&state, tenant.company_id).await?,
-    );
+    tenant_health::insert_budget(&state, tenant.company_id, &mut context).await?;
     context.insert(
         "dead_jobs",
         &tenant_health::dead_jobs(&state, Some(id), 50).await?,
     );
     context.insert("retry_base", &format!("/console/tenants/{id}/jobs"));
     context.insert("reason_required", &true);
-    context.insert("audit", &audit);
+    context.insert("timeline", &timeline::page(&state, &tenant, &query).await?);
     context.insert("tenant_actions", &action_forms(tenant.status));
     context.insert("max_reason", &tenant_actions::MAX_REASON_CHARS);
     context.insert("fields", &tenant_health::fields(&state, id).await?);
@@ -226,21 +212,6 @@ async fn installation_views(
             status: i.status.as_str(),
             needs_reauth: i.status == InstallationStatus::NeedsReauth,
             updated_at: when(i.updated_at),
-        })
-        .collect())
-}
-
-async fn audit_views(state: &AppState, id: TenantId) -> Result<Vec<AuditView>, AppError> {
-    Ok(state
-        .store
-        .audit_log(Some(id), 50)
-        .await?
-        .into_iter()
-        .map(|e| AuditView {
-            at: when(e.created_at),
-            actor: e.actor,
-            action: e.action,
-            detail: e.detail.to_string(),
         })
         .collect())
 }

@@ -9,7 +9,7 @@ use dealbridge_core::installation::InstallationStatus;
 use dealbridge_core::tenant::TenantStatus;
 use tera::Context;
 
-use crate::services::{budget_chart, events_view, installer_name, tenant_health, uninstall};
+use crate::services::{events_view, installer_name, tenant_health, uninstall};
 use crate::session::{
     check_csrf, csrf_token, sign_out, sign_out_everywhere, CsrfForm, DashboardUser,
 };
@@ -57,14 +57,7 @@ async fn show(
         "counts",
         &tenant_health::counts(&state, Some(user.tenant_id)).await?,
     );
-    let budget = tenant_health::budget(&state, company).await;
-    let limit = budget.as_ref().and_then(|b| b.daily_limit);
-    context.insert(
-        "budget_chart",
-        &budget_chart::week(&state, company, limit).await?,
-    );
-    context.insert("budget", &budget);
-    context.insert("figures", &tenant_health::figures(&state, company).await?);
+    tenant_health::insert_budget(&state, company, &mut context).await?;
     context.insert(
         "dead_jobs",
         &tenant_health::dead_jobs(&state, Some(user.tenant_id), 20).await?,

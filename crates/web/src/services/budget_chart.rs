@@ -27,6 +27,8 @@ pub struct DayBar {
     pub tokens: i64,
     pub calls: i64,
     pub rate_limited: i64,
+    /// Calls Pipedrive answered 401 (the token refused).
+    pub unauthorized: i64,
     pub x: u32,
     /// The middle of the bar, for its labels.
     pub middle: u32,
@@ -85,6 +87,7 @@ pub fn layout(days: &[BudgetDay], today: NaiveDate, daily_limit: Option<u64>) ->
                 tokens,
                 calls: record.map_or(0, |d| d.calls),
                 rate_limited: record.map_or(0, |d| d.rate_limited),
+                unauthorized: record.map_or(0, |d| d.unauthorized),
                 x,
                 middle: x + BAR / 2,
                 y: PLOT_BOTTOM - height,
@@ -135,6 +138,7 @@ mod tests {
             calls: 1,
             tokens_spent: tokens,
             rate_limited: 0,
+            unauthorized: 0,
         }
     }
 

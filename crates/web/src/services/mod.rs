@@ -21,5 +21,7 @@ pub mod staff;
 pub mod store_connections;
 pub mod tenant_actions;
 pub mod tenant_health;
+pub mod timeline;
+pub mod timeline_entries;
 pub mod token_refresh;
 pub mod uninstall;

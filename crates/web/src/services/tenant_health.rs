@@ -77,6 +77,7 @@ pub struct FiguresView {
     pub rate_limited: i64,
     pub waited_seconds: i64,
     pub deferred: i64,
+    pub unauthorized: i64,
 }
 
 /// Times as support and customers read them, always in UTC.
@@ -157,7 +158,26 @@ pub async fn figures(state: &AppState, company: CompanyId) -> Result<FiguresView
         rate_limited: figures.rate_limited,
         waited_seconds: figures.waited_ms / 1000,
         deferred: figures.deferred,
+        unauthorized: figures.unauthorized,
     })
+}
+
+/// What `_budget.html` draws, for the dashboard and the console alike: today's budget, the
+/// cumulative figures and the 7-day chart.
+pub async fn insert_budget(
+    state: &AppState,
+    company: CompanyId,
+    context: &mut tera::Context,
+) -> Result<(), AppError> {
+    let budget = budget(state, company).await;
+    let limit = budget.as_ref().and_then(|b| b.daily_limit);
+    context.insert(
+        "budget_chart",
+        &super::budget_chart::week(state, company, limit).await?,
+    );
+    context.insert("budget", &budget);
+    context.insert("figures", &figures(state, company).await?);
+    Ok(())
 }
 
 /// A job id from a path; anything unparsable names no job.
