@@ -4,14 +4,15 @@
 //! `dealbridge staff role EMAIL viewer|operator` changes an account's role; it holds from the
 //! account's next request. `dealbridge staff remove EMAIL` deletes one; its console sessions end
 //! with it (every console request checks that the account still exists). Each is audited, with
-//! the shell user who ran it as the actor.
+//! the shell user who ran it as the actor. `dealbridge staff two-step EMAIL [--off]` turns the
+//! account's two-step sign-in on (printing the authenticator secret once) or off.
 
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use dealbridge_storage::StaffRole;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::settings::Settings;
 
@@ -44,6 +45,15 @@ pub enum StaffCommand {
         /// The engineer's email.
         email: String,
     },
+    /// Turn on two-step sign-in (a code from an authenticator app as well as the password) and
+    /// show the new secret once; `--off` turns it off.
+    TwoStep {
+        /// The engineer's email.
+        email: String,
+        /// Turn it off instead.
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 /// The console roles as the command line spells them.
@@ -67,6 +77,7 @@ pub async fn run(settings: &Settings, args: StaffArgs) -> anyhow::Result<()> {
         StaffCommand::Add { email, role } => add(settings, &email, role.into()).await,
         StaffCommand::Role { email, role } => change_role(settings, &email, role.into()).await,
         StaffCommand::Remove { email } => remove(settings, &email).await,
+        StaffCommand::TwoStep { email, off } => two_step(settings, &email, off).await,
     }
 }
 
@@ -79,6 +90,26 @@ fn actor() -> String {
     } else {
         format!("cli:{user}")
     }
+}
+
+async fn two_step(settings: &Settings, email: &str, off: bool) -> anyhow::Result<()> {
+    let store = crate::store::open(settings).await?;
+    if off {
+        dealbridge_web::disable_staff_two_step(store.as_ref(), email, &actor()).await?;
+        println!("two-step sign-in is off for {}", email.trim());
+        return Ok(());
+    }
+    let keys = crate::secrets::key_ring(settings)?;
+    let enrolment =
+        dealbridge_web::enable_staff_two_step(store.as_ref(), &keys, email, &actor()).await?;
+    // Shown once, to the engineer at the terminal; it is stored only sealed.
+    println!(
+        "two-step sign-in is on for {}. Add this to your authenticator app (shown only now):\n  {}\n  secret: {}",
+        email.trim(),
+        enrolment.url.expose_secret(),
+        enrolment.secret.expose_secret()
+    );
+    Ok(())
 }
 
 async fn remove(settings: &Settings, email: &str) -> anyhow::Result<()> {

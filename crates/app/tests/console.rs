@@ -252,7 +252,7 @@ async fn wrong_passwords_are_refused_audited_and_throttled() {
         .text()
         .await
         .unwrap()
-        .contains("Wrong email or password."));
+        .contains("Wrong email, password or two-step code."));
     assert_eq!(
         get(&app, &client, "/console").await.status(),
         303,
@@ -265,7 +265,7 @@ async fn wrong_passwords_are_refused_audited_and_throttled() {
         .text()
         .await
         .unwrap()
-        .contains("Wrong email or password."));
+        .contains("Wrong email, password or two-step code."));
 
     let log = app.store.audit_log(None, 20).await.unwrap();
     let failures: Vec<_> = log

@@ -63,6 +63,8 @@ pub struct StaffAccount {
     pub role: StaffRole,
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// The authenticator secret, sealed (base64), when two-step sign-in is on.
+    pub totp_secret: Option<String>,
 }
 
 impl std::fmt::Debug for StaffAccount {
@@ -74,6 +76,7 @@ impl std::fmt::Debug for StaffAccount {
             .field("role", &self.role)
             .field("created_at", &self.created_at)
             .field("last_login_at", &self.last_login_at)
+            .field("two_step", &self.totp_secret.is_some())
             .finish()
     }
 }
@@ -116,4 +119,12 @@ pub trait StaffAccounts: Send + Sync + 'static {
 
     /// Notes a successful sign-in. `NotFound` for an unknown id.
     async fn record_staff_login(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()>;
+
+    /// Turns two-step sign-in on with this sealed secret, or off with `None`; either way no code
+    /// has been accepted yet. False when no account has the email.
+    async fn set_staff_totp(&self, email: &str, sealed_secret: Option<&str>) -> StoreResult<bool>;
+
+    /// Accepts a code of time step `step` for the account unless a code of that step or a later
+    /// one was accepted already: true exactly once per step, across instances.
+    async fn accept_totp_step(&self, id: i64, step: i64) -> StoreResult<bool>;
 }

@@ -42,6 +42,9 @@ pub use services::staff::{
     add_account as add_staff_account, change_role as change_staff_role, normalize_email,
     remove_account as remove_staff_account, StaffAccountError, MIN_PASSWORD_CHARS,
 };
+pub use services::staff_totp::{
+    disable as disable_staff_two_step, enable as enable_staff_two_step, Enrolment,
+};
 pub use session::{session_middleware, MIN_SESSION_KEY_BYTES};
 pub use state::{AppIdentity, AppState, PrivateDashboard};
 pub use templates::{TemplateError, Templates};

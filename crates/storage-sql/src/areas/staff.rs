@@ -8,7 +8,7 @@ use crate::backend::Backend;
 use crate::statement::count;
 use crate::SqlStore;
 
-const COLUMNS: &str = "id, email, password_hash, role, created_at, last_login_at";
+const COLUMNS: &str = "id, email, password_hash, role, created_at, last_login_at, totp_secret";
 
 fn account_from_row<B: Backend>(row: &B::Row) -> StoreResult<StaffAccount> {
     let role: String = B::get(row, "role")?;
@@ -23,6 +23,7 @@ fn account_from_row<B: Backend>(row: &B::Row) -> StoreResult<StaffAccount> {
         password_hash: B::get(row, "password_hash")?,
         created_at: B::get(row, "created_at")?,
         last_login_at: B::get(row, "last_login_at")?,
+        totp_secret: B::get(row, "totp_secret")?,
     })
 }
 
@@ -72,5 +73,19 @@ impl<B: Backend> StaffAccounts for SqlStore<B> {
             0 => Err(StoreError::NotFound("staff account")),
             _ => Ok(()),
         }
+    }
+
+    async fn set_staff_totp(&self, email: &str, sealed_secret: Option<&str>) -> StoreResult<bool> {
+        let statement =
+            "update staff_accounts set totp_secret = $1, totp_last_step = null where email = $2";
+        Ok(self.execute(statement, (sealed_secret, email)).await? > 0)
+    }
+
+    async fn accept_totp_step(&self, id: i64, step: i64) -> StoreResult<bool> {
+        // One conditional update: two sign-ins racing with the same code cannot both match.
+        let statement = "update staff_accounts set totp_last_step = $1
+            where id = $2 and totp_secret is not null
+                and (totp_last_step is null or totp_last_step < $1)";
+        Ok(self.execute(statement, (step, id)).await? > 0)
     }
 }

@@ -22,6 +22,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
         "staff::removed_accounts_are_gone",
         removed_accounts_are_gone,
     ),
+    (
+        "staff::two_step_codes_are_accepted_once_per_step",
+        two_step_codes_are_accepted_once_per_step,
+    ),
 ];
 
 fn account(email: &str) -> NewStaffAccount {
@@ -204,6 +208,50 @@ fn roles_are_kept_and_changed(store: Arc<dyn Store>) -> CheckFuture {
                 .await?,
             false,
             "no such account"
+        );
+        Ok(())
+    })
+}
+
+fn two_step_codes_are_accepted_once_per_step(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let id = store
+            .create_staff_account(&account("grace@dealbridge.test"))
+            .await?
+            .id;
+        ensure_eq!(
+            store.accept_totp_step(id, 10).await?,
+            false,
+            "no code is accepted while two-step sign-in is off"
+        );
+        let email = "grace@dealbridge.test";
+        ensure_eq!(
+            store.set_staff_totp(email, Some("sealed")).await?,
+            true,
+            "on"
+        );
+        let found = store.staff_account_by_email(email).await?;
+        let secret = found.and_then(|a| a.totp_secret);
+        ensure_eq!(
+            secret.as_deref(),
+            Some("sealed"),
+            "the sealed secret is kept"
+        );
+        // Two sign-ins with the same code at once: one is accepted.
+        let (a, b) = tokio::join!(
+            store.accept_totp_step(id, 10),
+            store.accept_totp_step(id, 10)
+        );
+        ensure_eq!([a?, b?].iter().filter(|ok| **ok).count(), 1, "one of two");
+        ensure_eq!(store.accept_totp_step(id, 9).await?, false, "an older step");
+        ensure_eq!(store.accept_totp_step(id, 11).await?, true, "the next step");
+        ensure_eq!(store.set_staff_totp(email, None).await?, true, "off");
+        let found = store.staff_account_by_email(email).await?;
+        ensure_eq!(found.and_then(|a| a.totp_secret), None, "cleared");
+        ensure_eq!(
+            store.set_staff_totp("nobody@dealbridge.test", None).await?,
+            false,
+            "unknown email"
         );
         Ok(())
     })

@@ -15,6 +15,7 @@ use crate::client_address::client_network;
 use crate::login_throttle::{self, AttemptKeys};
 use crate::services::rejections::audit_refusal;
 use crate::services::staff::{check_sign_in, normalize_email};
+use crate::services::staff_totp::checked;
 use crate::session::CsrfForm;
 use crate::staff_session::{
     check_staff_csrf, sign_in_staff, sign_out_staff, signed_in_staff, staff_csrf_token, LOGIN_PATH,
@@ -42,6 +43,8 @@ struct LoginForm {
     #[serde(default)]
     email: String,
     password: Option<SecretString>,
+    /// The authenticator's current code, for accounts with two-step sign-in.
+    code: Option<String>,
 }
 
 async fn sign_in(
@@ -54,6 +57,7 @@ async fn sign_in(
         csrf,
         email,
         password,
+        code,
     } = form.into_inner();
     if check_staff_csrf(&session, &csrf).is_err() {
         let message = "The form expired. Please sign in again.";
@@ -89,9 +93,20 @@ async fn sign_in(
         .await;
     }
     let password = password.unwrap_or_else(|| SecretString::from(""));
-    let Some(account) = check_sign_in(&state, &email, password).await? else {
-        audit_failure(&state, &email, &address, "wrong email or password").await?;
-        let message = "Wrong email or password.";
+    let account = check_sign_in(&state, &email, password).await?;
+    // The code is checked only after the password, and a wrong one is answered like a wrong
+    // password: the answer never tells that the password was right.
+    let (account, code_refused) = checked(&state, account, code.as_deref()).await?;
+    if account.is_none() {
+        let why = if code_refused {
+            "wrong or missing two-step code"
+        } else {
+            "wrong email or password"
+        };
+        audit_failure(&state, &email, &address, why).await?;
+    }
+    let Some(account) = account else {
+        let message = "Wrong email, password or two-step code.";
         return page(
             &state,
             &session,

@@ -16,6 +16,7 @@ use tera::Context;
 use crate::client_address::client_network;
 use crate::login_throttle::{self, AttemptKeys};
 use crate::services::staff::{check_sign_in, normalize_email};
+use crate::services::staff_totp::checked;
 use crate::session::sign_in as sign_in_dashboard;
 use crate::staff_session::{check_staff_csrf, staff_csrf_token};
 use crate::{AppError, AppState, PrivateDashboard};
@@ -41,6 +42,8 @@ struct LoginForm {
     #[serde(default)]
     email: String,
     password: Option<SecretString>,
+    /// The authenticator's current code, when the account has two-step sign-in on.
+    code: Option<String>,
 }
 
 async fn sign_in(
@@ -54,6 +57,7 @@ async fn sign_in(
         csrf,
         email,
         password,
+        code,
     } = form.into_inner();
     let refuse =
         |status, message: &str| page(&state, private, &session, status, Some(message), &email);
@@ -83,7 +87,8 @@ async fn sign_in(
     let password = password.unwrap_or_else(|| SecretString::from(""));
     // Verified whoever it is, so a wrong email costs the same time as a wrong password.
     let account = check_sign_in(&state, &email, password).await?;
-    let admin = account.filter(|a| a.email == private.admin_email);
+    let account = account.filter(|a| a.email == private.admin_email);
+    let (admin, _) = checked(&state, account, code.as_deref()).await?;
     let Some(admin) = admin else {
         tracing::info!(client.address = %address, "dashboard sign-in refused");
         audit(
@@ -94,7 +99,10 @@ async fn sign_in(
             &address,
         )
         .await?;
-        return refuse(StatusCode::UNAUTHORIZED, "Wrong email or password.");
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "Wrong email, password or two-step code.",
+        );
     };
     login_throttle::clear(store, &keys).await?;
     sign_in_dashboard(store, &session, private.tenant_id, private.user_id).await?;

@@ -18,6 +18,7 @@ pub mod settings_form;
 pub mod settings_page;
 pub mod settings_save;
 pub mod staff;
+pub mod staff_totp;
 pub mod store_connections;
 pub mod tenant_actions;
 pub mod tenant_health;
