@@ -203,3 +203,26 @@ async fn a_failed_event_runs_again_once_and_never_another_tenants() {
     let audit = app.store.audit_log(Some(tenant), 5).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "event.retry"), "{audit:?}");
 }
+
+#[tokio::test]
+async fn the_dashboard_charts_the_weeks_events_and_failures() {
+    let app = spawn_app().await;
+    let tenant = installed_tenant(&app).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(event(&app, tenant, EventSource::Shopify, EventType::OrderCreated).await);
+    }
+    fail(&app, tenant, ids[0], "refused").await;
+    let answer = app.get("/dashboard").await;
+    assert_eq!(answer.status(), 200);
+    let html = answer.text().await.unwrap();
+    assert!(
+        html.contains("Events received and failed per day"),
+        "{html}"
+    );
+    let today = Utc::now().format("%Y-%m-%d");
+    // The install's own provisioning records nothing in the inbox: the three are all.
+    assert!(html.contains(&format!("{today}: 3 received")), "{html}");
+    assert!(html.contains(&format!("{today}: 1 failed")), "{html}");
+    assert!(html.contains("3 in all, 1 failed runs"), "{html}");
+}

@@ -78,6 +78,15 @@ pub struct InboxEvent {
     pub outcome: Option<EventOutcome>,
 }
 
+/// A tenant's events on one UTC day: how many were received (duplicates not counted) and how
+/// many runs of an event failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventDay {
+    pub day: chrono::NaiveDate,
+    pub received: i64,
+    pub failed: i64,
+}
+
 /// Which of a tenant's events a list shows; each part that is set narrows it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventFilter {
@@ -141,6 +150,15 @@ pub trait Inbox: Send + Sync + 'static {
         id: Uuid,
         job: &NewJob,
     ) -> StoreResult<bool>;
+
+    /// The tenant's per-day counts from `from` to `to` (UTC days, both included), oldest first;
+    /// days without events are left out.
+    async fn event_days(
+        &self,
+        tenant_id: TenantId,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> StoreResult<Vec<EventDay>>;
 
     /// The tenant's most recent events from one source, newest first.
     async fn recent_events(

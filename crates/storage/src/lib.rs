@@ -38,7 +38,7 @@ pub use imports::{
     DuplicatePolicy, Import, ImportKind, ImportRow, ImportState, Imports, NewImport, NewImportRow,
     RowOutcome, RowState,
 };
-pub use inbox::{EventFilter, Inbox, InboxEntry, InboxEvent, InboxState, Recorded};
+pub use inbox::{EventDay, EventFilter, Inbox, InboxEntry, InboxEvent, InboxState, Recorded};
 pub use jobs::{
     tenant_from_key, tenant_key, Claim, Enqueued, Job, JobCounts, JobFailure, JobId, JobLease,
     JobState, JobWakeups, Jobs, Lane, LeaseId, NewJob, QueueTake, ReadyQueue, SYSTEM_TENANT,

@@ -1,13 +1,15 @@
 //! The inbox: an event's row and its job in one transaction, duplicates recognised by the
 //! `inbox_events_dedupe_key` constraint, and events older than their entity's newest kept as stale.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use dealbridge_core::event::EventSource;
 use dealbridge_core::outcome::EventOutcome;
 use dealbridge_core::TenantId;
 use dealbridge_storage::{
-    EventFilter, Inbox, InboxEntry, InboxEvent, InboxState, NewJob, Recorded, StoreError,
+    EventDay, EventFilter, Inbox, InboxEntry, InboxEvent, InboxState, NewJob, Recorded, StoreError,
     StoreResult,
 };
 use uuid::Uuid;
@@ -30,6 +32,16 @@ const INSERT: &str = "insert into inbox_events (tenant_id, id, source, kind, ded
         entity_key, occurred_at, received_at, state, payload, updated_at)
     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $8)
     on conflict (tenant_id, source, dedupe_key) do nothing";
+
+/// Adds `$3` received and `$4` failed to the tenant's (`$1`) day (`$2`, `YYYY-MM-DD`).
+const ADD_TO_DAY: &str = "insert into event_days as d (tenant_id, day, received, failed)
+    values ($1, $2, $3, $4)
+    on conflict (tenant_id, day) do update set
+        received = d.received + $3, failed = d.failed + $4";
+
+fn iso_day(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
 
 pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("inbox {what} {value:?}"))
@@ -65,6 +77,25 @@ pub(super) fn outcome_from(stored: serde_json::Value) -> StoreResult<Option<Even
 }
 
 impl<B: Backend> SqlStore<B> {
+    /// Counts `received` new events and `failed` failed runs on today's row of each tenant.
+    async fn add_to_days(
+        conn: &mut B::Connection,
+        counts: &BTreeMap<TenantId, (i64, i64)>,
+    ) -> StoreResult<()> {
+        let today = iso_day(Utc::now().date_naive());
+        for (tenant, (received, failed)) in counts {
+            let values = (Id(tenant.as_uuid()), today.as_str(), *received, *failed);
+            sql::<B>(ADD_TO_DAY).binds(values).execute(conn).await?;
+        }
+        Ok(())
+    }
+
+    /// A failed run of one of the tenant's events, on today's count.
+    async fn count_failure(&self, tenant_id: TenantId) -> StoreResult<()> {
+        let mut conn = self.conn().await?;
+        Self::add_to_days(&mut conn, &BTreeMap::from([(tenant_id, (0, 1))])).await
+    }
+
     /// Records one entry inside the caller's transaction.
     async fn record_in(conn: &mut B::Connection, entry: &InboxEntry) -> StoreResult<Recorded> {
         let event = &entry.event;
@@ -113,6 +144,10 @@ impl<B: Backend> Inbox for SqlStore<B> {
     async fn record_event(&self, entry: &InboxEntry) -> StoreResult<Recorded> {
         let mut tx = self.begin_write().await?;
         let recorded = Self::record_in(&mut tx, entry).await?;
+        if recorded != Recorded::Duplicate {
+            let counts = BTreeMap::from([(entry.tenant_id, (1, 0))]);
+            Self::add_to_days(&mut tx, &counts).await?;
+        }
         commit(tx).await?;
         Ok(recorded)
     }
@@ -120,9 +155,16 @@ impl<B: Backend> Inbox for SqlStore<B> {
     async fn record_events(&self, entries: &[InboxEntry]) -> StoreResult<Vec<Recorded>> {
         let mut tx = self.begin_write().await?;
         let mut recorded = Vec::with_capacity(entries.len());
+        // One count per tenant for the whole batch, not one per event.
+        let mut counts: BTreeMap<TenantId, (i64, i64)> = BTreeMap::new();
         for entry in entries {
-            recorded.push(Self::record_in(&mut tx, entry).await?);
+            let result = Self::record_in(&mut tx, entry).await?;
+            if result != Recorded::Duplicate {
+                counts.entry(entry.tenant_id).or_default().0 += 1;
+            }
+            recorded.push(result);
         }
+        Self::add_to_days(&mut tx, &counts).await?;
         commit(tx).await?;
         Ok(recorded)
     }
@@ -151,6 +193,7 @@ impl<B: Backend> Inbox for SqlStore<B> {
         );
         match self.execute(statement, values).await? {
             0 => Err(StoreError::NotFound("inbox event")),
+            _ if state == InboxState::Failed => self.count_failure(tenant_id).await,
             _ => Ok(()),
         }
     }
@@ -175,8 +218,31 @@ impl<B: Backend> Inbox for SqlStore<B> {
         );
         match self.execute(statement, values).await? {
             0 => Err(StoreError::NotFound("inbox event")),
+            _ if state == InboxState::Failed => self.count_failure(tenant_id).await,
             _ => Ok(()),
         }
+    }
+
+    async fn event_days(
+        &self,
+        tenant_id: TenantId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<EventDay>> {
+        let statement = "select day, received, failed from event_days
+            where tenant_id = $1 and day >= $2 and day <= $3 order by day";
+        let (from, to) = (iso_day(from), iso_day(to));
+        let values = (Id(tenant_id.as_uuid()), from.as_str(), to.as_str());
+        let read = |row: &B::Row| {
+            let text: String = B::get(row, "day")?;
+            Ok(EventDay {
+                day: NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+                    .map_err(|_| corrupt("day", &text))?,
+                received: B::get(row, "received")?,
+                failed: B::get(row, "failed")?,
+            })
+        };
+        self.fetch_all(statement, values, read).await
     }
 
     async fn list_events(

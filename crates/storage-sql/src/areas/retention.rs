@@ -111,6 +111,13 @@ impl<B: Backend> Retention for SqlStore<B> {
                 .execute(&mut tx)
                 .await?;
         }
+        // The per-day counts go with the days whose events go (a handful of rows a tenant).
+        let day = before.date_naive().format("%Y-%m-%d").to_string();
+        let days = "delete from event_days where day < $1";
+        sql::<B>(days)
+            .binds((day.as_str(),))
+            .execute(&mut tx)
+            .await?;
         commit(tx).await?;
         Ok(u32::try_from(pruned.len()).unwrap_or(u32::MAX))
     }

@@ -45,6 +45,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
         "inbox::a_failed_event_is_retried_once_and_only_its_tenants",
         a_failed_event_is_retried_once_and_only_its_tenants,
     ),
+    (
+        "inbox::events_and_failures_are_counted_per_day",
+        events_and_failures_are_counted_per_day,
+    ),
 ];
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -456,6 +460,40 @@ fn a_failed_event_is_retried_once_and_only_its_tenants(store: Arc<dyn Store>) ->
         let event = event.ok_or_else(|| anyhow::anyhow!("event gone"))?;
         ensure_eq!(event.state, InboxState::Pending, "pending again");
         ensure_eq!(event.outcome, None, "the old failure is cleared");
+        Ok(())
+    })
+}
+
+fn events_and_failures_are_counted_per_day(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let tenant = fixtures::tenant(store.as_ref(), 215).await?.id;
+        let other = fixtures::tenant(store.as_ref(), 216).await?.id;
+        let first = entry(tenant, event(EventSource::Shopify, "d1", None, 1));
+        store.record_event(&first).await?;
+        store.record_event(&first).await?; // a duplicate is not counted
+        let batch = [
+            entry(tenant, event(EventSource::Shopify, "d2", None, 1)),
+            entry(tenant, event(EventSource::Shopify, "d3", None, 1)),
+            entry(other, event(EventSource::Shopify, "d4", None, 1)),
+        ];
+        store.record_events(&batch).await?;
+        store
+            .set_event_state(tenant, first.id, InboxState::Failed)
+            .await?;
+        let today = Utc::now().date_naive();
+        let days = store
+            .event_days(tenant, today - Duration::days(6), today)
+            .await?;
+        let counted: Vec<(i64, i64)> = days.iter().map(|d| (d.received, d.failed)).collect();
+        ensure_eq!(counted, vec![(3, 1)], "today: three received, one failed");
+        ensure_eq!(days[0].day, today, "today's row");
+        let theirs = store.event_days(other, today, today).await?;
+        ensure_eq!(theirs.len(), 1, "the other tenant's own row");
+        ensure_eq!(theirs[0].received, 1, "counted for its tenant only");
+        let earlier = store
+            .event_days(tenant, today - Duration::days(9), today - Duration::days(1))
+            .await?;
+        ensure_eq!(earlier.len(), 0, "no other day");
         Ok(())
     })
 }

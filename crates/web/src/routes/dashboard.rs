@@ -9,7 +9,7 @@ use dealbridge_core::installation::InstallationStatus;
 use dealbridge_core::tenant::TenantStatus;
 use tera::Context;
 
-use crate::services::{events_view, installer_name, tenant_health, uninstall};
+use crate::services::{event_chart, events_view, installer_name, tenant_health, uninstall};
 use crate::session::{
     check_csrf, csrf_token, sign_out, sign_out_everywhere, CsrfForm, DashboardUser,
 };
@@ -75,6 +75,10 @@ async fn show(
     context.insert(
         "webhooks",
         &events_view::webhook_health(&state, user.tenant_id).await?,
+    );
+    context.insert(
+        "event_chart",
+        &event_chart::week(&state, user.tenant_id).await?,
     );
     let html = state.templates.render("dashboard.html", &context)?;
     Ok(HttpResponse::Ok()

@@ -51,11 +51,31 @@ pub struct BudgetChart {
     pub baseline: u32,
 }
 
+/// The `CHART_DAYS` days ending `today`, oldest first.
+pub(crate) fn week_ending(today: NaiveDate) -> impl Iterator<Item = NaiveDate> {
+    (0..CHART_DAYS)
+        .rev()
+        .map(move |back| today - Duration::days(back))
+}
+
+/// Where the `i`-th day's bar starts.
+pub(crate) fn bar_x(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(0) * SLOT + (SLOT - BAR) / 2
+}
+
+/// How tall a bar of `value` is on a scale whose top is `scale` (at least 1).
+pub(crate) fn bar_height(value: i64, scale: i64) -> u32 {
+    let (span, scale) = (i64::from(PLOT_BOTTOM - PLOT_TOP), scale.max(1));
+    u32::try_from(value.clamp(0, scale) * span / scale).unwrap_or(0)
+}
+
+/// The line bars stand on.
+pub(crate) const BASELINE: u32 = PLOT_BOTTOM;
+pub(crate) const CHART_WIDTH: u32 = WIDTH;
+
 /// Lays out `days` (any order, gaps allowed) as the week ending `today`.
 pub fn layout(days: &[BudgetDay], today: NaiveDate, daily_limit: Option<u64>) -> BudgetChart {
-    let week: Vec<(NaiveDate, Option<&BudgetDay>)> = (0..CHART_DAYS)
-        .rev()
-        .map(|back| today - Duration::days(back))
+    let week: Vec<(NaiveDate, Option<&BudgetDay>)> = week_ending(today)
         .map(|day| (day, days.iter().find(|d| d.day == day)))
         .collect();
     let peak = week
@@ -71,16 +91,14 @@ pub fn layout(days: &[BudgetDay], today: NaiveDate, daily_limit: Option<u64>) ->
         _ => peak,
     }
     .max(1);
-    let span = i64::from(PLOT_BOTTOM - PLOT_TOP);
-    let height_of =
-        |tokens: i64| -> u32 { u32::try_from(tokens.clamp(0, scale) * span / scale).unwrap_or(0) };
+    let height_of = |tokens: i64| bar_height(tokens, scale);
     let bars: Vec<DayBar> = week
         .iter()
         .enumerate()
         .map(|(i, (day, record))| {
             let tokens = record.map_or(0, |d| d.tokens_spent);
             let height = height_of(tokens);
-            let x = u32::try_from(i).unwrap_or(0) * SLOT + (SLOT - BAR) / 2;
+            let x = bar_x(i);
             DayBar {
                 label: day.format("%a %d").to_string(),
                 date: day.format("%Y-%m-%d").to_string(),

@@ -5,6 +5,7 @@ pub mod budget_chart;
 pub mod console;
 pub mod demo_store;
 pub mod event_api_secrets;
+pub mod event_chart;
 pub mod events_view;
 pub mod first_account;
 pub mod imports;
