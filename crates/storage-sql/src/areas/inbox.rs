@@ -33,11 +33,18 @@ const INSERT: &str = "insert into inbox_events (tenant_id, id, source, kind, ded
     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $8)
     on conflict (tenant_id, source, dedupe_key) do nothing";
 
-/// Adds `$3` received and `$4` failed to the tenant's (`$1`) day (`$2`, `YYYY-MM-DD`).
-const ADD_TO_DAY: &str = "insert into event_days as d (tenant_id, day, received, failed)
-    values ($1, $2, $3, $4)
-    on conflict (tenant_id, day) do update set
+/// Adds `$3` received and `$4` failed to the tenant's (`$1`) day (`$2`, `YYYY-MM-DD`), in shard
+/// `$5`.
+const ADD_TO_DAY: &str = "insert into event_days as d (tenant_id, day, received, failed, shard)
+    values ($1, $2, $3, $4, $5)
+    on conflict (tenant_id, day, shard) do update set
         received = d.received + $3, failed = d.failed + $4";
+
+/// The shard of a day's counts that a write about event `id` adds to: UUIDv7's last bits are
+/// random, so concurrent writers spread over the 16 rows.
+fn shard(id: Uuid) -> i32 {
+    i32::from(id.as_bytes()[15] % 16)
+}
 
 fn iso_day(day: NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()
@@ -81,19 +88,27 @@ impl<B: Backend> SqlStore<B> {
     async fn add_to_days(
         conn: &mut B::Connection,
         counts: &BTreeMap<TenantId, (i64, i64)>,
+        shard: i32,
     ) -> StoreResult<()> {
         let today = iso_day(Utc::now().date_naive());
         for (tenant, (received, failed)) in counts {
-            let values = (Id(tenant.as_uuid()), today.as_str(), *received, *failed);
+            let values = (
+                Id(tenant.as_uuid()),
+                today.as_str(),
+                *received,
+                *failed,
+                shard,
+            );
             sql::<B>(ADD_TO_DAY).binds(values).execute(conn).await?;
         }
         Ok(())
     }
 
     /// A failed run of one of the tenant's events, on today's count.
-    async fn count_failure(&self, tenant_id: TenantId) -> StoreResult<()> {
+    async fn count_failure(&self, tenant_id: TenantId, id: Uuid) -> StoreResult<()> {
         let mut conn = self.conn().await?;
-        Self::add_to_days(&mut conn, &BTreeMap::from([(tenant_id, (0, 1))])).await
+        let counts = BTreeMap::from([(tenant_id, (0, 1))]);
+        Self::add_to_days(&mut conn, &counts, shard(id)).await
     }
 
     /// Records one entry inside the caller's transaction.
@@ -146,7 +161,7 @@ impl<B: Backend> Inbox for SqlStore<B> {
         let recorded = Self::record_in(&mut tx, entry).await?;
         if recorded != Recorded::Duplicate {
             let counts = BTreeMap::from([(entry.tenant_id, (1, 0))]);
-            Self::add_to_days(&mut tx, &counts).await?;
+            Self::add_to_days(&mut tx, &counts, shard(entry.id)).await?;
         }
         commit(tx).await?;
         Ok(recorded)
@@ -164,7 +179,9 @@ impl<B: Backend> Inbox for SqlStore<B> {
             }
             recorded.push(result);
         }
-        Self::add_to_days(&mut tx, &counts).await?;
+        if let Some(first) = entries.first() {
+            Self::add_to_days(&mut tx, &counts, shard(first.id)).await?;
+        }
         commit(tx).await?;
         Ok(recorded)
     }
@@ -193,7 +210,7 @@ impl<B: Backend> Inbox for SqlStore<B> {
         );
         match self.execute(statement, values).await? {
             0 => Err(StoreError::NotFound("inbox event")),
-            _ if state == InboxState::Failed => self.count_failure(tenant_id).await,
+            _ if state == InboxState::Failed => self.count_failure(tenant_id, id).await,
             _ => Ok(()),
         }
     }
@@ -218,7 +235,7 @@ impl<B: Backend> Inbox for SqlStore<B> {
         );
         match self.execute(statement, values).await? {
             0 => Err(StoreError::NotFound("inbox event")),
-            _ if state == InboxState::Failed => self.count_failure(tenant_id).await,
+            _ if state == InboxState::Failed => self.count_failure(tenant_id, id).await,
             _ => Ok(()),
         }
     }
@@ -229,8 +246,10 @@ impl<B: Backend> Inbox for SqlStore<B> {
         from: NaiveDate,
         to: NaiveDate,
     ) -> StoreResult<Vec<EventDay>> {
-        let statement = "select day, received, failed from event_days
-            where tenant_id = $1 and day >= $2 and day <= $3 order by day";
+        let statement = "select day, cast(sum(received) as bigint) as received,
+                cast(sum(failed) as bigint) as failed
+            from event_days where tenant_id = $1 and day >= $2 and day <= $3
+            group by day order by day";
         let (from, to) = (iso_day(from), iso_day(to));
         let values = (Id(tenant_id.as_uuid()), from.as_str(), to.as_str());
         let read = |row: &B::Row| {
