@@ -173,14 +173,18 @@ async fn check_page_at(browser: &Client, step: &str, focus: Option<&str>) {
     browser.set_window_size(1280, 900).await.unwrap();
 }
 
+/// The page's text. A page still loading after a form's redirect can swap its body between
+/// finding and reading it (a stale element), so that is tried again for a few seconds.
 async fn page_text(browser: &Client) -> String {
-    browser
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let read = async { browser.find(Locator::Css("body")).await?.text().await };
+        match read.await {
+            Ok(text) => return text,
+            Err(e) if Instant::now() > deadline => panic!("the page's text: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 /// The sandbox's consent page: install as the demo company's first user.
