@@ -8,47 +8,21 @@
 mod helpers;
 
 use chrono::Utc;
-use dealbridge_core::event::{EventSource, EventType, NewEvent};
-use dealbridge_core::outcome::EventOutcome;
+use dealbridge_core::event::{EventSource, EventType};
 use dealbridge_core::tenant::NewTenant;
 use dealbridge_core::{CompanyId, TenantId};
-use dealbridge_storage::{InboxEntry, InboxState, NewJob};
+use dealbridge_storage::InboxState;
 use helpers::install_flow::install_demo_company;
+use helpers::records::{fail_event, inbox_event};
 use helpers::{csrf_in, spawn_app, TestApp};
 use uuid::Uuid;
 
-/// Records an event for `tenant` as a receiver would (its job kind is one no worker runs here).
 async fn event(app: &TestApp, tenant: TenantId, source: EventSource, kind: EventType) -> Uuid {
-    let id = Uuid::now_v7();
-    let event = NewEvent {
-        source,
-        kind,
-        dedupe_key: id.to_string(),
-        entity_key: None,
-        occurred_at: Utc::now(),
-        payload: serde_json::json!({}),
-    };
-    let job = NewJob::new("test.none", serde_json::json!({}));
-    let entry = InboxEntry {
-        id,
-        tenant_id: tenant,
-        event,
-        job,
-    };
-    app.store.record_event(&entry).await.unwrap();
-    id
+    inbox_event(app, tenant, source, kind).await.unwrap()
 }
 
 async fn fail(app: &TestApp, tenant: TenantId, id: Uuid, reason: &str) {
-    let outcome = EventOutcome {
-        records: Vec::new(),
-        reason: Some(reason.into()),
-    };
-    let state = InboxState::Failed;
-    app.store
-        .finish_event(tenant, id, state, &outcome)
-        .await
-        .unwrap();
+    fail_event(app, tenant, id, reason).await.unwrap();
 }
 
 const ORDER_ROW: &str = "<td data-label=\"Event\">order.created</td>";

@@ -15,12 +15,12 @@ use dealbridge_core::event::{EventSource, EventType, NewEvent};
 use dealbridge_core::tenant::{NewTenant, Tenant};
 use dealbridge_core::{CompanyId, TenantId, UserId};
 use dealbridge_storage::{
-    BudgetFigures, Claim, InboxEntry, JobFailure, Lane, LeaseId, NewJob, NewTokenRefresh,
-    QueueTake, ReadyQueue, RefreshOutcome, StaffRole,
+    BudgetFigures, InboxEntry, NewJob, NewTokenRefresh, RefreshOutcome, StaffRole,
 };
 use helpers::backends::{trials, Scenario};
 use helpers::console::staff_browser;
 use helpers::install_flow::install_demo_company;
+use helpers::records::dead_job;
 use helpers::{csrf_in, spawn_app_with, TestApp};
 use secrecy::SecretString;
 
@@ -86,42 +86,6 @@ async fn send_event(app: &TestApp, tenant: TenantId, secret: &SecretString) -> a
         .send()
         .await?;
     ensure!(answer.status() == 200, "event: {}", answer.text().await?);
-    Ok(())
-}
-
-/// A job of `kind` for `tenant` that fails its only attempt, through the queue's claim and fail.
-async fn dead_job(app: &TestApp, tenant: TenantId, kind: &str, error: &str) -> anyhow::Result<()> {
-    let job = NewJob::new(kind, serde_json::json!({}))
-        .tenant(tenant)
-        .lane(Lane::Bulk)
-        .max_attempts(1);
-    app.store.enqueue(&job).await?;
-    let takes = [QueueTake {
-        queue: ReadyQueue {
-            tenant_id: Some(tenant),
-            lane: Lane::Bulk,
-        },
-        limit: 1,
-    }];
-    let claimed = app
-        .store
-        .claim_jobs(&Claim {
-            worker: "test",
-            lease_id: LeaseId::new(),
-            now: Utc::now(),
-            lease: Duration::from_secs(60),
-            takes: &takes,
-        })
-        .await?;
-    let lease = claimed
-        .first()
-        .and_then(|j| j.lease())
-        .context("nothing claimed")?;
-    let failure = JobFailure {
-        error: error.into(),
-        retry_at: None,
-    };
-    ensure!(app.store.fail_job(&lease, &failure).await?, "lease lost");
     Ok(())
 }
 

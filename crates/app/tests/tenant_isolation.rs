@@ -6,20 +6,15 @@
 mod helpers;
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{ensure, Context};
-use chrono::Utc;
-use dealbridge_core::event::{EventSource, EventType, NewEvent};
-use dealbridge_core::outcome::EventOutcome;
+use dealbridge_core::event::{EventSource, EventType};
 use dealbridge_core::tenant::Tenant;
 use dealbridge_core::{CompanyId, UserId};
-use dealbridge_storage::{
-    Claim, ImportKind, InboxEntry, InboxState, JobFailure, JobId, JobState, Lane, LeaseId,
-    NewImport, NewJob, QueueTake, ReadyQueue,
-};
+use dealbridge_storage::{ImportKind, JobId, JobState, NewImport};
 use helpers::backends::{trials, Scenario};
 use helpers::install_flow::{install_another_company, install_demo_company};
+use helpers::records::{dead_job, fail_event, inbox_event};
 use helpers::{csrf_in, spawn_app_with, TestApp};
 
 /// Every `/dashboard` route with a path parameter, exactly as its route file declares it.
@@ -172,72 +167,6 @@ async fn post(
         .await?)
 }
 
-/// A job of A's that failed its only attempt, through the queue's claim and fail.
-async fn dead_job(app: &TestApp, tenant: &Tenant) -> anyhow::Result<JobId> {
-    let job = NewJob::new("deal.sync", serde_json::json!({}))
-        .tenant(tenant.id)
-        .lane(Lane::Bulk)
-        .max_attempts(1);
-    let id = app.store.enqueue(&job).await?.id();
-    let takes = [QueueTake {
-        queue: ReadyQueue {
-            tenant_id: Some(tenant.id),
-            lane: Lane::Bulk,
-        },
-        limit: 1,
-    }];
-    let claimed = app
-        .store
-        .claim_jobs(&Claim {
-            worker: "test",
-            lease_id: LeaseId::new(),
-            now: Utc::now(),
-            lease: Duration::from_secs(60),
-            takes: &takes,
-        })
-        .await?;
-    let lease = claimed
-        .first()
-        .and_then(|j| j.lease())
-        .context("nothing claimed")?;
-    let failure = JobFailure {
-        error: "boom".into(),
-        retry_at: None,
-    };
-    ensure!(app.store.fail_job(&lease, &failure).await?, "lease lost");
-    Ok(id)
-}
-
-/// An event of A's whose workflow failed.
-async fn failed_event(app: &TestApp, tenant: &Tenant) -> anyhow::Result<uuid::Uuid> {
-    let id = uuid::Uuid::now_v7();
-    let event = NewEvent {
-        source: EventSource::Shopify,
-        kind: EventType::OrderCreated,
-        dedupe_key: id.to_string(),
-        entity_key: None,
-        occurred_at: Utc::now(),
-        payload: serde_json::json!({}),
-    };
-    let job = NewJob::new("test.none", serde_json::json!({}));
-    let entry = InboxEntry {
-        id,
-        tenant_id: tenant.id,
-        event,
-        job,
-    };
-    app.store.record_event(&entry).await?;
-    let outcome = EventOutcome {
-        records: Vec::new(),
-        reason: Some("refused".into()),
-    };
-    let failed = InboxState::Failed;
-    app.store
-        .finish_event(tenant.id, id, failed, &outcome)
-        .await?;
-    Ok(id)
-}
-
 /// A's import, secret, store connection and dead job, made through A's dashboard where it has a
 /// form for them.
 async fn tenant_a_ids(app: &TestApp, a: &Tenant, user: u64) -> anyhow::Result<Ids> {
@@ -276,9 +205,13 @@ async fn tenant_a_ids(app: &TestApp, a: &Tenant, user: u64) -> anyhow::Result<Id
         .find(|c| c.display_name == "A's shop")
         .context("A's shop")?;
     Ok(Ids {
-        event: failed_event(app, a).await?.to_string(),
+        event: {
+            let id = inbox_event(app, a.id, EventSource::Shopify, EventType::OrderCreated).await?;
+            fail_event(app, a.id, id, "refused").await?;
+            id.to_string()
+        },
         import: import.id.to_string(),
-        job: dead_job(app, a).await?,
+        job: dead_job(app, a.id, "deal.sync", "boom").await?,
         secret: secret.first().context("A's secret")?.id.to_string(),
         connection: shop.id.to_string(),
     })

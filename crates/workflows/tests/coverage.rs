@@ -6,12 +6,11 @@
 mod support;
 
 use chrono::Utc;
-use dealbridge_core::event::{EventSource, EventType, PipedriveEntity};
-use dealbridge_core::tenant::Tenant;
+use dealbridge_core::event::PipedriveEntity;
 use dealbridge_sandbox::{CallRecord, EntityKind};
 use dealbridge_storage::WebhookState;
 use serde_json::json;
-use support::scenario::{drain, installed, person_by_hand, record, records};
+use support::scenario::{installed, person_by_hand, records, signup};
 use support::Env;
 
 /// Exact searches (`GET .../search`) among `calls`.
@@ -21,22 +20,6 @@ fn searches(calls: &[CallRecord]) -> Vec<String> {
         .filter(|c| c.method == "GET" && c.path.ends_with("/search"))
         .map(|c| c.path.clone())
         .collect()
-}
-
-/// A signup of a person and a company Pipedrive has never seen; returns the calls it made.
-async fn signup(env: &Env, tenant: &Tenant, email: &str) -> anyhow::Result<Vec<CallRecord>> {
-    env.sandbox.control().clear_calls();
-    let id = record(
-        env,
-        tenant,
-        EventSource::EventApi,
-        EventType::Signup,
-        None,
-        json!({ "user_id": email, "email": email, "name": "Grace Hopper", "company": "Navy Labs" }),
-    )
-    .await?;
-    drain(env, tenant, &[id]).await?;
-    Ok(env.sandbox.control().calls(Some(env.company)))
 }
 
 #[tokio::test]

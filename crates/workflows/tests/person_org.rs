@@ -4,32 +4,13 @@
 
 mod support;
 
-use dealbridge_core::event::{EventSource, EventType, PipedriveEntity};
-use dealbridge_core::tenant::Tenant;
+use dealbridge_core::event::PipedriveEntity;
 use dealbridge_pipedrive::models::OrganizationInput;
 use dealbridge_sandbox::{CallRecord, EntityKind};
 use dealbridge_storage::WebhookState;
 use serde_json::{json, Value};
-use support::scenario::{drain, installed, person_by_hand, record, records};
+use support::scenario::{installed, person_by_hand, records, signup};
 use support::Env;
-
-/// A signup of `email` at Navy Labs; returns the calls it made.
-async fn signup(env: &Env, tenant: &Tenant, email: &str) -> anyhow::Result<Vec<CallRecord>> {
-    env.sandbox.control().clear_calls();
-    let payload =
-        json!({ "user_id": email, "email": email, "name": "Grace Hopper", "company": "Navy Labs" });
-    let id = record(
-        env,
-        tenant,
-        EventSource::EventApi,
-        EventType::Signup,
-        None,
-        payload,
-    )
-    .await?;
-    drain(env, tenant, &[id]).await?;
-    Ok(env.sandbox.control().calls(Some(env.company)))
-}
 
 fn calls_like<'a>(calls: &'a [CallRecord], method: &str, part: &str) -> Vec<&'a CallRecord> {
     let like = |c: &&CallRecord| c.method == method && c.path.contains(part);

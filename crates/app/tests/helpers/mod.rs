@@ -8,6 +8,7 @@ pub mod install_flow;
 pub mod private_mode;
 pub mod processes;
 pub mod race;
+pub mod records;
 
 use std::sync::Arc;
 

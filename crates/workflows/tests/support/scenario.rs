@@ -382,3 +382,21 @@ pub async fn person_by_hand(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A sign-up of `email` (Grace Hopper at Navy Labs) run to its end; returns the calls it made.
+pub async fn signup(env: &Env, tenant: &Tenant, email: &str) -> anyhow::Result<Vec<CallRecord>> {
+    env.sandbox.control().clear_calls();
+    let payload =
+        json!({ "user_id": email, "email": email, "name": "Grace Hopper", "company": "Navy Labs" });
+    let id = record(
+        env,
+        tenant,
+        EventSource::EventApi,
+        EventType::Signup,
+        None,
+        payload,
+    )
+    .await?;
+    drain(env, tenant, &[id]).await?;
+    Ok(env.sandbox.control().calls(Some(env.company)))
+}
