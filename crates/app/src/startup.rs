@@ -285,6 +285,10 @@ fn serve(
             .configure(dealbridge_web::configure)
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs())
+    // Responses go out in more than one write (headers, then a compressed body in chunks): with
+    // Nagle's algorithm on, a later write waited for the client's delayed ACK, which added about
+    // 40 ms to a third of the dashboard's loads (measured with `dealbridge-bench pages`).
+    .tcp_nodelay(true)
     .listen(listener)?
     .run();
     Ok(server)

@@ -22,8 +22,10 @@ struct Cli {
     /// Concurrent connections for HTTP scenarios.
     #[arg(long, default_value_t = 64)]
     connections: usize,
-    /// Postgres URL for `ingest` (default: `TEST_POSTGRES_URL`, else the local server) and
-    /// `import` and `pipeline` (default: `BENCH_POSTGRES_URL`, else the local `dealbridge_bench` database).
+    /// Postgres URL for `ingest` (default: `TEST_POSTGRES_URL`, else the local server),
+    /// `import` and `pipeline` (default: `BENCH_POSTGRES_URL`, else the local `dealbridge_bench`
+    /// database) and `pages` (the server to make its own database on: default
+    /// `BENCH_POSTGRES_URL`, else `TEST_POSTGRES_URL`, else the local server).
     #[arg(long)]
     url: Option<String>,
     /// Rounds, back to back, for scenarios that compare with a peer (`queue`); medians go in the
@@ -36,12 +38,20 @@ struct Cli {
     /// Duplicate policy of `import`: create (no search per row), skip or update.
     #[arg(long, default_value = "create")]
     policy: String,
-    /// Events `pipeline` records (default: the full 10,000).
+    /// Events `pipeline` records (default: the full 10,000), or inbox events `pages` fills
+    /// (default: 1,000,000).
     #[arg(long)]
     events: Option<usize>,
-    /// Tenants `pipeline` spreads them over (default: the full 20).
+    /// Tenants `pipeline` spreads them over (default: the full 20), or `pages` fills (default:
+    /// 1,000).
     #[arg(long)]
     tenants: Option<usize>,
+    /// Job rows `pages` fills (default: 1,000,000).
+    #[arg(long)]
+    jobs: Option<u64>,
+    /// Timed requests per page in `pages` (default: 500).
+    #[arg(long)]
+    requests: Option<usize>,
     /// `pipeline` with the mirror not known to be complete: every mirror miss is searched for
     /// in Pipedrive (how the workflows run before a tenant's first full sweep).
     #[arg(long)]
@@ -70,6 +80,8 @@ fn main() -> anyhow::Result<()> {
         })?,
         events: cli.events.map(|n| n.max(1)),
         tenants: cli.tenants.map(|n| n.max(1)),
+        jobs: cli.jobs,
+        requests: cli.requests.map(|n| n.max(1)),
         mirror_unknown: cli.mirror_unknown,
     };
     if cli.scenario == "list" {

@@ -360,6 +360,14 @@ pub trait Jobs: Send + Sync + 'static {
 
     async fn job_counts(&self, tenant_id: Option<TenantId>) -> StoreResult<JobCounts>;
 
+    /// [`Jobs::job_counts`] for pages: each count stops at `cap + 1` (shown as "10,000+"), so a
+    /// tenant with a million jobs costs no more to count than one with `cap`.
+    async fn job_counts_capped(
+        &self,
+        tenant_id: Option<TenantId>,
+        cap: u64,
+    ) -> StoreResult<JobCounts>;
+
     /// A subscription to new-job wake-ups.
     async fn job_wakeups(&self) -> StoreResult<Box<dyn JobWakeups>>;
 }

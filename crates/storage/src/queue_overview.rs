@@ -19,6 +19,15 @@ pub struct LaneOverview {
 pub trait QueueOverview: Send + Sync + 'static {
     /// One entry per lane, in [`Lane::ALL`] order, zeros included.
     async fn queue_overview(&self, now: DateTime<Utc>) -> StoreResult<Vec<LaneOverview>>;
+
+    /// The same for pages: each count stops at `cap + 1` (shown as "10,000+"), so it walks at
+    /// most that many index entries per lane and state instead of every job; the oldest ready
+    /// job is exact.
+    async fn queue_overview_capped(
+        &self,
+        now: DateTime<Utc>,
+        cap: u64,
+    ) -> StoreResult<Vec<LaneOverview>>;
 }
 
 /// One `group by lane, state` row as both backends read it.

@@ -156,18 +156,19 @@ pub(crate) async fn authorise(
             return Ok(None);
         }
     }
-    let Some(tenant) = store.tenant(tenant_id).await? else {
-        return Ok(None);
-    };
-    // Scoped by the session's tenant: an installation of another tenant is never found.
-    let Some(installation) = store.installation(tenant_id, user_id).await? else {
+    // Three independent reads, so at once: every page of the dashboard waits for them.
+    let subject = installation_subject(tenant_id, user_id);
+    let (tenant, installation, current) = futures::try_join!(
+        store.tenant(tenant_id),
+        // Scoped by the session's tenant: an installation of another tenant is never found.
+        store.installation(tenant_id, user_id),
+        store.session_epoch(&subject),
+    )?;
+    let (Some(tenant), Some(installation)) = (tenant, installation) else {
         return Ok(None);
     };
     let live = tenant.status != TenantStatus::Uninstalled
         && installation.status != InstallationStatus::Uninstalled;
-    let current = store
-        .session_epoch(&installation_subject(tenant_id, user_id))
-        .await?;
     Ok((live && current == epoch).then_some(DashboardUser {
         tenant_id,
         user_id,

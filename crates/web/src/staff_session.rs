@@ -120,15 +120,17 @@ pub async fn signed_in_staff(
         return Ok(None);
     }
     let store = state.store.as_ref();
+    // Two independent reads, so at once: every console page waits for them.
+    let subject = staff_subject(id);
+    let (account, current) = futures::try_join!(
+        store.staff_account_by_email(&email),
+        store.session_epoch(&subject),
+    )?;
     // The id, not only the email: an account removed and added again is a new sign-in.
-    let Some(account) = store
-        .staff_account_by_email(&email)
-        .await?
-        .filter(|account| account.id == id)
-    else {
+    let Some(account) = account.filter(|account| account.id == id) else {
         return Ok(None);
     };
-    if store.session_epoch(&staff_subject(id)).await? != epoch {
+    if current != epoch {
         return Ok(None);
     }
     Ok(Some(StaffUser {

@@ -115,7 +115,7 @@ mod tests {
     fn health(context: &mut Context) {
         context.insert(
             "counts",
-            &serde_json::json!({"queued": 3, "running": 1, "dead": 1}),
+            &serde_json::json!({"queued": "3", "running": "1", "dead": "1", "one_queued": false}),
         );
         context.insert(
             "budget",

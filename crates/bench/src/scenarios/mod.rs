@@ -13,6 +13,7 @@ mod graphile;
 mod http;
 mod import;
 mod ingest;
+mod pages;
 mod pipeline;
 mod queue;
 mod sandbox;
@@ -29,9 +30,13 @@ pub struct Options {
     pub rows: u64,
     /// The duplicate policy of `import`.
     pub policy: dealbridge_storage::DuplicatePolicy,
-    /// Events and tenants of `pipeline` (default: its full size).
+    /// Events and tenants of `pipeline` and `pages` (default: each one's full size).
     pub events: Option<usize>,
     pub tenants: Option<usize>,
+    /// Job rows `pages` fills (default: a million).
+    pub jobs: Option<u64>,
+    /// Timed requests per page in `pages` (default: 500).
+    pub requests: Option<usize>,
     /// `pipeline` with the mirror not known complete (searches on every miss).
     pub mirror_unknown: bool,
 }
@@ -78,5 +83,10 @@ pub const ALL: &[(&str, &str, Run)] = &[
         "pipeline",
         "10,000 mixed events for 20 tenants end to end on Postgres: events/s, tokens/event vs the minimum, duplicates",
         |o| Box::pin(pipeline::run(o)),
+    ),
+    (
+        "pages",
+        "the tenant overview and the console's tenants list on Postgres with 1,000 tenants, 1M jobs, 1M events: p50/p99",
+        |o| Box::pin(pages::run(o)),
     ),
 ];

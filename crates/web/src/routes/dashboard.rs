@@ -9,7 +9,9 @@ use dealbridge_core::installation::InstallationStatus;
 use dealbridge_core::tenant::TenantStatus;
 use tera::Context;
 
-use crate::services::{event_chart, events_view, installer_name, tenant_health, uninstall};
+use crate::services::{
+    budget_chart, event_chart, events_view, installer_name, tenant_health, uninstall,
+};
 use crate::session::{
     check_csrf, csrf_token, sign_out, sign_out_everywhere, CsrfForm, DashboardUser,
 };
@@ -31,7 +33,53 @@ async fn show(
         installation,
         ..
     } = &user;
-    let activity = state.store.audit_log(Some(user.tenant_id), 10).await?;
+    let state: &AppState = &state;
+    let (tenant_id, company) = (user.tenant_id, tenant.company_id);
+    // Every part of the page is an independent read (the budget chart needs the budget's limit,
+    // so those two go in turn): they run at once, so the page waits for the slowest, not the sum.
+    let installer = async {
+        // Private mode acts as the token's own user, whose id is all the page needs to say.
+        Ok::<_, AppError>(match state.private {
+            Some(_) => None,
+            None => Some(installer_name::installer_name(state, tenant_id, user.user_id).await),
+        })
+    };
+    let budget = async {
+        let budget = tenant_health::budget(state, company).await;
+        let limit = budget.as_ref().and_then(|b| b.daily_limit);
+        Ok::<_, AppError>((budget, budget_chart::week(state, company, limit).await?))
+    };
+    let sources = async {
+        let mut sources = Context::new();
+        super::dashboard_sources::context(state, &user, &mut sources).await?;
+        Ok::<_, AppError>(sources)
+    };
+    let activity = async { Ok::<_, AppError>(state.store.audit_log(Some(tenant_id), 10).await?) };
+    let (
+        activity,
+        installer,
+        counts,
+        (budget, budget_chart),
+        figures,
+        dead_jobs,
+        fields,
+        sources,
+        event_sources,
+        webhooks,
+        event_chart,
+    ) = futures::try_join!(
+        activity,
+        installer,
+        tenant_health::counts(state, Some(tenant_id)),
+        budget,
+        tenant_health::figures(state, company),
+        tenant_health::dead_jobs(state, Some(tenant_id), 20),
+        tenant_health::fields(state, tenant_id),
+        sources,
+        events_view::recent_events(state, tenant_id, &tenant.company_domain),
+        events_view::webhook_health(state, tenant_id),
+        event_chart::week(state, tenant_id),
+    )?;
     let mut context = Context::new();
     context.insert("tenant", tenant);
     // Support paused the company's jobs: say so, since nothing else would explain the wait.
@@ -44,42 +92,23 @@ async fn show(
     context.insert("scopes", &installation.scopes);
     context.insert("api_domain", &installation.api_domain);
     context.insert("user_id", &user.user_id);
-    // Private mode acts as the token's own user, whose id is all the page needs to say.
-    if state.private.is_none() {
-        let name = installer_name::installer_name(&state, user.tenant_id, user.user_id).await;
+    if let Some(name) = installer {
         context.insert("installer_name", &name);
     }
     context.insert("activity", &activity);
     context.insert("csrf", &csrf_token(&session));
     context.insert("private", &state.private.is_some());
-    let company = tenant.company_id;
-    context.insert(
-        "counts",
-        &tenant_health::counts(&state, Some(user.tenant_id)).await?,
-    );
-    tenant_health::insert_budget(&state, company, &mut context).await?;
-    context.insert(
-        "dead_jobs",
-        &tenant_health::dead_jobs(&state, Some(user.tenant_id), 20).await?,
-    );
+    context.insert("counts", &counts);
+    context.insert("budget_chart", &budget_chart);
+    context.insert("budget", &budget);
+    context.insert("figures", &figures);
+    context.insert("dead_jobs", &dead_jobs);
     context.insert("retry_base", "/dashboard/jobs");
-    context.insert(
-        "fields",
-        &tenant_health::fields(&state, user.tenant_id).await?,
-    );
-    super::dashboard_sources::context(&state, &user, &mut context).await?;
-    context.insert(
-        "event_sources",
-        &events_view::recent_events(&state, user.tenant_id).await?,
-    );
-    context.insert(
-        "webhooks",
-        &events_view::webhook_health(&state, user.tenant_id).await?,
-    );
-    context.insert(
-        "event_chart",
-        &event_chart::week(&state, user.tenant_id).await?,
-    );
+    context.insert("fields", &fields);
+    context.extend(sources);
+    context.insert("event_sources", &event_sources);
+    context.insert("webhooks", &webhooks);
+    context.insert("event_chart", &event_chart);
     let html = state.templates.render("dashboard.html", &context)?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")

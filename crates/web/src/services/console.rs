@@ -101,13 +101,15 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// One lane of the whole queue, for the tenants page's header.
+/// One lane of the whole queue, for the tenants page's header. Counts as shown ("10,000+" past
+/// the cap).
 #[derive(Debug, Serialize)]
 pub struct LaneRow {
     pub lane: &'static str,
-    pub queued: u64,
-    pub running: u64,
-    pub dead: u64,
+    pub queued: String,
+    pub running: String,
+    pub dead: String,
+    pub has_dead: bool,
     /// How long the oldest ready job has waited, in words ("—" when none is waiting).
     pub waiting: String,
 }
@@ -116,14 +118,15 @@ pub async fn queue_rows(state: &AppState) -> Result<Vec<LaneRow>, AppError> {
     let now = chrono::Utc::now();
     Ok(state
         .store
-        .queue_overview(now)
+        .queue_overview_capped(now, COUNT_CAP)
         .await?
         .into_iter()
         .map(|l| LaneRow {
             lane: l.lane.as_str(),
-            queued: l.counts.queued,
-            running: l.counts.running,
-            dead: l.counts.dead,
+            queued: capped(l.counts.queued),
+            running: capped(l.counts.running),
+            dead: capped(l.counts.dead),
+            has_dead: l.counts.dead > 0,
             waiting: l
                 .oldest_ready_at
                 .map_or_else(|| "—".to_string(), |at| waited(now - at)),

@@ -110,30 +110,30 @@ pub fn view(event: &InboxEvent, company_domain: &str, now: DateTime<Utc>) -> Eve
     }
 }
 
-/// The sources that have events, each with its most recent ones, newest first.
+/// The sources that have events, each with its most recent ones, newest first; the records
+/// they became are linked into `company_domain`'s Pipedrive.
 pub async fn recent_events(
     state: &AppState,
     tenant: TenantId,
+    company_domain: &str,
 ) -> Result<Vec<SourceEvents>, AppError> {
     let now = Utc::now();
-    let company_domain = state
-        .store
-        .tenant(tenant)
-        .await?
-        .map(|t| t.company_domain)
-        .unwrap_or_default();
-    let mut sources = Vec::new();
-    for source in EventSource::ALL {
+    // One read per source, at once.
+    let reads = EventSource::ALL.map(|source| async move {
         let events = state
             .store
             .recent_events(tenant, source, RECENT_PER_SOURCE)
             .await?;
+        Ok::<_, AppError>((source, events))
+    });
+    let mut sources = Vec::new();
+    for (source, events) in futures::future::try_join_all(reads).await? {
         if !events.is_empty() {
             sources.push(SourceEvents {
                 source: source.as_str(),
                 events: events
                     .iter()
-                    .map(|e| view(e, &company_domain, now))
+                    .map(|e| view(e, company_domain, now))
                     .collect(),
             });
         }

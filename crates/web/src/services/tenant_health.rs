@@ -3,24 +3,29 @@
 
 use chrono::{DateTime, Utc};
 use dealbridge_core::{CompanyId, TenantId};
-use dealbridge_storage::{Job, JobCounts, JobId};
+use dealbridge_storage::{Job, JobCounts, JobId, COUNT_CAP};
 use serde::Serialize;
 
+use crate::services::console::capped;
 use crate::{AppError, AppState};
 
+/// Job counts as shown: with separators, "10,000+" past `COUNT_CAP` (as in the console's list).
 #[derive(Debug, Serialize)]
 pub struct CountsView {
-    pub queued: u64,
-    pub running: u64,
-    pub dead: u64,
+    pub queued: String,
+    pub running: String,
+    pub dead: String,
+    /// Exactly one job queued (the sentence about it is then singular).
+    pub one_queued: bool,
 }
 
 impl From<JobCounts> for CountsView {
     fn from(counts: JobCounts) -> Self {
         Self {
-            queued: counts.queued,
-            running: counts.running,
-            dead: counts.dead,
+            queued: capped(counts.queued),
+            running: capped(counts.running),
+            dead: capped(counts.dead),
+            one_queued: counts.queued == 1,
         }
     }
 }
@@ -110,8 +115,14 @@ pub fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// Counts stop at `COUNT_CAP`: a tenant with a million jobs costs a page no more than one with
+/// ten thousand.
 pub async fn counts(state: &AppState, tenant: Option<TenantId>) -> Result<CountsView, AppError> {
-    Ok(state.store.job_counts(tenant).await?.into())
+    Ok(state
+        .store
+        .job_counts_capped(tenant, COUNT_CAP)
+        .await?
+        .into())
 }
 
 pub async fn dead_jobs(
@@ -185,4 +196,28 @@ pub fn job_id(text: &str) -> Result<JobId, AppError> {
     uuid::Uuid::parse_str(text)
         .map(JobId::from_uuid)
         .map_err(|_| AppError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_read_with_separators_and_stop_at_the_cap() {
+        let view = CountsView::from(JobCounts {
+            queued: COUNT_CAP + 1,
+            running: 1,
+            dead: 1_234,
+        });
+        assert_eq!(view.queued, "10,000+");
+        assert_eq!(view.running, "1");
+        assert_eq!(view.dead, "1,234");
+        assert!(!view.one_queued);
+        let one = CountsView::from(JobCounts {
+            queued: 1,
+            ..JobCounts::default()
+        });
+        assert!(one.one_queued);
+        assert_eq!(one.queued, "1");
+    }
 }
