@@ -17,7 +17,7 @@ use dealbridge_core::{CompanyId, TenantId};
 use dealbridge_storage::{
     Claim, JobFailure, JobId, JobState, Lane, LeaseId, NewJob, QueueTake, ReadyQueue,
 };
-use helpers::{browser, spawn_app, TestApp};
+use helpers::{browser, records, spawn_app, TestApp};
 use secrecy::SecretString;
 
 fn csrf_in(html: &str) -> String {
@@ -126,40 +126,9 @@ async fn install_demo(app: &TestApp) -> Tenant {
 
 /// A job of `tenant` that failed its only attempt.
 async fn dead_job(app: &TestApp, tenant: TenantId, error: &str) -> JobId {
-    let id = app
-        .store
-        .enqueue(
-            &NewJob::new("deal.sync", serde_json::json!({}))
-                .tenant(tenant)
-                .max_attempts(1),
-        )
-        .await
-        .unwrap()
-        .id();
-    let takes = [QueueTake {
-        queue: ReadyQueue {
-            tenant_id: Some(tenant),
-            lane: Lane::Default,
-        },
-        limit: 1,
-    }];
-    let claimed = app
-        .store
-        .claim_jobs(&Claim {
-            worker: "test",
-            lease_id: LeaseId::new(),
-            now: Utc::now(),
-            lease: Duration::from_secs(60),
-            takes: &takes,
-        })
+    let id = records::dead_job_in(app, Some(tenant), Lane::Default, "deal.sync", error)
         .await
         .unwrap();
-    let lease = claimed[0].lease().unwrap();
-    let failure = JobFailure {
-        error: error.into(),
-        retry_at: None,
-    };
-    assert!(app.store.fail_job(&lease, &failure).await.unwrap());
     assert_eq!(state_of(app, tenant, id).await, JobState::Dead);
     id
 }

@@ -8,16 +8,12 @@
 mod helpers;
 
 use std::path::Path;
-use std::time::Duration;
 
-use chrono::Utc;
 use dealbridge_core::tenant::NewTenant;
 use dealbridge_core::{CompanyId, TenantId};
-use dealbridge_storage::{
-    Claim, JobFailure, JobId, JobState, Lane, LeaseId, NewJob, QueueTake, ReadyQueue, StaffRole,
-};
+use dealbridge_storage::{JobId, JobState, Lane, StaffRole};
 use dealbridge_web::StaffAccountError;
-use helpers::{browser, spawn_app, TestApp};
+use helpers::{browser, records, spawn_app, TestApp};
 use secrecy::SecretString;
 
 const PASSWORD: &str = "a long enough password";
@@ -100,39 +96,9 @@ async fn post(app: &TestApp, client: &reqwest::Client, path: &str, csrf: &str) -
 
 /// A job of `tenant` (or a system job) that failed for good.
 async fn dead_job(app: &TestApp, tenant: Option<TenantId>) -> JobId {
-    let mut job = NewJob::new("deal.sync", serde_json::json!({})).max_attempts(1);
-    if let Some(tenant) = tenant {
-        job = job.tenant(tenant);
-    }
-    let id = app.store.enqueue(&job).await.unwrap().id();
-    let takes = [QueueTake {
-        queue: ReadyQueue {
-            tenant_id: tenant,
-            lane: Lane::Default,
-        },
-        limit: 1,
-    }];
-    let claimed = app
-        .store
-        .claim_jobs(&Claim {
-            worker: "test",
-            lease_id: LeaseId::new(),
-            now: Utc::now(),
-            lease: Duration::from_secs(60),
-            takes: &takes,
-        })
+    records::dead_job_in(app, tenant, Lane::Default, "deal.sync", "boom")
         .await
-        .unwrap();
-    let failure = JobFailure {
-        error: "boom".into(),
-        retry_at: None,
-    };
-    assert!(app
-        .store
-        .fail_job(&claimed[0].lease().unwrap(), &failure)
-        .await
-        .unwrap());
-    id
+        .unwrap()
 }
 
 async fn state_of(app: &TestApp, tenant: Option<TenantId>, id: JobId) -> JobState {

@@ -144,7 +144,7 @@ async fn other_tenant(app: &TestApp) -> anyhow::Result<Tenant> {
             job: NewJob::new("test.none", serde_json::json!({})),
         })
         .await?;
-    dead_job(app, other.id, "elsewhere.job", "elsewhere broke").await?;
+    dead_job(app, Some(other.id), "elsewhere.job", "elsewhere broke").await?;
     app.store
         .record_token_refresh(&NewTokenRefresh {
             tenant_id: other.id,
@@ -220,7 +220,7 @@ async fn timeline(database_url: Option<String>) -> anyhow::Result<()> {
     tick().await;
     dead_job(
         &app,
-        tenant.id,
+        Some(tenant.id),
         "test.timeline",
         "Pipedrive said 400: bad field",
     )

@@ -211,7 +211,7 @@ async fn tenant_a_ids(app: &TestApp, a: &Tenant, user: u64) -> anyhow::Result<Id
             id.to_string()
         },
         import: import.id.to_string(),
-        job: dead_job(app, a.id, "deal.sync", "boom").await?,
+        job: dead_job(app, Some(a.id), "deal.sync", "boom").await?,
         secret: secret.first().context("A's secret")?.id.to_string(),
         connection: shop.id.to_string(),
     })

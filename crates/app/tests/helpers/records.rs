@@ -57,23 +57,36 @@ pub async fn fail_event(
     Ok(app.store.finish_event(tenant, id, failed, &outcome).await?)
 }
 
-/// A job of `kind` for `tenant` that failed its only attempt with `error`, through the queue's
-/// claim and fail.
+/// A bulk-lane job of `kind` for `tenant` (`None`: a system job) that failed its only attempt
+/// with `error`, through the queue's claim and fail.
 pub async fn dead_job(
     app: &TestApp,
-    tenant: TenantId,
+    tenant: Option<TenantId>,
     kind: &str,
     error: &str,
 ) -> anyhow::Result<JobId> {
-    let job = NewJob::new(kind, serde_json::json!({}))
-        .tenant(tenant)
-        .lane(Lane::Bulk)
+    dead_job_in(app, tenant, Lane::Bulk, kind, error).await
+}
+
+/// [`dead_job`] on `lane`.
+pub async fn dead_job_in(
+    app: &TestApp,
+    tenant: Option<TenantId>,
+    lane: Lane,
+    kind: &str,
+    error: &str,
+) -> anyhow::Result<JobId> {
+    let mut job = NewJob::new(kind, serde_json::json!({}))
+        .lane(lane)
         .max_attempts(1);
+    if let Some(tenant) = tenant {
+        job = job.tenant(tenant);
+    }
     let id = app.store.enqueue(&job).await?.id();
     let takes = [QueueTake {
         queue: ReadyQueue {
-            tenant_id: Some(tenant),
-            lane: Lane::Bulk,
+            tenant_id: tenant,
+            lane,
         },
         limit: 1,
     }];
