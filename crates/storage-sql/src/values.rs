@@ -1,7 +1,7 @@
 //! Column values whose storage differs between the backends. Each wrapper encodes natively on
 //! Postgres and in the existing SQLite file format, so areas bind and read them the same way.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 /// A uuid column: `uuid` on Postgres, hyphenated text on SQLite.
@@ -69,3 +69,14 @@ macro_rules! column_via {
     };
 }
 pub(crate) use column_via;
+
+/// A day column (`budget_days`, `event_days`): ISO text, `YYYY-MM-DD`, on both backends, which
+/// compares in the same order as the days.
+pub(crate) fn iso_day(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+/// A day column's text back as a day; `None` when it is not one.
+pub(crate) fn day_from_iso(text: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::backend::Backend;
 use crate::statement::sql;
+use crate::values::{day_from_iso, iso_day};
 use crate::{commit, SqlStore};
 
 /// Spent and exhausted-until as of `$2` (now): a period that ended counts as empty.
@@ -98,16 +99,10 @@ const ADD_DAY: &str = "insert into budget_days as d
         calls = d.calls + $3, tokens_spent = d.tokens_spent + $4,
         rate_limited = d.rate_limited + $5, unauthorized = d.unauthorized + $6";
 
-/// ISO days (`YYYY-MM-DD`) compare as text in the same order as the days.
-fn iso_day(day: NaiveDate) -> String {
-    day.format("%Y-%m-%d").to_string()
-}
-
 fn day_from_row<B: Backend>(row: &B::Row) -> StoreResult<BudgetDay> {
     let text: String = B::get(row, "day")?;
-    let day = NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|e| {
-        dealbridge_storage::StoreError::Corrupt(format!("budget day {text:?}: {e}"))
-    })?;
+    let day = day_from_iso(&text)
+        .ok_or_else(|| dealbridge_storage::StoreError::Corrupt(format!("budget day {text:?}")))?;
     Ok(BudgetDay {
         day,
         calls: B::get(row, "calls")?,

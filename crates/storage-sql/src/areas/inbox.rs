@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::backend::Backend;
 use crate::statement::sql;
-use crate::values::{Id, QueueTime};
+use crate::values::{day_from_iso, iso_day, Id, QueueTime};
 use crate::{commit, SqlStore};
 
 const COLUMNS: &str = "tenant_id, id, source, kind, dedupe_key, entity_key, occurred_at,
@@ -44,10 +44,6 @@ const ADD_TO_DAY: &str = "insert into event_days as d (tenant_id, day, received,
 /// random, so concurrent writers spread over the 16 rows.
 fn shard(id: Uuid) -> i32 {
     i32::from(id.as_bytes()[15] % 16)
-}
-
-fn iso_day(day: NaiveDate) -> String {
-    day.format("%Y-%m-%d").to_string()
 }
 
 pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
@@ -255,8 +251,7 @@ impl<B: Backend> Inbox for SqlStore<B> {
         let read = |row: &B::Row| {
             let text: String = B::get(row, "day")?;
             Ok(EventDay {
-                day: NaiveDate::parse_from_str(&text, "%Y-%m-%d")
-                    .map_err(|_| corrupt("day", &text))?,
+                day: day_from_iso(&text).ok_or_else(|| corrupt("day", &text))?,
                 received: B::get(row, "received")?,
                 failed: B::get(row, "failed")?,
             })

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::audit::append_audit_in;
 use crate::backend::Backend;
 use crate::statement::sql;
-use crate::values::{Id, QueueTime};
+use crate::values::{iso_day, Id, QueueTime};
 use crate::{commit, SqlStore};
 
 const RECORD_FIELD: &str = "insert into provisioned_fields
@@ -112,7 +112,7 @@ impl<B: Backend> Retention for SqlStore<B> {
                 .await?;
         }
         // The per-day counts go with the days whose events go (a handful of rows a tenant).
-        let day = before.date_naive().format("%Y-%m-%d").to_string();
+        let day = iso_day(before.date_naive());
         let days = "delete from event_days where day < $1";
         sql::<B>(days)
             .binds((day.as_str(),))

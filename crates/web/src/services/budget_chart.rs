@@ -16,7 +16,8 @@ const WIDTH: u32 = 700;
 const PLOT_TOP: u32 = 20;
 const PLOT_BOTTOM: u32 = 150;
 const SLOT: u32 = WIDTH / CHART_DAYS as u32;
-const BAR: u32 = 60;
+/// A bar's width.
+pub(crate) const BAR: u32 = 60;
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct DayBar {

@@ -6,7 +6,7 @@ use dealbridge_core::TenantId;
 use dealbridge_storage::EventDay;
 use serde::Serialize;
 
-use super::budget_chart::{bar_height, bar_x, week_ending, BASELINE, CHART_DAYS, CHART_WIDTH};
+use super::budget_chart::{bar_height, bar_x, week_ending, BAR, BASELINE, CHART_DAYS, CHART_WIDTH};
 use crate::{AppError, AppState};
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -71,7 +71,7 @@ pub fn layout(days: &[EventDay], today: NaiveDate) -> EventChart {
                 received: counts.received,
                 failed: counts.failed,
                 x,
-                middle: x + 30,
+                middle: x + BAR / 2,
                 y: BASELINE - height,
                 height,
                 failed_y: BASELINE - failed_height,

@@ -27,6 +27,8 @@ pub enum StaffAccountError {
     Unknown(String),
     #[error("hashing the password failed")]
     Hash(#[source] anyhow::Error),
+    #[error("the two-step sign-in secret could not be made, sealed or read")]
+    TwoStep(#[source] anyhow::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -36,7 +36,7 @@ fn totp(secret: Vec<u8>, email: &str) -> Result<Totp, StaffAccountError> {
         .with_account_name(email)
         .with_issuer(Some(ISSUER))
         .build()
-        .map_err(|e| StaffAccountError::Hash(anyhow::anyhow!("two-step secret: {e}")))
+        .map_err(|e| StaffAccountError::TwoStep(anyhow::anyhow!("two-step secret: {e}")))
 }
 
 /// Turns two-step sign-in on for `email` with a new secret (replacing any earlier one).
@@ -52,7 +52,7 @@ pub async fn enable(
     let encoded = SecretString::from(secret.to_base32());
     let sealed = keys
         .encrypt(&encoded, &aad(&email))
-        .map_err(|e| StaffAccountError::Hash(anyhow::Error::new(e)))?;
+        .map_err(|e| StaffAccountError::TwoStep(anyhow::Error::new(e)))?;
     if !store
         .set_staff_totp(&email, Some(&sealed.to_base64()))
         .await?
@@ -62,7 +62,7 @@ pub async fn enable(
     audit(store, actor, "staff.two_step_on", &email).await?;
     let url = totp
         .to_url()
-        .map_err(|e| StaffAccountError::Hash(anyhow::anyhow!("two-step URL: {e}")))?;
+        .map_err(|e| StaffAccountError::TwoStep(anyhow::anyhow!("two-step URL: {e}")))?;
     Ok(Enrolment {
         url: SecretString::from(url),
         secret: encoded,
@@ -118,7 +118,7 @@ pub async fn code_accepted(
         }
     };
     let bytes = Secret::try_from_base32(secret.expose_secret())
-        .map_err(|e| StaffAccountError::Hash(anyhow::anyhow!("two-step secret: {e:?}")))?;
+        .map_err(|e| StaffAccountError::TwoStep(anyhow::anyhow!("two-step secret: {e:?}")))?;
     let Some(step) = totp(bytes.as_bytes().to_vec(), &account.email)?.check_current(code) else {
         return Ok(false);
     };

@@ -182,7 +182,9 @@ pub(crate) async fn person(
             || async {
                 let hits = client.persons().find_by_email(&email).await?;
                 let hit = hits.first();
-                put(&found, hit.map(FoundOrg::of_hit));
+                if let Some(hit) = hit {
+                    put(&found, FoundOrg::of_hit(hit));
+                }
                 Ok(hit.map(|hit| hit.item.id))
             },
             || async {
@@ -196,7 +198,7 @@ pub(crate) async fn person(
     match created.into_inner().ok().flatten() {
         Some(person) => remember_person(flow, &person).await?,
         None => {
-            let found = found.into_inner().ok().flatten().flatten();
+            let found = found.into_inner().ok().flatten();
             let found = found.unwrap_or(FoundOrg::Unknown);
             link_found_person(flow, id, found, link_to).await?;
         }
