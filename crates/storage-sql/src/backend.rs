@@ -96,6 +96,10 @@ pub trait Backend:
     const SKIP_LOCKED: &'static str;
     /// The table function that lists a JSON array's elements as rows with a `value` column.
     const JSON_ELEMENTS: &'static str;
+    /// The inbox batch `$1`..`$8` (tenants, ids, sources, kinds, dedupe keys, entity keys,
+    /// occurred at, payloads) as rows `a(tenant_id, id, source, kind, dedupe_key, entity_key,
+    /// occurred_at, payload, n)`, `n` ascending in the batch's order.
+    const ARRIVING_EVENTS: &'static str;
     /// Starts a transaction that reads before it writes. SQLite's default (deferred) transaction
     /// would fail with "database is locked" at its first write if another connection wrote since
     /// its first read; `begin immediate` takes the write lock up front and waits for it instead.

@@ -92,6 +92,10 @@ impl SqlStore<Postgres> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings every connection it takes from the pool: a round trip before each
+            // statement. Returning a connection already pings it (a broken one is closed then),
+            // and one that breaks while idle fails its next statement, which callers retry.
+            .test_before_acquire(false)
             .connect_with(options.log_statements(tracing::log::LevelFilter::Debug))
             .await
             .map_err(StoreError::backend)?;
@@ -134,6 +138,9 @@ impl Backend for Postgres {
     const LEAST: &'static str = "least";
     const SKIP_LOCKED: &'static str = "for update skip locked";
     const JSON_ELEMENTS: &'static str = "jsonb_array_elements";
+    const ARRIVING_EVENTS: &'static str = "unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],
+            $5::text[], $6::text[], $7::timestamptz[], $8::jsonb[]) with ordinality
+        as a(tenant_id, id, source, kind, dedupe_key, entity_key, occurred_at, payload, n)";
     const BEGIN_WRITE: &'static str = "begin";
     const READY_QUEUES: &'static str = queue::READY_QUEUES;
     const HAS_MIGRATIONS_TABLE: &'static str = "select count(to_regclass('_sqlx_migrations')) as n";

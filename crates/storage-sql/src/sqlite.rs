@@ -144,6 +144,11 @@ impl Backend for Sqlite {
     const LEAST: &'static str = "min";
     const SKIP_LOCKED: &'static str = "";
     const JSON_ELEMENTS: &'static str = "json_each";
+    const ARRIVING_EVENTS: &'static str = "(select t.value as tenant_id, $2 ->> t.key as id,
+            $3 ->> t.key as source, $4 ->> t.key as kind, $5 ->> t.key as dedupe_key,
+            $6 ->> t.key as entity_key, $7 ->> t.key as occurred_at, $8 ->> t.key as payload,
+            t.key as n
+        from json_each($1) t) as a";
     const BEGIN_WRITE: &'static str = "begin immediate";
     const READY_QUEUES: &'static str = queue::READY_QUEUES;
     const HAS_MIGRATIONS_TABLE: &'static str = "select count(*) as n from sqlite_master

@@ -1,7 +1,7 @@
 //! The inbox: an event's row and its job in one transaction, duplicates recognised by the
 //! `inbox_events_dedupe_key` constraint, and events older than their entity's newest kept as stale.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use chrono::{NaiveDate, Utc};
@@ -9,14 +9,15 @@ use dealbridge_core::event::EventSource;
 use dealbridge_core::outcome::EventOutcome;
 use dealbridge_core::TenantId;
 use dealbridge_storage::{
-    EventDay, EventFilter, Inbox, InboxEntry, InboxEvent, InboxState, NewJob, Recorded, StoreError,
-    StoreResult,
+    EventDay, EventFilter, Inbox, InboxEntry, InboxEvent, InboxState, JobId, NewJob, Recorded,
+    StoreError, StoreResult,
 };
 use uuid::Uuid;
 
+use super::jobs::insert_jobs;
 use crate::backend::Backend;
 use crate::statement::sql;
-use crate::values::{day_from_iso, iso_day, Id, QueueTime};
+use crate::values::{day_from_iso, iso_day, Batch, Id, QueueTime};
 use crate::{commit, SqlStore};
 
 const COLUMNS: &str = "tenant_id, id, source, kind, dedupe_key, entity_key, occurred_at,
@@ -32,6 +33,31 @@ const INSERT: &str = "insert into inbox_events (tenant_id, id, source, kind, ded
         entity_key, occurred_at, received_at, state, payload, updated_at)
     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $8)
     on conflict (tenant_id, source, dedupe_key) do nothing";
+
+/// The batch `$1`..`$8` recorded at `$9`, in order: an entry is stale when the table holds a
+/// newer event of its entity (as `NEWER` asks) or an earlier entry of the batch is newer; a
+/// duplicate of the table or of an earlier entry is not inserted. Returns the inserted rows.
+fn insert_batch_sql<B: Backend>() -> String {
+    let same_entity = "b.tenant_id = a.tenant_id and b.source = a.source
+        and b.entity_key = a.entity_key and b.occurred_at > a.occurred_at";
+    format!(
+        "with arriving as (select * from {rows}),
+         judged as (
+             select a.*, case when a.entity_key is not null and (
+                 exists (select 1 from inbox_events b where {same_entity} and b.state <> 'stale')
+                 or exists (select 1 from arriving b where b.n < a.n and {same_entity}))
+                 then 'stale' else 'pending' end as state
+             from arriving a)
+         insert into inbox_events (tenant_id, id, source, kind, dedupe_key, entity_key,
+             occurred_at, received_at, state, payload, updated_at)
+         select tenant_id, id, source, kind, dedupe_key, entity_key, occurred_at, $9, state,
+             payload, $9
+         from judged where true order by n
+         on conflict (tenant_id, source, dedupe_key) do nothing
+         returning id, state",
+        rows = B::ARRIVING_EVENTS
+    )
+}
 
 /// Adds `$3` received and `$4` failed to the tenant's (`$1`) day (`$2`, `YYYY-MM-DD`), in shard
 /// `$5`.
@@ -148,6 +174,63 @@ impl<B: Backend> SqlStore<B> {
         Self::enqueue_in(conn, &entry.job.clone().tenant(entry.tenant_id)).await?;
         Ok(Recorded::New)
     }
+
+    /// Records a batch inside the caller's transaction with two statements, the rows and then the
+    /// jobs of the new ones, where `record_in` takes three per entry: a receiver's group commit
+    /// then spends its transaction on the database's work, not on round trips.
+    async fn record_batch_in(
+        conn: &mut B::Connection,
+        entries: &[InboxEntry],
+    ) -> StoreResult<Vec<Recorded>> {
+        // A unique job key may name a job that is already open; `enqueue_in` reports that holder,
+        // which a batch insert cannot. Inbox jobs carry none, so this is the exception.
+        if entries.iter().any(|e| e.job.unique_key.is_some()) {
+            let mut recorded = Vec::with_capacity(entries.len());
+            for entry in entries {
+                recorded.push(Self::record_in(conn, entry).await?);
+            }
+            return Ok(recorded);
+        }
+        let kinds: Vec<String> = entries.iter().map(|e| e.event.kind.name()).collect();
+        let rows = (
+            Batch::of(entries, |e| Id(e.tenant_id.as_uuid())),
+            Batch::of(entries, |e| Id(e.id)),
+            Batch::of(entries, |e| e.event.source.as_str()),
+            Batch::of(&kinds, String::as_str),
+            Batch::of(entries, |e| e.event.dedupe_key.as_str()),
+            Batch::of(entries, |e| e.event.entity_key.as_deref()),
+            Batch::of(entries, |e| QueueTime(e.event.occurred_at)),
+            Batch::of(entries, |e| &e.event.payload),
+            QueueTime(Utc::now()),
+        );
+        let statement = insert_batch_sql::<B>();
+        let inserted = sql::<B>(&statement).binds(rows).fetch_all(conn).await?;
+        let mut states = HashMap::with_capacity(inserted.len());
+        for row in &inserted {
+            let (id, state): (Id, String) = (B::get(row, "id")?, B::get(row, "state")?);
+            states.insert(id.0, state == InboxState::Stale.as_str());
+        }
+        let recorded: Vec<Recorded> = entries
+            .iter()
+            .map(|e| match states.get(&e.id) {
+                None => Recorded::Duplicate,
+                Some(true) => Recorded::Stale,
+                Some(false) => Recorded::New,
+            })
+            .collect();
+        let jobs: Vec<NewJob> = entries
+            .iter()
+            .zip(&recorded)
+            .filter(|(_, r)| **r == Recorded::New)
+            .map(|(e, _)| e.job.clone().tenant(e.tenant_id))
+            .collect();
+        if !jobs.is_empty() {
+            let ids: Vec<JobId> = jobs.iter().map(|_| JobId::new()).collect();
+            insert_jobs::<B>(conn, &jobs, &ids).await?;
+            B::wake_local_workers();
+        }
+        Ok(recorded)
+    }
 }
 
 #[async_trait]
@@ -166,14 +249,16 @@ impl<B: Backend> Inbox for SqlStore<B> {
     async fn record_events(&self, entries: &[InboxEntry]) -> StoreResult<Vec<Recorded>> {
         let mut tx = self.begin_write().await?;
         let mut recorded = Vec::with_capacity(entries.len());
+        // The same bound as the queue's batches: SQLite re-parses a JSON column per row beyond it.
+        for chunk in entries.chunks(B::ENQUEUE_ROWS) {
+            recorded.extend(Self::record_batch_in(&mut tx, chunk).await?);
+        }
         // One count per tenant for the whole batch, not one per event.
         let mut counts: BTreeMap<TenantId, (i64, i64)> = BTreeMap::new();
-        for entry in entries {
-            let result = Self::record_in(&mut tx, entry).await?;
-            if result != Recorded::Duplicate {
+        for (entry, result) in entries.iter().zip(&recorded) {
+            if *result != Recorded::Duplicate {
                 counts.entry(entry.tenant_id).or_default().0 += 1;
             }
-            recorded.push(result);
         }
         if let Some(first) = entries.first() {
             Self::add_to_days(&mut tx, &counts, shard(first.id)).await?;

@@ -102,7 +102,7 @@ pub(super) fn job_from_row<B: Backend>(row: &B::Row) -> StoreResult<Job> {
 
 /// Inserts `jobs` under `ids` in one statement; how many were new (an open job holding its
 /// unique key makes a job a no-op).
-async fn insert_jobs<B: Backend>(
+pub(super) async fn insert_jobs<B: Backend>(
     conn: &mut B::Connection,
     jobs: &[NewJob],
     ids: &[JobId],

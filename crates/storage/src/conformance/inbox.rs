@@ -30,6 +30,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
         a_batch_is_recorded_in_one_go,
     ),
     (
+        "inbox::a_batch_is_judged_in_order_across_its_statements",
+        a_batch_is_judged_in_order_across_its_statements,
+    ),
+    (
         "inbox::a_failed_batch_records_nothing",
         a_failed_batch_records_nothing,
     ),
@@ -272,6 +276,55 @@ fn a_batch_is_recorded_in_one_go(store: Arc<dyn Store>) -> CheckFuture {
             Vec::<Recorded>::new(),
             "empty"
         );
+        Ok(())
+    })
+}
+
+/// A batch longer than one statement takes (SQLite's are 32 rows), judged entry by entry as if
+/// each were recorded alone: against the table, against earlier entries, and across statements.
+fn a_batch_is_judged_in_order_across_its_statements(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let tenant = fixtures::tenant(store.as_ref(), 209).await?.id;
+        let deal = |key: &str, entity: &str, at: i64| {
+            entry(tenant, event(EventSource::Pipedrive, key, Some(entity), at))
+        };
+        store.record_event(&deal("t", "deal:1", 50)).await?;
+        let mut batch = vec![
+            deal("older-than-table", "deal:1", 40),
+            deal("first", "deal:2", 10),
+            deal("then-newer", "deal:2", 20),
+            deal("newest-of-3", "deal:3", 90),
+        ];
+        batch.extend((0..40).map(|i| deal(&format!("filler-{i}"), &format!("deal:f{i}"), i)));
+        batch.push(deal("older-of-3", "deal:3", 80));
+        let recorded = store.record_events(&batch).await?;
+        let expected_head = [Recorded::Stale, Recorded::New, Recorded::New, Recorded::New];
+        ensure_eq!(
+            &recorded[..4],
+            &expected_head[..],
+            "table and earlier entries"
+        );
+        ensure_eq!(recorded[44], Recorded::Stale, "an entry 40 places later");
+        let new = recorded.iter().filter(|r| **r == Recorded::New).count();
+        ensure_eq!(new, 43, "the fillers are new");
+        ensure_eq!(
+            queued(store.as_ref(), tenant).await?,
+            44,
+            "a job per new event"
+        );
+        for (entry, result) in batch.iter().zip(&recorded) {
+            let state = store.inbox_event(tenant, entry.id).await?.map(|e| e.state);
+            let expected = match result {
+                Recorded::Stale => InboxState::Stale,
+                _ => InboxState::Pending,
+            };
+            ensure_eq!(
+                state,
+                Some(expected),
+                "stored state of {}",
+                entry.event.dedupe_key
+            );
+        }
         Ok(())
     })
 }
