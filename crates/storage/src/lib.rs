@@ -6,6 +6,7 @@ mod error;
 mod event_sources;
 mod imports;
 mod inbox;
+mod job_days;
 mod jobs;
 mod journal;
 mod mirror;
@@ -39,6 +40,7 @@ pub use imports::{
     RowOutcome, RowState,
 };
 pub use inbox::{EventDay, EventFilter, Inbox, InboxEntry, InboxEvent, InboxState, Recorded};
+pub use job_days::{JobDay, JobDays};
 pub use jobs::{
     tenant_from_key, tenant_key, Claim, Enqueued, Job, JobCounts, JobFailure, JobId, JobLease,
     JobState, JobWakeups, Jobs, Lane, LeaseId, NewJob, QueueTake, ReadyQueue, SYSTEM_TENANT,

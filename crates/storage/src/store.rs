@@ -35,6 +35,7 @@ pub trait Store:
     + crate::StepJournal
     + crate::Imports
     + crate::TenantTimeline
+    + crate::JobDays
 {
 }
 
@@ -63,6 +64,7 @@ impl<T> Store for T where
         + crate::StepJournal
         + crate::Imports
         + crate::TenantTimeline
+        + crate::JobDays
 {
 }
 

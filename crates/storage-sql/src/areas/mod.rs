@@ -6,6 +6,7 @@ mod event_api_secrets;
 mod imports;
 mod inbox;
 mod installations;
+mod job_days;
 pub(crate) mod jobs;
 mod journal;
 mod maintenance;

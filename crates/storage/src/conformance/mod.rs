@@ -13,6 +13,7 @@ mod inbox;
 mod installations;
 mod installs;
 mod job_claims;
+mod job_days;
 mod jobs;
 mod journal;
 mod maintenance;
@@ -63,6 +64,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(nonces::CHECKS.iter().copied());
     all.extend(jobs::CHECKS.iter().copied());
     all.extend(job_claims::CHECKS.iter().copied());
+    all.extend(job_days::CHECKS.iter().copied());
     all.extend(retention::CHECKS.iter().copied());
     all.extend(event_retention::CHECKS.iter().copied());
     all.extend(queue_overview::CHECKS.iter().copied());
