@@ -1,6 +1,7 @@
 //! The tenant timeline in the support console, on SQLite and Postgres: entries of every kind made
 //! through the app's own paths (an install through the sandbox, a forced token refresh, an event
-//! through the signed event API, a job that died, a pause, Pipedrive's refusals of the day),
+//! through the signed event API, a job that died, jobs that ran well, a pause, Pipedrive's
+//! refusals of the day),
 //! newest first; a viewer reads it; filters by kind; pages that neither repeat nor skip; another
 //! tenant's entries never shown.
 
@@ -20,7 +21,7 @@ use dealbridge_storage::{
 use helpers::backends::{trials, Scenario};
 use helpers::console::staff_browser;
 use helpers::install_flow::install_demo_company;
-use helpers::records::dead_job;
+use helpers::records::{dead_job, finished_jobs};
 use helpers::{csrf_in, spawn_app_with, TestApp};
 use secrecy::SecretString;
 
@@ -225,6 +226,7 @@ async fn timeline(database_url: Option<String>) -> anyhow::Result<()> {
         "Pipedrive said 400: bad field",
     )
     .await?;
+    finished_jobs(&app, tenant.id, "test.ran", 3).await?;
     tick().await;
     let pause = operator
         .post(format!("{}{base}/pause", app.address))
@@ -250,6 +252,17 @@ async fn timeline(database_url: Option<String>) -> anyhow::Result<()> {
     ensure!(
         at.windows(2).all(|w| w[0] < w[1]),
         "not newest first: {at:?}"
+    );
+    // Today's jobs, one entry at the day's end (now), above what happened earlier today; the
+    // other tenant's failed job not in it.
+    let today = Utc::now().date_naive().format("%Y-%m-%d");
+    let runs = format!("Jobs on {today}: 3 ran well, 1 failed attempt<");
+    let by_kind =
+        "test.ran: 3 ran well, 0 failed attempts; test.timeline: 0 ran well, 1 failed attempt";
+    positions(shown, &[&runs, by_kind, ">tenant.paused<"])?;
+    ensure!(
+        shown.find(&runs) < shown.find(">tenant.paused<"),
+        "the day's jobs above today's entries"
     );
     ensure!(
         shown.contains(&format!("by Pipedrive user {}", installed.user_id)),
@@ -310,6 +323,14 @@ async fn timeline(database_url: Option<String>) -> anyhow::Result<()> {
     ensure!(
         tokens.contains("aria-current=\"page\">Token refreshes"),
         "{tokens}"
+    );
+    let ran = get(&operator, &app, &format!("{base}?kind=runs")).await?;
+    let ran = timeline_of(&ran)?;
+    ensure!(ran.contains(&runs), "{ran}");
+    ensure!(!ran.contains("tenant.paused"), "only jobs run: {ran}");
+    ensure!(
+        ran.contains("aria-current=\"page\">Jobs run per day"),
+        "{ran}"
     );
     let bad = operator
         .get(format!("{}{base}?kind=everything", app.address))

@@ -1,6 +1,6 @@
 //! The support console's timeline of one tenant: what happened to it, newest first, merged from
-//! what the store records (`TenantTimeline`, and the per-day budget records for Pipedrive's 401s
-//! and 429s). Each source is read on its own index from its own cursor, so a page costs the same
+//! what the store records (`TenantTimeline`, the jobs run per day, and the per-day budget records
+//! for Pipedrive's 401s and 429s). Each source is read on its own index from its own cursor, so a page costs the same
 //! however far back it is; the "Older" link carries every source's cursor, which is what lets
 //! the merge go on without repeating or skipping an entry.
 
@@ -22,15 +22,17 @@ pub enum Source {
     Tokens,
     Events,
     Jobs,
+    Runs,
     Pipedrive,
 }
 
 impl Source {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Audit,
         Self::Tokens,
         Self::Events,
         Self::Jobs,
+        Self::Runs,
         Self::Pipedrive,
     ];
 
@@ -41,6 +43,7 @@ impl Source {
             Self::Tokens => "tokens",
             Self::Events => "events",
             Self::Jobs => "jobs",
+            Self::Runs => "runs",
             Self::Pipedrive => "pipedrive",
         }
     }
@@ -51,6 +54,7 @@ impl Source {
             Self::Tokens => "Token refreshes",
             Self::Events => "Events received",
             Self::Jobs => "Failed jobs",
+            Self::Runs => "Jobs run per day",
             Self::Pipedrive => "Pipedrive 401s and 429s",
         }
     }
@@ -63,7 +67,7 @@ pub enum Cursor {
     Id(i64),
     /// A time and an id (refreshes, events, jobs).
     At(TimelineCursor),
-    /// A UTC day (the per-day counts).
+    /// A UTC day (the per-day counts: jobs run, Pipedrive's refusals).
     Day(NaiveDate),
 }
 
@@ -91,7 +95,7 @@ impl Cursor {
         };
         match source {
             Source::Audit => text.parse().map(Self::Id).map_err(|_| bad()),
-            Source::Pipedrive => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            Source::Runs | Source::Pipedrive => NaiveDate::parse_from_str(text, "%Y-%m-%d")
                 .map(Self::Day)
                 .map_err(|_| bad()),
             _ => {
@@ -115,6 +119,7 @@ pub struct TimelineQuery {
     pub tokens: Option<String>,
     pub events: Option<String>,
     pub jobs: Option<String>,
+    pub runs: Option<String>,
     pub pipedrive: Option<String>,
 }
 
@@ -125,6 +130,7 @@ impl TimelineQuery {
             Source::Tokens => &self.tokens,
             Source::Events => &self.events,
             Source::Jobs => &self.jobs,
+            Source::Runs => &self.runs,
             Source::Pipedrive => &self.pipedrive,
         };
         raw.as_deref().map(str::trim).filter(|s| !s.is_empty())
@@ -141,7 +147,7 @@ impl TimelineQuery {
                 .map(Some)
                 .ok_or_else(|| {
                     AppError::BadRequest(format!(
-                        "unknown timeline kind {kind:?}: use audit, tokens, events, jobs or pipedrive"
+                        "unknown timeline kind {kind:?}: use audit, tokens, events, jobs, runs or pipedrive"
                     ))
                 }),
         }
