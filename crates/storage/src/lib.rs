@@ -11,6 +11,7 @@ mod jobs;
 mod journal;
 mod mirror;
 mod queue_overview;
+mod refusals;
 mod retention;
 mod session_epochs;
 mod sign_in_failures;
@@ -48,6 +49,9 @@ pub use jobs::{
 pub use journal::{JournalStep, StepJournal};
 pub use mirror::{MirrorLookup, MirrorRecord, PipedriveMirror};
 pub use queue_overview::{fold_overview, LaneOverview, OverviewRow, QueueOverview};
+pub use refusals::{
+    NewRefusal, PipedriveRefusals, Refusal, REFUSALS_KEPT_DAYS, REFUSALS_KEPT_PER_DAY,
+};
 pub use retention::{provisioned_field_from_columns, ProvisionedFields, PurgedTenant, Retention};
 pub use session_epochs::{installation_subject, staff_subject, SessionEpochs};
 pub use sign_in_failures::{failure_window_from_columns, FailureWindow, SignInFailures};

@@ -36,6 +36,7 @@ pub trait Store:
     + crate::Imports
     + crate::TenantTimeline
     + crate::JobDays
+    + crate::PipedriveRefusals
 {
 }
 
@@ -65,6 +66,7 @@ impl<T> Store for T where
         + crate::Imports
         + crate::TenantTimeline
         + crate::JobDays
+        + crate::PipedriveRefusals
 {
 }
 

@@ -13,6 +13,7 @@ mod maintenance;
 mod mirror;
 mod nonces;
 mod queue_overview;
+mod refusals;
 mod retention;
 mod session_epochs;
 mod settings;

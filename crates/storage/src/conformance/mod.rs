@@ -19,6 +19,7 @@ mod journal;
 mod maintenance;
 mod nonces;
 mod queue_overview;
+mod refusals;
 mod retention;
 mod session_epochs;
 mod settings;
@@ -78,6 +79,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(event_sources::CHECKS.iter().copied());
     all.extend(imports::CHECKS.iter().copied());
     all.extend(timeline::CHECKS.iter().copied());
+    all.extend(refusals::CHECKS.iter().copied());
     all.extend(constraints::CHECKS.iter().copied());
     all
 }

@@ -1,6 +1,6 @@
 //! The support console's timeline of one tenant: what happened to it, newest first, merged from
-//! what the store records (`TenantTimeline`, the jobs run per day, and the per-day budget records
-//! for Pipedrive's 401s and 429s). Each source is read on its own index from its own cursor, so a page costs the same
+//! what the store records (`TenantTimeline`, the jobs run per day, the per-day budget records for
+//! Pipedrive's 401s and 429s, and each such call, up to a bound a day). Each source is read on its own index from its own cursor, so a page costs the same
 //! however far back it is; the "Older" link carries every source's cursor, which is what lets
 //! the merge go on without repeating or skipping an entry.
 
@@ -24,16 +24,18 @@ pub enum Source {
     Jobs,
     Runs,
     Pipedrive,
+    Refusals,
 }
 
 impl Source {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Audit,
         Self::Tokens,
         Self::Events,
         Self::Jobs,
         Self::Runs,
         Self::Pipedrive,
+        Self::Refusals,
     ];
 
     /// Its `?kind=` value and the name of its cursor parameter.
@@ -45,6 +47,7 @@ impl Source {
             Self::Jobs => "jobs",
             Self::Runs => "runs",
             Self::Pipedrive => "pipedrive",
+            Self::Refusals => "refusals",
         }
     }
 
@@ -55,7 +58,8 @@ impl Source {
             Self::Events => "Events received",
             Self::Jobs => "Failed jobs",
             Self::Runs => "Jobs run per day",
-            Self::Pipedrive => "Pipedrive 401s and 429s",
+            Self::Pipedrive => "Pipedrive 401s and 429s per day",
+            Self::Refusals => "Each refused call",
         }
     }
 }
@@ -65,7 +69,7 @@ impl Source {
 pub enum Cursor {
     /// An audit entry's id.
     Id(i64),
-    /// A time and an id (refreshes, events, jobs).
+    /// A time and an id (refreshes, events, jobs, refused calls).
     At(TimelineCursor),
     /// A UTC day (the per-day counts: jobs run, Pipedrive's refusals).
     Day(NaiveDate),
@@ -121,6 +125,7 @@ pub struct TimelineQuery {
     pub jobs: Option<String>,
     pub runs: Option<String>,
     pub pipedrive: Option<String>,
+    pub refusals: Option<String>,
 }
 
 impl TimelineQuery {
@@ -132,6 +137,7 @@ impl TimelineQuery {
             Source::Jobs => &self.jobs,
             Source::Runs => &self.runs,
             Source::Pipedrive => &self.pipedrive,
+            Source::Refusals => &self.refusals,
         };
         raw.as_deref().map(str::trim).filter(|s| !s.is_empty())
     }
@@ -147,7 +153,7 @@ impl TimelineQuery {
                 .map(Some)
                 .ok_or_else(|| {
                     AppError::BadRequest(format!(
-                        "unknown timeline kind {kind:?}: use audit, tokens, events, jobs, runs or pipedrive"
+                        "unknown timeline kind {kind:?}: use audit, tokens, events, jobs, runs, pipedrive or refusals"
                     ))
                 }),
         }

@@ -92,6 +92,12 @@ pub async fn read(
             };
             refused_days(state, tenant, before, limit).await?
         }
+        Source::Refusals => {
+            let read = store.refusals(tenant.company_id, at(cursor), limit).await?;
+            read.into_iter()
+                .map(super::timeline_refusals::entry)
+                .collect()
+        }
     })
 }
 
