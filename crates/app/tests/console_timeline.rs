@@ -1,6 +1,7 @@
 //! The tenant timeline in the support console, on SQLite and Postgres: entries of every kind made
 //! through the app's own paths (an install through the sandbox, a forced token refresh, an event
-//! through the signed event API, a job that died, a pause, Pipedrive's refusals of the day),
+//! through the signed event API, a job that died, jobs that ran well, a pause, Pipedrive's
+//! refusals of the day and each refused call),
 //! newest first; a viewer reads it; filters by kind; pages that neither repeat nor skip; another
 //! tenant's entries never shown.
 
@@ -15,12 +16,12 @@ use dealbridge_core::event::{EventSource, EventType, NewEvent};
 use dealbridge_core::tenant::{NewTenant, Tenant};
 use dealbridge_core::{CompanyId, TenantId, UserId};
 use dealbridge_storage::{
-    BudgetFigures, InboxEntry, NewJob, NewTokenRefresh, RefreshOutcome, StaffRole,
+    BudgetFigures, InboxEntry, NewJob, NewRefusal, NewTokenRefresh, RefreshOutcome, StaffRole,
 };
 use helpers::backends::{trials, Scenario};
 use helpers::console::staff_browser;
 use helpers::install_flow::install_demo_company;
-use helpers::records::dead_job;
+use helpers::records::{dead_job, finished_jobs};
 use helpers::{csrf_in, spawn_app_with, TestApp};
 use secrecy::SecretString;
 
@@ -110,6 +111,26 @@ async fn refusals_today(
         .await?)
 }
 
+/// One call Pipedrive refused, as the budget ledger records it.
+async fn refused_call(
+    app: &TestApp,
+    company: CompanyId,
+    status: u16,
+    path: &str,
+) -> anyhow::Result<()> {
+    let refusal = NewRefusal {
+        company_id: company,
+        at: Utc::now(),
+        status,
+        method: "GET".into(),
+        path: path.into(),
+        retry_after_ms: (status == 429).then_some(2_000),
+        limit: (status == 429).then(|| "search".into()),
+    };
+    ensure!(app.store.record_refusal(&refusal).await?, "kept");
+    Ok(())
+}
+
 /// Another company with an entry of every kind, none of which may show on the demo tenant's page.
 async fn other_tenant(app: &TestApp) -> anyhow::Result<Tenant> {
     let other = app
@@ -155,16 +176,18 @@ async fn other_tenant(app: &TestApp) -> anyhow::Result<Tenant> {
         })
         .await?;
     refusals_today(app, other.company_id, 77, 0).await?;
+    refused_call(app, other.company_id, 401, "/api/v1/elsewhereFields").await?;
     Ok(other)
 }
 
-const OTHERS: [&str; 6] = [
+const OTHERS: [&str; 7] = [
     "elsewhere.audited",
     "order:ELSEWHERE",
     "elsewhere.job",
     "elsewhere unreachable",
     "77 calls",
     "Elsewhere",
+    "elsewhereFields",
 ];
 
 /// Where each marker is in `text`, failing on a missing one.
@@ -225,6 +248,7 @@ async fn timeline(database_url: Option<String>) -> anyhow::Result<()> {
         "Pipedrive said 400: bad field",
     )
     .await?;
+    finished_jobs(&app, tenant.id, "test.ran", 3).await?;
     tick().await;
     let pause = operator
         .post(format!("{}{base}/pause", app.address))
@@ -233,6 +257,9 @@ async fn timeline(database_url: Option<String>) -> anyhow::Result<()> {
         .await?;
     ensure!(pause.status() == 303, "pause: {}", pause.status());
     refusals_today(&app, company, 2, 1).await?;
+    refused_call(&app, company, 429, "/api/v2/persons/search").await?;
+    tick().await;
+    refused_call(&app, company, 401, "/api/v2/deals/{id}").await?;
 
     let page = get(&operator, &app, &base).await?;
     let shown = timeline_of(&page)?;
@@ -250,6 +277,34 @@ async fn timeline(database_url: Option<String>) -> anyhow::Result<()> {
     ensure!(
         at.windows(2).all(|w| w[0] < w[1]),
         "not newest first: {at:?}"
+    );
+    // Today's jobs, one entry at the day's end (now), above what happened earlier today; the
+    // other tenant's failed job not in it.
+    let today = Utc::now().date_naive().format("%Y-%m-%d");
+    let runs = format!("Jobs on {today}: 3 ran well, 1 failed attempt<");
+    let by_kind =
+        "test.ran: 3 ran well, 0 failed attempts; test.timeline: 0 ran well, 1 failed attempt";
+    positions(shown, &[&runs, by_kind, ">tenant.paused<"])?;
+    ensure!(
+        shown.find(&runs) < shown.find(">tenant.paused<"),
+        "the day's jobs above today's entries"
+    );
+    // Each refused call, newest first, below the day's totals (Tera writes `/` as an entity).
+    let calls = [
+        "Pipedrive answered 401 (token refused) to GET /api/v2/deals/{id}",
+        "Pipedrive answered 429 (rate limited) to GET /api/v2/persons/search",
+        ">tenant.paused<",
+    ]
+    .map(|c| c.replace('/', "&#x2F;"));
+    let calls: Vec<&str> = calls.iter().map(String::as_str).collect();
+    let at_calls = positions(shown, &calls)?;
+    ensure!(
+        at_calls.windows(2).all(|w| w[0] < w[1]),
+        "refused calls not newest first: {at_calls:?}"
+    );
+    ensure!(
+        shown.contains("limit: the search limit, retry after 2.0 s"),
+        "the 429's limit and retry-after"
     );
     ensure!(
         shown.contains(&format!("by Pipedrive user {}", installed.user_id)),
@@ -311,6 +366,21 @@ async fn timeline(database_url: Option<String>) -> anyhow::Result<()> {
         tokens.contains("aria-current=\"page\">Token refreshes"),
         "{tokens}"
     );
+    let ran = get(&operator, &app, &format!("{base}?kind=runs")).await?;
+    let ran = timeline_of(&ran)?;
+    ensure!(ran.contains(&runs), "{ran}");
+    ensure!(!ran.contains("tenant.paused"), "only jobs run: {ran}");
+    ensure!(
+        ran.contains("aria-current=\"page\">Jobs run per day"),
+        "{ran}"
+    );
+    let refused = get(&operator, &app, &format!("{base}?kind=refusals")).await?;
+    let refused = timeline_of(&refused)?;
+    positions(refused, &calls[..2])?;
+    ensure!(
+        !refused.contains("tenant.paused") && !refused.contains("Jobs on"),
+        "only refused calls: {refused}"
+    );
     let bad = operator
         .get(format!("{}{base}?kind=everything", app.address))
         .send()
@@ -329,6 +399,7 @@ async fn timeline(database_url: Option<String>) -> anyhow::Result<()> {
     // The other tenant's page shows its own, and none of the demo tenant's.
     let theirs = get(&operator, &app, &format!("/console/tenants/{}", other.id)).await?;
     positions(timeline_of(&theirs)?, &OTHERS[..5])?;
+    positions(timeline_of(&theirs)?, &OTHERS[6..])?;
     ensure!(
         !theirs.contains("probe."),
         "the demo tenant's entries shown"

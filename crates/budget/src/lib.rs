@@ -16,10 +16,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dealbridge_pipedrive::ledger::{next_reset, Clock, LedgerConfig, TokioClock};
 use dealbridge_pipedrive::{
-    BudgetLedger, BudgetStatus, CallRequest, CompanyId, Grant, LedgerError, Outcome, RateHeaders,
-    Reservation, UserId, WaitReason,
+    call_path, BudgetLedger, BudgetStatus, CallRequest, CompanyId, Grant, LedgerError, Outcome,
+    RateHeaders, RefusedCall, Reservation, UserId, WaitReason,
 };
-use dealbridge_storage::{BudgetFigures, Budgets, StoreError, TokenTake, WindowKey, WindowKind};
+use dealbridge_storage::{
+    BudgetFigures, Budgets, NewRefusal, StoreError, TokenTake, WindowKey, WindowKind,
+};
 
 use local::{InFlight, LeasedSlot, Local, TokenLease, WindowState, BULK, PRIORITY};
 
@@ -432,6 +434,10 @@ impl BudgetLedger for StoreLedger {
         Ok(())
     }
 
+    async fn record_refusal(&self, call: &RefusedCall) -> Result<(), LedgerError> {
+        self.keep_refusal(call).await
+    }
+
     async fn status(&self, company: CompanyId) -> Result<BudgetStatus, LedgerError> {
         let now = self.clock.now();
         let budget = self
@@ -449,6 +455,30 @@ impl BudgetLedger for StoreLedger {
             resets_at: budget.period_end,
             exhausted_until: budget.exhausted_until.filter(|u| *u > now),
         })
+    }
+}
+
+impl StoreLedger {
+    /// Keeps the record of one refused call (at most a fixed number per company and day; the
+    /// rest are only in the per-day counts `settle` makes).
+    async fn keep_refusal(&self, call: &RefusedCall) -> Result<(), LedgerError> {
+        let refusal = NewRefusal {
+            company_id: company_id(call.company),
+            at: call.at,
+            status: call.status,
+            method: call.method.to_string(),
+            // Made with `call_path` already; applied again so nothing else can reach the table.
+            path: call_path(&call.path),
+            retry_after_ms: call
+                .retry_after
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            limit: call.limit.map(|l| l.as_str().to_string()),
+        };
+        self.store
+            .record_refusal(&refusal)
+            .await
+            .map(drop)
+            .map_err(unavailable)
     }
 }
 

@@ -18,7 +18,8 @@ use common::*;
 use dealbridge_budget::StoreLedgerConfig;
 use dealbridge_pipedrive::ledger::next_reset;
 use dealbridge_pipedrive::{
-    BudgetLedger, CallRequest, Grant, Lane, Outcome, RateHeaders, WaitReason,
+    BudgetLedger, CallRequest, Grant, Lane, Outcome, RateHeaders, RefusedCall, RefusedLimit,
+    WaitReason,
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -385,6 +386,38 @@ async fn a_401_is_counted_in_the_figures_and_its_day(backend: Backend) {
     pair.finish().await;
 }
 
+/// A refused call is kept as one record, and the path it is kept under has no query string, id
+/// or token even when the ledger is handed a concrete one.
+async fn a_refused_call_is_kept_without_query_or_token(backend: Backend) {
+    let pair = pair(backend, StoreLedgerConfig::default()).await;
+    let call = RefusedCall {
+        company: A,
+        user: U,
+        at: start(),
+        status: 429,
+        method: "GET",
+        path: "/api/v1/persons/12345/deals?api_token=tok_s3cret&term=ada%40example.com".into(),
+        retry_after: Some(Duration::from_millis(1_500)),
+        limit: Some(RefusedLimit::Burst),
+    };
+    pair.one.record_refusal(&call).await.unwrap();
+    let company = dealbridge_core::CompanyId::new(1);
+    let kept = pair.store.refusals(company, None, 10).await.unwrap();
+    assert_eq!(kept.len(), 1, "{}", pair.name);
+    let refusal = &kept[0];
+    assert_eq!(refusal.path, "/api/v1/persons/{id}/deals", "{}", pair.name);
+    for leak in ["?", "12345", "tok_s3cret", "api_token", "ada", "term"] {
+        assert!(!refusal.path.contains(leak), "{leak:?} in {}", refusal.path);
+    }
+    assert_eq!(
+        (refusal.status, refusal.method.as_str(), refusal.at),
+        (429, "GET", start())
+    );
+    assert_eq!(refusal.retry_after_ms, Some(1_500));
+    assert_eq!(refusal.limit.as_deref(), Some("burst"));
+    pair.finish().await;
+}
+
 async fn the_reset_time_is_configurable(backend: Backend) {
     let offset = chrono::FixedOffset::east_opt(-5 * 3600).unwrap();
     let config = StoreLedgerConfig {
@@ -490,6 +523,9 @@ fn tests() -> Vec<(&'static str, TestFn)> {
         }),
         ("a_401_is_counted_in_the_figures_and_its_day", |b| {
             Box::pin(a_401_is_counted_in_the_figures_and_its_day(b))
+        }),
+        ("a_refused_call_is_kept_without_query_or_token", |b| {
+            Box::pin(a_refused_call_is_kept_without_query_or_token(b))
         }),
         ("the_reset_time_is_configurable", |b| {
             Box::pin(the_reset_time_is_configurable(b))

@@ -13,6 +13,7 @@ use crate::http::{self, Envelope};
 use crate::ledger::{
     next_reset, CallRequest, Grant, Outcome, RateHeaders, Reservation, WaitReason,
 };
+use crate::refusal::{call_path, RefusedCall, RefusedLimit};
 use crate::retry::server_hint;
 use crate::token::AuthScheme;
 
@@ -220,6 +221,8 @@ impl CompanyClient {
                 f.calls += 1;
                 f.rate_limited += 1;
             });
+            self.record_refusal(req, 429, hint, Some(RefusedLimit::DailyWrites))
+                .await;
             let error = Error::Deferred {
                 until: writes_reset,
                 reason: WaitReason::DailyWrites,
@@ -246,6 +249,16 @@ impl CompanyClient {
                 f.tokens_spent += cost;
             }
         });
+        if status == 429 {
+            let limit = match (daily, rate.search) {
+                (true, _) => RefusedLimit::DailyBudget,
+                (false, true) => RefusedLimit::Search,
+                (false, false) => RefusedLimit::Burst,
+            };
+            self.record_refusal(req, 429, hint, Some(limit)).await;
+        } else if status == 401 {
+            self.record_refusal(req, 401, None, None).await;
+        }
         if status.is_success() {
             return http::decode(&body).map(Try::Done);
         }
@@ -256,6 +269,30 @@ impl CompanyClient {
             error: http::status_error(status, &body, hint, daily),
             hint,
         })
+    }
+
+    /// Tells the ledger of one refused call, for support's timeline. Losing the record must not
+    /// fail the call: the per-day counts already have it.
+    async fn record_refusal(
+        &self,
+        req: &ApiRequest,
+        status: u16,
+        retry_after: Option<Duration>,
+        limit: Option<RefusedLimit>,
+    ) {
+        let call = RefusedCall {
+            company: self.ctx.company_id,
+            user: self.ctx.user_id,
+            at: self.pd.inner.clock.now(),
+            status,
+            method: req.op.method,
+            path: call_path(req.op.path),
+            retry_after,
+            limit,
+        };
+        if let Err(e) = self.pd.inner.ledger.record_refusal(&call).await {
+            tracing::warn!(error = %Chain(&e), "could not record a refused call");
+        }
     }
 
     async fn send(

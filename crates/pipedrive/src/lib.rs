@@ -12,6 +12,7 @@ mod http;
 pub mod ledger;
 pub mod models;
 pub mod oauth;
+mod refusal;
 pub mod retry;
 mod token;
 
@@ -23,5 +24,6 @@ pub use ledger::{
     BudgetLedger, BudgetStatus, CallRequest, CompanyId, Grant, Lane, LedgerError, Outcome,
     RateHeaders, Reservation, UserId, WaitReason,
 };
+pub use refusal::{call_path, RefusedCall, RefusedLimit};
 pub use retry::RetryPolicy;
 pub use token::{ApiToken, AuthScheme, TokenError, TokenSource};

@@ -144,8 +144,12 @@ pub trait Queue: Database {
     /// Sets `locked_until` to `$4` on the jobs the leases hold (`$1`..`$3` tenants, job ids,
     /// lease ids); returns their `id`.
     const EXTEND_LEASES: &'static str;
-    /// Deletes the jobs the leases (`$1`..`$3`) hold.
+    /// Deletes the jobs the leases (`$1`..`$3`) hold. Where `COUNT_DONE` is `None` it also adds
+    /// them to `job_days` (day `$4`, shard `$5`) and returns one row, `n` the jobs deleted.
     const COMPLETE_JOBS: &'static str;
+    /// Adds the jobs the leases hold to `job_days`, run before `COMPLETE_JOBS` in its transaction
+    /// where that statement cannot count itself. Same binds.
+    const COUNT_DONE: Option<&'static str>;
     /// Queues the jobs the leases (`$1`..`$3`) hold again at `$4`, the attempt not counted.
     const RELEASE_JOBS: &'static str;
 

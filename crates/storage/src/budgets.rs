@@ -132,7 +132,9 @@ pub struct BudgetDay {
 pub const BUDGET_DAYS_KEPT: i64 = 35;
 
 #[async_trait]
-pub trait Budgets: Send + Sync + 'static {
+/// The budget ledger's store. It also keeps each call Pipedrive refused
+/// ([`crate::PipedriveRefusals`]), which the ledger is told of beside its counts.
+pub trait Budgets: crate::PipedriveRefusals + Send + Sync + 'static {
     /// Takes between `min` and `max` tokens if at least `min` fit under the configured limit
     /// (and, for bulk, above the priority reserve) and the company is not exhausted. Returns the
     /// tokens taken (0 when none) and the budget after the take.

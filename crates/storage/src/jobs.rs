@@ -333,10 +333,12 @@ pub trait Jobs: Send + Sync + 'static {
         locked_until: DateTime<Utc>,
     ) -> StoreResult<Vec<JobId>>;
 
-    /// Deletes the finished jobs whose lease is still current; returns how many.
+    /// Deletes the finished jobs whose lease is still current; returns how many. Each tenant's
+    /// are counted on its UTC day (`JobDays`) in the same statement or transaction.
     async fn complete_jobs(&self, leases: &[JobLease]) -> StoreResult<u64>;
 
-    /// Records a failed attempt (queued again at `retry_at`, or dead). False if the lease was lost.
+    /// Records a failed attempt (queued again at `retry_at`, or dead), counted on the tenant's UTC
+    /// day (`JobDays`) in the same transaction. False if the lease was lost.
     async fn fail_job(&self, lease: &JobLease, failure: &JobFailure) -> StoreResult<bool>;
 
     /// Hands running jobs back unrun (graceful shutdown): queued at `run_at`, the attempt not

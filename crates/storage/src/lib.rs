@@ -6,10 +6,12 @@ mod error;
 mod event_sources;
 mod imports;
 mod inbox;
+mod job_days;
 mod jobs;
 mod journal;
 mod mirror;
 mod queue_overview;
+mod refusals;
 mod retention;
 mod session_epochs;
 mod sign_in_failures;
@@ -39,6 +41,7 @@ pub use imports::{
     RowOutcome, RowState,
 };
 pub use inbox::{EventDay, EventFilter, Inbox, InboxEntry, InboxEvent, InboxState, Recorded};
+pub use job_days::{JobDay, JobDays};
 pub use jobs::{
     tenant_from_key, tenant_key, Claim, Enqueued, Job, JobCounts, JobFailure, JobId, JobLease,
     JobState, JobWakeups, Jobs, Lane, LeaseId, NewJob, QueueTake, ReadyQueue, SYSTEM_TENANT,
@@ -46,6 +49,9 @@ pub use jobs::{
 pub use journal::{JournalStep, StepJournal};
 pub use mirror::{MirrorLookup, MirrorRecord, PipedriveMirror};
 pub use queue_overview::{fold_overview, LaneOverview, OverviewRow, QueueOverview};
+pub use refusals::{
+    NewRefusal, PipedriveRefusals, Refusal, REFUSALS_KEPT_DAYS, REFUSALS_KEPT_PER_DAY,
+};
 pub use retention::{provisioned_field_from_columns, ProvisionedFields, PurgedTenant, Retention};
 pub use session_epochs::{installation_subject, staff_subject, SessionEpochs};
 pub use sign_in_failures::{failure_window_from_columns, FailureWindow, SignInFailures};

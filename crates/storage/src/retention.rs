@@ -53,7 +53,8 @@ pub trait Retention: Send + Sync + 'static {
     /// retry processes them: they are what the dashboard shows as needing attention, and a retry
     /// needs its event. Journals of records several events share (a person by email, an order
     /// by id) are never touched here: they are what keeps a later event from creating a second
-    /// record. Several instances pruning at once split the rows between them.
+    /// record. Several instances pruning at once split the rows between them. The per-day counts
+    /// of events and of jobs run (`event_days`, `job_days`) of days before `before`'s go too.
     async fn prune_finished_events(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u32>;
 
     /// Deletes up to `limit` journal steps, of every tenant, whose job key starts with `prefix`

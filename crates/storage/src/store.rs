@@ -35,6 +35,8 @@ pub trait Store:
     + crate::StepJournal
     + crate::Imports
     + crate::TenantTimeline
+    + crate::JobDays
+    + crate::PipedriveRefusals
 {
 }
 
@@ -63,6 +65,8 @@ impl<T> Store for T where
         + crate::StepJournal
         + crate::Imports
         + crate::TenantTimeline
+        + crate::JobDays
+        + crate::PipedriveRefusals
 {
 }
 

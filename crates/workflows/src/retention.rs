@@ -2,14 +2,16 @@
 //! jobs cancelled at uninstall already; this removes the rest (see the README's data retention).
 //! `retention.events`: finished inbox events, with the journal of their own steps, and the
 //! journals of past days' usage notes are deleted once they are older than a fixed time, so the
-//! inbox and the journal stay the size of recent traffic.
+//! inbox and the journal stay the size of recent traffic. The same job drops the records of calls
+//! Pipedrive refused once they are `REFUSALS_KEPT_DAYS` old (a fixed period, as the per-day budget
+//! records beside them have).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use dealbridge_jobs::{JobContext, JobError, Registry};
-use dealbridge_storage::Store;
+use dealbridge_storage::{Store, REFUSALS_KEPT_DAYS};
 
 use crate::errors::store_error;
 use crate::flows::USAGE_JOURNAL_PREFIX;
@@ -37,6 +39,7 @@ pub struct RetentionPolicy {
 pub struct Pruned {
     pub events: u64,
     pub day_journals: u64,
+    pub refusals: u64,
 }
 
 impl Default for RetentionPolicy {
@@ -89,10 +92,13 @@ impl RetentionPolicy {
                 break;
             }
         }
+        let oldest = Utc::now().date_naive() - chrono::Duration::days(REFUSALS_KEPT_DAYS);
+        pruned.refusals = store.prune_refusals(oldest).await.map_err(store_error)?;
         if pruned != Pruned::default() {
             tracing::info!(
                 events = pruned.events,
                 day_journals = pruned.day_journals,
+                refusals = pruned.refusals,
                 "pruned finished events and past days' journals"
             );
         }

@@ -1,5 +1,5 @@
 //! Store records tests set up directly, as the receivers and the worker would leave them: inbox
-//! events (some failed) and dead jobs.
+//! events (some failed), dead jobs and jobs that ran well.
 
 use std::time::Duration;
 
@@ -110,4 +110,38 @@ pub async fn dead_job_in(
     };
     ensure!(app.store.fail_job(&lease, &failure).await?, "lease lost");
     Ok(id)
+}
+
+/// `n` bulk-lane jobs of `kind` for `tenant` that ran well: enqueued, claimed and completed
+/// through the queue, as a worker would.
+pub async fn finished_jobs(
+    app: &TestApp,
+    tenant: TenantId,
+    kind: &str,
+    n: u32,
+) -> anyhow::Result<()> {
+    // The bulk lane, which nothing else in these tests fills, so the claim takes exactly these.
+    for _ in 0..n {
+        let job = NewJob::new(kind, serde_json::json!({})).lane(Lane::Bulk);
+        app.store.enqueue(&job.tenant(tenant)).await?;
+    }
+    let takes = [QueueTake {
+        queue: ReadyQueue {
+            tenant_id: Some(tenant),
+            lane: Lane::Bulk,
+        },
+        limit: n,
+    }];
+    let claim = Claim {
+        worker: "test",
+        lease_id: LeaseId::new(),
+        now: Utc::now(),
+        lease: Duration::from_secs(60),
+        takes: &takes,
+    };
+    let claimed = app.store.claim_jobs(&claim).await?;
+    let leases: Vec<_> = claimed.iter().filter_map(|j| j.lease()).collect();
+    let done = app.store.complete_jobs(&leases).await?;
+    ensure!(done == u64::from(n), "{done} of {n} jobs completed");
+    Ok(())
 }

@@ -128,4 +128,10 @@ pub trait BudgetLedger: Send + Sync {
 
     /// Where the company stands today, including when blocked work resumes.
     async fn status(&self, company: CompanyId) -> Result<BudgetStatus, LedgerError>;
+
+    /// Keep a record of one call Pipedrive refused (401 or 429), beside the counts `settle`
+    /// already makes, for support. A ledger with nowhere to keep it (in memory) drops it.
+    async fn record_refusal(&self, _call: &crate::RefusedCall) -> Result<(), LedgerError> {
+        Ok(())
+    }
 }

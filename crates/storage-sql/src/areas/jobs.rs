@@ -28,7 +28,8 @@ const HOLDER: &str = "select id from jobs
 const FAIL: &str = "update jobs set state = case when $1 is null then 'dead' else 'queued' end,
         run_at = coalesce($1, run_at), last_error = $2, locked_until = null, locked_by = null,
         lease_id = null, updated_at = $3
-    where tenant_id = $4 and id = $5 and lease_id = $6 and state = 'running'";
+    where tenant_id = $4 and id = $5 and lease_id = $6 and state = 'running'
+    returning kind";
 
 const RECOVER: &str = "update jobs
     set state = case when attempts >= max_attempts then 'dead' else 'queued' end,
@@ -57,7 +58,7 @@ fn attempts_column(value: u32) -> i32 {
 }
 
 /// The leases of a batch: the `$1`..`$3` columns of the lease statements.
-fn lease_columns(leases: &[JobLease]) -> (Batch<Id>, Batch<Id>, Batch<Id>) {
+pub(super) fn lease_columns(leases: &[JobLease]) -> (Batch<Id>, Batch<Id>, Batch<Id>) {
     (
         Batch::of(leases, |l| Id::from(l.tenant_id)),
         Batch::of(leases, |l| Id(l.id.as_uuid())),
@@ -231,7 +232,7 @@ impl<B: Backend> Jobs for SqlStore<B> {
     }
 
     async fn complete_jobs(&self, leases: &[JobLease]) -> StoreResult<u64> {
-        self.execute(B::COMPLETE_JOBS, lease_columns(leases)).await
+        self.complete_and_count(leases).await
     }
 
     async fn fail_job(&self, lease: &JobLease, failure: &JobFailure) -> StoreResult<bool> {
@@ -239,11 +240,18 @@ impl<B: Backend> Jobs for SqlStore<B> {
         let (id, lease_id) = (Id(lease.id.as_uuid()), Id(lease.lease_id.as_uuid()));
         let fail = sql::<B>(FAIL).binds((retry_at, &failure.error, now));
         let fail = fail.binds((Id::from(lease.tenant_id), id, lease_id));
-        let failed = fail.execute(&mut *self.conn().await?).await?;
+        // The failure and its count on the tenant's day commit together.
+        let mut tx = self.begin().await?;
+        let failed = fail.fetch_optional(&mut tx).await?;
+        if let Some(row) = &failed {
+            let kind: String = B::get(row, "kind")?;
+            Self::count_failed(&mut tx, lease, &kind).await?;
+        }
+        commit(tx).await?;
         if failure.retry_at.is_some() {
             B::wake_local_workers();
         }
-        Ok(failed == 1)
+        Ok(failed.is_some())
     }
 
     async fn release_jobs(&self, leases: &[JobLease], run_at: DateTime<Utc>) -> StoreResult<u64> {

@@ -61,10 +61,11 @@ impl<B: Backend> Retention for SqlStore<B> {
                 company_id: CompanyId::new(B::get(row, "company_id")?),
                 uninstalled_at: B::get(row, "uninstalled_at")?,
             };
-            // Jobs have no foreign key to tenants (system jobs have no parent), so they go first;
-            // the tenant's delete cascades to everything else it owns.
+            // Jobs and their per-day counts have no foreign key to tenants (system jobs have no
+            // parent), so they go first; the tenant's delete cascades to everything else it owns.
             for statement in [
                 "delete from jobs where tenant_id = $1",
+                "delete from job_days where tenant_id = $1",
                 "delete from tenants where id = $1",
             ] {
                 sql::<B>(statement).bind(id).execute(&mut tx).await?;
@@ -111,13 +112,14 @@ impl<B: Backend> Retention for SqlStore<B> {
                 .execute(&mut tx)
                 .await?;
         }
-        // The per-day counts go with the days whose events go (a handful of rows a tenant).
+        // The per-day counts of events and of jobs go with the days whose events go.
         let day = iso_day(before.date_naive());
-        let days = "delete from event_days where day < $1";
-        sql::<B>(days)
-            .binds((day.as_str(),))
-            .execute(&mut tx)
-            .await?;
+        for days in [
+            "delete from event_days where day < $1",
+            "delete from job_days where day < $1",
+        ] {
+            sql::<B>(days).bind(day.as_str()).execute(&mut tx).await?;
+        }
         commit(tx).await?;
         Ok(u32::try_from(pruned.len()).unwrap_or(u32::MAX))
     }

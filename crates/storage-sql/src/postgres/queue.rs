@@ -78,13 +78,24 @@ impl Queue for Postgres {
         " returning j.id"
     );
 
+    /// One statement, so completing stays one round trip: the delete's rows are counted per
+    /// tenant and kind into `job_days` on the way (in key order, so two completions adding to the
+    /// same rows lock them in the same order and cannot deadlock).
     const COMPLETE_JOBS: &'static str = concat!(
         relaxed_commit!(),
-        "delete from jobs j using ",
+        ", done as (delete from jobs j using ",
         leases!(),
         ", relaxed",
-        held!()
+        held!(),
+        " returning j.tenant_id, j.kind),
+         counted as (insert into job_days as c (tenant_id, day, kind, shard, done)
+             select tenant_id, $4, kind, $5, count(*) from done
+             where tenant_id <> '00000000-0000-0000-0000-000000000000'
+             group by tenant_id, kind order by tenant_id, kind
+             on conflict (tenant_id, day, kind, shard) do update set done = c.done + excluded.done)
+         select count(*) as n from done"
     );
+    const COUNT_DONE: Option<&'static str> = None;
 
     const RELEASE_JOBS: &'static str = concat!(
         "update jobs j set state = 'queued', attempts = greatest(j.attempts - 1, 0),

@@ -73,6 +73,15 @@ impl Queue for Sqlite {
         held!(),
         ")"
     );
+    // SQLite has no delete inside a `with`, so the count goes first, in the same transaction.
+    const COUNT_DONE: Option<&'static str> = Some(concat!(
+        "insert into job_days as c (tenant_id, day, kind, shard, done)
+         select jobs.tenant_id, $4, jobs.kind, $5, count(*) from jobs, ",
+        held!(),
+        " and jobs.tenant_id <> '00000000-0000-0000-0000-000000000000'
+         group by jobs.tenant_id, jobs.kind
+         on conflict (tenant_id, day, kind, shard) do update set done = c.done + excluded.done"
+    ));
 
     const RELEASE_JOBS: &'static str = concat!(
         "update jobs set state = 'queued', attempts = max(jobs.attempts - 1, 0), run_at = $4,

@@ -13,11 +13,13 @@ mod inbox;
 mod installations;
 mod installs;
 mod job_claims;
+mod job_days;
 mod jobs;
 mod journal;
 mod maintenance;
 mod nonces;
 mod queue_overview;
+mod refusals;
 mod retention;
 mod session_epochs;
 mod settings;
@@ -63,6 +65,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(nonces::CHECKS.iter().copied());
     all.extend(jobs::CHECKS.iter().copied());
     all.extend(job_claims::CHECKS.iter().copied());
+    all.extend(job_days::CHECKS.iter().copied());
     all.extend(retention::CHECKS.iter().copied());
     all.extend(event_retention::CHECKS.iter().copied());
     all.extend(queue_overview::CHECKS.iter().copied());
@@ -76,6 +79,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
     all.extend(event_sources::CHECKS.iter().copied());
     all.extend(imports::CHECKS.iter().copied());
     all.extend(timeline::CHECKS.iter().copied());
+    all.extend(refusals::CHECKS.iter().copied());
     all.extend(constraints::CHECKS.iter().copied());
     all
 }

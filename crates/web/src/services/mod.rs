@@ -25,5 +25,7 @@ pub mod tenant_actions;
 pub mod tenant_health;
 pub mod timeline;
 pub mod timeline_entries;
+pub mod timeline_refusals;
+pub mod timeline_runs;
 pub mod token_refresh;
 pub mod uninstall;

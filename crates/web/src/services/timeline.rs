@@ -1,6 +1,6 @@
 //! The support console's timeline of one tenant: what happened to it, newest first, merged from
-//! what the store records (`TenantTimeline`, and the per-day budget records for Pipedrive's 401s
-//! and 429s). Each source is read on its own index from its own cursor, so a page costs the same
+//! what the store records (`TenantTimeline`, the jobs run per day, the per-day budget records for
+//! Pipedrive's 401s and 429s, and each such call, up to a bound a day). Each source is read on its own index from its own cursor, so a page costs the same
 //! however far back it is; the "Older" link carries every source's cursor, which is what lets
 //! the merge go on without repeating or skipping an entry.
 
@@ -22,16 +22,20 @@ pub enum Source {
     Tokens,
     Events,
     Jobs,
+    Runs,
     Pipedrive,
+    Refusals,
 }
 
 impl Source {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
         Self::Audit,
         Self::Tokens,
         Self::Events,
         Self::Jobs,
+        Self::Runs,
         Self::Pipedrive,
+        Self::Refusals,
     ];
 
     /// Its `?kind=` value and the name of its cursor parameter.
@@ -41,7 +45,9 @@ impl Source {
             Self::Tokens => "tokens",
             Self::Events => "events",
             Self::Jobs => "jobs",
+            Self::Runs => "runs",
             Self::Pipedrive => "pipedrive",
+            Self::Refusals => "refusals",
         }
     }
 
@@ -51,7 +57,9 @@ impl Source {
             Self::Tokens => "Token refreshes",
             Self::Events => "Events received",
             Self::Jobs => "Failed jobs",
-            Self::Pipedrive => "Pipedrive 401s and 429s",
+            Self::Runs => "Jobs run per day",
+            Self::Pipedrive => "Pipedrive 401s and 429s per day",
+            Self::Refusals => "Each refused call",
         }
     }
 }
@@ -61,9 +69,9 @@ impl Source {
 pub enum Cursor {
     /// An audit entry's id.
     Id(i64),
-    /// A time and an id (refreshes, events, jobs).
+    /// A time and an id (refreshes, events, jobs, refused calls).
     At(TimelineCursor),
-    /// A UTC day (the per-day counts).
+    /// A UTC day (the per-day counts: jobs run, Pipedrive's refusals).
     Day(NaiveDate),
 }
 
@@ -91,7 +99,7 @@ impl Cursor {
         };
         match source {
             Source::Audit => text.parse().map(Self::Id).map_err(|_| bad()),
-            Source::Pipedrive => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            Source::Runs | Source::Pipedrive => NaiveDate::parse_from_str(text, "%Y-%m-%d")
                 .map(Self::Day)
                 .map_err(|_| bad()),
             _ => {
@@ -115,7 +123,9 @@ pub struct TimelineQuery {
     pub tokens: Option<String>,
     pub events: Option<String>,
     pub jobs: Option<String>,
+    pub runs: Option<String>,
     pub pipedrive: Option<String>,
+    pub refusals: Option<String>,
 }
 
 impl TimelineQuery {
@@ -125,7 +135,9 @@ impl TimelineQuery {
             Source::Tokens => &self.tokens,
             Source::Events => &self.events,
             Source::Jobs => &self.jobs,
+            Source::Runs => &self.runs,
             Source::Pipedrive => &self.pipedrive,
+            Source::Refusals => &self.refusals,
         };
         raw.as_deref().map(str::trim).filter(|s| !s.is_empty())
     }
@@ -141,7 +153,7 @@ impl TimelineQuery {
                 .map(Some)
                 .ok_or_else(|| {
                     AppError::BadRequest(format!(
-                        "unknown timeline kind {kind:?}: use audit, tokens, events, jobs or pipedrive"
+                        "unknown timeline kind {kind:?}: use audit, tokens, events, jobs, runs, pipedrive or refusals"
                     ))
                 }),
         }

@@ -78,6 +78,13 @@ pub async fn read(
             let read = store.timeline_jobs(tenant.id, at(cursor), limit).await?;
             read.into_iter().map(job).collect()
         }
+        Source::Runs => {
+            let before = match cursor {
+                Some(Cursor::Day(day)) => Some(day),
+                _ => None,
+            };
+            super::timeline_runs::read(state, tenant, before, limit).await?
+        }
         Source::Pipedrive => {
             let before = match cursor {
                 Some(Cursor::Day(day)) => Some(day),
@@ -85,10 +92,16 @@ pub async fn read(
             };
             refused_days(state, tenant, before, limit).await?
         }
+        Source::Refusals => {
+            let read = store.refusals(tenant.company_id, at(cursor), limit).await?;
+            read.into_iter()
+                .map(super::timeline_refusals::entry)
+                .collect()
+        }
     })
 }
 
-fn item(source: Source, at: DateTime<Utc>, cursor: Cursor, view: EntryView) -> Item {
+pub(super) fn item(source: Source, at: DateTime<Utc>, cursor: Cursor, view: EntryView) -> Item {
     Item {
         source,
         at,
@@ -97,7 +110,12 @@ fn item(source: Source, at: DateTime<Utc>, cursor: Cursor, view: EntryView) -> I
     }
 }
 
-fn view(at: DateTime<Utc>, kind: &'static str, tone: &'static str, title: String) -> EntryView {
+pub(super) fn view(
+    at: DateTime<Utc>,
+    kind: &'static str,
+    tone: &'static str,
+    title: String,
+) -> EntryView {
     EntryView {
         at: Some(at.to_rfc3339_opts(SecondsFormat::Secs, true)),
         day: None,
@@ -111,7 +129,7 @@ fn view(at: DateTime<Utc>, kind: &'static str, tone: &'static str, title: String
 }
 
 /// At most [`MAX_TEXT_CHARS`], with an ellipsis when there was more.
-fn cut(text: &str) -> String {
+pub(super) fn cut(text: &str) -> String {
     let mut chars = text.chars();
     let mut kept: String = chars.by_ref().take(MAX_TEXT_CHARS).collect();
     if chars.next().is_some() {
@@ -257,7 +275,7 @@ fn job(job: Job) -> Item {
 
 /// The UTC days, before `before`, on which Pipedrive answered 401 or 429 to the company's calls,
 /// from the per-day budget records (kept [`BUDGET_DAYS_KEPT`] days, so one read covers them).
-/// Each is placed at its day's end (now, for today), above that day's other entries.
+/// Each is placed at its day's end ([`day_end`]).
 async fn refused_days(
     state: &AppState,
     tenant: &Tenant,
@@ -277,11 +295,7 @@ async fn refused_days(
         .filter(|d| d.rate_limited > 0 || d.unauthorized > 0)
         .take(limit as usize)
         .map(|d| {
-            let end = d
-                .day
-                .succ_opt()
-                .map(|next| next.and_time(NaiveTime::MIN).and_utc() - Duration::seconds(1));
-            let at = end.map_or(now, |end| end.min(now));
+            let at = day_end(d.day, now);
             let mut parts = Vec::new();
             let calls = |n: i64| format!("{n} call{}", if n == 1 { "" } else { "s" });
             if d.rate_limited > 0 {
@@ -301,6 +315,15 @@ async fn refused_days(
             item(Source::Pipedrive, at, Cursor::Day(d.day), view)
         })
         .collect())
+}
+
+/// Where an entry summing a UTC day goes: at the day's last second (now, for today), above that
+/// day's other entries.
+pub(super) fn day_end(day: NaiveDate, now: DateTime<Utc>) -> DateTime<Utc> {
+    let end = day
+        .succ_opt()
+        .map(|next| next.and_time(NaiveTime::MIN).and_utc() - Duration::seconds(1));
+    end.map_or(now, |end| end.min(now))
 }
 
 #[cfg(test)]
