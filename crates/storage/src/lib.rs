@@ -61,7 +61,7 @@ pub use store::{
 };
 pub use tenant_directory::{
     like_pattern, BudgetUse, TenantDirectory, TenantListQuery, TenantState, TenantSummary,
-    COUNT_CAP,
+    COUNT_CAP, LIST_COUNT_CAP,
 };
 pub use timeline::{
     NewTokenRefresh, RefreshOutcome, TenantTimeline, TimelineCursor, TimelineEvent, TokenRefresh,

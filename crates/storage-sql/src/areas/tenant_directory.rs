@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dealbridge_storage::{
     like_pattern, BudgetUse, JobCounts, StoreResult, TenantDirectory, TenantListQuery, TenantState,
-    TenantSummary, COUNT_CAP,
+    TenantSummary, LIST_COUNT_CAP,
 };
 
 use super::tenants::tenant_from_row;
@@ -12,8 +12,8 @@ use crate::SqlStore;
 
 // Counts come from correlated subqueries: each walks one tenant's rows through a (partial) index,
 // so a page costs the same however many tenants exist. The job counts that can grow without bound
-// read at most `$5` rows each (`COUNT_CAP + 1`): a tenant with a million queued jobs costs no more
-// than one with ten thousand. The budget is the shared ledger's row, joined rather than read per
+// read at most `$5` rows each (`LIST_COUNT_CAP + 1`): a tenant with a million queued jobs costs no more
+// than one with a thousand. The budget is the shared ledger's row, joined rather than read per
 // tenant. The search lowers both sides (SQLite's LIKE ignores ASCII case only) and escapes with
 // the backslash `like_pattern` uses.
 const SELECT: &str = "select t.id, t.company_id, t.company_name, t.company_domain, t.status,
@@ -99,7 +99,7 @@ fn summary_from_row<B: Backend>(row: &B::Row, now_ms: i64) -> StoreResult<Tenant
             running: count("jobs_running")?,
             dead: count("jobs_dead")?,
         },
-        errors_24h: (count("dead_since")? + count("failing_since")?).min(COUNT_CAP + 1),
+        errors_24h: (count("dead_since")? + count("failing_since")?).min(LIST_COUNT_CAP + 1),
         budget: budget_from_row::<B>(row, now_ms)?,
     })
 }
@@ -114,7 +114,7 @@ impl<B: Backend> TenantDirectory for SqlStore<B> {
             .filter(|s| !s.is_empty())
             .map(like_pattern);
         let after = query.after.map_or(i64::MIN, |c| c.get());
-        let cap = i64::try_from(COUNT_CAP + 1).unwrap_or(i64::MAX);
+        let cap = i64::try_from(LIST_COUNT_CAP + 1).unwrap_or(i64::MAX);
         let since = QueueTime(query.now - chrono::Duration::hours(24));
         let values = (
             after,

@@ -10,7 +10,9 @@ use dealbridge_core::{CompanyId, UserId};
 
 use super::jobs::{claim_one_queue, job};
 use super::{ensure_eq, fixtures, Check, CheckFuture};
-use crate::{JobCounts, JobFailure, Store, TenantListQuery, TenantState, TokenTake};
+use crate::{
+    JobCounts, JobFailure, Store, TenantListQuery, TenantState, TokenTake, LIST_COUNT_CAP,
+};
 
 pub(super) const CHECKS: &[(&str, Check)] = &[
     (
@@ -24,6 +26,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
     (
         "tenant_directory::counts_installations_and_jobs_per_tenant",
         counts_installations_and_jobs,
+    ),
+    (
+        "tenant_directory::counts_stop_past_the_list_cap",
+        counts_stop_past_the_list_cap,
     ),
     ("tenant_directory::filters_by_state", filters_by_state),
     (
@@ -162,6 +168,25 @@ fn counts_installations_and_jobs(store: Arc<dyn Store>) -> CheckFuture {
         ensure_eq!(page[1].tenant.id, quiet.id, "quiet tenant");
         ensure_eq!(page[1].jobs, JobCounts::default(), "no jobs");
         ensure_eq!(page[1].active_installations, 0, "no installations");
+        Ok(())
+    })
+}
+
+/// A backlog past the list's cap reads as the cap plus one ("1,000+"), never as less.
+fn counts_stop_past_the_list_cap(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let tenant = fixtures::tenant(store.as_ref(), 9).await?;
+        let backlog = u32::try_from(LIST_COUNT_CAP + 5)?;
+        let jobs: Vec<_> = (0..backlog).map(|n| job(tenant.id, n)).collect();
+        store.enqueue_batch(&jobs).await?;
+        let page = store
+            .list_tenants(&TenantListQuery {
+                limit: 10,
+                ..TenantListQuery::default()
+            })
+            .await?;
+        let queued = page.first().map(|s| s.jobs.queued);
+        ensure_eq!(queued, Some(LIST_COUNT_CAP + 1), "queued, capped");
         Ok(())
     })
 }

@@ -18,7 +18,7 @@ use crate::services::{console, job_retry, tenant_actions};
 use crate::staff_session::{check_staff_csrf, staff_csrf_token, StaffUser};
 use crate::{pages, AppError, AppState};
 
-/// Fifty tenants a page: each row's counts walk up to `COUNT_CAP` index entries per kind.
+/// Fifty tenants a page: each row's counts walk up to `LIST_COUNT_CAP` index entries per kind.
 const PAGE: u32 = 50;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

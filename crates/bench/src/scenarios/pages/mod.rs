@@ -55,8 +55,9 @@ const WARM_UP: usize = 5;
 const STATES: [&str; 4] = ["active", "needs-reauth", "paused", "uninstalled"];
 /// Rows a page of the console's list shows.
 const PAGE: i64 = 50;
-/// The console's counts stop here ("10,000+").
-const COUNT_CAP: i64 = 10_000;
+/// The overview's counts stop here ("10,000+"), the console list's sooner ("1,000+").
+const COUNT_CAP: i64 = dealbridge_storage::COUNT_CAP as i64;
+const LIST_COUNT_CAP: i64 = dealbridge_storage::LIST_COUNT_CAP as i64;
 
 /// What one run measured (latencies in microseconds).
 pub struct Outcome {
@@ -359,10 +360,10 @@ async fn sign_in_staff(browser: &Browser, data: &std::path::Path) -> anyhow::Res
     Ok(())
 }
 
-/// "10,000+" past the console's cap, else the number with separators.
-fn capped(n: i64) -> String {
-    if n > COUNT_CAP {
-        return "10,000+".to_owned();
+/// "10,000+" past a cap of 10,000, else the number with separators.
+fn capped(n: i64, cap: i64) -> String {
+    if n > cap {
+        return format!("{}+", capped(cap, i64::MAX));
     }
     let digits = n.to_string();
     let mut out = String::new();
@@ -388,9 +389,9 @@ async fn check_overview(browser: &Browser, filled: &Filled) -> anyhow::Result<us
     let (queued, running, dead) = filled.busy_jobs;
     let counts = format!(
         "{} queued · {} running · {} failed",
-        capped(queued),
-        capped(running),
-        capped(dead)
+        capped(queued, COUNT_CAP),
+        capped(running, COUNT_CAP),
+        capped(dead, COUNT_CAP)
     );
     anyhow::ensure!(
         page.body.contains(&counts),
@@ -419,7 +420,7 @@ async fn check_tenants(browser: &Browser, filled: &Filled) -> anyhow::Result<usi
         rows(&page.body)?
     );
     let size = page.body.len();
-    let queued = format!("{} queued · ", capped(filled.busy_jobs.0));
+    let queued = format!("{} queued · ", capped(filled.busy_jobs.0, LIST_COUNT_CAP));
     anyhow::ensure!(
         page.body.contains(&queued),
         "/console does not show the busy tenant's {queued:?}"
