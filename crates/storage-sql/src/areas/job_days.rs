@@ -1,5 +1,7 @@
 //! Jobs run per tenant, UTC day and kind (`job_days`): counted by the queue's completion and by
-//! each failed attempt, read by the console's timeline.
+//! each failed attempt (a lease that expired is one), read by the console's timeline.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{NaiveDate, Utc};
@@ -12,10 +14,10 @@ use crate::statement::{count, sql};
 use crate::values::{day_from_iso, iso_day, Id};
 use crate::{commit, SqlStore};
 
-/// Adds one failed attempt of kind `$3` to the tenant's (`$1`) day (`$2`), in shard `$4`.
+/// Adds `$5` failed attempts of kind `$3` to the tenant's (`$1`) day (`$2`), in shard `$4`.
 const ADD_FAILED: &str = "insert into job_days as c (tenant_id, day, kind, shard, failed)
-    values ($1, $2, $3, $4, 1)
-    on conflict (tenant_id, day, kind, shard) do update set failed = c.failed + 1";
+    values ($1, $2, $3, $4, $5)
+    on conflict (tenant_id, day, kind, shard) do update set failed = c.failed + $5";
 
 /// The tenant's (`$1`) latest `$3` days before `$2` that have counts, summed over the shards.
 const DAYS: &str = "select day, kind, cast(sum(done) as bigint) as done,
@@ -76,8 +78,32 @@ impl<B: Backend> SqlStore<B> {
             day.as_str(),
             kind,
             shard(lease.id.as_uuid()),
+            1_i64,
         );
         sql::<B>(ADD_FAILED).binds(values).execute(conn).await?;
+        Ok(())
+    }
+
+    /// Counts the attempts whose leases expired (`RECOVER`'s rows: tenant, id and kind) as
+    /// failed, one upsert per tenant and kind; system jobs are not counted.
+    pub(super) async fn count_recovered(
+        conn: &mut B::Connection,
+        rows: &[B::Row],
+    ) -> StoreResult<()> {
+        let mut groups: BTreeMap<(Uuid, String), (Uuid, i64)> = BTreeMap::new();
+        for row in rows {
+            let (tenant, id): (Id, Id) = (B::get(row, "tenant_id")?, B::get(row, "id")?);
+            if tenant.0.is_nil() {
+                continue;
+            }
+            let kind: String = B::get(row, "kind")?;
+            groups.entry((tenant.0, kind)).or_insert((id.0, 0)).1 += 1;
+        }
+        let day = today();
+        for ((tenant, kind), (first, n)) in &groups {
+            let values = (Id(*tenant), day.as_str(), kind.as_str(), shard(*first), *n);
+            sql::<B>(ADD_FAILED).binds(values).execute(conn).await?;
+        }
         Ok(())
     }
 }

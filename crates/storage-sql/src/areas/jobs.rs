@@ -35,7 +35,8 @@ const RECOVER: &str = "update jobs
     set state = case when attempts >= max_attempts then 'dead' else 'queued' end,
         last_error = 'lease expired: the worker stopped or stalled',
         locked_until = null, locked_by = null, lease_id = null, updated_at = $1
-    where state = 'running' and locked_until < $1";
+    where state = 'running' and locked_until < $1
+    returning tenant_id, id, kind";
 
 const RETRY: &str = "update jobs set state = 'queued', attempts = 0, run_at = $1, updated_at = $1
     where tenant_id = $2 and id = $3 and state = 'dead'";
@@ -263,7 +264,15 @@ impl<B: Backend> Jobs for SqlStore<B> {
     }
 
     async fn recover_expired(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        self.execute(RECOVER, (QueueTime(now),)).await
+        // The recovered attempts count as failed on their tenants' days, in the same transaction.
+        let mut tx = self.begin().await?;
+        let rows = sql::<B>(RECOVER)
+            .binds((QueueTime(now),))
+            .fetch_all(&mut tx)
+            .await?;
+        Self::count_recovered(&mut tx, &rows).await?;
+        commit(tx).await?;
+        Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
     }
 
     async fn dead_jobs(&self, tenant_id: Option<TenantId>, limit: u32) -> StoreResult<Vec<Job>> {

@@ -19,6 +19,10 @@ pub(super) const CHECKS: &[(&str, Check)] = &[
         completion_counts_each_tenants_jobs_by_kind,
     ),
     (
+        "job_days::an_expired_lease_counts_as_a_failed_attempt",
+        an_expired_lease_counts_as_a_failed_attempt,
+    ),
+    (
         "job_days::failed_attempts_count_and_days_page_and_prune",
         failed_attempts_count_and_days_page_and_prune,
     ),
@@ -84,6 +88,27 @@ fn completion_counts_each_tenants_jobs_by_kind(store: Arc<dyn Store>) -> CheckFu
             Vec::<JobDay>::new(),
             "a tenant with no jobs"
         );
+        Ok(())
+    })
+}
+
+/// A worker that stopped mid-job never reports a failure; the recovery of its lease does.
+fn an_expired_lease_counts_as_a_failed_attempt(store: Arc<dyn Store>) -> CheckFuture {
+    Box::pin(async move {
+        let a = TenantId::new();
+        for n in 0..2 {
+            store.enqueue(&job(a, n)).await?;
+        }
+        let claimed = claim_one_queue(store.as_ref(), Some(a), 2, StdDuration::from_secs(1));
+        ensure_eq!(claimed.await?.len(), 2, "claimed");
+        let later = Utc::now() + Duration::seconds(5);
+        ensure_eq!(store.recover_expired(later).await?, 2, "recovered");
+        ensure_eq!(
+            store.job_days(a, None, 10).await?,
+            vec![day("test.noop", 0, 2)],
+            "each recovered attempt counted"
+        );
+        ensure_eq!(store.recover_expired(later).await?, 0, "nothing left");
         Ok(())
     })
 }

@@ -66,20 +66,9 @@ fn attempts(n: i64) -> String {
     format!("{} failed attempt{s}", thousands(n))
 }
 
-/// `1234567` as `1,234,567`.
+/// Counts never go below zero; one that did (a corrupt row) reads as 0 rather than wraps.
 fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        out.insert(0, '-');
-    }
-    out
+    super::console::thousands(u64::try_from(n).unwrap_or_default())
 }
 
 #[cfg(test)]
