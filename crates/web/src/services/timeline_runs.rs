@@ -76,13 +76,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_read_with_thousands_separators() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_234), "1,234");
-        assert_eq!(thousands(1_234_567), "1,234,567");
+    fn attempts_read_in_words_and_a_corrupt_count_as_zero() {
         assert_eq!(attempts(1), "1 failed attempt");
-        assert_eq!(attempts(3), "3 failed attempts");
+        assert_eq!(attempts(1_234), "1,234 failed attempts");
+        assert_eq!(thousands(-5), "0");
     }
 
     #[test]
