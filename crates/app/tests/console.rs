@@ -7,16 +7,12 @@
 
 mod helpers;
 
-use std::time::Duration;
-
 use chrono::Utc;
 use dealbridge_app::console_bootstrap::{FIRST_ACCOUNT, PASSWORD_FILE};
 use dealbridge_app::pipedrive_setup::SANDBOX_CLIENT_ID;
 use dealbridge_core::tenant::{NewTenant, Tenant};
 use dealbridge_core::{CompanyId, TenantId};
-use dealbridge_storage::{
-    Claim, JobFailure, JobId, JobState, Lane, LeaseId, NewJob, QueueTake, ReadyQueue,
-};
+use dealbridge_storage::{JobId, JobState, Lane, NewJob};
 use helpers::{browser, records, spawn_app, TestApp};
 use secrecy::SecretString;
 
@@ -479,36 +475,7 @@ async fn the_console_retries_a_dead_job_of_the_tenant_in_its_path_only() {
 #[tokio::test]
 async fn the_console_retries_dead_system_jobs() {
     let app = spawn_app().await;
-    let id = app
-        .store
-        .enqueue(&NewJob::new("tokens.sweep", serde_json::json!({})).max_attempts(1))
-        .await
-        .unwrap()
-        .id();
-    let takes = [QueueTake {
-        queue: ReadyQueue {
-            tenant_id: None,
-            lane: Lane::Default,
-        },
-        limit: 1,
-    }];
-    let claimed = app
-        .store
-        .claim_jobs(&Claim {
-            worker: "test",
-            lease_id: LeaseId::new(),
-            now: Utc::now(),
-            lease: Duration::from_secs(60),
-            takes: &takes,
-        })
-        .await
-        .unwrap();
-    let failure = JobFailure {
-        error: "sweep failed".into(),
-        retry_at: None,
-    };
-    app.store
-        .fail_job(&claimed[0].lease().unwrap(), &failure)
+    let id = records::dead_job_in(&app, None, Lane::Default, "tokens.sweep", "sweep failed")
         .await
         .unwrap();
     let (client, csrf) = staff_browser(&app).await;

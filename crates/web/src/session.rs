@@ -63,6 +63,13 @@ pub struct DashboardUser {
     pub installation: Installation,
 }
 
+impl DashboardUser {
+    /// Who the audit log names for what this user does.
+    pub fn actor(&self) -> String {
+        format!("pipedrive_user:{}", self.user_id)
+    }
+}
+
 impl FromRequest for DashboardUser {
     type Error = AppError;
     type Future = Ready<Result<Self, AppError>>;

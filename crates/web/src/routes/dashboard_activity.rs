@@ -53,7 +53,7 @@ async fn retry(
 ) -> Result<HttpResponse, AppError> {
     check_csrf(&session, &form.csrf)?;
     let id: Uuid = path.parse().map_err(|_| AppError::NotFound)?;
-    let actor = format!("pipedrive_user:{}", user.user_id);
+    let actor = user.actor();
     activity::retry(&state, user.tenant_id, id, &actor).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/dashboard/activity?state=pending"))

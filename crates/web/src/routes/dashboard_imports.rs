@@ -187,10 +187,7 @@ async fn act(
     check_csrf(&session, &form.csrf)?;
     let (id, action) = path.into_inner();
     let import = load(&state, user.tenant_id, &id).await?;
-    let (store, actor) = (
-        state.store.as_ref(),
-        format!("pipedrive_user:{}", user.user_id),
-    );
+    let (store, actor) = (state.store.as_ref(), user.actor());
     match action.as_str() {
         "start" => control::start(store, &import, &actor).await?,
         "pause" => control::pause(store, &import).await?,

@@ -22,7 +22,7 @@ async fn retry(
 ) -> Result<HttpResponse, AppError> {
     check_csrf(&session, &form.csrf)?;
     let job = tenant_health::job_id(&path)?;
-    let actor = format!("pipedrive_user:{}", user.user_id);
+    let actor = user.actor();
     job_retry::retry(&state, Some(user.tenant_id), job, &actor, None).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/dashboard"))

@@ -94,7 +94,7 @@ async fn save(
                 .await;
         }
     };
-    let actor = format!("pipedrive_user:{}", user.user_id);
+    let actor = user.actor();
     let company = user.tenant.company_id;
     let saved = settings_save::save(
         &state,

@@ -27,10 +27,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-fn actor(user: &DashboardUser) -> String {
-    format!("pipedrive_user:{}", user.user_id)
-}
-
 fn back() -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/dashboard"))
@@ -64,7 +60,7 @@ async fn show_once(
     rotate: bool,
 ) -> Result<HttpResponse, AppError> {
     let (secret, others_expire_at) =
-        event_api_secrets::create(state, user.tenant_id, &actor(user), rotate).await?;
+        event_api_secrets::create(state, user.tenant_id, &user.actor(), rotate).await?;
     let mut context = Context::new();
     context.insert("tenant", &user.tenant);
     context.insert("tenant_id", &user.tenant_id.to_string());
@@ -95,7 +91,7 @@ async fn revoke_secret(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
     check_csrf(&session, &form.csrf)?;
-    event_api_secrets::revoke(&state, user.tenant_id, &path, &actor(&user)).await?;
+    event_api_secrets::revoke(&state, user.tenant_id, &path, &user.actor()).await?;
     Ok(back())
 }
 
@@ -106,7 +102,7 @@ async fn connect_store(
     form: web::Form<ConnectForm>,
 ) -> Result<HttpResponse, AppError> {
     check_csrf(&session, &form.csrf)?;
-    store_connections::connect(&state, user.tenant_id, &form, &actor(&user)).await?;
+    store_connections::connect(&state, user.tenant_id, &form, &user.actor()).await?;
     Ok(back())
 }
 
@@ -118,7 +114,7 @@ async fn disconnect_store(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
     check_csrf(&session, &form.csrf)?;
-    store_connections::disconnect(&state, user.tenant_id, &path, &actor(&user)).await?;
+    store_connections::disconnect(&state, user.tenant_id, &path, &user.actor()).await?;
     Ok(back())
 }
 
