@@ -20,6 +20,7 @@ use dealbridge_pipedrive::Pipedrive;
 use dealbridge_storage::Store;
 use dealbridge_tokens::TokenVault;
 
+pub use coverage::mirror_complete;
 pub use errors::job_error;
 pub use flows::{flow_kind, FLOW_TYPES, SKIPPED_SOURCE_OFF};
 pub use pipedrive_events::{register_pipedrive_events, EventProblem};
