@@ -439,7 +439,8 @@ fn searches(env: &Env) -> Vec<String> {
 
 /// With the mirror complete, a skip import asks it, not Pipedrive: a mirrored person is skipped
 /// with her id and no search, and a person in neither is created without a search (and kept in
-/// the mirror at once). The skipped row spends no token.
+/// the mirror at once). The skipped row spends no token. Once the mirror is no longer known
+/// complete, a miss is searched again.
 async fn skip_with_a_complete_mirror_makes_no_search(env: Env) -> anyhow::Result<()> {
     let ada = with_ada(&env).await?;
     mirror_person(&env, ada, "Ada", "ada@example.com").await?;
@@ -485,6 +486,32 @@ async fn skip_with_a_complete_mirror_makes_no_search(env: Env) -> anyhow::Result
         rows[1].pipedrive_id.into_iter().collect::<Vec<_>>(),
         "the created person is in the mirror"
     );
+
+    // The webhooks were found banned and are active again: the sweep predates their new run, so
+    // the mirror is no longer known complete and Bob, in Pipedrive only, is searched and skipped.
+    let bob = person_in_pipedrive(&env, "Bob", "bob@example.com").await?;
+    for state in [WebhookState::Banned, WebhookState::Active] {
+        env.store
+            .set_webhook_state(env.tenant.id, state, Utc::now())
+            .await?;
+    }
+    env.sandbox.control().clear_calls();
+    let again = env
+        .start_import(
+            ImportKind::Persons,
+            "Name,Email\nRobert,bob@example.com\n",
+            DuplicatePolicy::Skip,
+        )
+        .await?;
+    let done = env.run_import(&again, Duration::from_secs(30)).await?;
+    assert_eq!((done.done_rows, done.skipped_rows), (0, 1), "{done:?}");
+    assert_eq!(searches(&env).len(), 1, "{:?}", searches(&env));
+    assert_eq!(names_by_email(&env, "bob@example.com")?, vec!["Bob"]);
+    let rows = env
+        .store
+        .import_rows(env.tenant.id, again.id, None, 0, 10)
+        .await?;
+    assert_eq!(rows[0].pipedrive_id, Some(i64::try_from(bob)?));
     Ok(())
 }
 
@@ -535,7 +562,7 @@ async fn skip_with_the_mirror_not_known_complete_searches_a_miss(env: Env) -> an
 
 /// With the mirror complete, an update import updates the mirrored person found by email, and
 /// the organization both rows name is created once (the second row finds it in the mirror):
-/// not one search.
+/// not one search. With a webhook found missing, a miss is searched again.
 async fn update_with_a_complete_mirror_updates_the_mirrored_person(env: Env) -> anyhow::Result<()> {
     let ada = with_ada(&env).await?;
     mirror_person(&env, ada, "Ada", "ada@example.com").await?;
@@ -573,6 +600,29 @@ async fn update_with_a_complete_mirror_updates_the_mirrored_person(env: Env) -> 
         persons.iter().all(|p| p["org_id"] == orgs[0]["id"]),
         "{persons:?}"
     );
+
+    // A webhook found missing: Bob, in Pipedrive only, is searched and updated, not duplicated.
+    let bob = person_in_pipedrive(&env, "Bob", "bob@example.com").await?;
+    env.store
+        .set_webhook_state(env.tenant.id, WebhookState::Missing, Utc::now())
+        .await?;
+    env.sandbox.control().clear_calls();
+    let again = env
+        .start_import(
+            ImportKind::Persons,
+            "Name,Email\nRobert,bob@example.com\n",
+            DuplicatePolicy::Update,
+        )
+        .await?;
+    let done = env.run_import(&again, Duration::from_secs(30)).await?;
+    assert_eq!((done.done_rows, done.failed_rows), (1, 0), "{done:?}");
+    assert_eq!(searches(&env).len(), 1, "{:?}", searches(&env));
+    assert_eq!(names_by_email(&env, "bob@example.com")?, vec!["Robert"]);
+    let rows = env
+        .store
+        .import_rows(env.tenant.id, again.id, None, 0, 10)
+        .await?;
+    assert_eq!(rows[0].pipedrive_id, Some(i64::try_from(bob)?));
     Ok(())
 }
 
