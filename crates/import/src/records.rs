@@ -150,6 +150,34 @@ impl Mirror<'_> {
     }
 }
 
+impl Mirror<'_> {
+    /// Makes sure the mirror holds organization `id`, found by a row run again: it may be the one
+    /// this row created before it was cut off (the answer lost, so never written to the mirror),
+    /// and a later row's first lookup must find it there rather than create another.
+    async fn hold_organization(
+        &self,
+        client: &CompanyClient,
+        id: u64,
+        spent: &mut Spent,
+    ) -> Result<(), RowError> {
+        let record_id = i64::try_from(id).unwrap_or(i64::MAX);
+        let held = MirrorLookup::Id(PipedriveEntity::Organization, record_id);
+        if !self.store.find_mirror(self.tenant, held).await?.is_empty() {
+            return Ok(());
+        }
+        spent.add("GET", "/api/v2/organizations/{id}");
+        let org = client
+            .organizations()
+            .get(id)
+            .await
+            .map_err(RowError::Pipedrive)?;
+        let (entity, time) = (PipedriveEntity::Organization, org.update_time.as_deref());
+        self.remember(entity, org.id, org.name.clone(), None, time, &org)
+            .await?;
+        Ok(())
+    }
+}
+
 /// Whether a mirror record is exactly `key`, as [`hit_matches`] judges a search hit (the mirror
 /// holds a person's primary email only).
 fn record_matches(kind: ImportKind, key: &str, record: &MirrorRecord) -> bool {
@@ -245,6 +273,10 @@ pub async fn resolve_links(
             let orgs = ImportKind::Organizations;
             let found = find_existing(mirror, client, orgs, &key, lookup, spent).await?;
             links.org_id = match found.first() {
+                Some(id) if lookup == Lookup::Resumed => {
+                    mirror.hold_organization(client, *id, spent).await?;
+                    Some(*id)
+                }
                 Some(id) => Some(*id),
                 None => {
                     spent.add("POST", "/api/v2/organizations");

@@ -626,6 +626,44 @@ async fn update_with_a_complete_mirror_updates_the_mirrored_person(env: Env) -> 
     Ok(())
 }
 
+/// With the mirror complete, a row cut off after Pipedrive applied its organization's create
+/// (the answer lost, so the organization is not in the mirror) searches its lookups when it runs
+/// again: the organization is found, not created twice, and no person is duplicated.
+async fn a_row_run_again_searches_its_misses_with_a_complete_mirror(
+    env: Env,
+) -> anyhow::Result<()> {
+    mirror_complete(&env).await?;
+    let csv = "Name,Email,Organization\n\
+        Ada,ada@example.com,Analytical Engines\n\
+        Bob,bob@example.com,Analytical Engines\n";
+    let import = env
+        .start_import(ImportKind::Persons, csv, DuplicatePolicy::Skip)
+        .await?;
+    let drop_every_write = FaultSpec {
+        drop_after_write_rate: 1.0,
+        ..FaultSpec::default()
+    };
+    env.sandbox
+        .control()
+        .set_faults(Some(env.company), drop_every_write);
+    let cut = env.run_import(&import, Duration::from_millis(1)).await?;
+    assert_eq!(cut.state, ImportState::Running);
+    let control = env.sandbox.control();
+    let orgs = control.records(env.company, dealbridge_sandbox::EntityKind::Organization)?;
+    assert_eq!(orgs.len(), 1, "the organization's create was applied");
+    assert_eq!(env.persons()?.len(), 0, "and nothing after it");
+
+    env.sandbox.control().clear_faults();
+    let done = env.run_import(&import, Duration::from_secs(60)).await?;
+    assert_eq!(done.state, ImportState::Done, "{done:?}");
+    assert_eq!((done.done_rows, done.failed_rows), (2, 0), "{done:?}");
+    let orgs = control.records(env.company, dealbridge_sandbox::EntityKind::Organization)?;
+    assert_eq!(orgs.len(), 1, "one organization for both rows: {orgs:?}");
+    assert_eq!(env.persons()?.len(), 2);
+    assert_eq!(env.duplicate_persons()?, 0);
+    Ok(())
+}
+
 const URL_VAR: &str = "TEST_POSTGRES_URL";
 
 type Scenario = fn(Env) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
@@ -638,7 +676,15 @@ fn main() {
     if url.is_none() {
         eprintln!("postgres import runs SKIPPED: {URL_VAR} is not set");
     }
-    let scenarios: [(&str, Scenario); 10] = [
+    let scenarios: [(&str, Scenario); 11] = [
+        (
+            "a_row_run_again_searches_its_misses_with_a_complete_mirror",
+            |env| {
+                Box::pin(a_row_run_again_searches_its_misses_with_a_complete_mirror(
+                    env,
+                ))
+            },
+        ),
         ("skip_with_a_complete_mirror_makes_no_search", |env| {
             Box::pin(skip_with_a_complete_mirror_makes_no_search(env))
         }),
