@@ -235,10 +235,16 @@ impl RowContext<'_> {
             row = row.row_number,
             "recovering a row whose write was cut off"
         );
-        Ok(fresh
+        let adopted = fresh
             .into_iter()
             .rev()
-            .find(|id| i64::try_from(*id).map_or(true, |id| !claimed.contains(&id))))
+            .find(|id| i64::try_from(*id).map_or(true, |id| !claimed.contains(&id)));
+        if let Some(id) = adopted {
+            // Its create's answer was lost, so the mirror may not hold it yet.
+            let kind = self.import.kind;
+            self.mirror().hold(self.client, kind, id, spent).await?;
+        }
+        Ok(adopted)
     }
 
     pub(crate) async fn create(

@@ -151,29 +151,44 @@ impl Mirror<'_> {
 }
 
 impl Mirror<'_> {
-    /// Makes sure the mirror holds organization `id`, found by a row run again: it may be the one
-    /// this row created before it was cut off (the answer lost, so never written to the mirror),
-    /// and a later row's first lookup must find it there rather than create another.
-    async fn hold_organization(
+    /// Makes sure the mirror holds record `id` of `kind` (persons and organizations; others are
+    /// not looked up there), found by a row run again: it may be the one this row created before
+    /// it was cut off (the answer lost, so never written to the mirror), and a later lookup that
+    /// trusts a complete mirror's miss must find it there rather than create another. One GET by
+    /// id, only when the mirror lacks it.
+    pub async fn hold(
         &self,
         client: &CompanyClient,
+        kind: ImportKind,
         id: u64,
         spent: &mut Spent,
     ) -> Result<(), RowError> {
+        let entity = match kind {
+            ImportKind::Persons => PipedriveEntity::Person,
+            ImportKind::Organizations => PipedriveEntity::Organization,
+            ImportKind::Deals => return Ok(()),
+        };
         let record_id = i64::try_from(id).unwrap_or(i64::MAX);
-        let held = MirrorLookup::Id(PipedriveEntity::Organization, record_id);
+        let held = MirrorLookup::Id(entity, record_id);
         if !self.store.find_mirror(self.tenant, held).await?.is_empty() {
             return Ok(());
         }
-        spent.add("GET", "/api/v2/organizations/{id}");
-        let org = client
-            .organizations()
-            .get(id)
-            .await
-            .map_err(RowError::Pipedrive)?;
-        let (entity, time) = (PipedriveEntity::Organization, org.update_time.as_deref());
-        self.remember(entity, org.id, org.name.clone(), None, time, &org)
-            .await?;
+        spent.add("GET", &format!("/api/v2/{}/{{id}}", collection(kind)));
+        let pipedrive = RowError::Pipedrive;
+        if kind == ImportKind::Persons {
+            let person = client.persons().get(id).await.map_err(pipedrive)?;
+            let primary = person.emails.iter().find(|e| e.primary);
+            let email = primary.map(|e| e.value.clone());
+            let time = person.update_time.as_deref();
+            let name = person.name.clone();
+            self.remember(entity, person.id, name, email, time, &person)
+                .await?;
+        } else {
+            let org = client.organizations().get(id).await.map_err(pipedrive)?;
+            let time = org.update_time.as_deref();
+            self.remember(entity, org.id, org.name.clone(), None, time, &org)
+                .await?;
+        }
         Ok(())
     }
 }
@@ -274,7 +289,7 @@ pub async fn resolve_links(
             let found = find_existing(mirror, client, orgs, &key, lookup, spent).await?;
             links.org_id = match found.first() {
                 Some(id) if lookup == Lookup::Resumed => {
-                    mirror.hold_organization(client, *id, spent).await?;
+                    mirror.hold(client, orgs, *id, spent).await?;
                     Some(*id)
                 }
                 Some(id) => Some(*id),

@@ -628,7 +628,8 @@ async fn update_with_a_complete_mirror_updates_the_mirrored_person(env: Env) -> 
 
 /// With the mirror complete, a row cut off after Pipedrive applied its organization's create
 /// (the answer lost, so the organization is not in the mirror) searches its lookups when it runs
-/// again: the organization is found, not created twice, and no person is duplicated.
+/// again: the organization is found, not created twice, and no person is duplicated. A person
+/// whose create was cut off is adopted and then held in the mirror.
 async fn a_row_run_again_searches_its_misses_with_a_complete_mirror(
     env: Env,
 ) -> anyhow::Result<()> {
@@ -645,7 +646,7 @@ async fn a_row_run_again_searches_its_misses_with_a_complete_mirror(
     };
     env.sandbox
         .control()
-        .set_faults(Some(env.company), drop_every_write);
+        .set_faults(Some(env.company), drop_every_write.clone());
     let cut = env.run_import(&import, Duration::from_millis(1)).await?;
     assert_eq!(cut.state, ImportState::Running);
     let control = env.sandbox.control();
@@ -660,6 +661,41 @@ async fn a_row_run_again_searches_its_misses_with_a_complete_mirror(
     let orgs = control.records(env.company, dealbridge_sandbox::EntityKind::Organization)?;
     assert_eq!(orgs.len(), 1, "one organization for both rows: {orgs:?}");
     assert_eq!(env.persons()?.len(), 2);
+    assert_eq!(env.duplicate_persons()?, 0);
+
+    // A person's create cut off the same way is adopted when the row runs again, and the mirror
+    // then holds her, so a later import's lookup finds her there without a search.
+    let cy = env
+        .start_import(
+            ImportKind::Persons,
+            "Name,Email\nCy,cy@example.com\n",
+            DuplicatePolicy::Skip,
+        )
+        .await?;
+    env.sandbox
+        .control()
+        .set_faults(Some(env.company), drop_every_write);
+    let cut = env.run_import(&cy, Duration::from_millis(1)).await?;
+    assert_eq!(cut.state, ImportState::Running);
+    env.sandbox.control().clear_faults();
+    let done = env.run_import(&cy, Duration::from_secs(60)).await?;
+    assert_eq!((done.done_rows, done.failed_rows), (1, 0), "{done:?}");
+    let held = env
+        .store
+        .find_mirror(env.tenant.id, MirrorLookup::PersonEmail("cy@example.com"))
+        .await?;
+    assert_eq!(held.len(), 1, "the adopted person is in the mirror");
+    env.sandbox.control().clear_calls();
+    let again = env
+        .start_import(
+            ImportKind::Persons,
+            "Name,Email\nCy,cy@example.com\n",
+            DuplicatePolicy::Skip,
+        )
+        .await?;
+    let done = env.run_import(&again, Duration::from_secs(30)).await?;
+    assert_eq!((done.done_rows, done.skipped_rows), (0, 1), "{done:?}");
+    assert_eq!(searches(&env), Vec::<String>::new());
     assert_eq!(env.duplicate_persons()?, 0);
     Ok(())
 }
