@@ -385,6 +385,22 @@ fn next_midnight_ms(now: DateTime<Utc>) -> i64 {
         .map_or(0, |t| t.and_utc().timestamp_millis())
 }
 
+/// Tenants by the console's own definition of each state (see `TenantListQuery::state`), in
+/// `Filled::by_state` order; written for both databases.
+pub const BY_STATE: &str = "select
+        count(*) filter (where status = 'active' and not reauth),
+        count(*) filter (where status <> 'uninstalled' and reauth),
+        count(*) filter (where status = 'paused' and not reauth),
+        count(*) filter (where status = 'uninstalled')
+    from (select t.status, exists (select 1 from installations i
+              where i.tenant_id = t.id and i.status = 'needs_reauth') as reauth
+          from tenants t) x";
+
+/// The busy tenant's (`$1`) jobs: queued, running, dead; written for both databases.
+pub const BUSY_JOBS: &str = "select count(*) filter (where state = 'queued'),
+        count(*) filter (where state = 'running'), count(*) filter (where state = 'dead')
+    from jobs where tenant_id = $1";
+
 async fn count(conn: &mut PgConnection, busy: TenantId) -> anyhow::Result<Filled> {
     let scalar = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
     let tenants = scalar("select count(*) from tenants")
@@ -396,27 +412,11 @@ async fn count(conn: &mut PgConnection, busy: TenantId) -> anyhow::Result<Filled
     let events = scalar("select count(*) from inbox_events")
         .fetch_one(&mut *conn)
         .await?;
-    // The console's own definition of each state (see `TenantListQuery::state`).
-    let by_state: (i64, i64, i64, i64) = sqlx::query_as(
-        "select
-            count(*) filter (where status = 'active' and not reauth),
-            count(*) filter (where status <> 'uninstalled' and reauth),
-            count(*) filter (where status = 'paused' and not reauth),
-            count(*) filter (where status = 'uninstalled')
-         from (select t.status, exists (select 1 from installations i
-                   where i.tenant_id = t.id and i.status = 'needs_reauth') as reauth
-               from tenants t) x",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let busy_jobs: (i64, i64, i64) = sqlx::query_as(
-        "select count(*) filter (where state = 'queued'), count(*) filter (where state = 'running'),
-            count(*) filter (where state = 'dead')
-         from jobs where tenant_id = $1",
-    )
-    .bind(busy.as_uuid())
-    .fetch_one(&mut *conn)
-    .await?;
+    let by_state: (i64, i64, i64, i64) = sqlx::query_as(BY_STATE).fetch_one(&mut *conn).await?;
+    let busy_jobs: (i64, i64, i64) = sqlx::query_as(BUSY_JOBS)
+        .bind(busy.as_uuid())
+        .fetch_one(&mut *conn)
+        .await?;
     let busy_events = sqlx::query_scalar("select count(*) from inbox_events where tenant_id = $1")
         .bind(busy.as_uuid())
         .fetch_one(&mut *conn)
