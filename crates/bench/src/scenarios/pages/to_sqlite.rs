@@ -239,34 +239,9 @@ async fn write(
 
 /// What the app's SQLite file holds, counted as `fill::count` counts Postgres.
 async fn count(conn: &mut SqliteConnection, busy: &Tenant) -> anyhow::Result<Filled> {
-    let scalar = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
-    let tenants = scalar("select count(*) from tenants")
-        .fetch_one(&mut *conn)
+    let counts: fill::Counts = sqlx::query_as(fill::COUNTS)
+        .bind(busy.id.as_uuid().to_string())
+        .fetch_one(conn)
         .await?;
-    let jobs = scalar("select count(*) from jobs")
-        .fetch_one(&mut *conn)
-        .await?;
-    let events = scalar("select count(*) from inbox_events")
-        .fetch_one(&mut *conn)
-        .await?;
-    let by_state: (i64, i64, i64, i64) =
-        sqlx::query_as(fill::BY_STATE).fetch_one(&mut *conn).await?;
-    let busy_id = busy.id.as_uuid().to_string();
-    let busy_jobs: (i64, i64, i64) = sqlx::query_as(fill::BUSY_JOBS)
-        .bind(&busy_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    let busy_events = sqlx::query_scalar("select count(*) from inbox_events where tenant_id = $1")
-        .bind(&busy_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(Filled {
-        tenants,
-        jobs,
-        events,
-        by_state: [by_state.0, by_state.1, by_state.2, by_state.3],
-        busy_jobs,
-        busy_events,
-        ..Filled::default()
-    })
+    Ok(counts.into())
 }
