@@ -24,8 +24,9 @@ struct Cli {
     connections: usize,
     /// Postgres URL for `ingest` (default: `TEST_POSTGRES_URL`, else the local server),
     /// `import` and `pipeline` (default: `BENCH_POSTGRES_URL`, else the local `dealbridge_bench`
-    /// database) and `pages` (the server to make its own database on: default
-    /// `BENCH_POSTGRES_URL`, else `TEST_POSTGRES_URL`, else the local server).
+    /// database) and `pages`/`pages-sqlite` (the server to make its own database on, for
+    /// `pages-sqlite` the scratch one the fill is made in: default `BENCH_POSTGRES_URL`, else
+    /// `TEST_POSTGRES_URL`, else the local server).
     #[arg(long)]
     url: Option<String>,
     /// Rounds, back to back, for scenarios that compare with a peer (`queue`); medians go in the

@@ -87,6 +87,11 @@ pub const ALL: &[(&str, &str, Run)] = &[
     (
         "pages",
         "the tenant overview and the console's tenants list on Postgres with 1,000 tenants, 1M jobs, 1M events: p50/p99",
-        |o| Box::pin(pages::run(o)),
+        |o| Box::pin(pages::run(o, pages::Db::Postgres)),
+    ),
+    (
+        "pages-sqlite",
+        "the same pages on the embedded SQLite store (filled through a scratch Postgres database)",
+        |o| Box::pin(pages::run(o, pages::Db::Sqlite)),
     ),
 ];

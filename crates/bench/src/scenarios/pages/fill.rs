@@ -385,49 +385,46 @@ fn next_midnight_ms(now: DateTime<Utc>) -> i64 {
         .map_or(0, |t| t.and_utc().timestamp_millis())
 }
 
-async fn count(conn: &mut PgConnection, busy: TenantId) -> anyhow::Result<Filled> {
-    let scalar = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
-    let tenants = scalar("select count(*) from tenants")
-        .fetch_one(&mut *conn)
-        .await?;
-    let jobs = scalar("select count(*) from jobs")
-        .fetch_one(&mut *conn)
-        .await?;
-    let events = scalar("select count(*) from inbox_events")
-        .fetch_one(&mut *conn)
-        .await?;
-    // The console's own definition of each state (see `TenantListQuery::state`).
-    let by_state: (i64, i64, i64, i64) = sqlx::query_as(
-        "select
+/// What the database holds, in one row, for either database (`$1` the busy tenant): tenants,
+/// jobs and events; tenants by the console's own definition of each state (see
+/// `TenantListQuery::state`) in `Filled::by_state` order; the busy tenant's queued, running and
+/// dead jobs, and its events.
+pub const COUNTS: &str = "select (select count(*) from tenants), (select count(*) from jobs),
+        (select count(*) from inbox_events), s.*, b.*,
+        (select count(*) from inbox_events where tenant_id = $1)
+    from (select
             count(*) filter (where status = 'active' and not reauth),
             count(*) filter (where status <> 'uninstalled' and reauth),
             count(*) filter (where status = 'paused' and not reauth),
             count(*) filter (where status = 'uninstalled')
-         from (select t.status, exists (select 1 from installations i
-                   where i.tenant_id = t.id and i.status = 'needs_reauth') as reauth
-               from tenants t) x",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let busy_jobs: (i64, i64, i64) = sqlx::query_as(
-        "select count(*) filter (where state = 'queued'), count(*) filter (where state = 'running'),
-            count(*) filter (where state = 'dead')
-         from jobs where tenant_id = $1",
-    )
-    .bind(busy.as_uuid())
-    .fetch_one(&mut *conn)
-    .await?;
-    let busy_events = sqlx::query_scalar("select count(*) from inbox_events where tenant_id = $1")
+        from (select t.status, exists (select 1 from installations i
+                  where i.tenant_id = t.id and i.status = 'needs_reauth') as reauth
+              from tenants t) x) s,
+        (select count(*) filter (where state = 'queued'),
+            count(*) filter (where state = 'running'), count(*) filter (where state = 'dead')
+        from jobs where tenant_id = $1) b";
+
+/// The row of `COUNTS`.
+pub type Counts = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+
+impl From<Counts> for Filled {
+    fn from(c: Counts) -> Self {
+        Filled {
+            tenants: c.0,
+            jobs: c.1,
+            events: c.2,
+            by_state: [c.3, c.4, c.5, c.6],
+            busy_jobs: (c.7, c.8, c.9),
+            busy_events: c.10,
+            ..Filled::default()
+        }
+    }
+}
+
+async fn count(conn: &mut PgConnection, busy: TenantId) -> anyhow::Result<Filled> {
+    let counts: Counts = sqlx::query_as(COUNTS)
         .bind(busy.as_uuid())
-        .fetch_one(&mut *conn)
+        .fetch_one(conn)
         .await?;
-    Ok(Filled {
-        tenants,
-        jobs,
-        events,
-        by_state: [by_state.0, by_state.1, by_state.2, by_state.3],
-        busy_jobs,
-        busy_events,
-        ..Filled::default()
-    })
+    Ok(counts.into())
 }
