@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use dealbridge_core::event::PipedriveEntity;
 use dealbridge_core::TenantId;
 use dealbridge_pipedrive::models::{
@@ -117,35 +117,15 @@ impl Mirror<'_> {
         Ok(last_word.then(Vec::new))
     }
 
-    /// Keeps a record the import just created, so the next row finds it before its webhook
-    /// arrives. Its `update_time` orders it among the webhooks' changes; a record without one is
-    /// left to them.
+    /// Keeps a record Pipedrive answered with, so the next row finds it before its webhook
+    /// arrives (under the keys a webhook of it would give; see
+    /// `dealbridge_workflows::remember_answer`).
     async fn remember<T: Serialize>(
         &self,
         entity: PipedriveEntity,
-        id: u64,
-        name: Option<String>,
-        email: Option<String>,
-        update_time: Option<&str>,
         record: &T,
     ) -> Result<(), StoreError> {
-        let changed_at = update_time
-            .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
-            .map(|t| t.with_timezone(&Utc));
-        let (Some(changed_at), Ok(record_id)) = (changed_at, i64::try_from(id)) else {
-            return Ok(());
-        };
-        let mirror = MirrorRecord {
-            entity,
-            record_id,
-            name,
-            email: email.map(|e| e.trim().to_lowercase()),
-            domain: None,
-            order_id: None,
-            changed_at,
-            data: serde_json::to_value(record).unwrap_or_default(),
-        };
-        self.store.upsert_mirror(self.tenant, &mirror).await?;
+        dealbridge_workflows::remember_answer(self.store, self.tenant, entity, record).await?;
         Ok(())
     }
 }
@@ -177,17 +157,10 @@ impl Mirror<'_> {
         let pipedrive = RowError::Pipedrive;
         if kind == ImportKind::Persons {
             let person = client.persons().get(id).await.map_err(pipedrive)?;
-            let primary = person.emails.iter().find(|e| e.primary);
-            let email = primary.map(|e| e.value.clone());
-            let time = person.update_time.as_deref();
-            let name = person.name.clone();
-            self.remember(entity, person.id, name, email, time, &person)
-                .await?;
+            self.remember(entity, &person).await?;
         } else {
             let org = client.organizations().get(id).await.map_err(pipedrive)?;
-            let time = org.update_time.as_deref();
-            self.remember(entity, org.id, org.name.clone(), None, time, &org)
-                .await?;
+            self.remember(entity, &org).await?;
         }
         Ok(())
     }
@@ -304,11 +277,8 @@ pub async fn resolve_links(
                         .create(&new)
                         .await
                         .map_err(RowError::Pipedrive)?;
-                    let (entity, time) =
-                        (PipedriveEntity::Organization, org.update_time.as_deref());
-                    mirror
-                        .remember(entity, org.id, org.name.clone(), None, time, &org)
-                        .await?;
+                    let entity = PipedriveEntity::Organization;
+                    mirror.remember(entity, &org).await?;
                     Some(org.id)
                 }
             };
@@ -367,13 +337,7 @@ pub async fn create(
         ImportKind::Persons => {
             let new = person(values, fields, links);
             let made = client.persons().create(&new).await.map_err(pipedrive)?;
-            let primary = made.emails.iter().find(|e| e.primary);
-            let email = primary.map(|e| e.value.clone());
-            let time = made.update_time.as_deref();
-            let entity = PipedriveEntity::Person;
-            mirror
-                .remember(entity, made.id, made.name.clone(), email, time, &made)
-                .await?;
+            mirror.remember(PipedriveEntity::Person, &made).await?;
             Ok(made.id)
         }
         ImportKind::Organizations => {
@@ -383,10 +347,8 @@ pub async fn create(
                 .create(&new)
                 .await
                 .map_err(pipedrive)?;
-            let time = made.update_time.as_deref();
-            let entity = PipedriveEntity::Organization;
             mirror
-                .remember(entity, made.id, made.name.clone(), None, time, &made)
+                .remember(PipedriveEntity::Organization, &made)
                 .await?;
             Ok(made.id)
         }
