@@ -15,7 +15,7 @@ use dealbridge_storage::{ImportRow, RowOutcome, RowState};
 
 use crate::journal::{ended, row_failure, Intent, RowContext, RowError};
 use crate::mapping::{row_key, validate};
-use crate::records::Spent;
+use crate::records::{Lookup, Spent};
 
 /// Rows per batch: one intent statement and one outcome statement each.
 pub const BATCH_ROWS: usize = 50;
@@ -70,7 +70,7 @@ impl RowContext<'_> {
         let results: Vec<_> = stream::iter(writes)
             .map(|(row_number, _, values)| async move {
                 let mut spent = Spent::default();
-                let result = self.create(&values, &mut spent).await;
+                let result = self.create(&values, Lookup::First, &mut spent).await;
                 (row_number, result, spent)
             })
             .buffer_unordered(CONCURRENT_CREATES)

@@ -201,12 +201,18 @@ async fn run_chunk(
         false => Vec::new(),
     };
     let fields = target_fields(import.kind, &custom);
+    // Whether the mirror may answer a lookup's miss is read once for the chunk's rows.
+    let coverage = store
+        .mirror_coverage(tenant_id)
+        .await
+        .map_err(store_error)?;
     let rows = RowContext {
         store,
         client: &client,
         import: &import,
         mapping: &mapping,
         fields: &fields,
+        coverage,
     };
     let (first, last) = (payload.chunk * CHUNK_ROWS, (payload.chunk + 1) * CHUNK_ROWS);
     let pending = store

@@ -4,10 +4,12 @@
 //! that already had its key; or `update` of one id). After the write it records the Pipedrive id
 //! and ends. A row found with an intent but no id was cut off around its write (a crash, a
 //! dropped connection): an `update` is repeated (a PATCH of the same values changes nothing
-//! twice); a `create` first looks its key up again and adopts a record with that key that was
-//! not there before the intent and that no other row of the import holds, and creates only when
-//! there is none. Keys: a person's email (else its name), an organization's name, a deal's title,
-//! each found by an exact-match search.
+//! twice); a `create` first looks its key up again (always by an exact-match search: a record
+//! created just before the cut-off may not be in the mirror yet) and adopts a record with that key
+//! that was not there before the intent and that no other row of the import holds, and creates
+//! only when there is none. Keys: a person's email (else its name), an organization's name, a
+//! deal's title. A row's first lookup asks the mirror first for the keys it holds (see
+//! `records`); a row run again after its intent searches on every miss.
 //!
 //! This is the find-or-create the workflow engine's step journal will also provide; the logic is
 //! kept here, in one place, so it can move onto the engine's once that exists.
@@ -15,12 +17,14 @@
 use std::collections::BTreeMap;
 
 use dealbridge_pipedrive::{CompanyClient, Error};
-use dealbridge_storage::{DuplicatePolicy, Import, ImportRow, RowOutcome, RowState, Store};
+use dealbridge_storage::{
+    DuplicatePolicy, Import, ImportRow, MirrorCoverage, RowOutcome, RowState, Store,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::fields::TargetField;
 use crate::mapping::{row_key, validate, Mapping};
-use crate::records::{self, Spent};
+use crate::records::{self, Lookup, Mirror, Spent};
 
 /// What a row was about to do, as recorded before the call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +55,8 @@ pub struct RowContext<'a> {
     pub import: &'a Import,
     pub mapping: &'a Mapping,
     pub fields: &'a [TargetField],
+    /// The tenant's mirror coverage, read once per chunk (`None`: no webhooks registered).
+    pub coverage: Option<MirrorCoverage>,
 }
 
 pub(crate) fn ended(
@@ -78,6 +84,15 @@ pub(crate) fn row_failure(err: Error) -> Result<String, RowError> {
 }
 
 impl RowContext<'_> {
+    /// The tenant's mirror, as this chunk sees it.
+    pub fn mirror(&self) -> Mirror<'_> {
+        Mirror {
+            store: self.store,
+            tenant: self.import.tenant_id,
+            coverage: self.coverage.as_ref(),
+        }
+    }
+
     /// Runs one pending row to its outcome.
     pub async fn run(&self, row: &ImportRow) -> Result<RowOutcome, RowError> {
         let mut spent = Spent::default();
@@ -113,11 +128,11 @@ impl RowContext<'_> {
             .clone()
             .and_then(|i| serde_json::from_value::<Intent>(i).ok());
         match intent {
-            Some(Intent::Update { id }) => self.update(id, &values, spent).await,
+            Some(Intent::Update { id }) => self.update(id, &values, Lookup::Resumed, spent).await,
             Some(Intent::Create { existing }) => {
                 match self.recover(row, &key, &existing, spent).await? {
                     Some(id) => Ok(ended(RowState::Done, None, Some(id), spent)),
-                    None => self.create(&values, spent).await,
+                    None => self.create(&values, Lookup::Resumed, spent).await,
                 }
             }
             None => self.first_attempt(row, &key, &values, spent).await,
@@ -153,9 +168,10 @@ impl RowContext<'_> {
                 format!("duplicate of row {} in this file", earlier.row_number),
             ),
             (None, _) => {
-                let found = records::find_by_key(self.client, self.import.kind, key, spent)
-                    .await
-                    .map_err(RowError::Pipedrive)?;
+                let (mirror, kind) = (self.mirror(), self.import.kind);
+                let found =
+                    records::find_existing(&mirror, self.client, kind, key, Lookup::First, spent)
+                        .await?;
                 (found, "already in Pipedrive".to_owned())
             }
         };
@@ -169,11 +185,11 @@ impl RowContext<'_> {
             (Some(id), DuplicatePolicy::Update) => {
                 let intent = Intent::Update { id: *id };
                 self.record(row, key, &intent).await?;
-                self.update(*id, values, spent).await
+                self.update(*id, values, Lookup::First, spent).await
             }
             _ => {
                 self.record(row, key, &Intent::Create { existing }).await?;
-                self.create(values, spent).await
+                self.create(values, Lookup::First, spent).await
             }
         }
     }
@@ -219,24 +235,37 @@ impl RowContext<'_> {
             row = row.row_number,
             "recovering a row whose write was cut off"
         );
-        Ok(fresh
+        let adopted = fresh
             .into_iter()
             .rev()
-            .find(|id| i64::try_from(*id).map_or(true, |id| !claimed.contains(&id))))
+            .find(|id| i64::try_from(*id).map_or(true, |id| !claimed.contains(&id)));
+        if let Some(id) = adopted {
+            // Its create's answer was lost, so the mirror may not hold it yet.
+            let kind = self.import.kind;
+            self.mirror().hold(self.client, kind, id, spent).await?;
+        }
+        Ok(adopted)
     }
 
     pub(crate) async fn create(
         &self,
         values: &BTreeMap<String, String>,
+        lookup: Lookup,
         spent: &mut Spent,
     ) -> Result<RowOutcome, RowError> {
-        let kind = self.import.kind;
-        let links = records::resolve_links(self.client, kind, values, spent)
-            .await
-            .map_err(RowError::Pipedrive)?;
-        let id = records::create(self.client, kind, values, self.fields, links, spent)
-            .await
-            .map_err(RowError::Pipedrive)?;
+        let (kind, mirror) = (self.import.kind, self.mirror());
+        let links =
+            records::resolve_links(&mirror, self.client, kind, values, lookup, spent).await?;
+        let id = records::create(
+            &mirror,
+            self.client,
+            kind,
+            values,
+            self.fields,
+            links,
+            spent,
+        )
+        .await?;
         Ok(ended(RowState::Done, None, Some(id), spent))
     }
 
@@ -244,12 +273,12 @@ impl RowContext<'_> {
         &self,
         id: u64,
         values: &BTreeMap<String, String>,
+        lookup: Lookup,
         spent: &mut Spent,
     ) -> Result<RowOutcome, RowError> {
-        let kind = self.import.kind;
-        let links = records::resolve_links(self.client, kind, values, spent)
-            .await
-            .map_err(RowError::Pipedrive)?;
+        let (kind, mirror) = (self.import.kind, self.mirror());
+        let links =
+            records::resolve_links(&mirror, self.client, kind, values, lookup, spent).await?;
         records::update(self.client, kind, id, values, self.fields, links, spent)
             .await
             .map_err(RowError::Pipedrive)?;

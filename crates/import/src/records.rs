@@ -1,16 +1,30 @@
 //! The Pipedrive side of one row: finding records by a row's key, resolving linked records (an
 //! organization by name, a person by email), and the bodies of the create and update calls.
+//!
+//! Persons by email and organizations by name are asked of the tenant's local mirror first (no
+//! tokens). A hit gives the ids; a miss is final (no search) only when the mirror is known to hold
+//! every record of the kind (the workflows' rule, `dealbridge_workflows::mirror_complete`) and the
+//! row is on its first attempt; otherwise Pipedrive's exact search is made as before. Records the
+//! import creates are written to the mirror at once, so a later row finds them before their
+//! webhook arrives.
 
 use std::collections::BTreeMap;
 
+use chrono::Utc;
+use dealbridge_core::event::PipedriveEntity;
+use dealbridge_core::TenantId;
 use dealbridge_pipedrive::models::{
     ContactEntry, CustomFields, DealPatch, NewDeal, OrganizationInput, PersonInput, SearchItem,
     SearchQuery,
 };
 use dealbridge_pipedrive::{CompanyClient, Error};
-use dealbridge_storage::ImportKind;
+use dealbridge_storage::{
+    ImportKind, MirrorCoverage, MirrorLookup, MirrorRecord, Store, StoreError,
+};
+use serde::Serialize;
 
 use crate::fields::{TargetField, ValueType, CUSTOM_PREFIX};
+use crate::journal::RowError;
 use crate::mapping::parse_number;
 
 /// Counts what a row's calls cost, from the client's cost table.
@@ -41,6 +55,148 @@ fn hit_matches(kind: ImportKind, key: &str, item: &SearchItem) -> bool {
         ImportKind::Persons | ImportKind::Organizations => same(&item.name),
         ImportKind::Deals => same(&item.title) || same(&item.name),
     }
+}
+
+/// The tenant's mirror as one chunk sees it: its coverage is read once per chunk, and whether it
+/// is complete for a kind is decided at each lookup (the check's age counts from then).
+#[derive(Clone, Copy)]
+pub struct Mirror<'a> {
+    pub store: &'a dyn Store,
+    pub tenant: TenantId,
+    pub coverage: Option<&'a MirrorCoverage>,
+}
+
+/// How a lookup may use the mirror.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// A row's first attempt: a miss in a complete mirror means there is no such record.
+    First,
+    /// A row run again after its intent was recorded (cut off, retried): whatever it wrote may not
+    /// have reached the mirror yet, so a miss is searched.
+    Resumed,
+}
+
+impl Mirror<'_> {
+    fn complete(&self, entity: PipedriveEntity) -> bool {
+        dealbridge_workflows::mirror_complete(self.coverage, entity, Utc::now())
+    }
+
+    /// What the mirror says of `key`: `Some(ids)` when it answers (the ids whose key is exactly
+    /// `key`, ascending; none only when that miss is final), `None` when Pipedrive must be asked.
+    async fn find(
+        &self,
+        kind: ImportKind,
+        key: &str,
+        lookup: Lookup,
+    ) -> Result<Option<Vec<u64>>, StoreError> {
+        let (query, entity) = match kind {
+            ImportKind::Persons if key.contains('@') => {
+                (MirrorLookup::PersonEmail(key), PipedriveEntity::Person)
+            }
+            ImportKind::Organizations => (
+                MirrorLookup::OrganizationName(key),
+                PipedriveEntity::Organization,
+            ),
+            ImportKind::Persons | ImportKind::Deals => return Ok(None),
+        };
+        let found = self.store.find_mirror(self.tenant, query).await?;
+        let mut ids: Vec<u64> = found
+            .iter()
+            .filter(|record| record_matches(kind, key, record))
+            .filter_map(|record| u64::try_from(record.record_id).ok())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if !ids.is_empty() {
+            return Ok(Some(ids));
+        }
+        // The store compares names with SQL `lower()`, which folds only ASCII letters on some
+        // backends: a name with other letters may be held under another case, so it is searched.
+        let comparable = kind != ImportKind::Organizations || key.is_ascii();
+        let last_word = lookup == Lookup::First && comparable && self.complete(entity);
+        Ok(last_word.then(Vec::new))
+    }
+
+    /// Keeps a record Pipedrive answered with, so the next row finds it before its webhook
+    /// arrives (under the keys a webhook of it would give; see
+    /// `dealbridge_workflows::remember_answer`).
+    async fn remember<T: Serialize>(
+        &self,
+        entity: PipedriveEntity,
+        record: &T,
+    ) -> Result<(), StoreError> {
+        dealbridge_workflows::remember_answer(self.store, self.tenant, entity, record).await?;
+        Ok(())
+    }
+}
+
+impl Mirror<'_> {
+    /// Makes sure the mirror holds record `id` of `kind` (persons and organizations; others are
+    /// not looked up there), found by a row run again: it may be the one this row created before
+    /// it was cut off (the answer lost, so never written to the mirror), and a later lookup that
+    /// trusts a complete mirror's miss must find it there rather than create another. One GET by
+    /// id, only when the mirror lacks it.
+    pub async fn hold(
+        &self,
+        client: &CompanyClient,
+        kind: ImportKind,
+        id: u64,
+        spent: &mut Spent,
+    ) -> Result<(), RowError> {
+        let entity = match kind {
+            ImportKind::Persons => PipedriveEntity::Person,
+            ImportKind::Organizations => PipedriveEntity::Organization,
+            ImportKind::Deals => return Ok(()),
+        };
+        let record_id = i64::try_from(id).unwrap_or(i64::MAX);
+        let held = MirrorLookup::Id(entity, record_id);
+        if !self.store.find_mirror(self.tenant, held).await?.is_empty() {
+            return Ok(());
+        }
+        spent.add("GET", &format!("/api/v2/{}/{{id}}", collection(kind)));
+        let pipedrive = RowError::Pipedrive;
+        if kind == ImportKind::Persons {
+            let person = client.persons().get(id).await.map_err(pipedrive)?;
+            self.remember(entity, &person).await?;
+        } else {
+            let org = client.organizations().get(id).await.map_err(pipedrive)?;
+            self.remember(entity, &org).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a mirror record is exactly `key`, as [`hit_matches`] judges a search hit (the mirror
+/// holds a person's primary email only).
+fn record_matches(kind: ImportKind, key: &str, record: &MirrorRecord) -> bool {
+    let same = |v: &Option<String>| v.as_deref().is_some_and(|v| v.trim().to_lowercase() == key);
+    match kind {
+        ImportKind::Persons => same(&record.email),
+        ImportKind::Organizations => same(&record.name),
+        ImportKind::Deals => false,
+    }
+}
+
+/// The ids of `kind` records whose key is exactly `key`, ascending: from the mirror when it
+/// answers (see [`Mirror`]), else by [`find_by_key`]. Keys shorter than two characters find
+/// nothing, as the search's.
+pub async fn find_existing(
+    mirror: &Mirror<'_>,
+    client: &CompanyClient,
+    kind: ImportKind,
+    key: &str,
+    lookup: Lookup,
+    spent: &mut Spent,
+) -> Result<Vec<u64>, RowError> {
+    if key.chars().count() < 2 {
+        return Ok(Vec::new());
+    }
+    if let Some(ids) = mirror.find(kind, key, lookup).await? {
+        return Ok(ids);
+    }
+    find_by_key(client, kind, key, spent)
+        .await
+        .map_err(RowError::Pipedrive)
 }
 
 /// The ids of `kind` records whose key is exactly `key` (an exact-match search), ascending.
@@ -87,20 +243,28 @@ pub struct Links {
     pub person_id: Option<u64>,
 }
 
-/// Finds the row's organization by exact name (creating it when there is none: a re-run finds
-/// the one created) and a deal's person by email (never created: an email alone is no person).
+/// Finds the row's organization by exact name (creating it when there is none: it is written to
+/// the mirror, and a re-run, `Lookup::Resumed`, searches) and a deal's person by email (never
+/// created: an email alone is no person). Both through [`find_existing`].
 pub async fn resolve_links(
+    mirror: &Mirror<'_>,
     client: &CompanyClient,
     kind: ImportKind,
     values: &BTreeMap<String, String>,
+    lookup: Lookup,
     spent: &mut Spent,
-) -> Result<Links, Error> {
+) -> Result<Links, RowError> {
     let mut links = Links::default();
     if kind != ImportKind::Organizations {
         if let Some(name) = values.get("org_name") {
             let key = name.trim().to_lowercase();
-            let found = find_by_key(client, ImportKind::Organizations, &key, spent).await?;
+            let orgs = ImportKind::Organizations;
+            let found = find_existing(mirror, client, orgs, &key, lookup, spent).await?;
             links.org_id = match found.first() {
+                Some(id) if lookup == Lookup::Resumed => {
+                    mirror.hold(client, orgs, *id, spent).await?;
+                    Some(*id)
+                }
                 Some(id) => Some(*id),
                 None => {
                     spent.add("POST", "/api/v2/organizations");
@@ -108,7 +272,14 @@ pub async fn resolve_links(
                         name: Some(name.clone()),
                         ..OrganizationInput::default()
                     };
-                    Some(client.organizations().create(&new).await?.id)
+                    let org = client
+                        .organizations()
+                        .create(&new)
+                        .await
+                        .map_err(RowError::Pipedrive)?;
+                    let entity = PipedriveEntity::Organization;
+                    mirror.remember(entity, &org).await?;
+                    Some(org.id)
                 }
             };
         }
@@ -116,7 +287,8 @@ pub async fn resolve_links(
     if kind == ImportKind::Deals {
         if let Some(email) = values.get("person_email") {
             let key = email.trim().to_lowercase();
-            let found = find_by_key(client, ImportKind::Persons, &key, spent).await?;
+            let persons = ImportKind::Persons;
+            let found = find_existing(mirror, client, persons, &key, lookup, spent).await?;
             links.person_id = found.first().copied();
         }
     }
@@ -149,27 +321,37 @@ fn contact(value: Option<&String>) -> Option<Vec<ContactEntry>> {
     })
 }
 
-/// Creates the row's record; its id.
+/// Creates the row's record (a person or an organization is written to the mirror too); its id.
 pub async fn create(
+    mirror: &Mirror<'_>,
     client: &CompanyClient,
     kind: ImportKind,
     values: &BTreeMap<String, String>,
     fields: &[TargetField],
     links: Links,
     spent: &mut Spent,
-) -> Result<u64, Error> {
+) -> Result<u64, RowError> {
     spent.add("POST", &format!("/api/v2/{}", collection(kind)));
+    let pipedrive = RowError::Pipedrive;
     match kind {
-        ImportKind::Persons => Ok(client
-            .persons()
-            .create(&person(values, fields, links))
-            .await?
-            .id),
-        ImportKind::Organizations => Ok(client
-            .organizations()
-            .create(&organization(values, fields))
-            .await?
-            .id),
+        ImportKind::Persons => {
+            let new = person(values, fields, links);
+            let made = client.persons().create(&new).await.map_err(pipedrive)?;
+            mirror.remember(PipedriveEntity::Person, &made).await?;
+            Ok(made.id)
+        }
+        ImportKind::Organizations => {
+            let new = organization(values, fields);
+            let made = client
+                .organizations()
+                .create(&new)
+                .await
+                .map_err(pipedrive)?;
+            mirror
+                .remember(PipedriveEntity::Organization, &made)
+                .await?;
+            Ok(made.id)
+        }
         ImportKind::Deals => {
             let patch = deal(values, fields, links);
             let new = NewDeal {
@@ -179,7 +361,7 @@ pub async fn create(
                     ..patch
                 },
             };
-            Ok(client.deals().create(&new).await?.id)
+            Ok(client.deals().create(&new).await.map_err(pipedrive)?.id)
         }
     }
 }

@@ -1,16 +1,22 @@
 //! Imports run against the sandbox: each duplicate policy, and a write cut off after Pipedrive
-//! applied it, then resumed, with no duplicate and no lost row.
+//! applied it, then resumed, with no duplicate and no lost row; and the duplicate lookups answered
+//! by the local mirror when it is known complete, searched when it is not.
 
 mod support;
 
 use std::future::Future;
 use std::time::Duration;
 
+use chrono::Utc;
+use dealbridge_core::event::PipedriveEntity;
 use dealbridge_import::control;
 use dealbridge_pipedrive::models::{ContactEntry, PersonInput};
 use dealbridge_pipedrive::Lane;
-use dealbridge_sandbox::FaultSpec;
-use dealbridge_storage::{DuplicatePolicy, ImportKind, ImportState, RowState};
+use dealbridge_sandbox::{CallRecord, FaultSpec};
+use dealbridge_storage::{
+    DuplicatePolicy, ImportKind, ImportState, MirrorLookup, MirrorRecord, NewWebhookRegistration,
+    RowState, WebhookState,
+};
 use libtest_mimic::{Arguments, Failed, Trial};
 use support::{Cleanup, Env};
 
@@ -359,6 +365,341 @@ async fn deals_link_their_person_and_organization(env: Env) -> anyhow::Result<()
     Ok(())
 }
 
+/// The tenant's webhooks registered and checked active a minute ago, and a sweep that started
+/// after that listed every kind: the mirror is known complete (as after an install).
+async fn mirror_complete(env: &Env) -> anyhow::Result<()> {
+    let store = env.store.as_ref();
+    let registration = NewWebhookRegistration {
+        tenant_id: env.tenant.id,
+        path_token: "import-test".into(),
+        username: "import-test".into(),
+        credentials: vec![0; 16],
+    };
+    store.ensure_webhook_registration(&registration).await?;
+    let checked = Utc::now() - chrono::Duration::minutes(1);
+    store
+        .set_webhook_state(env.tenant.id, WebhookState::Active, checked)
+        .await?;
+    for entity in PipedriveEntity::ALL {
+        store
+            .mark_mirror_listed(env.tenant.id, entity.as_str(), checked)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Puts a person into the tenant's mirror, as a webhook would.
+async fn mirror_person(env: &Env, id: u64, name: &str, email: &str) -> anyhow::Result<()> {
+    let record = MirrorRecord {
+        entity: PipedriveEntity::Person,
+        record_id: i64::try_from(id)?,
+        name: Some(name.into()),
+        email: Some(email.into()),
+        domain: None,
+        order_id: None,
+        changed_at: Utc::now(),
+        data: serde_json::json!({ "id": id, "name": name }),
+    };
+    env.store.upsert_mirror(env.tenant.id, &record).await?;
+    Ok(())
+}
+
+/// A person created in Pipedrive (not in the mirror); its id.
+async fn person_in_pipedrive(env: &Env, name: &str, email: &str) -> anyhow::Result<u64> {
+    let client = env
+        .workflows
+        .company_client(env.tenant.id, env.user, Lane::Interactive)
+        .await?;
+    let person = PersonInput {
+        name: Some(name.into()),
+        emails: Some(vec![ContactEntry {
+            value: email.into(),
+            primary: true,
+            label: None,
+        }]),
+        ..PersonInput::default()
+    };
+    Ok(client.persons().create(&person).await?.id)
+}
+
+/// What a call costs, from the client's cost table.
+fn cost(method: &str, path: &str) -> u64 {
+    u64::from(dealbridge_pipedrive::costs::cost_of(method, path).unwrap_or(0))
+}
+
+/// The exact searches (`GET .../search`) the sandbox saw since its calls were last cleared.
+fn searches(env: &Env) -> Vec<String> {
+    let calls: Vec<CallRecord> = env.sandbox.control().calls(Some(env.company));
+    calls
+        .into_iter()
+        .filter(|c| c.method == "GET" && c.path.ends_with("/search"))
+        .map(|c| c.path)
+        .collect()
+}
+
+/// With the mirror complete, a skip import asks it, not Pipedrive: a mirrored person is skipped
+/// with her id and no search, and a person in neither is created without a search (and kept in
+/// the mirror at once). The skipped row spends no token. Once the mirror is no longer known
+/// complete, a miss is searched again.
+async fn skip_with_a_complete_mirror_makes_no_search(env: Env) -> anyhow::Result<()> {
+    let ada = with_ada(&env).await?;
+    mirror_person(&env, ada, "Ada", "ada@example.com").await?;
+    mirror_complete(&env).await?;
+    env.sandbox.control().clear_calls();
+    let csv = "Name,Email\nAda Lovelace,ADA@example.com \nEve,eve@example.com\n";
+    let import = env
+        .start_import(ImportKind::Persons, csv, DuplicatePolicy::Skip)
+        .await?;
+    let done = env.run_import(&import, Duration::from_secs(30)).await?;
+    assert_eq!(done.state, ImportState::Done, "{done:?}");
+    assert_eq!(
+        (done.done_rows, done.skipped_rows, done.failed_rows),
+        (1, 1, 0)
+    );
+    assert_eq!(searches(&env), Vec::<String>::new(), "no search was made");
+    assert_eq!(names_by_email(&env, "ada@example.com")?, vec!["Ada"]);
+    assert_eq!(names_by_email(&env, "eve@example.com")?, vec!["Eve"]);
+    let rows = env
+        .store
+        .import_rows(env.tenant.id, import.id, None, 0, 10)
+        .await?;
+    assert_eq!(rows[0].state, RowState::Skipped, "{rows:?}");
+    assert_eq!(rows[0].pipedrive_id, Some(i64::try_from(ada)?));
+    assert!(
+        rows[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("already in Pipedrive")),
+        "{rows:?}"
+    );
+    assert_eq!(
+        done.tokens_spent,
+        cost("POST", "/api/v2/persons"),
+        "Eve's create, and no search counted"
+    );
+    let eve = env
+        .store
+        .find_mirror(env.tenant.id, MirrorLookup::PersonEmail("eve@example.com"))
+        .await?;
+    assert_eq!(
+        eve.iter().map(|r| r.record_id).collect::<Vec<_>>(),
+        rows[1].pipedrive_id.into_iter().collect::<Vec<_>>(),
+        "the created person is in the mirror"
+    );
+
+    // The webhooks were found banned and are active again: the sweep predates their new run, so
+    // the mirror is no longer known complete and Bob, in Pipedrive only, is searched and skipped.
+    let bob = person_in_pipedrive(&env, "Bob", "bob@example.com").await?;
+    for state in [WebhookState::Banned, WebhookState::Active] {
+        env.store
+            .set_webhook_state(env.tenant.id, state, Utc::now())
+            .await?;
+    }
+    env.sandbox.control().clear_calls();
+    let again = env
+        .start_import(
+            ImportKind::Persons,
+            "Name,Email\nRobert,bob@example.com\n",
+            DuplicatePolicy::Skip,
+        )
+        .await?;
+    let done = env.run_import(&again, Duration::from_secs(30)).await?;
+    assert_eq!((done.done_rows, done.skipped_rows), (0, 1), "{done:?}");
+    assert_eq!(searches(&env).len(), 1, "{:?}", searches(&env));
+    assert_eq!(names_by_email(&env, "bob@example.com")?, vec!["Bob"]);
+    let rows = env
+        .store
+        .import_rows(env.tenant.id, again.id, None, 0, 10)
+        .await?;
+    assert_eq!(rows[0].pipedrive_id, Some(i64::try_from(bob)?));
+    Ok(())
+}
+
+/// With the mirror not known complete (its webhooks found banned), a mirror hit is still used,
+/// but a miss is searched: Bob, in Pipedrive and not in the mirror, is found and skipped, not
+/// created twice.
+async fn skip_with_the_mirror_not_known_complete_searches_a_miss(env: Env) -> anyhow::Result<()> {
+    let ada = with_ada(&env).await?;
+    mirror_person(&env, ada, "Ada", "ada@example.com").await?;
+    let bob = person_in_pipedrive(&env, "Bob", "bob@example.com").await?;
+    mirror_complete(&env).await?;
+    env.store
+        .set_webhook_state(env.tenant.id, WebhookState::Banned, Utc::now())
+        .await?;
+    env.sandbox.control().clear_calls();
+    let csv =
+        "Name,Email\nAda Lovelace,ada@example.com\nRobert,bob@example.com\nEve,eve@example.com\n";
+    let import = env
+        .start_import(ImportKind::Persons, csv, DuplicatePolicy::Skip)
+        .await?;
+    let done = env.run_import(&import, Duration::from_secs(30)).await?;
+    assert_eq!(done.state, ImportState::Done, "{done:?}");
+    assert_eq!(
+        (done.done_rows, done.skipped_rows, done.failed_rows),
+        (1, 2, 0)
+    );
+    assert_eq!(
+        searches(&env).len(),
+        2,
+        "Bob and Eve searched, Ada found in the mirror: {:?}",
+        searches(&env)
+    );
+    assert_eq!(names_by_email(&env, "bob@example.com")?, vec!["Bob"]);
+    assert_eq!(env.duplicate_persons()?, 0);
+    let rows = env
+        .store
+        .import_rows(env.tenant.id, import.id, None, 0, 10)
+        .await?;
+    assert_eq!(rows[0].pipedrive_id, Some(i64::try_from(ada)?));
+    assert_eq!(rows[1].pipedrive_id, Some(i64::try_from(bob)?));
+    assert_eq!(
+        done.tokens_spent,
+        2 * cost("GET", "/api/v2/persons/search") + cost("POST", "/api/v2/persons"),
+        "both searches counted, and Eve's create"
+    );
+    Ok(())
+}
+
+/// With the mirror complete, an update import updates the mirrored person found by email, and
+/// the organization both rows name is created once (the second row finds it in the mirror):
+/// not one search. With a webhook found missing, a miss is searched again.
+async fn update_with_a_complete_mirror_updates_the_mirrored_person(env: Env) -> anyhow::Result<()> {
+    let ada = with_ada(&env).await?;
+    mirror_person(&env, ada, "Ada", "ada@example.com").await?;
+    mirror_complete(&env).await?;
+    env.sandbox.control().clear_calls();
+    let csv = "Name,Email,Organization\n\
+        Ada Lovelace,ada@example.com,Analytical Engines\n\
+        Eve,eve@example.com,Analytical Engines\n";
+    let import = env
+        .start_import(ImportKind::Persons, csv, DuplicatePolicy::Update)
+        .await?;
+    let done = env.run_import(&import, Duration::from_secs(30)).await?;
+    assert_eq!(done.state, ImportState::Done, "{done:?}");
+    assert_eq!(
+        (done.done_rows, done.skipped_rows, done.failed_rows),
+        (2, 0, 0)
+    );
+    assert_eq!(searches(&env), Vec::<String>::new(), "no search was made");
+    assert_eq!(
+        names_by_email(&env, "ada@example.com")?,
+        vec!["Ada Lovelace"],
+        "Ada updated"
+    );
+    assert_eq!(env.duplicate_persons()?, 0);
+    let rows = env
+        .store
+        .import_rows(env.tenant.id, import.id, None, 0, 10)
+        .await?;
+    assert_eq!(rows[0].pipedrive_id, Some(i64::try_from(ada)?));
+    let control = env.sandbox.control();
+    let orgs = control.records(env.company, dealbridge_sandbox::EntityKind::Organization)?;
+    assert_eq!(orgs.len(), 1, "one organization for both rows: {orgs:?}");
+    let persons = env.persons()?;
+    assert!(
+        persons.iter().all(|p| p["org_id"] == orgs[0]["id"]),
+        "{persons:?}"
+    );
+
+    // A webhook found missing: Bob, in Pipedrive only, is searched and updated, not duplicated.
+    let bob = person_in_pipedrive(&env, "Bob", "bob@example.com").await?;
+    env.store
+        .set_webhook_state(env.tenant.id, WebhookState::Missing, Utc::now())
+        .await?;
+    env.sandbox.control().clear_calls();
+    let again = env
+        .start_import(
+            ImportKind::Persons,
+            "Name,Email\nRobert,bob@example.com\n",
+            DuplicatePolicy::Update,
+        )
+        .await?;
+    let done = env.run_import(&again, Duration::from_secs(30)).await?;
+    assert_eq!((done.done_rows, done.failed_rows), (1, 0), "{done:?}");
+    assert_eq!(searches(&env).len(), 1, "{:?}", searches(&env));
+    assert_eq!(names_by_email(&env, "bob@example.com")?, vec!["Robert"]);
+    let rows = env
+        .store
+        .import_rows(env.tenant.id, again.id, None, 0, 10)
+        .await?;
+    assert_eq!(rows[0].pipedrive_id, Some(i64::try_from(bob)?));
+    Ok(())
+}
+
+/// With the mirror complete, a row cut off after Pipedrive applied its organization's create
+/// (the answer lost, so the organization is not in the mirror) searches its lookups when it runs
+/// again: the organization is found, not created twice, and no person is duplicated. A person
+/// whose create was cut off is adopted and then held in the mirror.
+async fn a_row_run_again_searches_its_misses_with_a_complete_mirror(
+    env: Env,
+) -> anyhow::Result<()> {
+    mirror_complete(&env).await?;
+    let csv = "Name,Email,Organization\n\
+        Ada,ada@example.com,Analytical Engines\n\
+        Bob,bob@example.com,Analytical Engines\n";
+    let import = env
+        .start_import(ImportKind::Persons, csv, DuplicatePolicy::Skip)
+        .await?;
+    let drop_every_write = FaultSpec {
+        drop_after_write_rate: 1.0,
+        ..FaultSpec::default()
+    };
+    env.sandbox
+        .control()
+        .set_faults(Some(env.company), drop_every_write.clone());
+    let cut = env.run_import(&import, Duration::from_millis(1)).await?;
+    assert_eq!(cut.state, ImportState::Running);
+    let control = env.sandbox.control();
+    let orgs = control.records(env.company, dealbridge_sandbox::EntityKind::Organization)?;
+    assert_eq!(orgs.len(), 1, "the organization's create was applied");
+    assert_eq!(env.persons()?.len(), 0, "and nothing after it");
+
+    env.sandbox.control().clear_faults();
+    let done = env.run_import(&import, Duration::from_secs(60)).await?;
+    assert_eq!(done.state, ImportState::Done, "{done:?}");
+    assert_eq!((done.done_rows, done.failed_rows), (2, 0), "{done:?}");
+    let orgs = control.records(env.company, dealbridge_sandbox::EntityKind::Organization)?;
+    assert_eq!(orgs.len(), 1, "one organization for both rows: {orgs:?}");
+    assert_eq!(env.persons()?.len(), 2);
+    assert_eq!(env.duplicate_persons()?, 0);
+
+    // A person's create cut off the same way is adopted when the row runs again, and the mirror
+    // then holds her, so a later import's lookup finds her there without a search.
+    let cy = env
+        .start_import(
+            ImportKind::Persons,
+            "Name,Email\nCy,cy@example.com\n",
+            DuplicatePolicy::Skip,
+        )
+        .await?;
+    env.sandbox
+        .control()
+        .set_faults(Some(env.company), drop_every_write);
+    let cut = env.run_import(&cy, Duration::from_millis(1)).await?;
+    assert_eq!(cut.state, ImportState::Running);
+    env.sandbox.control().clear_faults();
+    let done = env.run_import(&cy, Duration::from_secs(60)).await?;
+    assert_eq!((done.done_rows, done.failed_rows), (1, 0), "{done:?}");
+    let held = env
+        .store
+        .find_mirror(env.tenant.id, MirrorLookup::PersonEmail("cy@example.com"))
+        .await?;
+    assert_eq!(held.len(), 1, "the adopted person is in the mirror");
+    env.sandbox.control().clear_calls();
+    let again = env
+        .start_import(
+            ImportKind::Persons,
+            "Name,Email\nCy,cy@example.com\n",
+            DuplicatePolicy::Skip,
+        )
+        .await?;
+    let done = env.run_import(&again, Duration::from_secs(30)).await?;
+    assert_eq!((done.done_rows, done.skipped_rows), (0, 1), "{done:?}");
+    assert_eq!(searches(&env), Vec::<String>::new());
+    assert_eq!(env.duplicate_persons()?, 0);
+    Ok(())
+}
+
 const URL_VAR: &str = "TEST_POSTGRES_URL";
 
 type Scenario = fn(Env) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
@@ -371,7 +712,30 @@ fn main() {
     if url.is_none() {
         eprintln!("postgres import runs SKIPPED: {URL_VAR} is not set");
     }
-    let scenarios: [(&str, Scenario); 7] = [
+    let scenarios: [(&str, Scenario); 11] = [
+        (
+            "a_row_run_again_searches_its_misses_with_a_complete_mirror",
+            |env| {
+                Box::pin(a_row_run_again_searches_its_misses_with_a_complete_mirror(
+                    env,
+                ))
+            },
+        ),
+        ("skip_with_a_complete_mirror_makes_no_search", |env| {
+            Box::pin(skip_with_a_complete_mirror_makes_no_search(env))
+        }),
+        (
+            "skip_with_the_mirror_not_known_complete_searches_a_miss",
+            |env| Box::pin(skip_with_the_mirror_not_known_complete_searches_a_miss(env)),
+        ),
+        (
+            "update_with_a_complete_mirror_updates_the_mirrored_person",
+            |env| {
+                Box::pin(update_with_a_complete_mirror_updates_the_mirrored_person(
+                    env,
+                ))
+            },
+        ),
         (
             "concurrent_creates_cut_off_are_recovered_not_repeated",
             |env| Box::pin(concurrent_creates_cut_off_are_recovered_not_repeated(env)),

@@ -22,8 +22,9 @@ use dealbridge_storage::{MirrorCoverage, WebhookState};
 pub(crate) const FRESH_CHECK: Duration = Duration::hours(1);
 
 /// Whether the mirror holds every `entity` record of the tenant whose coverage this is, at `now`.
-/// `None` (no webhook registration) is never complete.
-pub(crate) fn mirror_complete(
+/// `None` (no webhook registration) is never complete. The workflows' find-or-create and the CSV
+/// import's duplicate lookups both decide by this rule.
+pub fn mirror_complete(
     coverage: Option<&MirrorCoverage>,
     entity: PipedriveEntity,
     now: DateTime<Utc>,

@@ -20,9 +20,10 @@ use dealbridge_pipedrive::Pipedrive;
 use dealbridge_storage::Store;
 use dealbridge_tokens::TokenVault;
 
+pub use coverage::mirror_complete;
 pub use errors::job_error;
 pub use flows::{flow_kind, FLOW_TYPES, SKIPPED_SOURCE_OFF};
-pub use pipedrive_events::{register_pipedrive_events, EventProblem};
+pub use pipedrive_events::{register_pipedrive_events, remember_answer, EventProblem};
 pub use provision::{provision_job, ProvisionPayload, PROVISION_KIND};
 pub use reconcile::{reconcile_job, RECONCILE_ALL_KIND, RECONCILE_EVERY, RECONCILE_KIND};
 pub use refresh_sweep::{

@@ -15,8 +15,8 @@ use dealbridge_core::fields::FieldPurpose;
 use dealbridge_core::TenantId;
 use dealbridge_inbox::EVENT_JOB_KIND;
 use dealbridge_jobs::{JobContext, JobError, Registry};
-use dealbridge_storage::{InboxEvent, InboxState, MirrorLookup, MirrorRecord, Store};
-use serde::Deserialize;
+use dealbridge_storage::{InboxEvent, InboxState, MirrorLookup, MirrorRecord, Store, StoreResult};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -134,7 +134,7 @@ async fn apply(store: &dyn Store, event: &InboxEvent) -> Result<Applied, Failure
     }
     let record = mirror_record(store, tenant, entity, record_id, at, data)
         .await
-        .map_err(Failure::Store)?;
+        .map_err(|e| Failure::Store(store_error(e)))?;
     let written = store
         .upsert_mirror(tenant, &record)
         .await
@@ -155,7 +155,7 @@ pub(crate) async fn mirror_record(
     record_id: i64,
     at: DateTime<Utc>,
     data: &Value,
-) -> Result<MirrorRecord, JobError> {
+) -> StoreResult<MirrorRecord> {
     Ok(MirrorRecord {
         entity,
         record_id,
@@ -180,6 +180,39 @@ pub(crate) async fn mirror_record(
         changed_at: at,
         data: data.clone(),
     })
+}
+
+/// Puts a record Pipedrive answered with (a create, a read by id) into the mirror under the keys a
+/// webhook delivery or a reconcile listing of it would give, so a lookup finds it before its
+/// webhook arrives. Its `update_time` orders it among the deliveries (the webhook of the same
+/// change then finds it held); a record without an id or a time is left to them. True if written.
+pub async fn remember_answer<T: Serialize>(
+    store: &dyn Store,
+    tenant: TenantId,
+    entity: PipedriveEntity,
+    record: &T,
+) -> StoreResult<bool> {
+    let data = serde_json::to_value(record).unwrap_or_default();
+    let record_id = data.get("id").and_then(Value::as_i64);
+    let at = api_time(data.get("update_time").and_then(Value::as_str));
+    let (Some(record_id), Some(at)) = (record_id, at) else {
+        return Ok(false);
+    };
+    let record = mirror_record(store, tenant, entity, record_id, at, &data).await?;
+    store.upsert_mirror(tenant, &record).await
+}
+
+/// A time Pipedrive wrote: v2's are RFC 3339; v1's `YYYY-MM-DD HH:MM:SS` are UTC.
+pub(crate) fn api_time(value: Option<&str>) -> Option<DateTime<Utc>> {
+    let value = value?.trim();
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S")
+                .ok()
+                .map(|t| t.and_utc())
+        })
 }
 
 /// Whether the mirror already holds this record at a newer time, or (for a reconcile copy) at
@@ -257,11 +290,8 @@ async fn order_id(
     store: &dyn Store,
     tenant: TenantId,
     data: &Value,
-) -> Result<Option<String>, JobError> {
-    let fields = store
-        .provisioned_fields(tenant)
-        .await
-        .map_err(store_error)?;
+) -> StoreResult<Option<String>> {
+    let fields = store.provisioned_fields(tenant).await?;
     let Some(field) = fields
         .iter()
         .find(|f| f.purpose == FieldPurpose::DealOrderId)

@@ -272,7 +272,9 @@ impl Workflows {
                 continue;
             };
             let at = entry.event.occurred_at;
-            let mirrored = mirror_record(store, tenant_id, entity, record_id, at, data).await?;
+            let mirrored = mirror_record(store, tenant_id, entity, record_id, at, data)
+                .await
+                .map_err(store_error)?;
             store
                 .upsert_mirror(tenant_id, &mirrored)
                 .await

@@ -2,7 +2,7 @@
 //! codes, a client acting for the tenant, and the mirror, which it keeps current with what
 //! Pipedrive answers.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use dealbridge_core::event::PipedriveEntity;
 use dealbridge_core::fields::FieldPurpose;
 use dealbridge_core::outcome::{RecordKind, RecordRef};
@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::error::{FlowError, FlowResult};
 use super::journal::{Journal, Lookup};
+use crate::pipedrive_events::api_time;
 
 pub(crate) struct Flow<'a> {
     pub store: &'a dyn Store,
@@ -125,7 +126,7 @@ impl<'a> Flow<'a> {
         update_time: Option<&str>,
         record: &T,
     ) -> FlowResult<()> {
-        let (Some(changed_at), Ok(record_id)) = (parse_time(update_time), i64::try_from(id)) else {
+        let (Some(changed_at), Ok(record_id)) = (api_time(update_time), i64::try_from(id)) else {
             return Ok(());
         };
         let data = serde_json::to_value(record).unwrap_or_default();
@@ -151,19 +152,6 @@ pub(crate) struct MirrorKeys {
     pub email: Option<String>,
     pub domain: Option<String>,
     pub order_id: Option<String>,
-}
-
-/// Pipedrive's v2 times are RFC 3339; v1's `YYYY-MM-DD HH:MM:SS` are UTC.
-fn parse_time(value: Option<&str>) -> Option<DateTime<Utc>> {
-    let value = value?.trim();
-    DateTime::parse_from_rfc3339(value)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S")
-                .ok()
-                .map(|t| t.and_utc())
-        })
 }
 
 /// Keeps what a write step answered, for the mirror (the step's closure can only return the id).
@@ -200,10 +188,10 @@ mod tests {
 
     #[test]
     fn pipedrive_times_of_both_versions_parse() {
-        assert!(parse_time(Some("2026-01-05T09:00:00Z")).is_some());
-        assert!(parse_time(Some("2026-01-05 09:00:00")).is_some());
-        assert!(parse_time(Some("yesterday")).is_none());
-        assert!(parse_time(None).is_none());
+        assert!(api_time(Some("2026-01-05T09:00:00Z")).is_some());
+        assert!(api_time(Some("2026-01-05 09:00:00")).is_some());
+        assert!(api_time(Some("yesterday")).is_none());
+        assert!(api_time(None).is_none());
     }
 
     #[test]
