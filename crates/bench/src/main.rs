@@ -53,8 +53,9 @@ struct Cli {
     /// Timed requests per page in `pages` (default: 500).
     #[arg(long)]
     requests: Option<usize>,
-    /// `pipeline` with the mirror not known to be complete: every mirror miss is searched for
-    /// in Pipedrive (how the workflows run before a tenant's first full sweep).
+    /// `pipeline` and `import` with the mirror not known to be complete: every mirror miss is
+    /// searched for in Pipedrive (how the workflows and `skip`/`update` imports run before a
+    /// tenant's first full sweep).
     #[arg(long)]
     mirror_unknown: bool,
 }

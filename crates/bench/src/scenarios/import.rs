@@ -6,8 +6,11 @@
 //! the sandbox then counts persons sharing an email.
 //!
 //! `--policy create` (the default here): one `POST /api/v2/persons` per row, no search before it.
-//! `--policy skip` (the dashboard's default) adds an exact-match search per row, so the search
-//! window (10 per 2 s on every plan, three quarters of it for the bulk lane) sets its floor.
+//! `--policy skip` (the dashboard's default) looks each row's email up first. The tenant's mirror
+//! is known complete here, as after its install's first reconcile sweep (the company starts
+//! empty), so a miss is final and no search is made: the burst window sets the floor, as for
+//! `create`. With `--mirror-unknown` each lookup is an exact-match search, and the search window
+//! (10 per 2 s on every plan, three quarters of it for the bulk lane) sets the floor.
 
 use std::io::{BufWriter, Write};
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use anyhow::Context;
 use chrono::Utc;
 use dealbridge_budget::{GateConfig, LedgerGate, StoreLedger, StoreLedgerConfig};
 use dealbridge_core::audit::NewAuditEntry;
+use dealbridge_core::event::PipedriveEntity;
 use dealbridge_core::installation::NewInstallation;
 use dealbridge_core::tenant::{NewTenant, Tenant};
 use dealbridge_core::{CompanyId, UserId};
@@ -26,7 +30,9 @@ use dealbridge_import::{Mapping, Upload};
 use dealbridge_jobs::Worker;
 use dealbridge_pipedrive::{Pipedrive, PipedriveConfig};
 use dealbridge_sandbox::{AppSpec, CompanySpec, Plan, SandboxConfig, UserSpec};
-use dealbridge_storage::{DuplicatePolicy, Import, ImportKind, ImportState, Store};
+use dealbridge_storage::{
+    DuplicatePolicy, Import, ImportKind, ImportState, NewWebhookRegistration, Store, WebhookState,
+};
 use dealbridge_tokens::TokenVault;
 use dealbridge_workflows::{WebhookSetup, Workflows};
 use secrecy::SecretString;
@@ -54,6 +60,8 @@ pub(crate) struct Figures {
     pub calls_per_row: u64,
     pub tokens_per_row: u64,
     pub policy: DuplicatePolicy,
+    /// Whether the tenant's mirror was known complete (lookups by email answered by it).
+    pub mirror_complete: bool,
     pub searches_per_row: u64,
     pub calls_per_sec: f64,
     pub searches_per_sec: f64,
@@ -85,6 +93,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         store,
         options.rows,
         options.policy,
+        !options.mirror_unknown,
         SandboxPlace::ChildProcess,
     )
     .await;
@@ -116,8 +125,13 @@ fn report(f: &Figures) -> Report {
         .row(
             "policy",
             format!(
-                "{}: {} call(s) a row, {} of them searches, {} tokens",
+                "{}{}: {} call(s) a row, {} of them searches, {} tokens",
                 f.policy.as_str(),
+                match (f.policy, f.mirror_complete) {
+                    (DuplicatePolicy::Create, _) => "",
+                    (_, true) => " (mirror known complete: a lookup's miss is final)",
+                    (_, false) => " (mirror not known complete: each lookup searches)",
+                },
                 f.calls_per_row,
                 f.searches_per_row,
                 f.tokens_per_row
@@ -209,13 +223,21 @@ pub(crate) async fn measure(
     store: Arc<dyn Store>,
     rows: u64,
     policy: DuplicatePolicy,
+    mirror_complete: bool,
     place: SandboxPlace,
 ) -> anyhow::Result<Figures> {
     let kind = ImportKind::Persons;
     let headers: Vec<String> = HEADERS.iter().map(|h| (*h).to_owned()).collect();
     let fields = target_fields(kind, &[]);
     let mapping = Mapping(suggest_mapping(kind, &headers, &fields));
-    let cost = row_cost(kind, policy, &mapping);
+    let mut cost = row_cost(kind, policy, &mapping);
+    if mirror_complete && cost.searches > 0 {
+        // Every row is keyed by email, which the mirror holds: its search is never sent.
+        let search = dealbridge_pipedrive::costs::cost_of("GET", "/api/v2/persons/search");
+        cost.searches -= 1;
+        cost.calls -= 1;
+        cost.tokens -= u64::from(search.unwrap_or(0));
+    }
     let ledger_config = StoreLedgerConfig::default();
 
     // Enough seats that the bulk lane's part of the daily budget (above the priority reserve)
@@ -233,6 +255,9 @@ pub(crate) async fn measure(
 
     let file = write_persons(rows)?;
     let env = Env::start(store.clone(), seats, ledger_config, place).await?;
+    if mirror_complete {
+        env.mirror_complete().await?;
+    }
 
     let ingest_started = Instant::now();
     let upload = Upload {
@@ -274,6 +299,7 @@ pub(crate) async fn measure(
         rows,
         seats,
         policy,
+        mirror_complete,
         searches_per_row: cost.searches,
         searches_per_sec,
         calls_per_row: cost.calls,
@@ -319,6 +345,32 @@ struct Env {
 }
 
 impl Env {
+    /// Makes the tenant's mirror known complete, as it is once the install's webhooks were
+    /// checked active and its first reconcile sweep listed every kind (the company starts empty,
+    /// so the empty mirror is the whole of it).
+    async fn mirror_complete(&self) -> anyhow::Result<()> {
+        let id = self.tenant.id;
+        let registration = NewWebhookRegistration {
+            tenant_id: id,
+            path_token: "bench-import".into(),
+            username: "bench-import".into(),
+            credentials: vec![0; 16],
+        };
+        self.store
+            .ensure_webhook_registration(&registration)
+            .await?;
+        let now = Utc::now();
+        self.store
+            .set_webhook_state(id, WebhookState::Active, now)
+            .await?;
+        for entity in PipedriveEntity::ALL {
+            self.store
+                .mark_mirror_listed(id, entity.as_str(), now)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn start(
         store: Arc<dyn Store>,
         seats: u64,
@@ -505,6 +557,7 @@ mod tests {
             Arc::new(store),
             200,
             DuplicatePolicy::Create,
+            false,
             SandboxPlace::InProcess,
         )
         .await?;
@@ -519,8 +572,9 @@ mod tests {
         Ok(())
     }
 
-    /// Under `skip` every row searches first: the search window (7 of 10 per 2 s for bulk work)
-    /// sets the floor, and the rows still end as one person each.
+    /// Under `skip` with the mirror not known complete every row searches first: the search
+    /// window (7 of 10 per 2 s for bulk work) sets the floor, and the rows still end as one
+    /// person each.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn skip_searches_each_row_at_the_search_windows_pace() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
@@ -531,6 +585,7 @@ mod tests {
             Arc::new(store),
             20,
             DuplicatePolicy::Skip,
+            false,
             SandboxPlace::InProcess,
         )
         .await?;
@@ -539,6 +594,44 @@ mod tests {
         assert_eq!((f.calls_per_row, f.searches_per_row), (2, 1));
         assert!((f.searches_per_sec - 3.5).abs() < 1e-9, "{f:?}");
         assert!((f.floor_secs - 20.0 / 3.5).abs() < 1e-9, "{f:?}");
+        let search = cost("GET", "/api/v2/persons/search") + cost("POST", "/api/v2/persons");
+        assert_eq!(
+            f.tokens_spent,
+            20 * search,
+            "a search and a create a row: {f:?}"
+        );
         Ok(())
+    }
+
+    /// Under `skip` with the mirror known complete, no row searches: the rows spend a create's
+    /// tokens each, the burst window sets the floor, and each still ends as one person.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn skip_with_a_complete_mirror_sends_no_search() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("bench.sqlite").display());
+        let store = SqliteStore::connect(&url, 4).await?;
+        store.migrate().await?;
+        let f = measure(
+            Arc::new(store),
+            200,
+            DuplicatePolicy::Skip,
+            true,
+            SandboxPlace::InProcess,
+        )
+        .await?;
+        assert_eq!((f.done_rows, f.failed_rows, f.persons), (200, 0, 200));
+        assert_eq!(f.duplicates, 0);
+        assert_eq!((f.calls_per_row, f.searches_per_row), (1, 0));
+        assert!((f.floor_secs - 200.0 / 180.0).abs() < 1e-9, "{f:?}");
+        assert_eq!(
+            f.tokens_spent,
+            200 * cost("POST", "/api/v2/persons"),
+            "{f:?}"
+        );
+        Ok(())
+    }
+
+    fn cost(method: &str, path: &str) -> u64 {
+        u64::from(dealbridge_pipedrive::costs::cost_of(method, path).unwrap_or(0))
     }
 }

@@ -37,7 +37,7 @@ pub struct Options {
     pub jobs: Option<u64>,
     /// Timed requests per page in `pages` (default: 500).
     pub requests: Option<usize>,
-    /// `pipeline` with the mirror not known complete (searches on every miss).
+    /// `pipeline` and `import` with the mirror not known complete (searches on every miss).
     pub mirror_unknown: bool,
 }
 
