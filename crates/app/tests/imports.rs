@@ -9,6 +9,7 @@ mod helpers;
 use std::time::Duration;
 
 use dealbridge_app::pipedrive_setup::SANDBOX_CLIENT_ID;
+use dealbridge_core::event::PipedriveEntity;
 use dealbridge_core::tenant::NewTenant;
 use dealbridge_core::{CompanyId, TenantId, UserId};
 use dealbridge_storage::{ImportKind, NewImport};
@@ -135,28 +136,16 @@ async fn an_upload_is_mapped_checked_run_and_its_failures_downloaded() {
         "the estimate: {checked}"
     );
 
-    let started = post_form(&app, &format!("{page_path}/start"), &[("csrf", &csrf)]).await;
-    assert_eq!(started.status(), 303);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let progress = loop {
-        let progress: serde_json::Value = app
-            .get(&format!("{page_path}/progress"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        if progress["state"] == "done" || tokio::time::Instant::now() > deadline {
-            break progress;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let progress = run_to_done(&app, &page_path, &csrf).await;
     assert_eq!(progress["state"], "done", "{progress}");
     assert_eq!(
         (progress["done"].as_u64(), progress["failed"].as_u64()),
         (Some(2), Some(1))
     );
+    // Two creates at least; each row's search too unless the install's first sweep had made the
+    // mirror complete by then (the next test waits for that).
     assert!(
-        progress["tokens_spent"].as_u64().unwrap() >= 50,
+        progress["tokens_spent"].as_u64().unwrap() >= 10,
         "{progress}"
     );
 
@@ -187,6 +176,83 @@ async fn an_upload_is_mapped_checked_run_and_its_failures_downloaded() {
             .any(|e| e.action == "import.finished" && e.detail["done"] == 2),
         "{log:?}"
     );
+}
+
+/// Starts the import on `page_path` and waits until it is done; its progress.
+async fn run_to_done(app: &TestApp, page_path: &str, csrf: &str) -> serde_json::Value {
+    let started = post_form(app, &format!("{page_path}/start"), &[("csrf", csrf)]).await;
+    assert_eq!(started.status(), 303);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let progress: serde_json::Value = app
+            .get(&format!("{page_path}/progress"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if progress["state"] == "done" || tokio::time::Instant::now() > deadline {
+            return progress;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Once the install's webhook check and first reconcile sweep have made the tenant's mirror known
+/// complete, a `skip` import keyed by email is estimated both at most (a search a row) and likely
+/// (none), and runs without a search: two creates' tokens.
+#[tokio::test]
+async fn with_the_mirror_complete_a_skip_import_is_estimated_and_run_without_searches() {
+    let app = spawn_app_with_workers().await;
+    let (tenant, company) = install(&app).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let coverage = app.store.mirror_coverage(tenant).await.unwrap();
+        let now = chrono::Utc::now();
+        if dealbridge_workflows::mirror_complete(coverage.as_ref(), PipedriveEntity::Person, now) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the install never made the mirror complete: {coverage:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let csrf = csrf_in(&app.get("/dashboard/imports").await.text().await.unwrap());
+    let csv = b"Name,Email\nAda Mirror,ada@mirror.test\nBob Mirror,bob@mirror.test\n";
+    let uploaded = upload(&app, &[("csrf", &csrf), ("kind", "persons")], csv).await;
+    assert_eq!(uploaded.status(), 303, "{}", uploaded.text().await.unwrap());
+    let page_path = uploaded.headers()["location"].to_str().unwrap().to_owned();
+    let mapping = [
+        ("csrf", csrf.as_str()),
+        ("col_0", "name"),
+        ("col_1", "email"),
+        ("policy", "skip"),
+    ];
+    let checked = post_form(&app, &format!("{page_path}/mapping"), &mapping).await;
+    let checked = checked.text().await.unwrap();
+    assert!(
+        checked.contains("up to <strong>50 tokens</strong>"),
+        "{checked}"
+    );
+    assert!(
+        checked.contains("<strong>10 tokens</strong> (0 searches a row)"),
+        "the likely estimate: {checked}"
+    );
+
+    let sandbox = app.sandbox.as_ref().unwrap();
+    sandbox.control.clear_calls();
+    let progress = run_to_done(&app, &page_path, &csrf).await;
+    assert_eq!(progress["state"], "done", "{progress}");
+    assert_eq!(progress["done"].as_u64(), Some(2), "{progress}");
+    assert_eq!(progress["tokens_spent"].as_u64(), Some(10), "{progress}");
+    let searches: Vec<String> = sandbox
+        .control
+        .calls(Some(company))
+        .into_iter()
+        .filter(|c| c.path.ends_with("/search"))
+        .map(|c| c.path)
+        .collect();
+    assert_eq!(searches, Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -43,6 +43,29 @@ fn collection(kind: ImportKind) -> &'static str {
 /// look-ups of linked records (an organization by name, which is created when missing; a
 /// deal's person by email).
 pub fn row_cost(kind: ImportKind, policy: DuplicatePolicy, mapping: &Mapping) -> RowCost {
+    likely_row_cost(kind, policy, mapping, MirrorAnswers::default())
+}
+
+/// The kinds whose every record the tenant's local mirror is known to hold (see
+/// `dealbridge_workflows::mirror_complete`): a lookup of their keys is answered there, with no
+/// search.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MirrorAnswers {
+    /// Persons, by email.
+    pub persons: bool,
+    /// Organizations, by name.
+    pub organizations: bool,
+}
+
+/// What one row likely costs when the mirror answers the lookups of the keys it holds (a person's
+/// email, an organization's name): [`row_cost`] without their searches. A person row without an
+/// email is looked up by name, which the mirror does not hold, so this is no bound.
+pub fn likely_row_cost(
+    kind: ImportKind,
+    policy: DuplicatePolicy,
+    mapping: &Mapping,
+    mirror: MirrorAnswers,
+) -> RowCost {
     let mut cost = RowCost {
         tokens: 0,
         calls: 0,
@@ -50,16 +73,23 @@ pub fn row_cost(kind: ImportKind, policy: DuplicatePolicy, mapping: &Mapping) ->
     };
     let maps = |field: &str| mapping.0.values().any(|f| f == field);
     let name = collection(kind);
-    if policy != DuplicatePolicy::Create {
+    let key_in_mirror = match kind {
+        ImportKind::Persons => mirror.persons && maps("email"),
+        ImportKind::Organizations => mirror.organizations,
+        ImportKind::Deals => false,
+    };
+    if policy != DuplicatePolicy::Create && !key_in_mirror {
         cost.add("GET", &format!("/api/v2/{name}/search"));
     }
     // A create and an update cost the same; one of them runs.
     cost.add("POST", &format!("/api/v2/{name}"));
     if kind != ImportKind::Organizations && maps("org_name") {
-        cost.add("GET", "/api/v2/organizations/search");
+        if !mirror.organizations {
+            cost.add("GET", "/api/v2/organizations/search");
+        }
         cost.add("POST", "/api/v2/organizations");
     }
-    if kind == ImportKind::Deals && maps("person_email") {
+    if kind == ImportKind::Deals && maps("person_email") && !mirror.persons {
         cost.add("GET", "/api/v2/persons/search");
     }
     cost
@@ -235,6 +265,38 @@ mod tests {
             &mapping(&["title", "org_name", "person_email"]),
         );
         assert_eq!((deals.tokens, deals.searches), (20 + 5 + 20 + 5 + 20, 3));
+    }
+
+    /// The mirror answers a person's email and an organization's name, never a person's name or
+    /// a deal's title, and only for the kinds it is known to hold.
+    #[test]
+    fn a_complete_mirror_takes_the_searches_of_the_keys_it_holds() {
+        let both = MirrorAnswers {
+            persons: true,
+            organizations: true,
+        };
+        let skip = DuplicatePolicy::Skip;
+        let cost = |kind, fields: &[&str], mirror| {
+            let c = likely_row_cost(kind, skip, &mapping(fields), mirror);
+            (c.tokens, c.calls, c.searches)
+        };
+        let persons = ["name", "email", "org_name"];
+        assert_eq!(cost(ImportKind::Persons, &persons, both), (10, 2, 0));
+        let orgs_only = MirrorAnswers {
+            organizations: true,
+            ..MirrorAnswers::default()
+        };
+        assert_eq!(cost(ImportKind::Persons, &persons, orgs_only), (30, 3, 1));
+        assert_eq!(cost(ImportKind::Persons, &["name"], both), (25, 2, 1));
+        assert_eq!(cost(ImportKind::Organizations, &["name"], both), (5, 1, 0));
+        let deals = ["title", "org_name", "person_email"];
+        assert_eq!(cost(ImportKind::Deals, &deals, both), (30, 3, 1));
+        let none = MirrorAnswers::default();
+        let upper = row_cost(ImportKind::Deals, skip, &mapping(&deals));
+        assert_eq!(
+            cost(ImportKind::Deals, &deals, none),
+            (upper.tokens, upper.calls, upper.searches)
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub use chunks::{
     CHUNK_ROWS, STRANDS,
 };
 pub use control::{ControlError, DryRun, Progress};
-pub use estimate::{estimate, row_cost, Estimate, EstimateError, Pace};
+pub use estimate::{
+    estimate, likely_row_cost, row_cost, Estimate, EstimateError, MirrorAnswers, Pace,
+};
 pub use failed_csv::{escape_formula, write_failed_rows};
 pub use fields::{suggest_mapping, target_fields, CustomField, TargetField};
 pub use ingest::{ingest_file, IngestError, Upload};

@@ -144,7 +144,10 @@ async fn render(
         ImportState::Validated | ImportState::Running | ImportState::Paused
     ) {
         match service::estimate_for(state, user, import).await {
-            Ok(estimate) => context.insert("estimate", &estimate),
+            Ok((estimate, likely)) => {
+                context.insert("estimate", &estimate);
+                context.insert("likely", &likely);
+            }
             Err(why) => context.insert("estimate_note", &why),
         }
     }

@@ -8,11 +8,12 @@ use std::io::Write;
 use super::pipedrive_access::workflows;
 use actix_multipart::Multipart;
 use chrono::Utc;
+use dealbridge_core::event::PipedriveEntity;
 use dealbridge_core::TenantId;
 use dealbridge_import::control::{self, ControlError};
 use dealbridge_import::{
-    estimate, ingest_file, row_cost, target_fields, CustomField, Estimate, FileError, IngestError,
-    Mapping, Pace, TargetField, Upload,
+    estimate, ingest_file, likely_row_cost, row_cost, target_fields, CustomField, Estimate,
+    FileError, IngestError, Mapping, MirrorAnswers, Pace, TargetField, Upload,
 };
 use dealbridge_pipedrive::ledger::LedgerConfig;
 use dealbridge_pipedrive::Lane;
@@ -172,12 +173,13 @@ pub async fn fields(
     }
 }
 
-/// The import's estimate from the company's budget today, or why there is none.
+/// The import's estimates from the company's budget today: at most, and (when the tenant's mirror
+/// answers some of its lookups, so fewer searches are likely) the likely one; or why there is none.
 pub async fn estimate_for(
     state: &AppState,
     user: &DashboardUser,
     import: &Import,
-) -> Result<Estimate, String> {
+) -> Result<(Estimate, Option<Estimate>), String> {
     let company =
         u64::try_from(user.tenant.company_id.get()).map_err(|_| "bad company id".to_owned())?;
     let status = state
@@ -189,7 +191,24 @@ pub async fn estimate_for(
     let mapping = Mapping::from_json(&import.mapping);
     let cost = row_cost(import.kind, import.policy, &mapping);
     let pace = Pace::new(status, &LedgerConfig::default());
-    estimate(import.pending_rows(), cost, &pace, Utc::now()).map_err(|e| e.to_string())
+    let (rows, now) = (import.pending_rows(), Utc::now());
+    let most = estimate(rows, cost, &pace, now).map_err(|e| e.to_string())?;
+    // The lookups the mirror answers need no search; without its coverage, assume none does.
+    let coverage = state.store.mirror_coverage(user.tenant.id).await.ok();
+    let complete = |entity| {
+        let coverage = coverage.as_ref().and_then(Option::as_ref);
+        dealbridge_workflows::mirror_complete(coverage, entity, now)
+    };
+    let mirror = MirrorAnswers {
+        persons: complete(PipedriveEntity::Person),
+        organizations: complete(PipedriveEntity::Organization),
+    };
+    let likely = likely_row_cost(import.kind, import.policy, &mapping, mirror);
+    if likely == cost {
+        return Ok((most, None));
+    }
+    let likely = estimate(rows, likely, &pace, now).map_err(|e| e.to_string())?;
+    Ok((most, Some(likely)))
 }
 
 pub async fn load(state: &AppState, tenant_id: TenantId, id: &str) -> Result<Import, AppError> {
