@@ -51,15 +51,17 @@ pub fn row_cost(kind: ImportKind, policy: DuplicatePolicy, mapping: &Mapping) ->
 /// search.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MirrorAnswers {
-    /// Persons, by email.
+    /// Persons, by email or name.
     pub persons: bool,
     /// Organizations, by name.
     pub organizations: bool,
+    /// Deals, by title.
+    pub deals: bool,
 }
 
-/// What one row likely costs when the mirror answers the lookups of the keys it holds (a person's
-/// email, an organization's name): [`row_cost`] without their searches. A person row without an
-/// email is looked up by name, which the mirror does not hold, so this is no bound.
+/// What one row likely costs when the mirror answers its lookups: [`row_cost`] without the
+/// searches of the kinds the mirror is known complete for. A row's lookups can still be searched
+/// (a name with letters beyond ASCII, a row run again), so this is no bound.
 pub fn likely_row_cost(
     kind: ImportKind,
     policy: DuplicatePolicy,
@@ -74,9 +76,9 @@ pub fn likely_row_cost(
     let maps = |field: &str| mapping.0.values().any(|f| f == field);
     let name = collection(kind);
     let key_in_mirror = match kind {
-        ImportKind::Persons => mirror.persons && maps("email"),
+        ImportKind::Persons => mirror.persons,
         ImportKind::Organizations => mirror.organizations,
-        ImportKind::Deals => false,
+        ImportKind::Deals => mirror.deals,
     };
     if policy != DuplicatePolicy::Create && !key_in_mirror {
         cost.add("GET", &format!("/api/v2/{name}/search"));
@@ -267,13 +269,13 @@ mod tests {
         assert_eq!((deals.tokens, deals.searches), (20 + 5 + 20 + 5 + 20, 3));
     }
 
-    /// The mirror answers a person's email and an organization's name, never a person's name or
-    /// a deal's title, and only for the kinds it is known to hold.
+    /// The mirror answers the lookups of the kinds it is known to hold, and only those.
     #[test]
-    fn a_complete_mirror_takes_the_searches_of_the_keys_it_holds() {
-        let both = MirrorAnswers {
+    fn a_complete_mirror_takes_the_searches_of_the_kinds_it_holds() {
+        let all = MirrorAnswers {
             persons: true,
             organizations: true,
+            deals: true,
         };
         let skip = DuplicatePolicy::Skip;
         let cost = |kind, fields: &[&str], mirror| {
@@ -281,16 +283,21 @@ mod tests {
             (c.tokens, c.calls, c.searches)
         };
         let persons = ["name", "email", "org_name"];
-        assert_eq!(cost(ImportKind::Persons, &persons, both), (10, 2, 0));
+        assert_eq!(cost(ImportKind::Persons, &persons, all), (10, 2, 0));
         let orgs_only = MirrorAnswers {
             organizations: true,
             ..MirrorAnswers::default()
         };
         assert_eq!(cost(ImportKind::Persons, &persons, orgs_only), (30, 3, 1));
-        assert_eq!(cost(ImportKind::Persons, &["name"], both), (25, 2, 1));
-        assert_eq!(cost(ImportKind::Organizations, &["name"], both), (5, 1, 0));
+        assert_eq!(cost(ImportKind::Persons, &["name"], all), (5, 1, 0));
+        assert_eq!(cost(ImportKind::Organizations, &["name"], all), (5, 1, 0));
         let deals = ["title", "org_name", "person_email"];
-        assert_eq!(cost(ImportKind::Deals, &deals, both), (30, 3, 1));
+        assert_eq!(cost(ImportKind::Deals, &deals, all), (10, 2, 0));
+        let no_deals = MirrorAnswers {
+            deals: false,
+            ..all
+        };
+        assert_eq!(cost(ImportKind::Deals, &deals, no_deals), (30, 3, 1));
         let none = MirrorAnswers::default();
         let upper = row_cost(ImportKind::Deals, skip, &mapping(&deals));
         assert_eq!(

@@ -1,8 +1,8 @@
 //! The Pipedrive side of one row: finding records by a row's key, resolving linked records (an
 //! organization by name, a person by email), and the bodies of the create and update calls.
 //!
-//! Persons by email and organizations by name are asked of the tenant's local mirror first (no
-//! tokens). A hit gives the ids; a miss is final (no search) only when the mirror is known to hold
+//! Every key is asked of the tenant's local mirror first (no tokens): a person's email (else her
+//! name), an organization's name, a deal's title. A hit gives the ids; a miss is final (no search) only when the mirror is known to hold
 //! every record of the kind (the workflows' rule, `dealbridge_workflows::mirror_complete`) and the
 //! row is on its first attempt; otherwise Pipedrive's exact search is made as before. Records the
 //! import creates are written to the mirror at once, so a later row finds them before their
@@ -89,15 +89,11 @@ impl Mirror<'_> {
         key: &str,
         lookup: Lookup,
     ) -> Result<Option<Vec<u64>>, StoreError> {
-        let (query, entity) = match kind {
-            ImportKind::Persons if key.contains('@') => {
-                (MirrorLookup::PersonEmail(key), PipedriveEntity::Person)
-            }
-            ImportKind::Organizations => (
-                MirrorLookup::OrganizationName(key),
-                PipedriveEntity::Organization,
-            ),
-            ImportKind::Persons | ImportKind::Deals => return Ok(None),
+        let entity = entity_of(kind);
+        let by_email = kind == ImportKind::Persons && key.contains('@');
+        let query = match by_email {
+            true => MirrorLookup::PersonEmail(key),
+            false => MirrorLookup::Name(entity, key),
         };
         let found = self.store.find_mirror(self.tenant, query).await?;
         let mut ids: Vec<u64> = found
@@ -112,7 +108,7 @@ impl Mirror<'_> {
         }
         // The store compares names with SQL `lower()`, which folds only ASCII letters on some
         // backends: a name with other letters may be held under another case, so it is searched.
-        let comparable = kind != ImportKind::Organizations || key.is_ascii();
+        let comparable = by_email || key.is_ascii();
         let last_word = lookup == Lookup::First && comparable && self.complete(entity);
         Ok(last_word.then(Vec::new))
     }
@@ -131,8 +127,7 @@ impl Mirror<'_> {
 }
 
 impl Mirror<'_> {
-    /// Makes sure the mirror holds record `id` of `kind` (persons and organizations; others are
-    /// not looked up there), found by a row run again: it may be the one this row created before
+    /// Makes sure the mirror holds record `id` of `kind`, found by a row run again: it may be the one this row created before
     /// it was cut off (the answer lost, so never written to the mirror), and a later lookup that
     /// trusts a complete mirror's miss must find it there rather than create another. One GET by
     /// id, only when the mirror lacks it.
@@ -143,11 +138,7 @@ impl Mirror<'_> {
         id: u64,
         spent: &mut Spent,
     ) -> Result<(), RowError> {
-        let entity = match kind {
-            ImportKind::Persons => PipedriveEntity::Person,
-            ImportKind::Organizations => PipedriveEntity::Organization,
-            ImportKind::Deals => return Ok(()),
-        };
+        let entity = entity_of(kind);
         let record_id = i64::try_from(id).unwrap_or(i64::MAX);
         let held = MirrorLookup::Id(entity, record_id);
         if !self.store.find_mirror(self.tenant, held).await?.is_empty() {
@@ -155,25 +146,40 @@ impl Mirror<'_> {
         }
         spent.add("GET", &format!("/api/v2/{}/{{id}}", collection(kind)));
         let pipedrive = RowError::Pipedrive;
-        if kind == ImportKind::Persons {
-            let person = client.persons().get(id).await.map_err(pipedrive)?;
-            self.remember(entity, &person).await?;
-        } else {
-            let org = client.organizations().get(id).await.map_err(pipedrive)?;
-            self.remember(entity, &org).await?;
+        match kind {
+            ImportKind::Persons => {
+                let person = client.persons().get(id).await.map_err(pipedrive)?;
+                self.remember(entity, &person).await?;
+            }
+            ImportKind::Organizations => {
+                let org = client.organizations().get(id).await.map_err(pipedrive)?;
+                self.remember(entity, &org).await?;
+            }
+            ImportKind::Deals => {
+                let deal = client.deals().get(id).await.map_err(pipedrive)?;
+                self.remember(entity, &deal).await?;
+            }
         }
         Ok(())
     }
 }
 
 /// Whether a mirror record is exactly `key`, as [`hit_matches`] judges a search hit (the mirror
-/// holds a person's primary email only).
+/// holds a person's primary email only; its `name` is a deal's title).
 fn record_matches(kind: ImportKind, key: &str, record: &MirrorRecord) -> bool {
     let same = |v: &Option<String>| v.as_deref().is_some_and(|v| v.trim().to_lowercase() == key);
     match kind {
-        ImportKind::Persons => same(&record.email),
-        ImportKind::Organizations => same(&record.name),
-        ImportKind::Deals => false,
+        ImportKind::Persons if key.contains('@') => same(&record.email),
+        ImportKind::Persons | ImportKind::Organizations | ImportKind::Deals => same(&record.name),
+    }
+}
+
+/// The mirror's kind of an import's records.
+fn entity_of(kind: ImportKind) -> PipedriveEntity {
+    match kind {
+        ImportKind::Persons => PipedriveEntity::Person,
+        ImportKind::Organizations => PipedriveEntity::Organization,
+        ImportKind::Deals => PipedriveEntity::Deal,
     }
 }
 
@@ -361,7 +367,9 @@ pub async fn create(
                     ..patch
                 },
             };
-            Ok(client.deals().create(&new).await.map_err(pipedrive)?.id)
+            let made = client.deals().create(&new).await.map_err(pipedrive)?;
+            mirror.remember(PipedriveEntity::Deal, &made).await?;
+            Ok(made.id)
         }
     }
 }

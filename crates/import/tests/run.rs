@@ -404,6 +404,66 @@ async fn mirror_person(env: &Env, id: u64, name: &str, email: &str) -> anyhow::R
     Ok(())
 }
 
+/// Puts a record of `entity` named `name` (a deal's title) into the tenant's mirror, as a webhook
+/// would.
+async fn mirror_named(
+    env: &Env,
+    entity: PipedriveEntity,
+    id: i64,
+    name: &str,
+) -> anyhow::Result<()> {
+    let record = MirrorRecord {
+        entity,
+        record_id: id,
+        name: Some(name.into()),
+        email: None,
+        domain: None,
+        order_id: None,
+        changed_at: Utc::now(),
+        data: serde_json::json!({ "id": id }),
+    };
+    env.store.upsert_mirror(env.tenant.id, &record).await?;
+    Ok(())
+}
+
+/// With the mirror complete, a person keyed by name and a deal keyed by title are answered there
+/// too: the mirrored ones (any case) are skipped with their ids, the others created, and no
+/// search is made for either kind.
+async fn names_and_titles_are_answered_by_a_complete_mirror(env: Env) -> anyhow::Result<()> {
+    mirror_complete(&env).await?;
+    mirror_named(&env, PipedriveEntity::Person, 9001, "Grace Hopper").await?;
+    mirror_named(&env, PipedriveEntity::Deal, 9002, "Big Renewal").await?;
+    env.sandbox.control().clear_calls();
+    for (kind, csv, mirrored) in [
+        (
+            ImportKind::Persons,
+            "Name\nGRACE HOPPER\nAlan Turing\n",
+            9001,
+        ),
+        (
+            ImportKind::Deals,
+            "Deal name\nbig renewal\nFresh Deal\n",
+            9002,
+        ),
+    ] {
+        let import = env.start_import(kind, csv, DuplicatePolicy::Skip).await?;
+        let done = env.run_import(&import, Duration::from_secs(30)).await?;
+        assert_eq!(
+            (done.done_rows, done.skipped_rows, done.failed_rows),
+            (1, 1, 0),
+            "{done:?}"
+        );
+        let rows = env
+            .store
+            .import_rows(env.tenant.id, import.id, None, 0, 10)
+            .await?;
+        assert_eq!(rows[0].state, RowState::Skipped, "{rows:?}");
+        assert_eq!(rows[0].pipedrive_id, Some(mirrored), "{rows:?}");
+    }
+    assert_eq!(searches(&env), Vec::<String>::new(), "no search was made");
+    Ok(())
+}
+
 /// A person created in Pipedrive (not in the mirror); its id.
 async fn person_in_pipedrive(env: &Env, name: &str, email: &str) -> anyhow::Result<u64> {
     let client = env
@@ -712,7 +772,11 @@ fn main() {
     if url.is_none() {
         eprintln!("postgres import runs SKIPPED: {URL_VAR} is not set");
     }
-    let scenarios: [(&str, Scenario); 11] = [
+    let scenarios: [(&str, Scenario); 12] = [
+        (
+            "names_and_titles_are_answered_by_a_complete_mirror",
+            |env| Box::pin(names_and_titles_are_answered_by_a_complete_mirror(env)),
+        ),
         (
             "a_row_run_again_searches_its_misses_with_a_complete_mirror",
             |env| {

@@ -31,7 +31,8 @@ pub struct MirrorRecord {
 pub enum MirrorLookup<'a> {
     Id(PipedriveEntity, i64),
     PersonEmail(&'a str),
-    OrganizationName(&'a str),
+    /// A person's or an organization's name, a deal's title; any case.
+    Name(PipedriveEntity, &'a str),
     OrganizationDomain(&'a str),
     DealOrderId(&'a str),
 }

@@ -191,7 +191,11 @@ async fn an_install_registers_its_webhooks_once_and_changes_reach_the_mirror() -
         by_domain.iter().map(|r| r.record_id).collect::<Vec<_>>(),
         vec![org]
     );
-    let by_name = found(MirrorLookup::OrganizationName("acme gmbh")).await?;
+    let by_name = found(MirrorLookup::Name(
+        PipedriveEntity::Organization,
+        "acme gmbh",
+    ))
+    .await?;
     assert_eq!(by_name.len(), 1, "organization by name");
     let deal_id = i64::try_from(deal)?;
     let held = found(MirrorLookup::Id(PipedriveEntity::Deal, deal_id)).await?;

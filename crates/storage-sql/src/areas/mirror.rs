@@ -101,11 +101,9 @@ impl<B: Backend> PipedriveMirror for SqlStore<B> {
                 PipedriveEntity::Person,
                 email.trim().to_lowercase(),
             ),
-            MirrorLookup::OrganizationName(name) => (
-                "lower(name) = $3",
-                PipedriveEntity::Organization,
-                name.trim().to_lowercase(),
-            ),
+            MirrorLookup::Name(entity, name) => {
+                ("lower(name) = $3", entity, name.trim().to_lowercase())
+            }
             MirrorLookup::OrganizationDomain(domain) => (
                 "domain = $3",
                 PipedriveEntity::Organization,

@@ -267,9 +267,34 @@ fn records_are_found_by_their_keys_per_tenant(store: Arc<dyn Store>) -> CheckFut
             .await?;
         ensure_eq!(ids(by_email), vec![1], "person by email, any case");
         let by_name = store
-            .find_mirror(tenant, MirrorLookup::OrganizationName("acme gmbh"))
+            .find_mirror(
+                tenant,
+                MirrorLookup::Name(PipedriveEntity::Organization, "acme gmbh"),
+            )
             .await?;
         ensure_eq!(ids(by_name), vec![2], "organization by name");
+        let person_by_name = store
+            .find_mirror(
+                tenant,
+                MirrorLookup::Name(PipedriveEntity::Person, "name 1"),
+            )
+            .await?;
+        ensure_eq!(ids(person_by_name), vec![1], "person by name, any case");
+        let by_title = store
+            .find_mirror(tenant, MirrorLookup::Name(PipedriveEntity::Deal, " NAME 3"))
+            .await?;
+        ensure_eq!(ids(by_title), vec![3], "deal by title");
+        let other_kind = store
+            .find_mirror(
+                tenant,
+                MirrorLookup::Name(PipedriveEntity::Organization, "name 1"),
+            )
+            .await?;
+        ensure_eq!(
+            ids(other_kind),
+            Vec::<i64>::new(),
+            "a name is looked up in its kind"
+        );
         let by_domain = store
             .find_mirror(tenant, MirrorLookup::OrganizationDomain("ACME.example"))
             .await?;

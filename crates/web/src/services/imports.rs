@@ -202,6 +202,7 @@ pub async fn estimate_for(
     let mirror = MirrorAnswers {
         persons: complete(PipedriveEntity::Person),
         organizations: complete(PipedriveEntity::Organization),
+        deals: complete(PipedriveEntity::Deal),
     };
     let likely = likely_row_cost(import.kind, import.policy, &mapping, mirror);
     if likely == cost {

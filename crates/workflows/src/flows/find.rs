@@ -65,7 +65,7 @@ pub(crate) async fn organization(flow: &mut Flow<'_>, key: &OrgKey) -> FlowResul
     }
     if found.is_none() {
         found = flow
-            .mirrored(MirrorLookup::OrganizationName(&key.name))
+            .mirrored(MirrorLookup::Name(PipedriveEntity::Organization, &key.name))
             .await?;
     }
     if let Some(id) = found {

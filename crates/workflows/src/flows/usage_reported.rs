@@ -113,7 +113,7 @@ async fn matching_record(flow: &Flow<'_>, account: &str) -> FlowResult<NoteOn> {
     }
     for lookup in [
         MirrorLookup::OrganizationDomain(account),
-        MirrorLookup::OrganizationName(account),
+        MirrorLookup::Name(PipedriveEntity::Organization, account),
     ] {
         if let Some(id) = flow.mirrored(lookup).await? {
             return Ok(NoteOn::Organization(id));
