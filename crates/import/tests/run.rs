@@ -59,10 +59,9 @@ async fn skip_leaves_existing_records_and_duplicates_in_the_file_alone(
     env: Env,
 ) -> anyhow::Result<()> {
     with_ada(&env).await?;
-    let import = env
-        .start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Skip)
+    let (import, done) = env
+        .import_to_end(ImportKind::Persons, PEOPLE, DuplicatePolicy::Skip)
         .await?;
-    let done = env.run_import(&import, Duration::from_secs(30)).await?;
     assert_eq!(done.state, ImportState::Done);
     assert_eq!(
         (done.done_rows, done.skipped_rows, done.failed_rows),
@@ -114,10 +113,9 @@ async fn skip_leaves_existing_records_and_duplicates_in_the_file_alone(
 
 async fn update_writes_the_rows_values_over_the_record_found(env: Env) -> anyhow::Result<()> {
     let ada = with_ada(&env).await?;
-    let import = env
-        .start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Update)
+    let (import, done) = env
+        .import_to_end(ImportKind::Persons, PEOPLE, DuplicatePolicy::Update)
         .await?;
-    let done = env.run_import(&import, Duration::from_secs(30)).await?;
     assert_eq!(
         (done.done_rows, done.skipped_rows, done.failed_rows),
         (3, 0, 1)
@@ -147,10 +145,9 @@ async fn update_writes_the_rows_values_over_the_record_found(env: Env) -> anyhow
 
 async fn create_makes_a_record_for_every_valid_row(env: Env) -> anyhow::Result<()> {
     with_ada(&env).await?;
-    let import = env
-        .start_import(ImportKind::Persons, PEOPLE, DuplicatePolicy::Create)
+    let (_, done) = env
+        .import_to_end(ImportKind::Persons, PEOPLE, DuplicatePolicy::Create)
         .await?;
-    let done = env.run_import(&import, Duration::from_secs(30)).await?;
     assert_eq!(
         (done.done_rows, done.skipped_rows, done.failed_rows),
         (3, 0, 1)
@@ -340,10 +337,9 @@ async fn deals_link_their_person_and_organization(env: Env) -> anyhow::Result<()
         Renewal 2027,1200.50,eur,ada@example.com,Analytical Engines\n\
         Upsell,300,EUR,nobody@example.com,Analytical Engines\n\
         Broken,12k,EUR,,\n";
-    let import = env
-        .start_import(ImportKind::Deals, csv, DuplicatePolicy::Skip)
+    let (_, done) = env
+        .import_to_end(ImportKind::Deals, csv, DuplicatePolicy::Skip)
         .await?;
-    let done = env.run_import(&import, Duration::from_secs(30)).await?;
     assert_eq!((done.done_rows, done.failed_rows), (2, 1), "{done:?}");
     let control = env.sandbox.control();
     let orgs = control.records(env.company, dealbridge_sandbox::EntityKind::Organization)?;
@@ -446,17 +442,13 @@ async fn names_and_titles_are_answered_by_a_complete_mirror(env: Env) -> anyhow:
             9002,
         ),
     ] {
-        let import = env.start_import(kind, csv, DuplicatePolicy::Skip).await?;
-        let done = env.run_import(&import, Duration::from_secs(30)).await?;
+        let (import, done) = env.import_to_end(kind, csv, DuplicatePolicy::Skip).await?;
         assert_eq!(
             (done.done_rows, done.skipped_rows, done.failed_rows),
             (1, 1, 0),
             "{done:?}"
         );
-        let rows = env
-            .store
-            .import_rows(env.tenant.id, import.id, None, 0, 10)
-            .await?;
+        let rows = env.rows(&import).await?;
         assert_eq!(rows[0].state, RowState::Skipped, "{rows:?}");
         assert_eq!(rows[0].pipedrive_id, Some(mirrored), "{rows:?}");
     }
@@ -507,10 +499,9 @@ async fn skip_with_a_complete_mirror_makes_no_search(env: Env) -> anyhow::Result
     mirror_complete(&env).await?;
     env.sandbox.control().clear_calls();
     let csv = "Name,Email\nAda Lovelace,ADA@example.com \nEve,eve@example.com\n";
-    let import = env
-        .start_import(ImportKind::Persons, csv, DuplicatePolicy::Skip)
+    let (import, done) = env
+        .import_to_end(ImportKind::Persons, csv, DuplicatePolicy::Skip)
         .await?;
-    let done = env.run_import(&import, Duration::from_secs(30)).await?;
     assert_eq!(done.state, ImportState::Done, "{done:?}");
     assert_eq!(
         (done.done_rows, done.skipped_rows, done.failed_rows),
@@ -519,10 +510,7 @@ async fn skip_with_a_complete_mirror_makes_no_search(env: Env) -> anyhow::Result
     assert_eq!(searches(&env), Vec::<String>::new(), "no search was made");
     assert_eq!(names_by_email(&env, "ada@example.com")?, vec!["Ada"]);
     assert_eq!(names_by_email(&env, "eve@example.com")?, vec!["Eve"]);
-    let rows = env
-        .store
-        .import_rows(env.tenant.id, import.id, None, 0, 10)
-        .await?;
+    let rows = env.rows(&import).await?;
     assert_eq!(rows[0].state, RowState::Skipped, "{rows:?}");
     assert_eq!(rows[0].pipedrive_id, Some(i64::try_from(ada)?));
     assert!(
@@ -556,21 +544,17 @@ async fn skip_with_a_complete_mirror_makes_no_search(env: Env) -> anyhow::Result
             .await?;
     }
     env.sandbox.control().clear_calls();
-    let again = env
-        .start_import(
+    let (again, done) = env
+        .import_to_end(
             ImportKind::Persons,
             "Name,Email\nRobert,bob@example.com\n",
             DuplicatePolicy::Skip,
         )
         .await?;
-    let done = env.run_import(&again, Duration::from_secs(30)).await?;
     assert_eq!((done.done_rows, done.skipped_rows), (0, 1), "{done:?}");
     assert_eq!(searches(&env).len(), 1, "{:?}", searches(&env));
     assert_eq!(names_by_email(&env, "bob@example.com")?, vec!["Bob"]);
-    let rows = env
-        .store
-        .import_rows(env.tenant.id, again.id, None, 0, 10)
-        .await?;
+    let rows = env.rows(&again).await?;
     assert_eq!(rows[0].pipedrive_id, Some(i64::try_from(bob)?));
     Ok(())
 }
@@ -589,10 +573,9 @@ async fn skip_with_the_mirror_not_known_complete_searches_a_miss(env: Env) -> an
     env.sandbox.control().clear_calls();
     let csv =
         "Name,Email\nAda Lovelace,ada@example.com\nRobert,bob@example.com\nEve,eve@example.com\n";
-    let import = env
-        .start_import(ImportKind::Persons, csv, DuplicatePolicy::Skip)
+    let (import, done) = env
+        .import_to_end(ImportKind::Persons, csv, DuplicatePolicy::Skip)
         .await?;
-    let done = env.run_import(&import, Duration::from_secs(30)).await?;
     assert_eq!(done.state, ImportState::Done, "{done:?}");
     assert_eq!(
         (done.done_rows, done.skipped_rows, done.failed_rows),
@@ -606,10 +589,7 @@ async fn skip_with_the_mirror_not_known_complete_searches_a_miss(env: Env) -> an
     );
     assert_eq!(names_by_email(&env, "bob@example.com")?, vec!["Bob"]);
     assert_eq!(env.duplicate_persons()?, 0);
-    let rows = env
-        .store
-        .import_rows(env.tenant.id, import.id, None, 0, 10)
-        .await?;
+    let rows = env.rows(&import).await?;
     assert_eq!(rows[0].pipedrive_id, Some(i64::try_from(ada)?));
     assert_eq!(rows[1].pipedrive_id, Some(i64::try_from(bob)?));
     assert_eq!(
@@ -631,10 +611,9 @@ async fn update_with_a_complete_mirror_updates_the_mirrored_person(env: Env) -> 
     let csv = "Name,Email,Organization\n\
         Ada Lovelace,ada@example.com,Analytical Engines\n\
         Eve,eve@example.com,Analytical Engines\n";
-    let import = env
-        .start_import(ImportKind::Persons, csv, DuplicatePolicy::Update)
+    let (import, done) = env
+        .import_to_end(ImportKind::Persons, csv, DuplicatePolicy::Update)
         .await?;
-    let done = env.run_import(&import, Duration::from_secs(30)).await?;
     assert_eq!(done.state, ImportState::Done, "{done:?}");
     assert_eq!(
         (done.done_rows, done.skipped_rows, done.failed_rows),
@@ -647,10 +626,7 @@ async fn update_with_a_complete_mirror_updates_the_mirrored_person(env: Env) -> 
         "Ada updated"
     );
     assert_eq!(env.duplicate_persons()?, 0);
-    let rows = env
-        .store
-        .import_rows(env.tenant.id, import.id, None, 0, 10)
-        .await?;
+    let rows = env.rows(&import).await?;
     assert_eq!(rows[0].pipedrive_id, Some(i64::try_from(ada)?));
     let control = env.sandbox.control();
     let orgs = control.records(env.company, dealbridge_sandbox::EntityKind::Organization)?;
@@ -667,21 +643,17 @@ async fn update_with_a_complete_mirror_updates_the_mirrored_person(env: Env) -> 
         .set_webhook_state(env.tenant.id, WebhookState::Missing, Utc::now())
         .await?;
     env.sandbox.control().clear_calls();
-    let again = env
-        .start_import(
+    let (again, done) = env
+        .import_to_end(
             ImportKind::Persons,
             "Name,Email\nRobert,bob@example.com\n",
             DuplicatePolicy::Update,
         )
         .await?;
-    let done = env.run_import(&again, Duration::from_secs(30)).await?;
     assert_eq!((done.done_rows, done.failed_rows), (1, 0), "{done:?}");
     assert_eq!(searches(&env).len(), 1, "{:?}", searches(&env));
     assert_eq!(names_by_email(&env, "bob@example.com")?, vec!["Robert"]);
-    let rows = env
-        .store
-        .import_rows(env.tenant.id, again.id, None, 0, 10)
-        .await?;
+    let rows = env.rows(&again).await?;
     assert_eq!(rows[0].pipedrive_id, Some(i64::try_from(bob)?));
     Ok(())
 }
@@ -746,14 +718,13 @@ async fn a_row_run_again_searches_its_misses_with_a_complete_mirror(
         .await?;
     assert_eq!(held.len(), 1, "the adopted person is in the mirror");
     env.sandbox.control().clear_calls();
-    let again = env
-        .start_import(
+    let (_, done) = env
+        .import_to_end(
             ImportKind::Persons,
             "Name,Email\nCy,cy@example.com\n",
             DuplicatePolicy::Skip,
         )
         .await?;
-    let done = env.run_import(&again, Duration::from_secs(30)).await?;
     assert_eq!((done.done_rows, done.skipped_rows), (0, 1), "{done:?}");
     assert_eq!(searches(&env), Vec::<String>::new());
     assert_eq!(env.duplicate_persons()?, 0);

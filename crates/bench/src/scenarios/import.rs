@@ -549,20 +549,7 @@ mod tests {
     /// and the floor is the one the burst window sets.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_hundred_persons_are_imported_once_each() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let url = format!("sqlite://{}", dir.path().join("bench.sqlite").display());
-        let store = SqliteStore::connect(&url, 4).await?;
-        store.migrate().await?;
-        let f = measure(
-            Arc::new(store),
-            200,
-            DuplicatePolicy::Create,
-            false,
-            SandboxPlace::InProcess,
-        )
-        .await?;
-        assert_eq!((f.done_rows, f.failed_rows, f.persons), (200, 0, 200));
-        assert_eq!(f.duplicates, 0);
+        let f = on_sqlite(200, DuplicatePolicy::Create, false).await?;
         assert_eq!(f.calls_per_row, 1, "create: one POST a row, no search");
         // 480 calls per 2 s, three quarters of it for the bulk lane: 180 calls/s.
         assert!((f.calls_per_sec - 180.0).abs() < 1e-9, "{f:?}");
@@ -577,20 +564,7 @@ mod tests {
     /// person each.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn skip_searches_each_row_at_the_search_windows_pace() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let url = format!("sqlite://{}", dir.path().join("bench.sqlite").display());
-        let store = SqliteStore::connect(&url, 4).await?;
-        store.migrate().await?;
-        let f = measure(
-            Arc::new(store),
-            20,
-            DuplicatePolicy::Skip,
-            false,
-            SandboxPlace::InProcess,
-        )
-        .await?;
-        assert_eq!((f.done_rows, f.failed_rows, f.persons), (20, 0, 20));
-        assert_eq!(f.duplicates, 0);
+        let f = on_sqlite(20, DuplicatePolicy::Skip, false).await?;
         assert_eq!((f.calls_per_row, f.searches_per_row), (2, 1));
         assert!((f.searches_per_sec - 3.5).abs() < 1e-9, "{f:?}");
         assert!((f.floor_secs - 20.0 / 3.5).abs() < 1e-9, "{f:?}");
@@ -607,20 +581,7 @@ mod tests {
     /// tokens each, the burst window sets the floor, and each still ends as one person.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn skip_with_a_complete_mirror_sends_no_search() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let url = format!("sqlite://{}", dir.path().join("bench.sqlite").display());
-        let store = SqliteStore::connect(&url, 4).await?;
-        store.migrate().await?;
-        let f = measure(
-            Arc::new(store),
-            200,
-            DuplicatePolicy::Skip,
-            true,
-            SandboxPlace::InProcess,
-        )
-        .await?;
-        assert_eq!((f.done_rows, f.failed_rows, f.persons), (200, 0, 200));
-        assert_eq!(f.duplicates, 0);
+        let f = on_sqlite(200, DuplicatePolicy::Skip, true).await?;
         assert_eq!((f.calls_per_row, f.searches_per_row), (1, 0));
         assert!((f.floor_secs - 200.0 / 180.0).abs() < 1e-9, "{f:?}");
         assert_eq!(
@@ -629,6 +590,27 @@ mod tests {
             "{f:?}"
         );
         Ok(())
+    }
+
+    /// The scenario on a fresh SQLite file with the sandbox in process; every row must have
+    /// become exactly one person.
+    async fn on_sqlite(
+        rows: u64,
+        policy: DuplicatePolicy,
+        mirror_complete: bool,
+    ) -> anyhow::Result<Figures> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("bench.sqlite").display());
+        let store = SqliteStore::connect(&url, 4).await?;
+        store.migrate().await?;
+        let place = SandboxPlace::InProcess;
+        let f = measure(Arc::new(store), rows, policy, mirror_complete, place).await?;
+        assert_eq!(
+            (f.done_rows, f.failed_rows, f.persons),
+            (rows, 0, rows as usize)
+        );
+        assert_eq!(f.duplicates, 0);
+        Ok(f)
     }
 
     fn cost(method: &str, path: &str) -> u64 {

@@ -19,7 +19,7 @@ use dealbridge_jobs::{Registry, Worker};
 use dealbridge_pipedrive::ledger::{InMemoryLedger, LedgerConfig};
 use dealbridge_pipedrive::{Pipedrive, PipedriveConfig};
 use dealbridge_sandbox::{AppSpec, CompanySpec, Plan, SandboxConfig, SandboxHandle, UserSpec};
-use dealbridge_storage::{DuplicatePolicy, Import, ImportKind, Maintenance, Store};
+use dealbridge_storage::{DuplicatePolicy, Import, ImportKind, ImportRow, Maintenance, Store};
 use dealbridge_storage_sql::SqliteStore;
 use dealbridge_tokens::TokenVault;
 use dealbridge_workflows::{WebhookSetup, Workflows};
@@ -183,6 +183,27 @@ impl Env {
 
     /// Runs workers until the import is no longer running (retries waiting for their time are
     /// picked up as they come due), at most `limit`.
+    /// Starts an import of `csv` and runs it until it ends (at most 30 s); the import as started
+    /// and as it ended.
+    pub async fn import_to_end(
+        &self,
+        kind: ImportKind,
+        csv: &str,
+        policy: DuplicatePolicy,
+    ) -> anyhow::Result<(Import, Import)> {
+        let import = self.start_import(kind, csv, policy).await?;
+        let done = self.run_import(&import, Duration::from_secs(30)).await?;
+        Ok((import, done))
+    }
+
+    /// The import's first ten rows, in row order.
+    pub async fn rows(&self, import: &Import) -> anyhow::Result<Vec<ImportRow>> {
+        let rows = self
+            .store
+            .import_rows(self.tenant.id, import.id, None, 0, 10);
+        Ok(rows.await?)
+    }
+
     pub async fn run_import(&self, import: &Import, limit: Duration) -> anyhow::Result<Import> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
