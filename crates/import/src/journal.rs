@@ -279,9 +279,11 @@ impl RowContext<'_> {
         let (kind, mirror) = (self.import.kind, self.mirror());
         let links =
             records::resolve_links(&mirror, self.client, kind, values, lookup, spent).await?;
-        records::update(self.client, kind, id, values, self.fields, links, spent)
+        let answer = records::update(self.client, kind, id, values, self.fields, links, spent)
             .await
             .map_err(RowError::Pipedrive)?;
+        // So a later lookup by a name the row changed finds the record at once.
+        mirror.remember(records::entity_of(kind), &answer).await?;
         Ok(ended(RowState::Done, None, Some(id), spent))
     }
 }

@@ -116,7 +116,7 @@ impl Mirror<'_> {
     /// Keeps a record Pipedrive answered with, so the next row finds it before its webhook
     /// arrives (under the keys a webhook of it would give; see
     /// `dealbridge_workflows::remember_answer`).
-    async fn remember<T: Serialize>(
+    pub async fn remember<T: Serialize>(
         &self,
         entity: PipedriveEntity,
         record: &T,
@@ -175,7 +175,7 @@ fn record_matches(kind: ImportKind, key: &str, record: &MirrorRecord) -> bool {
 }
 
 /// The mirror's kind of an import's records.
-fn entity_of(kind: ImportKind) -> PipedriveEntity {
+pub(crate) fn entity_of(kind: ImportKind) -> PipedriveEntity {
     match kind {
         ImportKind::Persons => PipedriveEntity::Person,
         ImportKind::Organizations => PipedriveEntity::Organization,
@@ -375,6 +375,7 @@ pub async fn create(
 }
 
 /// Writes the row's values over record `id` (a PATCH of the values, so repeating it is harmless).
+/// Pipedrive's answer, as JSON, for the mirror.
 pub async fn update(
     client: &CompanyClient,
     kind: ImportKind,
@@ -383,25 +384,23 @@ pub async fn update(
     fields: &[TargetField],
     links: Links,
     spent: &mut Spent,
-) -> Result<(), Error> {
+) -> Result<serde_json::Value, Error> {
     spent.add("PATCH", &format!("/api/v2/{}/{{id}}", collection(kind)));
-    match kind {
-        ImportKind::Persons => client
-            .persons()
-            .update(id, &person(values, fields, links))
-            .await
-            .map(drop),
-        ImportKind::Organizations => client
-            .organizations()
-            .update(id, &organization(values, fields))
-            .await
-            .map(drop),
-        ImportKind::Deals => client
-            .deals()
-            .update(id, &deal(values, fields, links))
-            .await
-            .map(drop),
-    }
+    let answer = match kind {
+        ImportKind::Persons => {
+            let patch = person(values, fields, links);
+            serde_json::to_value(client.persons().update(id, &patch).await?)
+        }
+        ImportKind::Organizations => {
+            let patch = organization(values, fields);
+            serde_json::to_value(client.organizations().update(id, &patch).await?)
+        }
+        ImportKind::Deals => {
+            let patch = deal(values, fields, links);
+            serde_json::to_value(client.deals().update(id, &patch).await?)
+        }
+    };
+    Ok(answer.unwrap_or_default())
 }
 
 fn person(values: &BTreeMap<String, String>, fields: &[TargetField], links: Links) -> PersonInput {

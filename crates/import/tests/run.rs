@@ -384,7 +384,8 @@ async fn mirror_complete(env: &Env) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Puts a person into the tenant's mirror, as a webhook would.
+/// Puts a person into the tenant's mirror, as a webhook of a change made before the sandbox's
+/// clock starts (2026-01-05) would: anything Pipedrive answers later is newer.
 async fn mirror_person(env: &Env, id: u64, name: &str, email: &str) -> anyhow::Result<()> {
     let record = MirrorRecord {
         entity: PipedriveEntity::Person,
@@ -393,7 +394,7 @@ async fn mirror_person(env: &Env, id: u64, name: &str, email: &str) -> anyhow::R
         email: Some(email.into()),
         domain: None,
         order_id: None,
-        changed_at: Utc::now(),
+        changed_at: chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default(),
         data: serde_json::json!({ "id": id, "name": name }),
     };
     env.store.upsert_mirror(env.tenant.id, &record).await?;
@@ -624,6 +625,15 @@ async fn update_with_a_complete_mirror_updates_the_mirrored_person(env: Env) -> 
         names_by_email(&env, "ada@example.com")?,
         vec!["Ada Lovelace"],
         "Ada updated"
+    );
+    // Pipedrive's answer reached the mirror: a lookup by her new name finds her at once.
+    let renamed = MirrorLookup::Name(PipedriveEntity::Person, "ada lovelace");
+    let held = env.store.find_mirror(env.tenant.id, renamed).await?;
+    let held: Vec<i64> = held.iter().map(|r| r.record_id).collect();
+    assert_eq!(
+        held,
+        vec![i64::try_from(ada)?],
+        "the mirror holds the update"
     );
     assert_eq!(env.duplicate_persons()?, 0);
     let rows = env.rows(&import).await?;
