@@ -14,8 +14,8 @@ use dealbridge_pipedrive::models::{ContactEntry, PersonInput};
 use dealbridge_pipedrive::Lane;
 use dealbridge_sandbox::{CallRecord, FaultSpec};
 use dealbridge_storage::{
-    DuplicatePolicy, ImportKind, ImportState, MirrorLookup, MirrorRecord, NewWebhookRegistration,
-    RowState, WebhookState,
+    DuplicatePolicy, Import, ImportKind, ImportState, MirrorLookup, MirrorRecord,
+    NewWebhookRegistration, RowState, WebhookState,
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 use support::{Cleanup, Env};
@@ -538,26 +538,34 @@ async fn skip_with_a_complete_mirror_makes_no_search(env: Env) -> anyhow::Result
 
     // The webhooks were found banned and are active again: the sweep predates their new run, so
     // the mirror is no longer known complete and Bob, in Pipedrive only, is searched and skipped.
-    let bob = person_in_pipedrive(&env, "Bob", "bob@example.com").await?;
-    for state in [WebhookState::Banned, WebhookState::Active] {
+    let states = [WebhookState::Banned, WebhookState::Active];
+    let done = bob_found_by_search(&env, &states, DuplicatePolicy::Skip).await?;
+    assert_eq!((done.done_rows, done.skipped_rows), (0, 1), "{done:?}");
+    assert_eq!(names_by_email(&env, "bob@example.com")?, vec!["Bob"]);
+    Ok(())
+}
+
+/// Bob, in Pipedrive only, imported as Robert under `policy` once the webhooks went through
+/// `states`: the mirror is no longer known complete, so his row makes one search and is matched
+/// to his id. The import as it ended.
+async fn bob_found_by_search(
+    env: &Env,
+    states: &[WebhookState],
+    policy: DuplicatePolicy,
+) -> anyhow::Result<Import> {
+    let bob = person_in_pipedrive(env, "Bob", "bob@example.com").await?;
+    for state in states {
         env.store
-            .set_webhook_state(env.tenant.id, state, Utc::now())
+            .set_webhook_state(env.tenant.id, *state, Utc::now())
             .await?;
     }
     env.sandbox.control().clear_calls();
-    let (again, done) = env
-        .import_to_end(
-            ImportKind::Persons,
-            "Name,Email\nRobert,bob@example.com\n",
-            DuplicatePolicy::Skip,
-        )
-        .await?;
-    assert_eq!((done.done_rows, done.skipped_rows), (0, 1), "{done:?}");
-    assert_eq!(searches(&env).len(), 1, "{:?}", searches(&env));
-    assert_eq!(names_by_email(&env, "bob@example.com")?, vec!["Bob"]);
+    let csv = "Name,Email\nRobert,bob@example.com\n";
+    let (again, done) = env.import_to_end(ImportKind::Persons, csv, policy).await?;
+    assert_eq!(searches(env).len(), 1, "{:?}", searches(env));
     let rows = env.rows(&again).await?;
     assert_eq!(rows[0].pipedrive_id, Some(i64::try_from(bob)?));
-    Ok(())
+    Ok(done)
 }
 
 /// With the mirror not known complete (its webhooks found banned), a mirror hit is still used,
@@ -648,23 +656,10 @@ async fn update_with_a_complete_mirror_updates_the_mirrored_person(env: Env) -> 
     );
 
     // A webhook found missing: Bob, in Pipedrive only, is searched and updated, not duplicated.
-    let bob = person_in_pipedrive(&env, "Bob", "bob@example.com").await?;
-    env.store
-        .set_webhook_state(env.tenant.id, WebhookState::Missing, Utc::now())
-        .await?;
-    env.sandbox.control().clear_calls();
-    let (again, done) = env
-        .import_to_end(
-            ImportKind::Persons,
-            "Name,Email\nRobert,bob@example.com\n",
-            DuplicatePolicy::Update,
-        )
-        .await?;
+    let states = [WebhookState::Missing];
+    let done = bob_found_by_search(&env, &states, DuplicatePolicy::Update).await?;
     assert_eq!((done.done_rows, done.failed_rows), (1, 0), "{done:?}");
-    assert_eq!(searches(&env).len(), 1, "{:?}", searches(&env));
     assert_eq!(names_by_email(&env, "bob@example.com")?, vec!["Robert"]);
-    let rows = env.rows(&again).await?;
-    assert_eq!(rows[0].pipedrive_id, Some(i64::try_from(bob)?));
     Ok(())
 }
 
