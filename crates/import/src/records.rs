@@ -2,11 +2,11 @@
 //! organization by name, a person by email), and the bodies of the create and update calls.
 //!
 //! Every key is asked of the tenant's local mirror first (no tokens): a person's email (else her
-//! name), an organization's name, a deal's title. A hit gives the ids; a miss is final (no search) only when the mirror is known to hold
-//! every record of the kind (the workflows' rule, `dealbridge_workflows::mirror_complete`) and the
-//! row is on its first attempt; otherwise Pipedrive's exact search is made as before. Records the
-//! import creates are written to the mirror at once, so a later row finds them before their
-//! webhook arrives.
+//! name), an organization's name, a deal's title. A hit gives the ids; a miss is final (no search)
+//! only when the mirror is known to hold every record of the kind (the workflows' rule,
+//! `dealbridge_workflows::mirror_complete`) and the row is on its first attempt; otherwise
+//! Pipedrive's exact search is made as before. Records the import creates or updates go to the mirror
+//! at once, so a later row finds them before their webhook arrives.
 
 use std::collections::BTreeMap;
 
@@ -127,10 +127,10 @@ impl Mirror<'_> {
 }
 
 impl Mirror<'_> {
-    /// Makes sure the mirror holds record `id` of `kind`, found by a row run again: it may be the one this row created before
-    /// it was cut off (the answer lost, so never written to the mirror), and a later lookup that
-    /// trusts a complete mirror's miss must find it there rather than create another. One GET by
-    /// id, only when the mirror lacks it.
+    /// Makes sure the mirror holds record `id` of `kind`, found by a row run again: it may be the
+    /// one this row created before it was cut off (the answer lost, so never written to the
+    /// mirror), and a later lookup that trusts a complete mirror's miss must find it there rather
+    /// than create another. One GET by id, only when the mirror lacks it.
     pub async fn hold(
         &self,
         client: &CompanyClient,

@@ -1,10 +1,10 @@
 //! `pages`: the tenant overview (`GET /dashboard`) and the console's tenants list (`GET /console`,
 //! unfiltered and with `?state=`) rendered by the real app, through its whole HTTP stack, on a
-//! Postgres database of its own (or, for `pages-sqlite`, a SQLite file) holding a thousand
-//! tenants, a million jobs and a million inbox events. The busy tenant is installed through the app's OAuth flow against the embedded sandbox
-//! (so its dashboard session is the real one); a support account signs in to the console with
-//! its password. The rest is filled in bulk (see `fill.rs`), then every page is checked against
-//! the database once and timed many times, one request at a time.
+//! Postgres database of its own (or, for `pages-sqlite`, a SQLite file) holding a thousand tenants,
+//! a million jobs and a million inbox events. The busy tenant is installed through the app's OAuth
+//! flow against the embedded sandbox (so its dashboard session is the real one); a support account
+//! signs in to the console with its password. The rest is filled in bulk (see `fill.rs`), then
+//! every page is checked against the database once and timed many times, one request at a time.
 
 mod browser;
 mod fill;
