@@ -5,8 +5,8 @@
 //! name), an organization's name, a deal's title. A hit gives the ids; a miss is final (no search)
 //! only when the mirror is known to hold every record of the kind (the workflows' rule,
 //! `dealbridge_workflows::mirror_complete`) and the row is on its first attempt; otherwise
-//! Pipedrive's exact search is made as before. Records the import creates or updates go to the mirror
-//! at once, so a later row finds them before their webhook arrives.
+//! Pipedrive's exact search is made as before. Records the import creates or updates go to the
+//! mirror at once, so a later row finds them before their webhook arrives.
 
 use std::collections::BTreeMap;
 
