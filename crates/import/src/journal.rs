@@ -256,16 +256,14 @@ impl RowContext<'_> {
         let (kind, mirror) = (self.import.kind, self.mirror());
         let links =
             records::resolve_links(&mirror, self.client, kind, values, lookup, spent).await?;
-        let id = records::create(
-            &mirror,
-            self.client,
-            kind,
-            values,
-            self.fields,
-            links,
-            spent,
-        )
-        .await?;
+        let made = records::create(self.client, kind, values, self.fields, links, spent)
+            .await
+            .map_err(RowError::Pipedrive)?;
+        // So the next row finds it before its webhook arrives.
+        mirror
+            .remember(records::entity_of(kind), &made.record)
+            .await?;
+        let id = made.id;
         Ok(ended(RowState::Done, None, Some(id), spent))
     }
 
@@ -283,7 +281,9 @@ impl RowContext<'_> {
             .await
             .map_err(RowError::Pipedrive)?;
         // So a later lookup by a name the row changed finds the record at once.
-        mirror.remember(records::entity_of(kind), &answer).await?;
+        mirror
+            .remember(records::entity_of(kind), &answer.record)
+            .await?;
         Ok(ended(RowState::Done, None, Some(id), spent))
     }
 }

@@ -116,17 +116,15 @@ impl Mirror<'_> {
     /// Keeps a record Pipedrive answered with, so the next row finds it before its webhook
     /// arrives (under the keys a webhook of it would give; see
     /// `dealbridge_workflows::remember_answer`).
-    pub async fn remember<T: Serialize>(
+    pub async fn remember(
         &self,
         entity: PipedriveEntity,
-        record: &T,
+        record: &serde_json::Value,
     ) -> Result<(), StoreError> {
         dealbridge_workflows::remember_answer(self.store, self.tenant, entity, record).await?;
         Ok(())
     }
-}
 
-impl Mirror<'_> {
     /// Makes sure the mirror holds record `id` of `kind`, found by a row run again: it may be the
     /// one this row created before it was cut off (the answer lost, so never written to the
     /// mirror), and a later lookup that trusts a complete mirror's miss must find it there rather
@@ -149,15 +147,15 @@ impl Mirror<'_> {
         match kind {
             ImportKind::Persons => {
                 let person = client.persons().get(id).await.map_err(pipedrive)?;
-                self.remember(entity, &person).await?;
+                self.remember(entity, &as_json(&person)).await?;
             }
             ImportKind::Organizations => {
                 let org = client.organizations().get(id).await.map_err(pipedrive)?;
-                self.remember(entity, &org).await?;
+                self.remember(entity, &as_json(&org)).await?;
             }
             ImportKind::Deals => {
                 let deal = client.deals().get(id).await.map_err(pipedrive)?;
-                self.remember(entity, &deal).await?;
+                self.remember(entity, &as_json(&deal)).await?;
             }
         }
         Ok(())
@@ -284,7 +282,7 @@ pub async fn resolve_links(
                         .await
                         .map_err(RowError::Pipedrive)?;
                     let entity = PipedriveEntity::Organization;
-                    mirror.remember(entity, &org).await?;
+                    mirror.remember(entity, &as_json(&org)).await?;
                     Some(org.id)
                 }
             };
@@ -327,36 +325,46 @@ fn contact(value: Option<&String>) -> Option<Vec<ContactEntry>> {
     })
 }
 
-/// Creates the row's record (a person or an organization is written to the mirror too); its id.
+/// What Pipedrive answered a write with: the record's id, and the record itself for the mirror.
+pub struct Answer {
+    pub id: u64,
+    pub record: serde_json::Value,
+}
+
+impl Answer {
+    fn of<T: Serialize>(id: u64, record: &T) -> Self {
+        let record = as_json(record);
+        Self { id, record }
+    }
+}
+
+/// A record Pipedrive answered with, as the mirror keeps it (its fields as the API names them).
+fn as_json<T: Serialize>(record: &T) -> serde_json::Value {
+    serde_json::to_value(record).unwrap_or_default()
+}
+
+/// Creates the row's record.
 pub async fn create(
-    mirror: &Mirror<'_>,
     client: &CompanyClient,
     kind: ImportKind,
     values: &BTreeMap<String, String>,
     fields: &[TargetField],
     links: Links,
     spent: &mut Spent,
-) -> Result<u64, RowError> {
+) -> Result<Answer, Error> {
     spent.add("POST", &format!("/api/v2/{}", collection(kind)));
-    let pipedrive = RowError::Pipedrive;
-    match kind {
+    Ok(match kind {
         ImportKind::Persons => {
-            let new = person(values, fields, links);
-            let made = client.persons().create(&new).await.map_err(pipedrive)?;
-            mirror.remember(PipedriveEntity::Person, &made).await?;
-            Ok(made.id)
+            let made = client
+                .persons()
+                .create(&person(values, fields, links))
+                .await?;
+            Answer::of(made.id, &made)
         }
         ImportKind::Organizations => {
             let new = organization(values, fields);
-            let made = client
-                .organizations()
-                .create(&new)
-                .await
-                .map_err(pipedrive)?;
-            mirror
-                .remember(PipedriveEntity::Organization, &made)
-                .await?;
-            Ok(made.id)
+            let made = client.organizations().create(&new).await?;
+            Answer::of(made.id, &made)
         }
         ImportKind::Deals => {
             let patch = deal(values, fields, links);
@@ -367,15 +375,13 @@ pub async fn create(
                     ..patch
                 },
             };
-            let made = client.deals().create(&new).await.map_err(pipedrive)?;
-            mirror.remember(PipedriveEntity::Deal, &made).await?;
-            Ok(made.id)
+            let made = client.deals().create(&new).await?;
+            Answer::of(made.id, &made)
         }
-    }
+    })
 }
 
 /// Writes the row's values over record `id` (a PATCH of the values, so repeating it is harmless).
-/// Pipedrive's answer, as JSON, for the mirror.
 pub async fn update(
     client: &CompanyClient,
     kind: ImportKind,
@@ -384,23 +390,22 @@ pub async fn update(
     fields: &[TargetField],
     links: Links,
     spent: &mut Spent,
-) -> Result<serde_json::Value, Error> {
+) -> Result<Answer, Error> {
     spent.add("PATCH", &format!("/api/v2/{}/{{id}}", collection(kind)));
-    let answer = match kind {
+    Ok(match kind {
         ImportKind::Persons => {
             let patch = person(values, fields, links);
-            serde_json::to_value(client.persons().update(id, &patch).await?)
+            Answer::of(id, &client.persons().update(id, &patch).await?)
         }
         ImportKind::Organizations => {
             let patch = organization(values, fields);
-            serde_json::to_value(client.organizations().update(id, &patch).await?)
+            Answer::of(id, &client.organizations().update(id, &patch).await?)
         }
         ImportKind::Deals => {
             let patch = deal(values, fields, links);
-            serde_json::to_value(client.deals().update(id, &patch).await?)
+            Answer::of(id, &client.deals().update(id, &patch).await?)
         }
-    };
-    Ok(answer.unwrap_or_default())
+    })
 }
 
 fn person(values: &BTreeMap<String, String>, fields: &[TargetField], links: Links) -> PersonInput {

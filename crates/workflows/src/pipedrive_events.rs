@@ -16,7 +16,7 @@ use dealbridge_core::TenantId;
 use dealbridge_inbox::EVENT_JOB_KIND;
 use dealbridge_jobs::{JobContext, JobError, Registry};
 use dealbridge_storage::{InboxEvent, InboxState, MirrorLookup, MirrorRecord, Store, StoreResult};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -186,19 +186,18 @@ pub(crate) async fn mirror_record(
 /// webhook delivery or a reconcile listing of it would give, so a lookup finds it before its
 /// webhook arrives. Its `update_time` orders it among the deliveries (the webhook of the same
 /// change then finds it held); a record without an id or a time is left to them. True if written.
-pub async fn remember_answer<T: Serialize>(
+pub async fn remember_answer(
     store: &dyn Store,
     tenant: TenantId,
     entity: PipedriveEntity,
-    record: &T,
+    data: &Value,
 ) -> StoreResult<bool> {
-    let data = serde_json::to_value(record).unwrap_or_default();
     let record_id = data.get("id").and_then(Value::as_i64);
     let at = api_time(data.get("update_time").and_then(Value::as_str));
     let (Some(record_id), Some(at)) = (record_id, at) else {
         return Ok(false);
     };
-    let record = mirror_record(store, tenant, entity, record_id, at, &data).await?;
+    let record = mirror_record(store, tenant, entity, record_id, at, data).await?;
     store.upsert_mirror(tenant, &record).await
 }
 

@@ -25,7 +25,9 @@ use dealbridge_core::installation::NewInstallation;
 use dealbridge_core::tenant::{NewTenant, Tenant};
 use dealbridge_core::{CompanyId, UserId};
 use dealbridge_crypto::KeyRing;
-use dealbridge_import::{control, ingest_file, row_cost, suggest_mapping, target_fields};
+use dealbridge_import::{
+    control, ingest_file, likely_row_cost, suggest_mapping, target_fields, MirrorAnswers,
+};
 use dealbridge_import::{Mapping, Upload};
 use dealbridge_jobs::Worker;
 use dealbridge_pipedrive::{Pipedrive, PipedriveConfig};
@@ -230,14 +232,13 @@ pub(crate) async fn measure(
     let headers: Vec<String> = HEADERS.iter().map(|h| (*h).to_owned()).collect();
     let fields = target_fields(kind, &[]);
     let mapping = Mapping(suggest_mapping(kind, &headers, &fields));
-    let mut cost = row_cost(kind, policy, &mapping);
-    if mirror_complete && cost.searches > 0 {
-        // Every row is keyed by email, which the mirror holds: its search is never sent.
-        let search = dealbridge_pipedrive::costs::cost_of("GET", "/api/v2/persons/search");
-        cost.searches -= 1;
-        cost.calls -= 1;
-        cost.tokens -= u64::from(search.unwrap_or(0));
-    }
+    // With the mirror complete every row's lookup is answered there: no search is sent.
+    let mirror = MirrorAnswers {
+        persons: mirror_complete,
+        organizations: mirror_complete,
+        deals: mirror_complete,
+    };
+    let cost = likely_row_cost(kind, policy, &mapping, mirror);
     let ledger_config = StoreLedgerConfig::default();
 
     // Enough seats that the bulk lane's part of the daily budget (above the priority reserve)

@@ -129,17 +129,20 @@ async fn columns(
             .bind(table)
             .fetch_all(&mut *lite)
             .await?;
+    let pg_types: std::collections::HashMap<String, String> = sqlx::query_as(
+        "select column_name::text, data_type::text from information_schema.columns
+         where table_schema = current_schema() and table_name = $1",
+    )
+    .bind(table)
+    .fetch_all(&mut *pg)
+    .await?
+    .into_iter()
+    .collect();
     let mut out = Vec::with_capacity(declared.len());
     for (name, lite_type) in declared {
-        let pg_type: String = sqlx::query_scalar(
-            "select data_type from information_schema.columns
-             where table_schema = current_schema() and table_name = $1 and column_name = $2",
-        )
-        .bind(table)
-        .bind(&name)
-        .fetch_optional(&mut *pg)
-        .await?
-        .with_context(|| format!("Postgres has no column {table}.{name}"))?;
+        let pg_type = pg_types
+            .get(&name)
+            .with_context(|| format!("Postgres has no column {table}.{name}"))?;
         let quoted = format!("\"{name}\"");
         let (read, kind) = match pg_type.as_str() {
             "uuid" | "jsonb" | "json" | "date" => (format!("{quoted}::text"), Kind::Text),
